@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
+
+/// @title Ninety Marketplace
+/// @notice Sells tracks listed by artists and settles every sale on-chain: the payees of
+/// the track's split receive at least 90% of each sale, the platform at most 10%.
+/// @dev Money moves in three steps, each bounded in gas:
+///  1. `buy` credits the sale to the track's split (`splitBalance`) and the fee to the fee
+///     recipient (`owed`): two storage writes, whatever the number of payees.
+///  2. `distribute` (anyone may call it) allots a split's balance to its payees by share,
+///     rounding dust to the first payee, so the sum of credits equals the balance exactly.
+///  3. `withdraw` (anyone may call it, for any account) pays an account what it is owed.
+/// For every token: balance == sum of `owed` + sum of `splitBalance` (allotted + not yet
+/// allotted), unless someone forces funds in without a sale (then balance is larger).
+contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
+    using SafeERC20 for IERC20;
+
+    /// @notice The platform fee can never exceed 10% (1,000 basis points) of a sale.
+    uint16 public constant MAX_PLATFORM_FEE_BPS = 1000;
+    /// @notice Split shares are parts per million and sum to exactly this.
+    uint32 public constant TOTAL_SHARES_PPM = 1_000_000;
+    /// @notice A split has at most this many recipients.
+    uint256 public constant MAX_RECIPIENTS = 100;
+    /// @notice The largest price a track can have (prices are packed into 88 bits).
+    uint256 public constant MAX_PRICE = type(uint88).max;
+
+    /// @dev Two storage slots read by `buy`: the split, then token, price and listing.
+    struct Track {
+        bytes32 splitId;
+        address token;
+        uint88 price;
+        bool listed;
+        address artist;
+    }
+
+    struct Split {
+        address[] recipients;
+        uint32[] sharesPpm;
+    }
+
+    /// @notice Receives platform fees (as an `owed` balance).
+    address public feeRecipient;
+    /// @notice Current platform fee in basis points, at most `MAX_PLATFORM_FEE_BPS`.
+    uint16 public platformFeeBps;
+    /// @notice Whether new sales and registrations are stopped. Withdrawals never are.
+    bool public salesPaused;
+
+    /// @notice Number of tracks registered; track ids run from 1 to `trackCount`.
+    uint256 public trackCount;
+
+    mapping(uint256 trackId => Track) private _tracks;
+    mapping(bytes32 splitId => Split) private _splits;
+    /// @notice ERC-20 tokens tracks may be priced in (ETH, the zero address, always is).
+    mapping(address token => bool) public tokenAllowed;
+    /// @notice Sales credited to a split and not yet allotted to its payees.
+    mapping(bytes32 splitId => mapping(address token => uint256)) public splitBalance;
+    mapping(address account => mapping(address token => uint256)) private _owed;
+
+    /// @notice A new split was created; its id is keccak256(abi.encode(recipients, sharesPpm)).
+    event SplitCreated(bytes32 indexed splitId, address[] recipients, uint32[] sharesPpm);
+    /// @notice A track was listed by `artist`; `token` is the zero address for ETH.
+    event TrackRegistered(
+        uint256 indexed trackId,
+        address indexed artist,
+        bytes32 indexed splitId,
+        address token,
+        uint256 price,
+        string metadataCid
+    );
+    /// @notice The artist changed a track's price, split or listing.
+    event TrackUpdated(uint256 indexed trackId, bytes32 indexed splitId, uint256 price, bool listed);
+    /// @notice A fan bought a track: `amount` was received, `platformFee` of it went to the
+    /// fee recipient and `amount - platformFee` to split `splitId`.
+    event Sale(
+        uint256 indexed trackId,
+        address indexed buyer,
+        address indexed token,
+        uint256 amount,
+        uint256 platformFee,
+        bytes32 splitId
+    );
+    /// @notice `amount` of split `splitId`'s balance was allotted to its payees by share,
+    /// each `floor(amount * share / 1e6)`, the rounding dust to the first recipient.
+    event SplitDistributed(bytes32 indexed splitId, address indexed token, uint256 amount);
+    /// @notice `account` was paid `amount` of `token`.
+    event Withdrawal(address indexed account, address indexed token, uint256 amount);
+    /// @notice The platform fee changed.
+    event PlatformFeeChanged(uint16 previousBps, uint16 newBps);
+    /// @notice Platform fees from now on accrue to `newRecipient`.
+    event FeeRecipientChanged(address indexed previousRecipient, address indexed newRecipient);
+    /// @notice `token` may (or may no longer) be used to price tracks.
+    event TokenAllowed(address indexed token, bool allowed);
+    /// @notice Sales and registrations were stopped (`paused`) or resumed.
+    event SalesPausedChanged(bool paused);
+
+    /// @notice A fee above the 10% cap was asked for.
+    error Marketplace__FeeAboveCap(uint16 bps, uint16 maxBps);
+    /// @notice The zero address was given where an account is needed.
+    error Marketplace__ZeroAddress();
+    /// @notice A split needs at least one recipient.
+    error Marketplace__NoRecipients();
+    /// @notice A split has more recipients than `MAX_RECIPIENTS`.
+    error Marketplace__TooManyRecipients(uint256 count, uint256 maxCount);
+    /// @notice Recipients and shares differ in length.
+    error Marketplace__LengthMismatch(uint256 recipients, uint256 shares);
+    /// @notice The zero address is not a valid recipient.
+    error Marketplace__ZeroRecipient(uint256 index);
+    /// @notice Recipients must be sorted ascending.
+    error Marketplace__RecipientsNotSorted(uint256 index, address previous, address current);
+    /// @notice A recipient appears twice.
+    error Marketplace__DuplicateRecipient(address recipient);
+    /// @notice Every recipient needs a share above zero.
+    error Marketplace__ZeroShare(address recipient);
+    /// @notice Shares must sum to `TOTAL_SHARES_PPM`.
+    error Marketplace__SharesSumInvalid(uint256 sum, uint256 expected);
+    /// @notice No split has this id.
+    error Marketplace__UnknownSplit(bytes32 splitId);
+    /// @notice A track needs its metadata CID.
+    error Marketplace__EmptyMetadataCid();
+    /// @notice This ERC-20 is not allowed for pricing tracks.
+    error Marketplace__TokenNotAllowed(address token);
+    /// @notice A track priced in an ERC-20 needs a price above zero.
+    error Marketplace__ZeroPriceForToken(address token);
+    /// @notice The price does not fit in 88 bits.
+    error Marketplace__PriceTooHigh(uint256 price, uint256 maxPrice);
+    /// @notice Sales and registrations are paused.
+    error Marketplace__SalesPaused();
+    /// @notice No track has this id.
+    error Marketplace__UnknownTrack(uint256 trackId);
+    /// @notice Only the track's artist may update it.
+    error Marketplace__NotArtist(uint256 trackId, address caller, address artist);
+    /// @notice The track is not for sale.
+    error Marketplace__TrackNotListed(uint256 trackId);
+    /// @notice The amount offered is below the price.
+    error Marketplace__AmountBelowPrice(uint256 amount, uint256 price);
+    /// @notice For an ETH track, msg.value must equal the amount.
+    error Marketplace__WrongEthValue(uint256 value, uint256 amount);
+    /// @notice ETH was sent to buy a track priced in an ERC-20.
+    error Marketplace__EthSentForTokenTrack(uint256 value, address token);
+    /// @notice The token transfer delivered nothing.
+    error Marketplace__NothingReceived(address token, uint256 amount);
+    /// @notice The split holds nothing of this token to distribute.
+    error Marketplace__NothingToDistribute(bytes32 splitId, address token);
+    /// @notice The account is owed nothing in the tokens asked for.
+    error Marketplace__NothingToWithdraw(address account);
+    /// @notice The account did not accept the ETH sent to it.
+    error Marketplace__EthTransferFailed(address account, uint256 amount);
+
+    /// @param feeRecipient_ Receives platform fees.
+    /// @param platformFeeBps_ Initial fee in basis points, at most `MAX_PLATFORM_FEE_BPS`.
+    constructor(address feeRecipient_, uint16 platformFeeBps_) Ownable(msg.sender) {
+        if (feeRecipient_ == address(0)) revert Marketplace__ZeroAddress();
+        if (platformFeeBps_ > MAX_PLATFORM_FEE_BPS) {
+            revert Marketplace__FeeAboveCap(platformFeeBps_, MAX_PLATFORM_FEE_BPS);
+        }
+        feeRecipient = feeRecipient_;
+        platformFeeBps = platformFeeBps_;
+        emit FeeRecipientChanged(address(0), feeRecipient_);
+        emit PlatformFeeChanged(0, platformFeeBps_);
+    }
+
+    // ---------------------------------------------------------------- splits
+
+    /// @notice Create (or find) the immutable split of sales among `recipients`.
+    /// @param recipients Sorted ascending, unique, non-zero; 1 to 100 of them.
+    /// @param sharesPpm Each recipient's share in parts per million, summing to 1,000,000.
+    /// @return splitId keccak256(abi.encode(recipients, sharesPpm)); an existing split
+    /// with the same data is returned as is, without a second event.
+    function createSplit(address[] calldata recipients, uint32[] calldata sharesPpm)
+        external
+        returns (bytes32 splitId)
+    {
+        uint256 n = recipients.length;
+        if (n == 0) revert Marketplace__NoRecipients();
+        if (n > MAX_RECIPIENTS) revert Marketplace__TooManyRecipients(n, MAX_RECIPIENTS);
+        if (sharesPpm.length != n) revert Marketplace__LengthMismatch(n, sharesPpm.length);
+        uint256 sum;
+        address previous;
+        for (uint256 i; i < n; ++i) {
+            address r = recipients[i];
+            if (r == address(0)) revert Marketplace__ZeroRecipient(i);
+            if (i > 0) {
+                if (r == previous) revert Marketplace__DuplicateRecipient(r);
+                if (r < previous) revert Marketplace__RecipientsNotSorted(i, previous, r);
+            }
+            if (sharesPpm[i] == 0) revert Marketplace__ZeroShare(r);
+            sum += sharesPpm[i];
+            previous = r;
+        }
+        if (sum != TOTAL_SHARES_PPM) revert Marketplace__SharesSumInvalid(sum, TOTAL_SHARES_PPM);
+
+        splitId = keccak256(abi.encode(recipients, sharesPpm));
+        Split storage split = _splits[splitId];
+        if (split.recipients.length == 0) {
+            split.recipients = recipients;
+            split.sharesPpm = sharesPpm;
+            emit SplitCreated(splitId, recipients, sharesPpm);
+        }
+    }
+
+    /// @notice The recipients and shares of a split (empty arrays if it does not exist).
+    function getSplit(bytes32 splitId)
+        external
+        view
+        returns (address[] memory recipients, uint32[] memory sharesPpm)
+    {
+        Split storage split = _splits[splitId];
+        return (split.recipients, split.sharesPpm);
+    }
+
+    /// @notice Allot the split's balance in `token` to its payees by share. Anyone may call.
+    /// @dev Gas grows with the number of recipients, never with the number of sales.
+    function distribute(bytes32 splitId, address token) external {
+        uint256 amount = splitBalance[splitId][token];
+        if (amount == 0) revert Marketplace__NothingToDistribute(splitId, token);
+        splitBalance[splitId][token] = 0;
+
+        Split storage split = _splits[splitId];
+        uint256 n = split.recipients.length;
+        uint256 allotted;
+        for (uint256 i = 1; i < n; ++i) {
+            uint256 part = (amount * split.sharesPpm[i]) / TOTAL_SHARES_PPM;
+            _owed[split.recipients[i]][token] += part;
+            allotted += part;
+        }
+        // The first recipient's share plus every rounding remainder: nothing is lost.
+        _owed[split.recipients[0]][token] += amount - allotted;
+        emit SplitDistributed(splitId, token, amount);
+    }
+
+    // ---------------------------------------------------------------- tracks
+
+    /// @notice List a track for sale; the caller becomes its artist.
+    /// @param metadataCid IPFS CID of the track's metadata JSON.
+    /// @param splitId An existing split that receives the payees' part of each sale.
+    /// @param token The zero address for ETH, or an allowed ERC-20.
+    /// @param price Minimum amount in the token's base unit (fans may pay more); above
+    /// zero for ERC-20 tracks.
+    /// @return trackId The new track's id (ids start at 1).
+    function registerTrack(string calldata metadataCid, bytes32 splitId, address token, uint256 price)
+        external
+        returns (uint256 trackId)
+    {
+        if (salesPaused) revert Marketplace__SalesPaused();
+        if (bytes(metadataCid).length == 0) revert Marketplace__EmptyMetadataCid();
+        _checkListing(splitId, token, price);
+
+        trackId = ++trackCount;
+        _tracks[trackId] = Track({
+            splitId: splitId,
+            token: token,
+            price: uint88(price),
+            listed: true,
+            artist: msg.sender
+        });
+        emit TrackRegistered(trackId, msg.sender, splitId, token, price, metadataCid);
+    }
+
+    /// @notice Change a track's price, split or listing. Only the track's artist may.
+    /// @dev The token is fixed at registration: buyers' approvals and the ledger rely on it.
+    function updateTrack(uint256 trackId, uint256 price, bytes32 splitId, bool listed) external {
+        Track storage track = _tracks[trackId];
+        address artist = track.artist;
+        if (artist == address(0)) revert Marketplace__UnknownTrack(trackId);
+        if (msg.sender != artist) revert Marketplace__NotArtist(trackId, msg.sender, artist);
+        address token = track.token;
+        if (price == 0 && token != address(0)) revert Marketplace__ZeroPriceForToken(token);
+        if (price > MAX_PRICE) revert Marketplace__PriceTooHigh(price, MAX_PRICE);
+        if (_splits[splitId].recipients.length == 0) revert Marketplace__UnknownSplit(splitId);
+
+        track.splitId = splitId;
+        track.price = uint88(price);
+        track.listed = listed;
+        emit TrackUpdated(trackId, splitId, price, listed);
+    }
+
+    /// @notice A track's listing; `artist` is the zero address for an unknown id.
+    function tracks(uint256 trackId)
+        external
+        view
+        returns (address artist, bytes32 splitId, address token, uint256 price, bool listed)
+    {
+        Track storage track = _tracks[trackId];
+        return (track.artist, track.splitId, track.token, track.price, track.listed);
+    }
+
+    function _checkListing(bytes32 splitId, address token, uint256 price) private view {
+        if (_splits[splitId].recipients.length == 0) revert Marketplace__UnknownSplit(splitId);
+        if (token != address(0)) {
+            if (!tokenAllowed[token]) revert Marketplace__TokenNotAllowed(token);
+            if (price == 0) revert Marketplace__ZeroPriceForToken(token);
+        }
+        if (price > MAX_PRICE) revert Marketplace__PriceTooHigh(price, MAX_PRICE);
+    }
+
+    // ---------------------------------------------------------------- sales
+
+    /// @notice Buy a track, paying `amount` (at least its price) in the track's token.
+    /// For ETH tracks send exactly `amount` as msg.value; for ERC-20 tracks approve
+    /// `amount` first and send no ETH. The fee is `amount * platformFeeBps / 10,000`
+    /// rounded down; the rest goes to the track's split.
+    /// @dev An ERC-20 sale is credited by the balance actually received, so a
+    /// fee-on-transfer token cannot make the contract owe more than it holds.
+    function buy(uint256 trackId, uint256 amount) external payable nonReentrant {
+        // One slot read: fee recipient, fee and pause flag are packed together.
+        address recipient = feeRecipient;
+        uint256 feeBps = platformFeeBps;
+        if (salesPaused) revert Marketplace__SalesPaused();
+
+        Track storage track = _tracks[trackId];
+        address token = track.token;
+        uint256 price = track.price;
+        if (!track.listed) {
+            if (track.artist == address(0)) revert Marketplace__UnknownTrack(trackId);
+            revert Marketplace__TrackNotListed(trackId);
+        }
+        if (amount < price) revert Marketplace__AmountBelowPrice(amount, price);
+
+        if (token == address(0)) {
+            if (msg.value != amount) revert Marketplace__WrongEthValue(msg.value, amount);
+        } else {
+            if (msg.value != 0) revert Marketplace__EthSentForTokenTrack(msg.value, token);
+            if (!tokenAllowed[token]) revert Marketplace__TokenNotAllowed(token);
+            uint256 before = IERC20(token).balanceOf(address(this));
+            IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
+            amount = IERC20(token).balanceOf(address(this)) - before;
+            if (amount == 0) revert Marketplace__NothingReceived(token, amount);
+        }
+
+        uint256 fee = (amount * feeBps) / 10_000;
+        bytes32 splitId = track.splitId;
+        splitBalance[splitId][token] += amount - fee;
+        if (fee != 0) _owed[recipient][token] += fee;
+        emit Sale(trackId, msg.sender, token, amount, fee, splitId);
+    }
+
+    // ---------------------------------------------------------------- withdrawals
+
+    /// @notice What `account` can withdraw now in `token` (the zero address for ETH).
+    /// Split balances not yet distributed are not included: see `splitBalance`.
+    function owed(address account, address token) external view returns (uint256) {
+        return _owed[account][token];
+    }
+
+    /// @notice Pay `account` everything it is owed in each of `tokens`. Anyone may call it
+    /// (the funds only ever go to `account`); it is never paused.
+    /// @dev Checks-effects-interactions and a reentrancy lock. An account that rejects
+    /// ETH makes only its own withdrawal revert.
+    function withdraw(address account, address[] calldata tokens) external nonReentrant {
+        bool paid;
+        for (uint256 i; i < tokens.length; ++i) {
+            address token = tokens[i];
+            uint256 amount = _owed[account][token];
+            if (amount == 0) continue;
+            _owed[account][token] = 0;
+            paid = true;
+            emit Withdrawal(account, token, amount);
+            if (token == address(0)) {
+                (bool ok,) = account.call{value: amount}("");
+                if (!ok) revert Marketplace__EthTransferFailed(account, amount);
+            } else {
+                IERC20(token).safeTransfer(account, amount);
+            }
+        }
+        if (!paid) revert Marketplace__NothingToWithdraw(account);
+    }
+
+    // ---------------------------------------------------------------- owner
+
+    /// @notice Set the platform fee for future sales; never above `MAX_PLATFORM_FEE_BPS`.
+    function setPlatformFee(uint16 bps) external onlyOwner {
+        if (bps > MAX_PLATFORM_FEE_BPS) revert Marketplace__FeeAboveCap(bps, MAX_PLATFORM_FEE_BPS);
+        uint16 previous = platformFeeBps;
+        platformFeeBps = bps;
+        emit PlatformFeeChanged(previous, bps);
+    }
+
+    /// @notice Send future platform fees to `recipient`; fees already owed stay with the
+    /// previous recipient.
+    function setFeeRecipient(address recipient) external onlyOwner {
+        if (recipient == address(0)) revert Marketplace__ZeroAddress();
+        emit FeeRecipientChanged(feeRecipient, recipient);
+        feeRecipient = recipient;
+    }
+
+    /// @notice Allow or disallow an ERC-20 for pricing and buying tracks. Balances already
+    /// owed in it can always be withdrawn.
+    function setTokenAllowed(address token, bool allowed) external onlyOwner {
+        if (token == address(0)) revert Marketplace__ZeroAddress();
+        tokenAllowed[token] = allowed;
+        emit TokenAllowed(token, allowed);
+    }
+
+    /// @notice Stop new sales and registrations. Withdrawals and distributions go on.
+    function pauseSales() external onlyOwner {
+        salesPaused = true;
+        emit SalesPausedChanged(true);
+    }
+
+    /// @notice Resume sales and registrations.
+    function unpauseSales() external onlyOwner {
+        salesPaused = false;
+        emit SalesPausedChanged(false);
+    }
+}

@@ -1,0 +1,76 @@
+"""Fixtures for the Marketplace contract tests (Brownie on its own Anvil)."""
+import pytest
+
+ETH = "0x0000000000000000000000000000000000000000"
+FEE_BPS = 500  # 5%: a fee different from the cap catches code that confuses the two
+
+
+@pytest.fixture(autouse=True)
+def isolate(fn_isolation):
+    """Each test starts from the chain state the module fixtures built."""
+
+
+@pytest.fixture(scope="module")
+def owner(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="module")
+def fee_recipient(accounts):
+    return accounts[9]
+
+
+@pytest.fixture(scope="module")
+def artist(accounts):
+    return accounts[1]
+
+
+@pytest.fixture(scope="module")
+def fan(accounts):
+    return accounts[2]
+
+
+@pytest.fixture(scope="module")
+def market(Marketplace, owner, fee_recipient):
+    return Marketplace.deploy(fee_recipient, FEE_BPS, {"from": owner})
+
+
+@pytest.fixture(scope="module")
+def usdc(MockUSDC, market, owner, fan):
+    token = MockUSDC.deploy({"from": owner})
+    market.setTokenAllowed(token, True, {"from": owner})
+    token.mint(fan, 10**12, {"from": owner})
+    token.approve(market, 2**256 - 1, {"from": fan})
+    return token
+
+
+def sorted_split(accounts_and_shares):
+    """(recipients, shares) sorted by address as createSplit requires."""
+    pairs = sorted(accounts_and_shares, key=lambda p: int(str(p[0]), 16))
+    return [str(a) for a, _ in pairs], [s for _, s in pairs]
+
+
+@pytest.fixture(scope="module")
+def split_of(market, artist):
+    def make(pairs, sender=None):
+        recipients, shares = sorted_split(pairs)
+        tx = market.createSplit(recipients, shares, {"from": sender or artist})
+        return tx.return_value
+    return make
+
+
+@pytest.fixture(scope="module")
+def solo_split(split_of, artist):
+    return split_of([(artist, 1_000_000)])
+
+
+@pytest.fixture(scope="module")
+def eth_track(market, artist, solo_split):
+    tx = market.registerTrack("bafkreiethtrack", solo_split, ETH, 10**16, {"from": artist})
+    return tx.return_value
+
+
+@pytest.fixture(scope="module")
+def usdc_track(market, artist, solo_split, usdc):
+    tx = market.registerTrack("bafkreiusdctrack", solo_split, usdc, 5_000_000, {"from": artist})
+    return tx.return_value
