@@ -74,3 +74,39 @@ def eth_track(market, artist, solo_split):
 def usdc_track(market, artist, solo_split, usdc):
     tx = market.registerTrack("bafkreiusdctrack", solo_split, usdc, 5_000_000, {"from": artist})
     return tx.return_value
+
+
+@pytest.fixture(scope="module")
+def reverts_with(market):
+    """Context manager asserting a revert with the custom error `name` and its values."""
+    import brownie
+    from eth_abi import decode, encode
+
+    errors = {e["name"]: e for e in market.abi if e["type"] == "error"}
+
+    def expect(name, *values):
+        types = [i["type"] for i in errors[name]["inputs"]]
+        values = [bytes.fromhex(str(v)[2:]) if t == "bytes32" else v for t, v in zip(types, values)]
+        # Format the values exactly as brownie does when it decodes a typed error.
+        shown = decode(types, encode(types, list(values))) if types else ()
+        return brownie.reverts(f"{name}: {', '.join(str(v) for v in shown)}")
+
+    return expect
+
+
+def pytest_configure(config):
+    """Run contract tests on a private Anvil, never on a chain someone uses on 8545.
+
+    Brownie 1.22's compiled config loader cannot take `networks.development` from
+    brownie-config.yaml, so the port is set here, before the plugin connects."""
+    import os
+    import socket
+
+    from brownie._config import CONFIG
+
+    port = os.environ.get("NINETY_TEST_CHAIN_PORT")
+    if not port:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    CONFIG.networks["development"]["cmd_settings"]["port"] = int(port)

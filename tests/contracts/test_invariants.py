@@ -1,0 +1,147 @@
+"""Stateful property tests: random sequences of splits, tracks, sales, fee changes,
+distributions and withdrawals, checked against a Python model after every step.
+
+Brownie 1.22.2's own `state_machine` fixture is broken (mypyc), so this drives Hypothesis's
+RuleBasedStateMachine directly, isolating each run with chain.snapshot()/chain.revert().
+"""
+from collections import defaultdict
+
+from brownie import chain
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from conftest import ETH
+
+MAX_FEE_BPS = 1000
+
+
+def test_money_is_conserved_over_random_activity(market, usdc, accounts, owner, fee_recipient, fan):
+    people = list(accounts[1:8])
+    tokens = [ETH, usdc.address]
+    for p in people:
+        usdc.mint(p, 10**15, {"from": owner})
+        usdc.approve(market, 2**256 - 1, {"from": p})
+
+    class Money(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            chain.snapshot()
+            self.splits = {}  # split id -> (recipients, shares)
+            self.tracks = []  # (track id, token, price)
+            self.owed = defaultdict(int)  # (account, token) -> model owed
+            self.split_balance = defaultdict(int)  # (split id, token) -> model balance
+            self.credited = defaultdict(int)  # (account, token) -> all ever credited
+            self.withdrawn = defaultdict(int)
+            self.fee_bps = market.platformFeeBps()
+
+        def teardown(self):
+            chain.revert()
+
+        @initialize()
+        def start(self):
+            self.fee_recipient = str(fee_recipient)
+
+        @rule(data=st.data(), n=st.integers(1, 4))
+        def create_split(self, data, n):
+            chosen = sorted(
+                data.draw(st.lists(st.sampled_from(people), min_size=n, max_size=n, unique=True)),
+                key=lambda a: int(a.address, 16),
+            )
+            cuts = sorted(data.draw(st.lists(st.integers(1, 999_999), min_size=n - 1, max_size=n - 1, unique=True)))
+            bounds = [0] + cuts + [1_000_000]
+            shares = [b - a for a, b in zip(bounds, bounds[1:])]
+            sid = market.createSplit([c.address for c in chosen], shares, {"from": chosen[0]}).return_value
+            self.splits[str(sid)] = ([c.address for c in chosen], shares)
+
+        @precondition(lambda self: self.splits)
+        @rule(data=st.data(), token=st.sampled_from(tokens), price=st.integers(0, 10**18))
+        def register(self, data, token, price):
+            sid = data.draw(st.sampled_from(sorted(self.splits)))
+            artist = data.draw(st.sampled_from(people))
+            if token != ETH:
+                price = max(price // 10**12, 1)
+            tid = market.registerTrack("cid", sid, token, price, {"from": artist}).return_value
+            self.tracks.append((tid, token, price, sid))
+
+        @precondition(lambda self: self.tracks)
+        @rule(data=st.data(), extra=st.integers(0, 10**18))
+        def buy(self, data, extra):
+            tid, token, price, sid = data.draw(st.sampled_from(self.tracks))
+            buyer = data.draw(st.sampled_from(people))
+            amount = price + (extra if token == ETH else extra // 10**12)
+            value = amount if token == ETH else 0
+            tx = market.buy(tid, amount, {"from": buyer, "value": value})
+            sale = tx.events["Sale"]
+            fee = amount * self.fee_bps // 10_000
+            assert sale["amount"] == amount and sale["platformFee"] == fee
+            # Payees get at least 90% of every sale, to the wei.
+            assert (amount - fee) * 10 >= amount * 9
+            self.split_balance[(sid, token)] += amount - fee
+            self.owed[(self.fee_recipient, token)] += fee
+            self.credited[(self.fee_recipient, token)] += fee
+
+        @rule(bps=st.integers(0, 2000))
+        def set_fee(self, bps):
+            if bps > MAX_FEE_BPS:
+                try:
+                    market.setPlatformFee(bps, {"from": owner})
+                except Exception:
+                    return
+                raise AssertionError(f"fee {bps} above the cap was accepted")
+            market.setPlatformFee(bps, {"from": owner})
+            self.fee_bps = bps
+
+        @precondition(lambda self: any(self.split_balance.values()))
+        @rule(data=st.data())
+        def distribute(self, data):
+            sid, token = data.draw(st.sampled_from(sorted(k for k, v in self.split_balance.items() if v)))
+            amount = self.split_balance.pop((sid, token))
+            market.distribute(sid, token, {"from": fan})
+            recipients, shares = self.splits[sid]
+            parts = [amount * s // 1_000_000 for s in shares]
+            parts[0] += amount - sum(parts)
+            for r, part in zip(recipients, parts):
+                self.owed[(r, token)] += part
+                self.credited[(r, token)] += part
+
+        @rule(data=st.data())
+        def withdraw(self, data):
+            who = data.draw(st.sampled_from([*(p.address for p in people), self.fee_recipient]))
+            expected = {t: self.owed[(who, t)] for t in tokens}
+            if not any(expected.values()):
+                return
+            before = (market.balance(), usdc.balanceOf(market))
+            tx = market.withdraw(who, tokens, {"from": fan})
+            paid = {str(e["token"]): e["amount"] for e in tx.events["Withdrawal"]}
+            for t in tokens:
+                assert paid.get(t, 0) == expected[t]
+                self.withdrawn[(who, t)] += expected[t]
+                self.owed[(who, t)] = 0
+            assert before[0] - market.balance() == expected[ETH]
+            assert before[1] - usdc.balanceOf(market) == expected[usdc.address]
+
+        @invariant()
+        def books_balance(self):
+            for token in tokens:
+                held = market.balance() if token == ETH else usdc.balanceOf(market)
+                owed = sum(v for (a, t), v in self.owed.items() if t == token)
+                unallotted = sum(v for (s, t), v in self.split_balance.items() if t == token)
+                assert held == owed + unallotted
+
+        @invariant()
+        def chain_matches_model(self):
+            for (who, token), amount in self.owed.items():
+                assert market.owed(who, token) == amount
+            for (sid, token), amount in self.split_balance.items():
+                assert market.splitBalance(sid, token) == amount
+            for key, out in self.withdrawn.items():
+                assert out <= self.credited[key]
+
+    Money.TestCase.settings = settings(
+        max_examples=25,
+        stateful_step_count=25,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    Money.TestCase().runTest()

@@ -1,0 +1,97 @@
+"""Owner powers: fee within the cap, fee recipient, token allowlist, pause; two-step transfer."""
+import brownie
+from conftest import ETH, FEE_BPS
+
+
+def test_constructor_sets_owner_fee_and_recipient(market, owner, fee_recipient):
+    assert market.owner() == owner
+    assert market.feeRecipient() == fee_recipient
+    assert market.platformFeeBps() == FEE_BPS
+    assert market.MAX_PLATFORM_FEE_BPS() == 1000
+    assert market.salesPaused() is False
+
+
+def test_constructor_refuses_a_fee_above_the_cap(Marketplace, owner, fee_recipient):
+    with brownie.reverts("Marketplace__FeeAboveCap: 1001, 1000"):
+        Marketplace.deploy(fee_recipient, 1001, {"from": owner})
+
+
+def test_constructor_refuses_zero_fee_recipient(Marketplace, owner):
+    with brownie.reverts("Marketplace__ZeroAddress: "):
+        Marketplace.deploy(ETH, 100, {"from": owner})
+
+
+def test_set_platform_fee_up_to_the_cap(market, owner):
+    tx = market.setPlatformFee(1000, {"from": owner})
+    assert list(tx.events["PlatformFeeChanged"].values()) == [FEE_BPS, 1000]
+    assert market.platformFeeBps() == 1000
+
+
+def test_fee_above_the_cap_reverts(market, owner, reverts_with):
+    with reverts_with("Marketplace__FeeAboveCap", 1001, 1000):
+        market.setPlatformFee(1001, {"from": owner})
+    with reverts_with("Marketplace__FeeAboveCap", 65535, 1000):
+        market.setPlatformFee(65535, {"from": owner})
+
+
+def test_set_fee_recipient_redirects_future_fees_only(market, owner, fan, accounts, eth_track, fee_recipient):
+    market.buy(eth_track, 10**16, {"from": fan, "value": 10**16})
+    old = market.owed(fee_recipient, ETH)
+    tx = market.setFeeRecipient(accounts[8], {"from": owner})
+    assert list(tx.events["FeeRecipientChanged"].values()) == [fee_recipient, accounts[8]]
+    market.buy(eth_track, 10**16, {"from": fan, "value": 10**16})
+    assert market.owed(fee_recipient, ETH) == old
+    assert market.owed(accounts[8], ETH) == old
+
+
+def test_zero_fee_recipient_reverts(market, owner, reverts_with):
+    with reverts_with("Marketplace__ZeroAddress"):
+        market.setFeeRecipient(ETH, {"from": owner})
+
+
+def test_set_token_allowed_and_disallowed(market, owner, MockUSDC):
+    token = MockUSDC.deploy({"from": owner})
+    tx = market.setTokenAllowed(token, True, {"from": owner})
+    assert list(tx.events["TokenAllowed"].values()) == [token, True]
+    assert market.tokenAllowed(token)
+    market.setTokenAllowed(token, False, {"from": owner})
+    assert not market.tokenAllowed(token)
+
+
+def test_allowing_the_zero_token_reverts(market, owner, reverts_with):
+    with reverts_with("Marketplace__ZeroAddress"):
+        market.setTokenAllowed(ETH, True, {"from": owner})
+
+
+def test_pause_and_unpause(market, owner, fan, eth_track):
+    assert market.pauseSales({"from": owner}).events["SalesPausedChanged"]["paused"] is True
+    assert market.salesPaused()
+    assert market.unpauseSales({"from": owner}).events["SalesPausedChanged"]["paused"] is False
+    market.buy(eth_track, 10**16, {"from": fan, "value": 10**16})
+
+
+def test_only_the_owner_uses_owner_powers(market, fan, MockUSDC):
+    unauthorized = f"OwnableUnauthorizedAccount: {fan.address.lower()}"
+    for call in (
+        lambda: market.setPlatformFee(0, {"from": fan}),
+        lambda: market.setFeeRecipient(fan, {"from": fan}),
+        lambda: market.setTokenAllowed(fan, True, {"from": fan}),
+        lambda: market.pauseSales({"from": fan}),
+        lambda: market.unpauseSales({"from": fan}),
+    ):
+        with brownie.reverts(unauthorized):
+            call()
+
+
+def test_ownership_moves_in_two_steps(market, owner, accounts):
+    market.transferOwnership(accounts[5], {"from": owner})
+    assert market.owner() == owner and market.pendingOwner() == accounts[5]
+    with brownie.reverts(f"OwnableUnauthorizedAccount: {accounts[6].address.lower()}"):
+        market.acceptOwnership({"from": accounts[6]})
+    market.acceptOwnership({"from": accounts[5]})
+    assert market.owner() == accounts[5]
+
+
+def test_ether_sent_directly_is_refused(market, fan):
+    with brownie.reverts():
+        fan.transfer(market, 1)
