@@ -1,0 +1,99 @@
+"""Settings from environment variables (documented in the README).
+
+pydantic-settings cannot share brownie's environment (it needs a newer python-dotenv),
+so this is a small typed reader of `NINETY_*` variables.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from ninety.errors import ConfigError
+
+# Anvil's well-known development mnemonic: dev chains only.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw, 0)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    rpc_url: str | None = None
+    ipfs_api: str | None = None
+    db_url: str | None = None
+    contract_address: str | None = None
+    start_block: int | None = None
+    deployments_dir: Path = Path("deployments")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    chain_port: int = 8545
+    ipfs_api_port: int = 5001
+    mnemonic: str = DEV_MNEMONIC
+    poll_interval: float = 1.0
+    confirmations: int = 0
+    fee_bps: int = 500
+    fee_recipient: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded_chain(self) -> bool:
+        """No RPC given: `ninety up` runs its own Anvil."""
+        return not self.rpc_url
+
+    @property
+    def embedded_ipfs(self) -> bool:
+        return not self.ipfs_api
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'ledger.sqlite3'}"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("NINETY_DATA_DIR") or ".ninety").resolve()
+    address = env.get("NINETY_CONTRACT_ADDRESS") or None
+    if address is not None and not (address.startswith("0x") and len(address) == 42):
+        raise ConfigError(f"NINETY_CONTRACT_ADDRESS must be a 0x-prefixed 20-byte address, got {address!r}")
+    fee_bps = _int(env, "NINETY_FEE_BPS", 500)
+    if fee_bps is not None and not 0 <= fee_bps <= 1000:
+        raise ConfigError(f"NINETY_FEE_BPS must be between 0 and 1000 (10%), got {fee_bps}")
+    return Settings(
+        data_dir=data_dir,
+        rpc_url=env.get("NINETY_RPC_URL") or None,
+        ipfs_api=env.get("NINETY_IPFS_API") or None,
+        db_url=env.get("NINETY_DB_URL") or None,
+        contract_address=address,
+        start_block=_int(env, "NINETY_START_BLOCK", None),
+        deployments_dir=Path(env.get("NINETY_DEPLOYMENTS_DIR") or "deployments").resolve(),
+        api_host=env.get("NINETY_API_HOST") or "127.0.0.1",
+        api_port=_int(env, "NINETY_API_PORT", 8000) or 8000,
+        chain_port=_int(env, "NINETY_CHAIN_PORT", 8545) or 8545,
+        ipfs_api_port=_int(env, "NINETY_IPFS_PORT", 5001) or 5001,
+        mnemonic=env.get("NINETY_MNEMONIC") or DEV_MNEMONIC,
+        poll_interval=_float(env, "NINETY_POLL_INTERVAL", 1.0),
+        confirmations=_int(env, "NINETY_CONFIRMATIONS", 0) or 0,
+        fee_bps=fee_bps if fee_bps is not None else 500,
+        fee_recipient=env.get("NINETY_FEE_RECIPIENT") or None,
+    )

@@ -1,0 +1,354 @@
+"""Start, watch and stop the embedded services: Anvil (chain) and js-ipfs (IPFS node).
+
+Used by `ninety up` and by the tests. Every child:
+- listens on 127.0.0.1 only, on the preferred port or, if that is taken, another free one;
+- logs to `<data dir>/logs/<name>.log` and records its PID in `<data dir>/run/<name>.pid`;
+- is started in its own session and with PR_SET_PDEATHSIG, so it dies with its parent even
+  when the parent is SIGKILLed; PID files let the next run stop leftovers by PID.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ninety.config import DEV_MNEMONIC
+from ninety.errors import PortInUseError, ServiceError
+from ninety.paths import NODE_BIN, NODE_MODULES
+
+log = logging.getLogger(__name__)
+
+LOCALHOST = "127.0.0.1"
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: PID files still let the next run clean up
+        pass
+
+
+def port_is_free(port: int, host: str = LOCALHOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As the servers themselves do: a port held only by TIME_WAIT leftovers is free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(preferred: int | None = None, *, strict: bool = False) -> int:
+    """The preferred port if free; otherwise any free one (or, if `strict`, an error
+    naming the port)."""
+    if preferred and port_is_free(preferred):
+        return preferred
+    if preferred and strict:
+        raise PortInUseError(f"port {preferred} on {LOCALHOST} is already in use")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOCALHOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still "exists"; treat it as dead.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return True
+
+
+@dataclass
+class Service:
+    """One child process with a readiness probe."""
+
+    name: str
+    argv: list[str]
+    port: int
+    ready: Callable[[], bool]
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    ready_timeout: float = 60.0
+    url: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "logs" / f"{self.name}.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.data_dir / "run" / f"{self.name}.pid"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        if self.alive():
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_path.parent.mkdir(parents=True, exist_ok=True)
+        stop_leftover(self.pid_path)
+        logfile = open(self.log_path, "ab")
+        logfile.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(self.argv)}\n".encode())
+        logfile.flush()
+        try:
+            self.process = subprocess.Popen(
+                self.argv,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                start_new_session=True,  # Ctrl-C reaches us; we stop children in order
+                preexec_fn=_die_with_parent,
+            )
+        except FileNotFoundError as e:
+            raise ServiceError(f"{self.name}: cannot run {self.argv[0]} ({e}); run `make` to install it") from e
+        finally:
+            logfile.close()
+        self.pid_path.write_text(json.dumps({"pid": self.process.pid, "argv": self.argv}))
+        self._wait_ready()
+        log.info("%s ready on %s (pid %s)", self.name, self.url or self.port, self.process.pid)
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise ServiceError(
+                    f"{self.name} exited with code {self.process.returncode} while starting; "
+                    f"last lines of {self.log_path}:\n{self.log_tail()}"
+                )
+            try:
+                if self.ready():
+                    return
+            except Exception:  # the probe failing just means "not yet"
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise ServiceError(
+            f"{self.name} was not ready after {self.ready_timeout:.0f} s; last lines of "
+            f"{self.log_path}:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout: float = 8.0) -> None:
+        """SIGTERM the child's process group, then SIGKILL what is left after `timeout`."""
+        proc = self.process
+        if proc is None:
+            return
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0f s; killing it", self.name, timeout)
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        # The group may hold helpers that outlived the leader.
+        _signal_group(proc.pid, signal.SIGKILL)
+        self.pid_path.unlink(missing_ok=True)
+
+    def restart(self) -> None:
+        self.stop()
+        self.process = None
+        self.start()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_leftover(pid_path: Path) -> None:
+    """Stop a service a previous, crashed run left behind, by the PID it recorded.
+
+    Only a process whose command line still matches the recorded one is touched, so a
+    recycled PID belonging to something else is left alone."""
+    try:
+        record = json.loads(pid_path.read_text())
+        pid, argv = int(record["pid"]), list(record["argv"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    except OSError:
+        cmdline = []
+    if _pid_alive(pid) and [c.decode(errors="replace") for c in cmdline] == argv:
+        log.warning("stopping leftover %s (pid %s) from an earlier run", pid_path.stem, pid)
+        _signal_group(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not _pid_alive(pid):
+                break
+            time.sleep(0.1)
+        _signal_group(pid, signal.SIGKILL)
+    pid_path.unlink(missing_ok=True)
+
+
+def _http_post_ok(url: str, body: bytes | None = None, timeout: float = 1.0) -> bool:
+    req = urllib.request.Request(url, data=body or b"", method="POST")
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return 200 <= resp.status < 300
+    except urllib.error.URLError:
+        return False
+
+
+def anvil_service(
+    data_dir: Path,
+    *,
+    port: int | None = 8545,
+    mnemonic: str = DEV_MNEMONIC,
+    chain_id: int = 31337,
+    state_file: Path | None = None,
+    block_time: float | None = None,
+    strict_port: bool = False,
+) -> Service:
+    """Anvil on 127.0.0.1; with `state_file` the chain survives restarts."""
+    port = free_port(port, strict=strict_port)
+    argv = [
+        str(NODE_BIN / "anvil"),
+        "--host", LOCALHOST,
+        "--port", str(port),
+        "--mnemonic", mnemonic,
+        "--chain-id", str(chain_id),
+        "--accounts", "10",
+        "--balance", "10000",
+    ]
+    if state_file is not None:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        argv += ["--state", str(state_file), "--state-interval", "5"]
+    if block_time:
+        argv += ["--block-time", str(block_time)]
+    url = f"http://{LOCALHOST}:{port}"
+    probe = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+    return Service(
+        name="anvil",
+        argv=argv,
+        port=port,
+        url=url,
+        data_dir=data_dir,
+        ready=lambda: _http_post_ok(url, probe),
+    )
+
+
+def _configure_ipfs_repo(repo: Path, api_port: int, gateway_port: int, swarm_port: int, rpc_port: int) -> None:
+    """Loopback only, no bootstrap peers, no delegates, no discovery (see TOOLCHAIN.md)."""
+    config_path = repo / "config"
+    config = json.loads(config_path.read_text())
+    addresses = config.setdefault("Addresses", {})
+    addresses["Swarm"] = [f"/ip4/{LOCALHOST}/tcp/{swarm_port}"]
+    addresses["API"] = f"/ip4/{LOCALHOST}/tcp/{api_port}"
+    addresses["Gateway"] = f"/ip4/{LOCALHOST}/tcp/{gateway_port}"
+    addresses["RPC"] = f"/ip4/{LOCALHOST}/tcp/{rpc_port}"
+    addresses["Delegates"] = []
+    addresses["Announce"] = []
+    config["Bootstrap"] = []
+    discovery = config.setdefault("Discovery", {})
+    discovery.setdefault("MDNS", {})["Enabled"] = False
+    discovery.setdefault("webRTCStar", {})["Enabled"] = False
+    config_path.write_text(json.dumps(config, indent=2))
+
+
+def ipfs_service(data_dir: Path, *, api_port: int | None = 5001, strict_port: bool = False) -> Service:
+    """A js-ipfs node, offline, with its repo under `<data dir>/ipfs`."""
+    repo = data_dir / "ipfs"
+    cli = NODE_MODULES / "ipfs" / "src" / "cli.js"
+    env = {"IPFS_PATH": str(repo)}
+    if not (repo / "config").exists():
+        repo.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            ["node", str(cli), "init", "--empty-repo"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise ServiceError(f"ipfs init failed in {repo}: {result.stderr.strip() or result.stdout.strip()}")
+    api = free_port(api_port, strict=strict_port)
+    others = [free_port() for _ in range(3)]
+    _configure_ipfs_repo(repo, api, *others)
+    url = f"http://{LOCALHOST}:{api}"
+    return Service(
+        name="ipfs",
+        # --enable-preload=false: otherwise every added CID is announced to public
+        # preload nodes over HTTPS, which is traffic off this machine.
+        argv=["node", str(cli), "daemon", "--offline", "--enable-preload=false"],
+        port=api,
+        url=url,
+        data_dir=data_dir,
+        env=env,
+        ready=lambda: _http_post_ok(f"{url}/api/v0/id"),
+        ready_timeout=90.0,
+    )
+
+
+class Supervisor:
+    """Starts services in order and stops them in reverse, also on errors (a context
+    manager) and on SIGTERM/SIGHUP (turned into SystemExit by `install_signal_handlers`)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.services: list[Service] = []
+
+    def start(self, service: Service) -> Service:
+        service.start()
+        self.services.append(service)
+        return service
+
+    def stop_all(self) -> None:
+        for service in reversed(self.services):
+            try:
+                service.stop()
+            except Exception:  # keep stopping the others
+                log.exception("stopping %s failed", service.name)
+        self.services.clear()
+
+    def __enter__(self) -> "Supervisor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
+    @staticmethod
+    def install_signal_handlers() -> None:
+        """SIGTERM and SIGHUP unwind the stack like Ctrl-C does, so `finally` blocks run."""
+
+        def _exit(signum: int, _frame: object) -> None:
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, _exit)
+        signal.signal(signal.SIGHUP, _exit)
