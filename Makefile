@@ -1,0 +1,59 @@
+# Ninety: `make run` starts the product, `make test` tests it. Both bootstrap what they
+# need (a .venv, npm packages, compiled contracts) and skip what is already up to date.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .stamps
+export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: run test test-contracts test-python bench bench-gas build check-requirements clean help
+
+help:
+	@echo "make run    start Ninety locally (chain, IPFS node, contracts, API, web)"
+	@echo "make test   run the whole test suite"
+	@echo "make bench  run the benchmarks (gas, ...)"
+
+check-requirements:
+	@PYTHON=$(PYTHON) tools/check-requirements.sh
+
+$(STAMPS)/venv: pyproject.toml | check-requirements
+	@mkdir -p $(STAMPS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip check
+	@touch $@
+
+$(STAMPS)/npm: package.json package-lock.json | check-requirements
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(STAMPS)/build: $(STAMPS)/venv $(STAMPS)/npm brownie-config.yaml $(shell find contracts -name '*.sol')
+	$(BIN)/brownie compile
+	@touch $@
+
+build: $(STAMPS)/build
+
+run: build
+	$(BIN)/ninety up $(ARGS)
+
+test: build
+	$(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider tests --ignore=tests/contracts
+	$(BIN)/python -m pytest -p no:cacheprovider tests/contracts
+
+test-contracts: build
+	$(BIN)/python -m pytest -p no:cacheprovider tests/contracts
+
+test-python: build
+	$(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider tests --ignore=tests/contracts
+
+bench: bench-gas
+
+bench-gas: build
+	$(BIN)/python bench/gas.py
+
+clean:
+	rm -rf $(STAMPS) build reports

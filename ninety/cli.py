@@ -1,0 +1,218 @@
+"""`ninety`: the command line. The composition root: the only module that wires the
+shared core to the indexer and the backend (imported inside commands, so `--help` is fast).
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from ninety.config import Settings, load_settings
+from ninety.errors import NinetyError
+
+app = typer.Typer(
+    help="Ninety: a music marketplace where artists keep at least 90% of every sale.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+log = logging.getLogger("ninety")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
+    )
+    for noisy in ("urllib3", "web3", "asyncio", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def dev_account(mnemonic: str, index: int) -> tuple[str, str]:
+    """(address, private key) of the mnemonic's `index`th account, as Anvil derives it."""
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    acct = Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{index}")
+    return acct.address, "0x" + acct.key.hex().removeprefix("0x")
+
+
+def _deploy_if_needed(settings: Settings, rpc_url: str) -> dict:
+    """Deploy once per chain; later runs find the record and reuse it."""
+    from web3 import Web3
+
+    from ninety.contract import deployment_path, read_deployment
+
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
+    chain_id = w3.eth.chain_id
+    existing = read_deployment(settings.deployments_dir, chain_id)
+    if existing and w3.eth.get_code(existing.address):
+        log.info("Marketplace already deployed at %s", existing.address)
+        import json
+
+        return dict(json.loads(deployment_path(settings.deployments_dir, chain_id).read_text()))
+    from brownie import accounts
+
+    from ninety.deploy import connect, deploy_marketplace, load_project
+
+    load_project()
+    connect(rpc_url=rpc_url)
+    _, key = dev_account(settings.mnemonic, 0)
+    deployer = accounts.add(key)
+    return deploy_marketplace(
+        deployer,
+        settings.deployments_dir,
+        fee_recipient=settings.fee_recipient,
+        fee_bps=settings.fee_bps,
+        force=existing is not None,
+    )
+
+
+@app.command()
+def up(
+    demo: bool = typer.Option(True, "--demo/--no-demo", help="Seed a demo catalog on the first run."),
+    reset: bool = typer.Option(False, "--reset", help="Delete the data dir first and start from empty data."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run the embedded stack: chain, IPFS node, contract deployment, indexer, API and web.
+
+    With NINETY_RPC_URL / NINETY_IPFS_API set, uses those instead of starting its own.
+    Ctrl-C stops everything it started."""
+    _setup_logging(verbose)
+    from ninety.supervisor import Supervisor, anvil_service, ipfs_service
+
+    base = load_settings()
+    if reset and base.data_dir.exists():
+        console.print(f"--reset: removing {base.data_dir}")
+        shutil.rmtree(base.data_dir)
+    base.data_dir.mkdir(parents=True, exist_ok=True)
+    Supervisor.install_signal_handlers()
+    supervisor = Supervisor(base.data_dir)
+    try:
+        rpc_url = base.rpc_url
+        if base.embedded_chain:
+            anvil = supervisor.start(anvil_service(
+                base.data_dir,
+                port=base.chain_port,
+                mnemonic=base.mnemonic,
+                state_file=base.data_dir / "chain" / "state.json",
+            ))
+            rpc_url = anvil.url
+        ipfs_api = base.ipfs_api
+        if base.embedded_ipfs:
+            ipfs_api = supervisor.start(ipfs_service(base.data_dir, api_port=base.ipfs_api_port)).url
+        # A local chain's deployment lives with the chain, in the data dir.
+        deployments_dir = base.data_dir / "deployments" if base.embedded_chain else base.deployments_dir
+        settings = Settings(**{**base.__dict__, "rpc_url": rpc_url, "ipfs_api": ipfs_api,
+                               "deployments_dir": deployments_dir})
+        record = _deploy_if_needed(settings, rpc_url)
+
+        lines = [
+            "[bold green]Ninety is up[/]",
+            f"  Chain RPC     {rpc_url}  (chain {record['chain_id']})",
+            f"  IPFS API      {ipfs_api}",
+            f"  Marketplace   {record['address']}",
+        ]
+        for symbol, token in record.get("tokens", {}).items():
+            lines.append(f"  {symbol:<13} {token['address']}")
+        if base.embedded_chain:
+            lines.append("  [yellow]Dev wallets (dev chain only, never use these keys elsewhere):[/]")
+            for role, index in (("artist", 1), ("fan", 2)):
+                address, key = dev_account(settings.mnemonic, index)
+                lines.append(f"    {role:<6} {address}  key {key}")
+        lines.append(f"  Data dir      {base.data_dir}   (Ctrl-C stops everything)")
+        console.print("\n".join(lines), soft_wrap=True)
+        _watch(supervisor)
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    except NinetyError as e:
+        _fail(str(e))
+    finally:
+        supervisor.stop_all()
+
+
+def _watch(supervisor: "object") -> None:
+    """Block until interrupted; restart a service that dies, once per minute at most."""
+    from ninety.supervisor import Supervisor
+
+    assert isinstance(supervisor, Supervisor)
+    last_restart: dict[str, float] = {}
+    while True:
+        time.sleep(0.5)
+        for service in supervisor.services:
+            if service.alive():
+                continue
+            now = time.monotonic()
+            if now - last_restart.get(service.name, -1e9) < 60:
+                _fail(f"{service.name} stopped again; see {service.log_path}")
+            log.warning("%s stopped unexpectedly; restarting it (log: %s)", service.name, service.log_path)
+            last_restart[service.name] = now
+            service.restart()
+
+
+@app.command()
+def deploy(
+    network: Optional[str] = typer.Option(None, "--network", "-n", help="A Brownie network id."),
+    rpc_url: Optional[str] = typer.Option(None, "--rpc-url", help="Any JSON-RPC URL (default: NINETY_RPC_URL)."),
+    force: bool = typer.Option(False, "--force", help="Deploy again on a chain that already has one."),
+    fee_bps: Optional[int] = typer.Option(None, "--fee-bps", min=0, max=1000, help="Platform fee, basis points (max 1000 = 10%)."),
+    fee_recipient: Optional[str] = typer.Option(None, "--fee-recipient", help="Receives platform fees (default: deployer)."),
+) -> None:
+    """Deploy the Marketplace through Brownie; record deployments/<chain id>.json.
+
+    The deployer's key comes from NINETY_DEPLOYER_KEY (on a dev chain, the dev mnemonic's
+    first account)."""
+    import os
+
+    _setup_logging(False)
+    settings = load_settings()
+    rpc_url = rpc_url or (None if network else settings.rpc_url)
+    if not rpc_url and not network:
+        _fail("say where to deploy: --network NAME, --rpc-url URL or NINETY_RPC_URL")
+    try:
+        from brownie import accounts, chain
+
+        from ninety.deploy import DEV_CHAIN_IDS, connect, deploy_marketplace, load_project
+
+        load_project()
+        connect(rpc_url=rpc_url, network_name=network)
+        key = os.environ.get("NINETY_DEPLOYER_KEY")
+        if key:
+            deployer = accounts.add(key)
+        elif int(chain.id) in DEV_CHAIN_IDS:
+            deployer = accounts.add(dev_account(settings.mnemonic, 0)[1])
+        else:
+            _fail("set NINETY_DEPLOYER_KEY to the deployer's private key")
+        record = deploy_marketplace(
+            deployer,
+            settings.deployments_dir,
+            fee_recipient=fee_recipient or settings.fee_recipient,
+            fee_bps=settings.fee_bps if fee_bps is None else fee_bps,
+            force=force,
+        )
+    except NinetyError as e:
+        _fail(str(e))
+    console.print(f"Marketplace {record['address']} on chain {record['chain_id']} (block {record['deploy_block']})")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

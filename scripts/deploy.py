@@ -1,0 +1,33 @@
+"""Deploy the Marketplace: `brownie run scripts/deploy.py --network <name>`.
+
+Reads from the environment:
+  NINETY_DEPLOYER_KEY     private key of the deployer (dev networks: brownie's accounts[0])
+  NINETY_FEE_RECIPIENT    receives platform fees (default: the deployer)
+  NINETY_FEE_BPS          platform fee in basis points, 0..1000 (default 500 = 5%)
+  NINETY_DEPLOYMENTS_DIR  where <chain id>.json is recorded (default ./deployments)
+  NINETY_FORCE_DEPLOY=1   deploy again on a chain that already has one
+"""
+import os
+from pathlib import Path
+
+from brownie import accounts, network
+
+from ninety.deploy import deploy_marketplace
+
+
+def main():
+    key = os.environ.get("NINETY_DEPLOYER_KEY")
+    if key:
+        deployer = accounts.add(key)
+    elif network.show_active() in ("development", "anvil") or len(accounts) > 0:
+        deployer = accounts[0]
+    else:
+        raise SystemExit("set NINETY_DEPLOYER_KEY to the deployer's private key")
+    record = deploy_marketplace(
+        deployer,
+        Path(os.environ.get("NINETY_DEPLOYMENTS_DIR") or "deployments"),
+        fee_recipient=os.environ.get("NINETY_FEE_RECIPIENT") or None,
+        fee_bps=int(os.environ.get("NINETY_FEE_BPS") or 500),
+        force=os.environ.get("NINETY_FORCE_DEPLOY") == "1",
+    )
+    print(f"Marketplace: {record['address']} (chain {record['chain_id']}, block {record['deploy_block']})")

@@ -1,0 +1,30 @@
+"""Shared fixtures for the Python suites: real Anvil and a real js-ipfs node, started by
+Ninety's own supervisor in a temporary data dir (never on ports someone else uses)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ninety.supervisor import Supervisor, anvil_service, ipfs_service
+
+
+@pytest.fixture(scope="session")
+def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def supervisor(services_dir: Path):
+    with Supervisor(services_dir) as sup:
+        yield sup
+
+
+@pytest.fixture(scope="session")
+def ipfs_node(supervisor: Supervisor, services_dir: Path):
+    return supervisor.start(ipfs_service(services_dir, api_port=None))
+
+
+@pytest.fixture(scope="session")
+def anvil(supervisor: Supervisor, services_dir: Path):
+    return supervisor.start(anvil_service(services_dir, port=None))

@@ -1,0 +1,97 @@
+"""`ninety` as a user runs it: help for every command, and `ninety up` as a subprocess:
+comes up, deploys once, keeps its chain across restarts, stops on Ctrl-C leaving nothing."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ninety.supervisor import free_port
+from test_supervisor import alive
+
+NINETY = [sys.executable, "-m", "ninety.cli"]
+
+
+def test_every_command_has_help():
+    for args in ([], ["up"], ["deploy"]):
+        out = subprocess.run([*NINETY, *args, "--help"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert "Usage" in out.stdout
+
+
+def children_of(pid: int) -> set[int]:
+    """Every live descendant of `pid` (sessions are new, so walk /proc by parent)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def start_up(data_dir: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    env = {
+        **os.environ,
+        "NINETY_DATA_DIR": str(data_dir),
+        "NINETY_CHAIN_PORT": str(free_port()),
+        "NINETY_IPFS_PORT": str(free_port()),
+    }
+    proc = subprocess.Popen([*NINETY, "up", "--no-demo", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            return proc, "".join(lines)
+    proc.kill()
+    raise AssertionError("ninety up did not come up:\n" + "".join(lines))
+
+
+def stop_with_ctrl_c(proc: subprocess.Popen) -> set[int]:
+    kids = children_of(proc.pid)
+    assert kids, "ninety up should be running its services"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.wait(30)
+    assert time.monotonic() - started < 10, "Ctrl-C must stop everything within 10 s"
+    return kids
+
+
+def test_up_deploys_once_keeps_the_chain_and_leaves_no_process(tmp_path):
+    proc, out = start_up(tmp_path)
+    assert "Marketplace" in out and "dev chain only" in out
+    record = json.loads((tmp_path / "deployments" / "31337.json").read_text())
+    assert record["address"] in out
+    kids = stop_with_ctrl_c(proc)
+    time.sleep(0.5)
+    survivors = {k: Path(f"/proc/{k}/cmdline").read_bytes() for k in kids if alive(k)}
+    assert not survivors, f"a service outlived ninety up: {survivors}"
+
+    # Second run: same chain (state persisted), so no new deployment.
+    proc, out = start_up(tmp_path)
+    assert "already deployed" in out
+    assert json.loads((tmp_path / "deployments" / "31337.json").read_text()) == record
+    stop_with_ctrl_c(proc)
+
+    # --reset starts from empty data.
+    (tmp_path / "marker").write_text("x")
+    proc, out = start_up(tmp_path, "--reset")
+    assert not (tmp_path / "marker").exists()
+    stop_with_ctrl_c(proc)

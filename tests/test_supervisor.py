@@ -1,0 +1,156 @@
+"""The service supervisor: start, readiness, restart, port conflicts, and no orphans
+after a clean stop, a crash of the parent, or a leftover from an earlier run."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from ninety.errors import PortInUseError, ServiceError
+from ninety.supervisor import Service, Supervisor, anvil_service, free_port, stop_leftover
+
+
+def rpc(url: str, method: str, params: list | None = None):
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read())["result"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(") ", 1)[1][0] != "Z"
+
+
+def wait_dead(pid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_anvil_starts_ready_on_loopback_and_stops(tmp_path):
+    with Supervisor(tmp_path) as sup:
+        anvil = sup.start(anvil_service(tmp_path, port=None))
+        assert anvil.url.startswith("http://127.0.0.1:")
+        assert int(rpc(anvil.url, "eth_chainId"), 16) == 31337
+        assert anvil.log_path.exists() and anvil.pid_path.exists()
+        pid = anvil.pid
+    assert wait_dead(pid)
+    assert not anvil.pid_path.exists()
+
+
+def test_restart_brings_the_service_back_on_the_same_port(tmp_path):
+    with Supervisor(tmp_path) as sup:
+        anvil = sup.start(anvil_service(tmp_path, port=None))
+        first = anvil.pid
+        anvil.restart()
+        assert anvil.pid != first and wait_dead(first)
+        assert int(rpc(anvil.url, "eth_chainId"), 16) == 31337
+
+
+def test_a_taken_port_is_replaced_by_a_free_one_or_named_in_the_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert free_port(port) != port
+        with pytest.raises(PortInUseError, match=str(port)):
+            free_port(port, strict=True)
+        with Supervisor(tmp_path) as sup:
+            anvil = sup.start(anvil_service(tmp_path, port=port))
+            assert anvil.port != port
+
+
+def test_a_service_that_dies_while_starting_reports_its_log(tmp_path):
+    bad = Service(name="broken", argv=[sys.executable, "-c", "print('boom'); raise SystemExit(3)"],
+                  port=0, ready=lambda: False, data_dir=tmp_path)
+    with pytest.raises(ServiceError, match="exited with code 3(.|\n)*boom"):
+        bad.start()
+
+
+def test_a_service_never_ready_is_stopped_after_its_timeout(tmp_path):
+    slow = Service(name="slow", argv=[sys.executable, "-c", "import time; time.sleep(60)"],
+                   port=0, ready=lambda: False, data_dir=tmp_path, ready_timeout=1)
+    with pytest.raises(ServiceError, match="not ready after 1 s"):
+        slow.start()
+    assert wait_dead(slow.pid)
+
+
+def test_children_die_with_a_killed_parent(tmp_path):
+    """SIGKILL gives the parent no chance to clean up: PR_SET_PDEATHSIG must."""
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from ninety.supervisor import Supervisor, anvil_service
+        d = Path({str(tmp_path)!r})
+        sup = Supervisor(d)
+        a = sup.start(anvil_service(d, port=None))
+        print(a.pid, flush=True)
+        time.sleep(600)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    assert alive(child)
+    parent.kill()
+    parent.wait()
+    assert wait_dead(child), "anvil outlived its SIGKILLed parent"
+
+
+def test_leftover_from_a_crashed_run_is_stopped_by_its_pid_file(tmp_path):
+    argv = [sys.executable, "-c", "import time; time.sleep(600)"]
+    orphan = subprocess.Popen(argv, start_new_session=True)
+    pid_file = tmp_path / "run" / "x.pid"
+    pid_file.parent.mkdir(parents=True)
+    pid_file.write_text(json.dumps({"pid": orphan.pid, "argv": argv}))
+    stop_leftover(pid_file)
+    orphan.wait(10)
+    assert not pid_file.exists()
+
+
+def test_a_recycled_pid_is_left_alone(tmp_path):
+    innocent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        pid_file = tmp_path / "x.pid"
+        pid_file.write_text(json.dumps({"pid": innocent.pid, "argv": ["anvil", "--port", "1"]}))
+        stop_leftover(pid_file)
+        assert innocent.poll() is None
+    finally:
+        innocent.kill()
+        innocent.wait()
+
+
+def test_sigterm_to_the_parent_stops_children_cleanly(tmp_path):
+    script = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from ninety.supervisor import Supervisor, anvil_service
+        d = Path({str(tmp_path)!r})
+        Supervisor.install_signal_handlers()
+        with Supervisor(d) as sup:
+            a = sup.start(anvil_service(d, port=None))
+            print(a.pid, flush=True)
+            time.sleep(600)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGTERM)
+    parent.wait(20)
+    assert wait_dead(child)
+    assert not (tmp_path / "run" / "anvil.pid").exists()
