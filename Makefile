@@ -8,7 +8,9 @@ STAMPS := .stamps
 export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-contracts test-python bench bench-gas build check-requirements clean help
+TOOLS_VENV := .tools-venv
+
+.PHONY: run test test-contracts test-python slither bench bench-gas build check-requirements clean help
 
 help:
 	@echo "make run    start Ninety locally (chain, IPFS node, contracts, API, web)"
@@ -40,9 +42,19 @@ build: $(STAMPS)/build
 run: build
 	$(BIN)/ninety up $(ARGS)
 
-test: build
+test: build slither
 	$(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider tests --ignore=tests/contracts
 	$(BIN)/python -m pytest -p no:cacheprovider tests/contracts
+
+# Slither's dependencies clash with brownie's pins: it gets its own virtualenv.
+$(STAMPS)/tools-venv: | check-requirements
+	@mkdir -p $(STAMPS)
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet 'slither-analyzer==0.11.6'
+	@touch $@
+
+slither: $(STAMPS)/tools-venv $(STAMPS)/npm
+	$(TOOLS_VENV)/bin/python tools/slither_check.py 2>/dev/null
 
 test-contracts: build
 	$(BIN)/python -m pytest -p no:cacheprovider tests/contracts

@@ -144,8 +144,8 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     error Marketplace__WrongEthValue(uint256 value, uint256 amount);
     /// @notice ETH was sent to buy a track priced in an ERC-20.
     error Marketplace__EthSentForTokenTrack(uint256 value, address token);
-    /// @notice The token transfer delivered nothing.
-    error Marketplace__NothingReceived(address token, uint256 amount);
+    /// @notice The token transfer of `sent` delivered nothing.
+    error Marketplace__NothingReceived(address token, uint256 sent);
     /// @notice The split holds nothing of this token to distribute.
     error Marketplace__NothingToDistribute(bytes32 splitId, address token);
     /// @notice The account is owed nothing in the tokens asked for.
@@ -181,9 +181,9 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         if (n == 0) revert Marketplace__NoRecipients();
         if (n > MAX_RECIPIENTS) revert Marketplace__TooManyRecipients(n, MAX_RECIPIENTS);
         if (sharesPpm.length != n) revert Marketplace__LengthMismatch(n, sharesPpm.length);
-        uint256 sum;
-        address previous;
-        for (uint256 i; i < n; ++i) {
+        uint256 sum = 0;
+        address previous = address(0);
+        for (uint256 i = 0; i < n; ++i) {
             address r = recipients[i];
             if (r == address(0)) revert Marketplace__ZeroRecipient(i);
             if (i > 0) {
@@ -224,7 +224,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
 
         Split storage split = _splits[splitId];
         uint256 n = split.recipients.length;
-        uint256 allotted;
+        uint256 allotted = 0;
         for (uint256 i = 1; i < n; ++i) {
             uint256 part = (amount * split.sharesPpm[i]) / TOTAL_SHARES_PPM;
             _owed[split.recipients[i]][token] += part;
@@ -330,8 +330,11 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
             if (!tokenAllowed[token]) revert Marketplace__TokenNotAllowed(token);
             uint256 before = IERC20(token).balanceOf(address(this));
             IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
-            amount = IERC20(token).balanceOf(address(this)) - before;
-            if (amount == 0) revert Marketplace__NothingReceived(token, amount);
+            uint256 received = IERC20(token).balanceOf(address(this)) - before;
+            // A token that delivers nothing (a 100% transfer fee) makes no sale.
+            // slither-disable-next-line incorrect-equality
+            if (received == 0) revert Marketplace__NothingReceived(token, amount);
+            amount = received;
         }
 
         uint256 fee = (amount * feeBps) / 10_000;
@@ -354,22 +357,33 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// @dev Checks-effects-interactions and a reentrancy lock. An account that rejects
     /// ETH makes only its own withdrawal revert.
     function withdraw(address account, address[] calldata tokens) external nonReentrant {
-        bool paid;
-        for (uint256 i; i < tokens.length; ++i) {
+        // Effects first for every token, then the transfers: no state is written after
+        // an external call, even across iterations.
+        uint256 n = tokens.length;
+        uint256[] memory amounts = new uint256[](n);
+        bool paid = false;
+        for (uint256 i = 0; i < n; ++i) {
             address token = tokens[i];
             uint256 amount = _owed[account][token];
             if (amount == 0) continue;
             _owed[account][token] = 0;
+            amounts[i] = amount;
             paid = true;
             emit Withdrawal(account, token, amount);
-            if (token == address(0)) {
+        }
+        if (!paid) revert Marketplace__NothingToWithdraw(account);
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 amount = amounts[i];
+            if (amount == 0) continue;
+            if (tokens[i] == address(0)) {
+                // Paying `account` is the point: it only ever receives what it is owed.
+                // slither-disable-next-line arbitrary-send-eth,calls-loop
                 (bool ok,) = account.call{value: amount}("");
                 if (!ok) revert Marketplace__EthTransferFailed(account, amount);
             } else {
-                IERC20(token).safeTransfer(account, amount);
+                IERC20(tokens[i]).safeTransfer(account, amount);
             }
         }
-        if (!paid) revert Marketplace__NothingToWithdraw(account);
     }
 
     // ---------------------------------------------------------------- owner

@@ -3,9 +3,16 @@ pragma solidity 0.8.28;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 
-/// @title Test token that burns 1% of every transfer, as some real tokens do.
+/// @title Test token that burns a percentage (1% unless set) of every transfer, as some
+/// real tokens do.
 contract FeeOnTransferToken is ERC20 {
+    uint256 public feePercent = 1;
+
     constructor() ERC20("Fee On Transfer", "FOT") {}
+
+    function setFeePercent(uint256 percent) external {
+        feePercent = percent;
+    }
 
     function mint(address to, uint256 amount) external {
         _mint(to, amount);
@@ -16,7 +23,7 @@ contract FeeOnTransferToken is ERC20 {
             super._update(from, to, value);
             return;
         }
-        uint256 burned = value / 100;
+        uint256 burned = (value * feePercent) / 100;
         super._update(from, address(0), burned);
         super._update(from, to, value - burned);
     }
