@@ -95,3 +95,30 @@ def test_up_deploys_once_keeps_the_chain_and_leaves_no_process(tmp_path):
     proc, out = start_up(tmp_path, "--reset")
     assert not (tmp_path / "marker").exists()
     stop_with_ctrl_c(proc)
+
+
+def test_deploy_records_the_chain_and_refuses_a_second_deployment_unless_forced(anvil, tmp_path):
+    env = {**os.environ, "NINETY_DEPLOYMENTS_DIR": str(tmp_path), "NINETY_FEE_BPS": "250"}
+    deploy = [*NINETY, "deploy", "--rpc-url", anvil.url]
+    first = subprocess.run(deploy, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    record = json.loads((tmp_path / "31337.json").read_text())
+    assert record["fee_bps"] == 250 and record["address"].startswith("0x")
+    assert record["tokens"]["mUSDC"]["decimals"] == 6
+
+    again = subprocess.run(deploy, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1
+    assert "already has a Marketplace" in again.stderr + again.stdout
+    assert json.loads((tmp_path / "31337.json").read_text()) == record
+
+    forced = subprocess.run([*deploy, "--force"], env=env, capture_output=True, text=True, timeout=300)
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads((tmp_path / "31337.json").read_text())["address"] != record["address"]
+
+
+def test_deploy_refuses_a_fee_above_the_cap(anvil, tmp_path):
+    env = {**os.environ, "NINETY_DEPLOYMENTS_DIR": str(tmp_path)}
+    out = subprocess.run([*NINETY, "deploy", "--rpc-url", anvil.url, "--fee-bps", "1001"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert not (tmp_path / "31337.json").exists()
