@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from ninety.config import Settings, load_settings
+from ninety.contract import Deployment
 from ninety.errors import NinetyError
+from ninety.supervisor import Supervisor
 
 app = typer.Typer(
     help="Ninety: a music marketplace where artists keep at least 90% of every sale.",
@@ -52,35 +54,32 @@ def dev_account(mnemonic: str, index: int) -> tuple[str, str]:
     return acct.address, "0x" + acct.key.hex().removeprefix("0x")
 
 
-def _deploy_if_needed(settings: Settings, rpc_url: str) -> dict:
+def _deploy_if_needed(settings: Settings, rpc_url: str) -> Deployment:
     """Deploy once per chain; later runs find the record and reuse it."""
     from web3 import Web3
 
-    from ninety.contract import deployment_path, read_deployment
+    from ninety.contract import read_deployment
 
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
-    chain_id = w3.eth.chain_id
-    existing = read_deployment(settings.deployments_dir, chain_id)
+    existing = read_deployment(settings.deployments_dir, w3.eth.chain_id)
     if existing and w3.eth.get_code(existing.address):
         log.info("Marketplace already deployed at %s", existing.address)
-        import json
-
-        return dict(json.loads(deployment_path(settings.deployments_dir, chain_id).read_text()))
+        return existing
     from brownie import accounts
 
     from ninety.deploy import connect, deploy_marketplace, load_project
 
     load_project()
     connect(rpc_url=rpc_url)
-    _, key = dev_account(settings.mnemonic, 0)
-    deployer = accounts.add(key)
-    return deploy_marketplace(
+    deployer = accounts.add(dev_account(settings.mnemonic, 0)[1])
+    record = deploy_marketplace(
         deployer,
         settings.deployments_dir,
         fee_recipient=settings.fee_recipient,
         fee_bps=settings.fee_bps,
         force=existing is not None,
     )
+    return Deployment.from_json(record)
 
 
 @app.command()
@@ -94,7 +93,7 @@ def up(
     With NINETY_RPC_URL / NINETY_IPFS_API set, uses those instead of starting its own.
     Ctrl-C stops everything it started."""
     _setup_logging(verbose)
-    from ninety.supervisor import Supervisor, anvil_service, ipfs_service
+    from ninety.supervisor import anvil_service, ipfs_service
 
     base = load_settings()
     if reset and base.data_dir.exists():
@@ -120,16 +119,16 @@ def up(
         deployments_dir = base.data_dir / "deployments" if base.embedded_chain else base.deployments_dir
         settings = Settings(**{**base.__dict__, "rpc_url": rpc_url, "ipfs_api": ipfs_api,
                                "deployments_dir": deployments_dir})
-        record = _deploy_if_needed(settings, rpc_url)
+        deployment = _deploy_if_needed(settings, rpc_url)
 
         lines = [
             "[bold green]Ninety is up[/]",
-            f"  Chain RPC     {rpc_url}  (chain {record['chain_id']})",
+            f"  Chain RPC     {rpc_url}  (chain {deployment.chain_id})",
             f"  IPFS API      {ipfs_api}",
-            f"  Marketplace   {record['address']}",
+            f"  Marketplace   {deployment.address}",
         ]
-        for symbol, token in record.get("tokens", {}).items():
-            lines.append(f"  {symbol:<13} {token['address']}")
+        for symbol, token in deployment.tokens.items():
+            lines.append(f"  {symbol:<13} {token.address}")
         if base.embedded_chain:
             lines.append("  [yellow]Dev wallets (dev chain only, never use these keys elsewhere):[/]")
             for role, index in (("artist", 1), ("fan", 2)):
@@ -146,11 +145,8 @@ def up(
         supervisor.stop_all()
 
 
-def _watch(supervisor: "object") -> None:
+def _watch(supervisor: Supervisor) -> None:
     """Block until interrupted; restart a service that dies, once per minute at most."""
-    from ninety.supervisor import Supervisor
-
-    assert isinstance(supervisor, Supervisor)
     last_restart: dict[str, float] = {}
     while True:
         time.sleep(0.5)

@@ -6,7 +6,7 @@ so this is a small typed reader of `NINETY_*` variables.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -54,7 +54,6 @@ class Settings:
     confirmations: int = 0
     fee_bps: int = 500
     fee_recipient: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def embedded_chain(self) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ninety.supervisor import free_port
-from test_supervisor import alive
+from processes import alive
 
 NINETY = [sys.executable, "-m", "ninety.cli"]
 

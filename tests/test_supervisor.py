@@ -16,6 +16,7 @@ import pytest
 
 from ninety.errors import PortInUseError, ServiceError
 from ninety.supervisor import Service, Supervisor, anvil_service, free_port, stop_leftover
+from processes import alive, wait_dead
 
 
 def rpc(url: str, method: str, params: list | None = None):
@@ -25,24 +26,6 @@ def rpc(url: str, method: str, params: list | None = None):
     req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=5) as r:
         return json.loads(r.read())["result"]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split(") ", 1)[1][0] != "Z"
-
-
-def wait_dead(pid: int, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_anvil_starts_ready_on_loopback_and_stops(tmp_path):

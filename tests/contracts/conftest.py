@@ -60,6 +60,19 @@ def split_of(market, artist):
 
 
 @pytest.fixture(scope="module")
+def sell_to_split(market, split_of, artist, fan):
+    """Create a split, sell one ETH track into it for `amount` and distribute: each payee
+    then has a credited `owed` balance. Returns the track id."""
+    def sell(pairs, amount=1000):
+        sid = split_of(pairs)
+        track = market.registerTrack("x", sid, ETH, 0, {"from": artist}).return_value
+        market.buy(track, amount, {"from": fan, "value": amount})
+        market.distribute(sid, ETH, {"from": fan})
+        return track
+    return sell
+
+
+@pytest.fixture(scope="module")
 def solo_split(split_of, artist):
     return split_of([(artist, 1_000_000)])
 

@@ -130,14 +130,9 @@ def test_token_that_delivers_nothing_reverts(
         market.buy(track, 500, {"from": fan})
 
 
-def test_buy_cannot_be_reentered_from_a_payout(
-    market, owner, accounts, fan, artist, split_of, ReentrantPayee, reverts_with
-):
+def test_buy_cannot_be_reentered_from_a_payout(market, fan, sell_to_split, ReentrantPayee, reverts_with):
     attacker = ReentrantPayee.deploy(market, {"from": fan})
-    sid = split_of([(attacker, 1_000_000)])
-    track = market.registerTrack("x", sid, ETH, 0, {"from": artist}).return_value
-    market.buy(track, 1000, {"from": fan, "value": 1000})
-    market.distribute(sid, ETH, {"from": fan})
+    track = sell_to_split([(attacker, 1_000_000)])
     owed = market.owed(attacker, ETH)
     attacker.attackWithBuy(track, {"from": fan})
     # The payee's receive() calls buy() while withdraw holds the lock: the whole

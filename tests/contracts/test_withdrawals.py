@@ -70,13 +70,10 @@ def test_withdraw_in_a_disallowed_token_still_works(market, owner, fan, artist, 
 
 
 def test_a_payee_that_rejects_eth_blocks_only_itself(
-    market, fan, artist, accounts, split_of, RejectingPayee, reverts_with
+    market, fan, artist, sell_to_split, RejectingPayee, reverts_with
 ):
     rejecting = RejectingPayee.deploy({"from": fan})
-    sid = split_of([(rejecting, 500_000), (artist, 500_000)])
-    track = market.registerTrack("x", sid, ETH, 0, {"from": artist}).return_value
-    market.buy(track, 1000, {"from": fan, "value": 1000})
-    market.distribute(sid, ETH, {"from": fan})
+    sell_to_split([(rejecting, 500_000), (artist, 500_000)])
     owed = market.owed(rejecting, ETH)
     with reverts_with("Marketplace__EthTransferFailed", rejecting.address, owed):
         market.withdraw(rejecting, [ETH], {"from": fan})
@@ -85,12 +82,9 @@ def test_a_payee_that_rejects_eth_blocks_only_itself(
     assert market.owed(artist, ETH) == 0
 
 
-def test_reentrant_withdraw_is_refused(market, fan, artist, split_of, ReentrantPayee, reverts_with):
+def test_reentrant_withdraw_is_refused(market, fan, sell_to_split, ReentrantPayee, reverts_with):
     attacker = ReentrantPayee.deploy(market, {"from": fan})
-    sid = split_of([(attacker, 1_000_000)])
-    track = market.registerTrack("x", sid, ETH, 0, {"from": artist}).return_value
-    market.buy(track, 1000, {"from": fan, "value": 1000})
-    market.distribute(sid, ETH, {"from": fan})
+    sell_to_split([(attacker, 1_000_000)])
     owed = market.owed(attacker, ETH)
     with reverts_with("Marketplace__EthTransferFailed", attacker.address, owed):
         market.withdraw(attacker, [ETH], {"from": fan})
