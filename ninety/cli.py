@@ -206,6 +206,68 @@ def deploy(
     console.print(f"Marketplace {record['address']} on chain {record['chain_id']} (block {record['deploy_block']})")
 
 
+@app.command()
+def index(
+    once: bool = typer.Option(False, "--once", help="Stop when caught up with the head."),
+    metrics_port: int = typer.Option(0, "--metrics-port", envvar="NINETY_INDEXER_METRICS_PORT",
+                                     help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Mirror the Marketplace's events into the ledger database: backfill with progress,
+    then follow the head (reorg-safe). Creates the schema in an empty database."""
+    _setup_logging(verbose)
+    from indexer import service
+
+    try:
+        service.run(load_settings(), once=once, metrics_port=metrics_port or None, console=console)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    except NinetyError as e:
+        _fail(str(e))
+
+
+@app.command()
+def verify(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Recompute the ledger from the chain alone (events and the contract's balances) and
+    diff it with the database. Exit 0 only when they match."""
+    _setup_logging(verbose)
+    from indexer.service import connect_chain
+    from indexer.verify import verify as run_verify
+    from ninety.contract import resolve_deployment
+    from ninety.db import ensure_schema, make_engine
+
+    settings = load_settings()
+    try:
+        if not settings.rpc_url:
+            raise NinetyError("set NINETY_RPC_URL to the chain to verify against")
+        rpc, chain_id = connect_chain(settings.rpc_url)
+        deployment = resolve_deployment(settings, chain_id)
+        engine = make_engine(settings.database_url)
+        ensure_schema(engine)
+        height, diffs = run_verify(rpc, engine, deployment.address, deployment.deploy_block)
+    except NinetyError as e:
+        _fail(str(e))
+    if diffs:
+        console.print(f"[bold red]{len(diffs)} difference(s)[/] between the database and chain {chain_id} at block {height}:")
+        for d in diffs:
+            console.print(f"  - {d}", soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(f"[green]ledger matches the chain[/] (chain {chain_id}, contract {deployment.address}, block {height})")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the ledger database (NINETY_DB_URL) to this version's schema."""
+    _setup_logging(False)
+    from ninety.db import current_revision, head_revision, make_engine
+    from ninety.db import migrate as run_migrate
+
+    engine = make_engine(load_settings().database_url)
+    before = current_revision(engine)
+    run_migrate(engine)
+    console.print(f"schema at {head_revision()} (was {before or 'empty'})")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

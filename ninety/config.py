@@ -52,6 +52,7 @@ class Settings:
     mnemonic: str = DEV_MNEMONIC
     poll_interval: float = 1.0
     confirmations: int = 0
+    reorg_window: int = 64
     fee_bps: int = 500
     fee_recipient: str | None = None
 
@@ -93,6 +94,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mnemonic=env.get("NINETY_MNEMONIC") or DEV_MNEMONIC,
         poll_interval=_float(env, "NINETY_POLL_INTERVAL", 1.0),
         confirmations=_int(env, "NINETY_CONFIRMATIONS", 0) or 0,
+        reorg_window=_int(env, "NINETY_REORG_WINDOW", 64) or 64,
         fee_bps=fee_bps if fee_bps is not None else 500,
         fee_recipient=env.get("NINETY_FEE_RECIPIENT") or None,
     )

@@ -1,0 +1,168 @@
+"""From decoded events to ledger rows, and from rows to aggregate deltas.
+
+Pure functions: no database, no RPC. The same `deltas` function serves indexing (sign +1,
+rows just built) and reorg undo (sign -1, rows read back from the database), so the
+aggregates can only ever move together with the rows they sum.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from indexer.events import Event
+
+TOTAL_SHARES_PPM = 1_000_000
+
+# Event name -> ledger table of its rows.
+EVENT_TABLES = {
+    "SplitCreated": "split",
+    "TrackRegistered": "track",
+    "TrackUpdated": "track_update",
+    "Sale": "sale",
+    "SplitDistributed": "distribution",
+    "Withdrawal": "withdrawal",
+    "PlatformFeeChanged": "fee_change",
+    "FeeRecipientChanged": "fee_recipient_change",
+    "TokenAllowed": "token_allowance",
+    "SalesPausedChanged": "sales_pause",
+}
+# Tables carrying (block_number, tx_hash, log_index), in the order rows are undone.
+CHAIN_TABLES = [
+    "sales_pause", "token_allowance", "fee_recipient_change", "fee_change", "withdrawal",
+    "distribution", "sale", "track_update", "track", "split",
+]
+
+
+@dataclass
+class Context:
+    """What mapping needs from earlier blocks: looked up through callbacks, updated as
+    the batch's own events go by."""
+
+    fee_recipient: str
+    split_recipients: Callable[[str], list[tuple[str, int]]]
+    track_artist: Callable[[int], str]
+
+
+@dataclass
+class Rows:
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    split_recipients: list[dict[str, Any]] = field(default_factory=list)
+    # (track_id, split_id, price, listed) in chain order, for tracks registered earlier.
+    track_state: list[tuple[int, str, int, bool]] = field(default_factory=list)
+
+
+def _ref(e: Event) -> dict[str, Any]:
+    return {"block_number": e.block_number, "block_hash": e.block_hash, "tx_hash": e.tx_hash, "log_index": e.log_index}
+
+
+def map_events(events: Iterable[Event], ctx: Context, block_times: dict[int, int]) -> Rows:
+    out = Rows()
+    new_splits: dict[str, list[tuple[str, int]]] = {}
+    new_tracks: dict[int, dict[str, Any]] = {}
+    for e in events:
+        a = e.args
+        ref = _ref(e)
+        when = e.block_time if e.block_time is not None else block_times[e.block_number]
+        if e.name == "SplitCreated":
+            pairs = list(zip(a["recipients"], a["sharesPpm"]))
+            new_splits[a["splitId"]] = pairs
+            out.tables["split"].append({**ref, "split_id": a["splitId"], "recipient_count": len(pairs)})
+            out.split_recipients += [
+                {"split_id": a["splitId"], "position": i, "recipient": r, "share_ppm": s}
+                for i, (r, s) in enumerate(pairs)
+            ]
+        elif e.name == "TrackRegistered":
+            row = {
+                **ref, "track_id": a["trackId"], "artist": a["artist"], "split_id": a["splitId"],
+                "token": a["token"], "price": a["price"], "listed": True,
+                "metadata_cid": a["metadataCid"], "registered_price": a["price"],
+                "registered_split_id": a["splitId"], "block_time": when,
+            }
+            new_tracks[a["trackId"]] = row
+            out.tables["track"].append(row)
+        elif e.name == "TrackUpdated":
+            tid = a["trackId"]
+            out.tables["track_update"].append(
+                {**ref, "track_id": tid, "split_id": a["splitId"], "price": a["price"], "listed": a["listed"]}
+            )
+            if tid in new_tracks:
+                new_tracks[tid].update(split_id=a["splitId"], price=a["price"], listed=a["listed"])
+            else:
+                out.track_state.append((tid, a["splitId"], a["price"], a["listed"]))
+        elif e.name == "Sale":
+            tid = a["trackId"]
+            artist = new_tracks[tid]["artist"] if tid in new_tracks else ctx.track_artist(tid)
+            out.tables["sale"].append({
+                **ref, "track_id": tid, "buyer": a["buyer"], "token": a["token"], "amount": a["amount"],
+                "platform_fee": a["platformFee"], "split_id": a["splitId"], "artist": artist,
+                "fee_recipient": ctx.fee_recipient, "block_time": when,
+            })
+        elif e.name == "SplitDistributed":
+            out.tables["distribution"].append(
+                {**ref, "split_id": a["splitId"], "token": a["token"], "amount": a["amount"], "block_time": when}
+            )
+        elif e.name == "Withdrawal":
+            out.tables["withdrawal"].append(
+                {**ref, "account": a["account"], "token": a["token"], "amount": a["amount"], "block_time": when}
+            )
+        elif e.name == "PlatformFeeChanged":
+            out.tables["fee_change"].append({**ref, "previous_bps": a["previousBps"], "new_bps": a["newBps"]})
+        elif e.name == "FeeRecipientChanged":
+            ctx.fee_recipient = a["newRecipient"]
+            out.tables["fee_recipient_change"].append(
+                {**ref, "previous_recipient": a["previousRecipient"], "new_recipient": a["newRecipient"]}
+            )
+        elif e.name == "TokenAllowed":
+            out.tables["token_allowance"].append({**ref, "token": a["token"], "allowed": a["allowed"]})
+        elif e.name == "SalesPausedChanged":
+            out.tables["sales_pause"].append({**ref, "paused": a["paused"]})
+    # Later lookups in this batch (a distribution of a split created in it) see new splits.
+    lookup = ctx.split_recipients
+    ctx.split_recipients = lambda sid: new_splits[sid] if sid in new_splits else lookup(sid)
+    return out
+
+
+def allot(amount: int, recipients: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The contract's distribute(): floor by share, rounding dust to the first recipient."""
+    parts = [(r, amount * s // TOTAL_SHARES_PPM) for r, s in recipients]
+    dust = amount - sum(p for _, p in parts)
+    first, part = parts[0]
+    return [(first, part + dust), *parts[1:]]
+
+
+@dataclass
+class Deltas:
+    account: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    split: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    track: dict[tuple[int, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
+    artist: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
+
+
+def deltas(
+    sales: Iterable[dict[str, Any]],
+    distributions: Iterable[dict[str, Any]],
+    withdrawals: Iterable[dict[str, Any]],
+    split_recipients: Callable[[str], list[tuple[str, int]]],
+    sign: int = 1,
+    into: Deltas | None = None,
+) -> Deltas:
+    d = into or Deltas()
+    for s in sales:
+        amount, fee, token = int(s["amount"]), int(s["platform_fee"]), s["token"]
+        if fee:
+            d.account[(s["fee_recipient"], token)][0] += sign * fee
+        d.split[(s["split_id"], token)][0] += sign * (amount - fee)
+        for key, stats in (((s["track_id"], token), d.track), ((s["artist"], token), d.artist)):
+            row = stats[key]
+            row[0] += sign
+            row[1] += sign * amount
+            row[2] += sign * fee
+    for x in distributions:
+        amount, token = int(x["amount"]), x["token"]
+        d.split[(x["split_id"], token)][1] += sign * amount
+        for recipient, part in allot(amount, split_recipients(x["split_id"])):
+            d.account[(recipient, token)][0] += sign * part
+    for w in withdrawals:
+        d.account[(w["account"], w["token"])][1] += sign * int(w["amount"])
+    return d

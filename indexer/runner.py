@@ -1,0 +1,219 @@
+"""The indexing loop: backfill in adaptive block ranges, follow the head, survive reorgs.
+
+Reorg safety: the checkpoint holds the hash of the last indexed block and `indexed_block`
+holds (number, hash, parent hash) of every indexed block within `reorg_window` of the
+head. Before moving on, the loop checks that the last indexed block is still canonical;
+if not, it walks back to the newest stored block the chain still has (the common
+ancestor), and undoes everything above it while adding the canonical blocks, in one
+transaction. A fork deeper than the window stops the indexer: guessing would be worse.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from indexer.events import Decoder, Event
+from indexer.store import Ledger, LedgerError
+from ninety.chain import Rpc, RpcError, RpcTooBigError, RpcTransientError, with_retries
+
+log = logging.getLogger(__name__)
+
+
+class ReorgTooDeepError(LedgerError):
+    """The chain dropped blocks older than the reorg window."""
+
+
+@dataclass
+class Stats:
+    head: int = 0
+    indexed: int = 0
+    events: int = 0
+    reorgs: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.indexed)
+
+
+class Indexer:
+    def __init__(
+        self,
+        rpc: Rpc,
+        ledger: Ledger,
+        *,
+        start_block: int,
+        chain_id: int,
+        confirmations: int = 0,
+        reorg_window: int = 64,
+        poll_interval: float = 1.0,
+        initial_range: int = 2_000,
+        max_range: int = 50_000,
+        decoder: Decoder | None = None,
+        on_commit: Callable[["Indexer", list[Event]], None] | None = None,
+        on_idle: Callable[["Indexer"], None] | None = None,
+    ) -> None:
+        self.rpc = rpc
+        self.ledger = ledger
+        self.start_block = start_block
+        self.chain_id = chain_id
+        self.confirmations = confirmations
+        self.reorg_window = reorg_window
+        self.poll_interval = poll_interval
+        self.range = initial_range
+        self.max_range = max_range
+        self.decoder = decoder or Decoder()
+        self.on_commit = on_commit
+        self.on_idle = on_idle
+        self.stats = Stats()
+        self.stop_event = threading.Event()
+
+    # ---------------------------------------------------------------- loop
+
+    def run(self, *, once: bool = False) -> None:
+        """Index until caught up (`once`) or until `stop_event` is set."""
+        cp = self.ledger.init(self.chain_id, self.start_block)
+        self.stats.indexed = cp["block_number"]
+        while not self.stop_event.is_set():
+            advanced = self._retrying(self.step)
+            if advanced:
+                continue
+            if once and self.stats.indexed >= self.stats.head - self.confirmations:
+                return
+            if self.on_idle:
+                self.on_idle(self)
+            self.stop_event.wait(self.poll_interval)
+
+    def _retrying(self, fn: Callable[[], int]) -> int:
+        def note(e: Exception, delay: float) -> None:
+            log.warning("RPC trouble (%s); retrying in %.1f s", e, delay)
+
+        # While following, an RPC outage is waited out, never fatal.
+        return with_retries(fn, what="indexing step", attempts=None, max_delay=5.0, on_retry=note)
+
+    def step(self) -> int:
+        """One move: check the tip, then index the next range. Returns blocks advanced."""
+        cp = self.ledger.checkpoint()
+        assert cp is not None
+        head = self.rpc.block_number()
+        self.stats.head = head
+        cursor, cursor_hash = cp["block_number"], cp["block_hash"]
+        if cursor_hash and cursor >= head - self.reorg_window:
+            tip = None if cursor > head else self.rpc.headers([cursor])[0]
+            if tip is None or tip["hash"].lower() != cursor_hash:
+                return self._recover(cursor, head)
+        target = head - self.confirmations
+        if target <= cursor:
+            return 0
+        return self._advance(cursor, cursor_hash, min(target, cursor + self.range), head)
+
+    def _fetch(self, low: int, high: int, head: int) -> tuple[list[Event], list[dict[str, Any]], dict[int, int], str] | None:
+        """Logs of [low, high], headers of the blocks near the head, block times; None
+        if the chain moved under us (the caller will look again)."""
+        try:
+            logs = self.rpc.get_logs(self.ledger.contract, low, high)
+        except RpcTooBigError:
+            self._shrink(high - low + 1)
+            raise _Again()
+        except RpcTransientError as e:
+            if "did not answer" in str(e):  # a timeout: probably too much at once
+                self._shrink(high - low + 1)
+            raise
+        events = self.decoder.decode_all(logs)
+        near_from = max(low, head - self.reorg_window)
+        wanted = set(range(near_from, high + 1)) | {high}
+        wanted |= {e.block_number for e in events if e.block_time is None}
+        numbers = sorted(wanted)
+        headers: dict[int, dict[str, Any]] = {}
+        for i in range(0, len(numbers), 500):
+            part = numbers[i : i + 500]
+            headers.update(zip(part, self.rpc.headers(part)))
+        for e in events:
+            h = headers.get(e.block_number)
+            if h is not None and h["hash"].lower() != e.block_hash:
+                return None  # logs and headers from different forks
+        recent = [headers[n] for n in numbers if n >= near_from]
+        for a, b in zip(recent, recent[1:]):
+            if int(b["number"], 16) == int(a["number"], 16) + 1 and b["parentHash"].lower() != a["hash"].lower():
+                return None
+        times = {n: int(h["timestamp"], 16) for n, h in headers.items()}
+        return events, recent, times, headers[high]["hash"].lower()
+
+    def _shrink(self, tried: int) -> None:
+        if tried <= 1:
+            raise RpcError("the node refuses eth_getLogs even for a single block")
+        self.range = max(1, tried // 2)
+        log.info("block range too large for the node; now %d blocks per query", self.range)
+
+    def _advance(self, cursor: int, cursor_hash: str, high: int, head: int) -> int:
+        try:
+            fetched = self._fetch(cursor + 1, high, head)
+        except _Again:
+            return 0
+        if fetched is None:
+            return 0
+        events, recent, times, high_hash = fetched
+        if recent and cursor_hash and int(recent[0]["number"], 16) == cursor + 1 \
+                and recent[0]["parentHash"].lower() != cursor_hash:
+            return 0  # our tip was just orphaned: the next step's tip check recovers
+        self.ledger.commit(events, to_block=high, to_hash=high_hash, block_times=times, recent=recent,
+                           keep_blocks_from=head - self.reorg_window)
+        self._committed(events, high, grow=True)
+        return high - cursor
+
+    def _committed(self, events: list[Event], high: int, *, grow: bool) -> None:
+        self.stats.indexed = high
+        self.stats.events += len(events)
+        if grow:
+            self.range = min(self.max_range, self.range * 2)
+        if self.on_commit:
+            self.on_commit(self, events)
+
+    def _recover(self, cursor: int, head: int) -> int:
+        """Find the common ancestor, then undo and redo in one transaction."""
+        stored = self.ledger.recent_blocks()
+        low = max(self.start_block - 1, cursor - self.reorg_window)
+        candidates = [n for n in range(min(cursor, head), low - 1, -1) if n in stored]
+        ancestor = None
+        for i in range(0, len(candidates), 200):
+            part = candidates[i : i + 200]
+            for n, h in zip(part, self.rpc.headers(part)):
+                if h["hash"].lower() == stored[n]:
+                    ancestor = n
+                    break
+            if ancestor is not None:
+                break
+        if ancestor is None:
+            if low <= self.start_block - 1 and not candidates:
+                ancestor = self.start_block - 1
+            else:
+                raise ReorgTooDeepError(
+                    f"the chain no longer has block {cursor} indexed as {stored.get(cursor, '?')}, and no "
+                    f"common ancestor is within the reorg window ({self.reorg_window} blocks). The ledger "
+                    "stops here rather than guess: rebuild it from scratch (new NINETY_DB_URL) or raise "
+                    "NINETY_REORG_WINDOW if this chain reorganises that deeply"
+                )
+        depth = cursor - ancestor
+        high = min(head - self.confirmations, ancestor + self.range)
+        ancestor_hash = stored.get(ancestor, "")
+        if high <= ancestor:
+            events, recent, times, high_hash = [], [], {}, ancestor_hash
+            high = ancestor
+        else:
+            fetched = self._fetch(ancestor + 1, high, head)
+            if fetched is None:
+                return 0
+            events, recent, times, high_hash = fetched
+        self.ledger.commit(events, to_block=high, to_hash=high_hash, block_times=times, recent=recent,
+                           keep_blocks_from=head - self.reorg_window, rollback_to=ancestor)
+        self.stats.reorgs += 1
+        log.warning("reorg: %d block(s) above %d replaced; ledger re-indexed to %d", depth, ancestor, high)
+        self._committed(events, high, grow=False)
+        return max(1, high - ancestor)
+
+
+class _Again(Exception):
+    """Try the step again with a smaller range."""

@@ -1,0 +1,238 @@
+"""Writing the ledger: rows, aggregates, recent blocks and the checkpoint, together.
+
+Every `commit` is one database transaction. A reorg's undo and the canonical blocks that
+replace it go in the same transaction, so a reader never sees a half-undone ledger and a
+crash at any moment leaves either the old state or the new one.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Connection, Engine, Table, delete, select, tuple_, update
+from sqlmodel import SQLModel
+
+import ninety.models  # noqa: F401  (registers the tables)
+from indexer.events import Event
+from indexer.mapping import CHAIN_TABLES, Context, Deltas, Rows, deltas, map_events
+from ninety.errors import NinetyError
+
+T: dict[str, Table] = SQLModel.metadata.tables  # type: ignore[assignment]
+CHUNK = 500
+
+
+class LedgerError(NinetyError, RuntimeError):
+    """The ledger in the database does not fit the chain or the settings."""
+
+
+class Ledger:
+    def __init__(self, engine: Engine, contract: str) -> None:
+        self.engine = engine
+        self.contract = contract.lower()
+        self._splits: dict[str, list[tuple[str, int]]] = {}
+        self._artists: dict[int, str] = {}
+        self._fee_recipient: str | None = None
+
+    # ---------------------------------------------------------------- reads
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(T["checkpoint"]).where(T["checkpoint"].c.contract == self.contract)).mappings().first()
+            return dict(row) if row else None
+
+    def recent_blocks(self) -> dict[int, str]:
+        with self.engine.connect() as conn:
+            return {n: h for n, h in conn.execute(select(T["indexed_block"].c.number, T["indexed_block"].c.hash))}
+
+    def _split_recipients(self, conn: Connection, split_id: str) -> list[tuple[str, int]]:
+        if split_id not in self._splits:
+            sr = T["split_recipient"]
+            rows = conn.execute(
+                select(sr.c.recipient, sr.c.share_ppm).where(sr.c.split_id == split_id).order_by(sr.c.position)
+            ).all()
+            if not rows:
+                raise LedgerError(f"split {split_id} is used before it was created: the ledger is incomplete")
+            self._splits[split_id] = [(r, int(s)) for r, s in rows]
+        return self._splits[split_id]
+
+    def _track_artist(self, conn: Connection, track_id: int) -> str:
+        if track_id not in self._artists:
+            artist = conn.execute(select(T["track"].c.artist).where(T["track"].c.track_id == track_id)).scalar()
+            if artist is None:
+                raise LedgerError(f"track {track_id} is sold before it was registered: the ledger is incomplete")
+            self._artists[track_id] = artist
+        return self._artists[track_id]
+
+    def _current_fee_recipient(self, conn: Connection) -> str:
+        if self._fee_recipient is None:
+            frc = T["fee_recipient_change"]
+            latest = conn.execute(
+                select(frc.c.new_recipient).order_by(frc.c.block_number.desc(), frc.c.log_index.desc()).limit(1)
+            ).scalar()
+            # Before the constructor's FeeRecipientChanged nothing can be sold.
+            self._fee_recipient = latest or "0x" + "00" * 20
+        return self._fee_recipient
+
+    def _forget_caches(self) -> None:
+        self._splits.clear()
+        self._artists.clear()
+        self._fee_recipient = None
+
+    # ---------------------------------------------------------------- writes
+
+    def init(self, chain_id: int, start_block: int) -> dict[str, Any]:
+        """Create the checkpoint for a fresh ledger (just before `start_block`)."""
+        existing = self.checkpoint()
+        if existing:
+            if existing["chain_id"] != chain_id:
+                raise LedgerError(
+                    f"this database holds the ledger of chain {existing['chain_id']}, not {chain_id}: "
+                    "use another NINETY_DB_URL"
+                )
+            return existing
+        row = {"contract": self.contract, "chain_id": chain_id, "start_block": start_block,
+               "block_number": start_block - 1, "block_hash": "", "reorgs": 0, "updated_at": time.time()}
+        with self.engine.begin() as conn:
+            conn.execute(T["checkpoint"].insert(), [row])
+        return row
+
+    def commit(
+        self,
+        events: Sequence[Event],
+        *,
+        to_block: int,
+        to_hash: str,
+        block_times: dict[int, int],
+        recent: Iterable[dict[str, Any]] = (),
+        keep_blocks_from: int = 0,
+        rollback_to: int | None = None,
+    ) -> Rows:
+        """Undo above `rollback_to` (if given), add `events`, record `recent` block headers,
+        move the checkpoint to (`to_block`, `to_hash`): all in one transaction."""
+        try:
+            with self.engine.begin() as conn:
+                if rollback_to is not None:
+                    self._rollback(conn, rollback_to)
+                rows = self._insert(conn, events, block_times)
+                self._record_blocks(conn, recent, keep_blocks_from)
+                values: dict[str, Any] = {"block_number": to_block, "block_hash": to_hash, "updated_at": time.time()}
+                if rollback_to is not None:
+                    values["reorgs"] = T["checkpoint"].c.reorgs + 1
+                conn.execute(update(T["checkpoint"]).where(T["checkpoint"].c.contract == self.contract).values(**values))
+            return rows
+        except BaseException:
+            self._forget_caches()  # they may hold what the rolled-back transaction added
+            raise
+
+    def _insert(self, conn: Connection, events: Sequence[Event], block_times: dict[int, int]) -> Rows:
+        ctx = Context(
+            fee_recipient=self._current_fee_recipient(conn),
+            split_recipients=lambda sid: self._split_recipients(conn, sid),
+            track_artist=lambda tid: self._track_artist(conn, tid),
+        )
+        rows = map_events(events, ctx, block_times)
+        self._fee_recipient = ctx.fee_recipient
+        if events:
+            low, high = events[0].block_number, events[-1].block_number
+            for table, new in rows.tables.items():
+                rows.tables[table] = self._without_existing(conn, table, new, low, high)
+        if rows.tables.get("split"):
+            created = {r["split_id"] for r in rows.tables["split"]}
+            recipients = [r for r in rows.split_recipients if r["split_id"] in created]
+            conn.execute(T["split"].insert(), rows.tables["split"])
+            conn.execute(T["split_recipient"].insert(), recipients)
+            for r in rows.tables["split"]:
+                self._splits.pop(r["split_id"], None)
+        for table in ("track", "track_update", "sale", "distribution", "withdrawal", "fee_change",
+                      "fee_recipient_change", "token_allowance", "sales_pause"):
+            if rows.tables.get(table):
+                conn.execute(T[table].insert(), rows.tables[table])
+        for track_id, split_id, price, listed in rows.track_state:
+            conn.execute(update(T["track"]).where(T["track"].c.track_id == track_id)
+                         .values(split_id=split_id, price=price, listed=listed))
+        d = deltas(rows.tables.get("sale", []), rows.tables.get("distribution", []),
+                   rows.tables.get("withdrawal", []), ctx.split_recipients)
+        self._apply(conn, d)
+        return rows
+
+    def _without_existing(self, conn: Connection, table: str, new: list[dict[str, Any]], low: int, high: int) -> list[dict[str, Any]]:
+        """Drop rows already in the ledger: replaying indexed blocks changes nothing."""
+        if not new:
+            return new
+        t = T[table]
+        have = set(conn.execute(select(t.c.tx_hash, t.c.log_index).where(t.c.block_number.between(low, high))).all())
+        return [r for r in new if (r["tx_hash"], r["log_index"]) not in have] if have else new
+
+    def _apply(self, conn: Connection, d: Deltas) -> None:
+        self._add(conn, "account_balance", ("account", "token"), ("credited", "withdrawn"), d.account)
+        self._add(conn, "split_balance", ("split_id", "token"), ("received", "distributed"), d.split)
+        self._add(conn, "track_stats", ("track_id", "token"), ("sales", "gross", "fees"), d.track)
+        self._add(conn, "artist_stats", ("artist", "token"), ("sales", "gross", "fees"), d.artist)
+
+    @staticmethod
+    def _add(conn: Connection, table: str, keys: tuple[str, ...], cols: tuple[str, ...],
+             changes: dict[Any, list[int]]) -> None:
+        """Add `changes` to the aggregate rows (read, add, write: SQLite stores these as
+        text, so the arithmetic is done here, exactly, in Python)."""
+        t = T[table]
+        items = [(k, v) for k, v in changes.items() if any(v)]
+        key_cols = [t.c[k] for k in keys]
+        for i in range(0, len(items), CHUNK):
+            chunk = dict(items[i : i + CHUNK])
+            existing = {
+                tuple(row[:len(keys)]): list(row[len(keys):])
+                for row in conn.execute(select(*key_cols, *[t.c[c] for c in cols]).where(tuple_(*key_cols).in_(list(chunk))))
+            }
+            inserts = []
+            for key, delta in chunk.items():
+                if key in existing:
+                    values = {c: int(old) + dv for c, old, dv in zip(cols, existing[key], delta)}
+                    if any(v < 0 for v in values.values()):
+                        raise LedgerError(f"{table} {key} would go negative: {values}")
+                    conn.execute(update(t).where(*[kc == kv for kc, kv in zip(key_cols, key)]).values(**values))
+                else:
+                    if any(v < 0 for v in delta):
+                        raise LedgerError(f"{table} {key} would go negative: {delta}")
+                    inserts.append({**dict(zip(keys, key)), **dict(zip(cols, delta))})
+            if inserts:
+                conn.execute(t.insert(), inserts)
+
+    def _record_blocks(self, conn: Connection, headers: Iterable[dict[str, Any]], keep_from: int) -> None:
+        ib = T["indexed_block"]
+        rows = [{"number": int(h["number"], 16), "hash": h["hash"].lower(), "parent_hash": h["parentHash"].lower(),
+                 "timestamp": int(h["timestamp"], 16)} for h in headers]
+        if rows:
+            conn.execute(delete(ib).where(ib.c.number.in_([r["number"] for r in rows])))
+            conn.execute(ib.insert(), rows)
+        conn.execute(delete(ib).where(ib.c.number < keep_from))
+
+    def _rollback(self, conn: Connection, ancestor: int) -> None:
+        """Remove every row above block `ancestor` and what it added to the aggregates."""
+        self._forget_caches()
+        above = {name: conn.execute(select(T[name]).where(T[name].c.block_number > ancestor)).mappings().all()
+                 for name in ("sale", "distribution", "withdrawal")}
+        d = deltas(above["sale"], above["distribution"], above["withdrawal"],
+                   lambda sid: self._split_recipients(conn, sid), sign=-1)
+        self._apply(conn, d)
+        tu = T["track_update"]
+        touched = {r[0] for r in conn.execute(select(tu.c.track_id).where(tu.c.block_number > ancestor))}
+        orphan_splits = [r[0] for r in conn.execute(select(T["split"].c.split_id).where(T["split"].c.block_number > ancestor))]
+        for name in CHAIN_TABLES:
+            conn.execute(delete(T[name]).where(T[name].c.block_number > ancestor))
+        if orphan_splits:
+            conn.execute(delete(T["split_recipient"]).where(T["split_recipient"].c.split_id.in_(orphan_splits)))
+        # Tracks registered before the fork point go back to their last surviving state.
+        track = T["track"]
+        for tid in touched:
+            reg = conn.execute(select(track.c.registered_split_id, track.c.registered_price)
+                               .where(track.c.track_id == tid)).first()
+            if reg is None:
+                continue
+            state = {"split_id": reg[0], "price": int(reg[1]), "listed": True}
+            last = conn.execute(select(tu.c.split_id, tu.c.price, tu.c.listed).where(tu.c.track_id == tid)
+                                .order_by(tu.c.block_number.desc(), tu.c.log_index.desc()).limit(1)).first()
+            if last is not None:
+                state = {"split_id": last[0], "price": int(last[1]), "listed": bool(last[2])}
+            conn.execute(update(track).where(track.c.track_id == tid).values(**state))
+        conn.execute(delete(T["indexed_block"]).where(T["indexed_block"].c.number > ancestor))
+        self._forget_caches()

@@ -1,0 +1,170 @@
+"""`ninety verify`: rebuild the ledger from the chain alone and diff it with the database.
+
+At the database's checkpoint block it recomputes every row from the contract's logs and
+every balance from the contract itself (`owed`, `splitBalance` via eth_call at that
+block), then lists each difference. Nothing is read from the database to build the
+expectation, so a tampered, partial or stale ledger shows up."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Callable
+
+from eth_abi import decode, encode
+from eth_utils import keccak
+from sqlalchemy import Engine, select
+from sqlmodel import SQLModel
+
+from indexer.events import Decoder, Event
+from indexer.mapping import Context, deltas, map_events
+from ninety.chain import Rpc, RpcTooBigError
+
+T = SQLModel.metadata.tables
+# Columns compared per table (chain refs are part of every row's identity).
+COMPARED = {
+    "split": ("split_id", "recipient_count"),
+    "track": ("track_id", "artist", "split_id", "token", "price", "listed", "metadata_cid"),
+    "track_update": ("track_id", "split_id", "price", "listed"),
+    "sale": ("track_id", "buyer", "token", "amount", "platform_fee", "split_id", "artist", "fee_recipient", "block_time"),
+    "distribution": ("split_id", "token", "amount"),
+    "withdrawal": ("account", "token", "amount"),
+    "fee_change": ("previous_bps", "new_bps"),
+    "fee_recipient_change": ("previous_recipient", "new_recipient"),
+    "token_allowance": ("token", "allowed"),
+    "sales_pause": ("paused",),
+}
+REF = ("block_number", "block_hash", "tx_hash", "log_index")
+
+
+def _norm(v: Any) -> Any:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int,)) or (hasattr(v, "as_integer_ratio") and not isinstance(v, float)):
+        return int(v)
+    return v
+
+
+def chain_events(rpc: Rpc, contract: str, start: int, end: int, decoder: Decoder,
+                 progress: Callable[[int], None] | None = None) -> list[Event]:
+    events: list[Event] = []
+    size, low = 10_000, start
+    while low <= end:
+        high = min(end, low + size - 1)
+        try:
+            logs = rpc.get_logs(contract, low, high)
+        except RpcTooBigError:
+            if size == 1:
+                raise
+            size = max(1, size // 2)
+            continue
+        events += decoder.decode_all(logs)
+        low = high + 1
+        if progress:
+            progress(high)
+    return events
+
+
+def _selector(signature: str) -> bytes:
+    return keccak(text=signature)[:4]
+
+
+def onchain_balances(rpc: Rpc, contract: str, block: int, accounts: list[tuple[str, str]],
+                     splits: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    tag = hex(block)
+    owed_sel, split_sel = _selector("owed(address,address)"), _selector("splitBalance(bytes32,address)")
+    calls: list[tuple[str, list[Any]]] = []
+    for account, token in accounts:
+        data = owed_sel + encode(["address", "address"], [account, token])
+        calls.append(("eth_call", [{"to": contract, "data": "0x" + data.hex()}, tag]))
+    for split_id, token in splits:
+        data = split_sel + encode(["bytes32", "address"], [bytes.fromhex(split_id[2:]), token])
+        calls.append(("eth_call", [{"to": contract, "data": "0x" + data.hex()}, tag]))
+    results: list[int] = []
+    for i in range(0, len(calls), 200):
+        results += [decode(["uint256"], bytes.fromhex(r[2:]))[0] for r in rpc.batch(calls[i : i + 200])]
+    owed = dict(zip(accounts, results[: len(accounts)]))
+    balances = dict(zip(splits, results[len(accounts):]))
+    return owed, balances
+
+
+def verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
+           progress: Callable[[int], None] | None = None) -> tuple[int, list[str]]:
+    """Returns (block verified at, differences)."""
+    contract = contract.lower()
+    diffs: list[str] = []
+    with engine.connect() as conn:
+        cp = conn.execute(select(T["checkpoint"]).where(T["checkpoint"].c.contract == contract)).mappings().first()
+    if cp is None or cp["block_number"] < start_block:
+        height = rpc.block_number()
+        diffs.append(f"the database has no ledger for {contract} yet (chain head is {height})")
+    else:
+        height = cp["block_number"]
+        canonical = rpc.headers([height])[0]["hash"].lower()
+        if canonical != cp["block_hash"]:
+            diffs.append(f"checkpoint block {height} is {cp['block_hash']} in the database but {canonical} on chain")
+
+    events = chain_events(rpc, contract, start_block, height, Decoder(), progress)
+    unknown: Callable[[Any], Any] = lambda key: (_ for _ in ()).throw(KeyError(key))  # noqa: E731
+    ctx = Context(fee_recipient="0x" + "00" * 20, split_recipients=unknown, track_artist=unknown)
+    need_times = sorted({e.block_number for e in events if e.block_time is None})
+    times = {n: int(h["timestamp"], 16) for n, h in zip(need_times, rpc.headers(need_times))} if need_times else {}
+    rows = map_events(events, ctx, times)
+    assert not rows.track_state  # all events are one batch: every update finds its track
+
+    with engine.connect() as conn:
+        for table, cols in COMPARED.items():
+            expected = {(r["tx_hash"], r["log_index"]): r for r in rows.tables.get(table, [])}
+            t = T[table]
+            have = {(r["tx_hash"], r["log_index"]): dict(r) for r in conn.execute(
+                select(t).where(t.c.block_number <= height)).mappings()}
+            for key in sorted(expected.keys() - have.keys()):
+                diffs.append(f"{table}: missing row for log {key[0]}:{key[1]} (block {expected[key]['block_number']})")
+            for key in sorted(have.keys() - expected.keys()):
+                diffs.append(f"{table}: row for log {key[0]}:{key[1]} (block {have[key]['block_number']}) is not on chain")
+            for key in sorted(expected.keys() & have.keys()):
+                for col in (*REF, *cols):
+                    want, got = _norm(expected[key][col]), _norm(have[key][col])
+                    if want != got:
+                        diffs.append(f"{table} {key[0]}:{key[1]}: {col} is {got!r} in the database, {want!r} on chain")
+
+        splits: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for r in rows.split_recipients:
+            splits[r["split_id"]].append((r["recipient"], r["share_ppm"]))
+        sr = T["split_recipient"]
+        have_sr = defaultdict(list)
+        for split_id, recipient, share in conn.execute(select(sr.c.split_id, sr.c.recipient, sr.c.share_ppm).order_by(sr.c.split_id, sr.c.position)):
+            have_sr[split_id].append((recipient, int(share)))
+        for split_id in sorted(set(splits) | set(have_sr)):
+            if splits.get(split_id) != have_sr.get(split_id):
+                diffs.append(f"split_recipient {split_id}: {have_sr.get(split_id)} in the database, {splits.get(split_id)} on chain")
+
+        d = deltas(rows.tables.get("sale", []), rows.tables.get("distribution", []), rows.tables.get("withdrawal", []),
+                   lambda sid: splits[sid])
+        for table, keys, cols, expected_map in (
+            ("account_balance", ("account", "token"), ("credited", "withdrawn"), d.account),
+            ("split_balance", ("split_id", "token"), ("received", "distributed"), d.split),
+            ("track_stats", ("track_id", "token"), ("sales", "gross", "fees"), d.track),
+            ("artist_stats", ("artist", "token"), ("sales", "gross", "fees"), d.artist),
+        ):
+            t = T[table]
+            have_agg = {tuple(r[k] for k in keys): [int(r[c]) for c in cols] for r in conn.execute(select(t)).mappings()}
+            want_agg = {k: v for k, v in expected_map.items() if any(v)}
+            for key in sorted(set(want_agg) | {k for k, v in have_agg.items() if any(v)}, key=str):
+                want, got = want_agg.get(key, [0] * len(cols)), have_agg.get(key, [0] * len(cols))
+                if want != got:
+                    diffs.append(f"{table} {key}: {dict(zip(cols, got))} in the database, {dict(zip(cols, want))} from the chain's events")
+
+        # The contract's own view of what it owes, at the same block.
+        accounts = sorted(d.account)
+        split_keys = sorted(d.split)
+        owed, balances = onchain_balances(rpc, contract, height, accounts, split_keys)
+        ab = {tuple(r[:2]): (int(r[2]), int(r[3])) for r in conn.execute(select(T["account_balance"]))}
+        for key in accounts:
+            credited, withdrawn = ab.get(key, (0, 0))
+            if credited - withdrawn != owed[key]:
+                diffs.append(f"owed{key}: {credited - withdrawn} in the database, {owed[key]} from the contract")
+        sb = {tuple(r[:2]): (int(r[2]), int(r[3])) for r in conn.execute(select(T["split_balance"]))}
+        for key in split_keys:
+            received, distributed = sb.get(key, (0, 0))
+            if received - distributed != balances[key]:
+                diffs.append(f"splitBalance{key}: {received - distributed} in the database, {balances[key]} from the contract")
+    return height, diffs

@@ -1,0 +1,88 @@
+"""Sending Marketplace transactions from Python (web3.py): the demo seeder, the tests and
+the benchmarks drive the real contract through this, from unlocked dev accounts or keys."""
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from web3 import Web3
+from web3.contract import Contract
+
+from ninety.contract import load_abi
+from ninety.paths import BUILD_DIR
+
+ETH = "0x" + "00" * 20
+
+
+def web3_for(url: str) -> Web3:
+    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+
+
+def bytecode(name: str) -> str:
+    return str(json.loads((BUILD_DIR / f"{name}.json").read_text())["bytecode"])
+
+
+def sorted_split(pairs: Sequence[tuple[str, int]]) -> tuple[list[str], list[int]]:
+    ordered = sorted(((Web3.to_checksum_address(a), s) for a, s in pairs), key=lambda p: int(p[0], 16))
+    return [a for a, _ in ordered], [s for _, s in ordered]
+
+
+class Market:
+    def __init__(self, w3: Web3, address: str) -> None:
+        self.w3 = w3
+        self.contract: Contract = w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_abi("Marketplace"))
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    def send(self, fn: Any, sender: str, value: int = 0) -> Any:
+        """Send from an account the node holds unlocked (a dev chain); wait for the receipt."""
+        tx_hash = fn.transact({"from": Web3.to_checksum_address(sender), "value": value})
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+        if receipt["status"] != 1:
+            raise RuntimeError(f"transaction {tx_hash.hex()} reverted")
+        return receipt
+
+    def create_split(self, pairs: Sequence[tuple[str, int]], sender: str) -> str:
+        recipients, shares = sorted_split(pairs)
+        fn = self.contract.functions.createSplit(recipients, shares)
+        split_id = fn.call({"from": Web3.to_checksum_address(sender)})
+        self.send(fn, sender)
+        return "0x" + bytes(split_id).hex()
+
+    def register(self, cid: str, split_id: str, token: str, price: int, artist: str) -> int:
+        fn = self.contract.functions.registerTrack(cid, split_id, Web3.to_checksum_address(token), price)
+        track_id = int(fn.call({"from": Web3.to_checksum_address(artist)}))
+        self.send(fn, artist)
+        return track_id
+
+    def buy(self, track_id: int, amount: int, buyer: str, token: str = ETH) -> Any:
+        return self.send(self.contract.functions.buy(track_id, amount), buyer, amount if token == ETH else 0)
+
+    def distribute(self, split_id: str, token: str, sender: str) -> Any:
+        return self.send(self.contract.functions.distribute(split_id, Web3.to_checksum_address(token)), sender)
+
+    def withdraw(self, account: str, tokens: Sequence[str], sender: str) -> Any:
+        return self.send(self.contract.functions.withdraw(
+            Web3.to_checksum_address(account), [Web3.to_checksum_address(t) for t in tokens]), sender)
+
+    def owed(self, account: str, token: str) -> int:
+        return int(self.contract.functions.owed(Web3.to_checksum_address(account), Web3.to_checksum_address(token)).call())
+
+
+def deploy_direct(w3: Web3, owner: str, fee_recipient: str, fee_bps: int = 500) -> tuple[Market, Contract]:
+    """Deploy Marketplace and an allowed MockUSDC with web3 alone (tests, benchmarks).
+    Real deployments go through Brownie (`ninety deploy`)."""
+    owner = Web3.to_checksum_address(owner)
+
+    def deploy(name: str, *args: Any) -> Contract:
+        factory = w3.eth.contract(abi=load_abi(name), bytecode=bytecode(name))
+        receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(*args).transact({"from": owner}))
+        return w3.eth.contract(address=receipt["contractAddress"], abi=load_abi(name))
+
+    market_contract = deploy("Marketplace", Web3.to_checksum_address(fee_recipient), fee_bps)
+    usdc = deploy("MockUSDC")
+    market = Market(w3, market_contract.address)
+    market.send(market.contract.functions.setTokenAllowed(usdc.address, True), owner)
+    return market, usdc

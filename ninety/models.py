@@ -1,0 +1,267 @@
+"""Ledger tables: the public SQL schema auditors may query directly (README: "Ledger tables").
+
+Written only by the indexer; read by the backend. Conventions:
+- every chain-derived row carries block_number, block_hash, tx_hash, log_index, and
+  (tx_hash, log_index) is unique;
+- hashes and addresses are 0x-prefixed lowercase hex text;
+- amounts are exact integers in the token's base unit: NUMERIC(78, 0) on PostgreSQL,
+  decimal text on SQLite (which has no lossless 256-bit type). Never floating point.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Optional
+
+from sqlalchemy import Column, Index, Numeric, String, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = "0001"
+
+
+class U256(TypeDecorator[int]):
+    """An unsigned 256-bit integer stored losslessly on every database."""
+
+    impl = Numeric(78, 0)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(78))
+        return dialect.type_descriptor(Numeric(78, 0))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = int(value)
+        return str(value) if dialect.name == "sqlite" else Decimal(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Optional[int]:
+        return None if value is None else int(value)
+
+
+def u256_field(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(U256(), nullable=False, **kwargs))
+
+
+class ChainRef(SQLModel):
+    """Where a row came from: anyone can fetch this log from any RPC and compare."""
+
+    block_number: int = Field(index=True)
+    block_hash: str
+    tx_hash: str
+    log_index: int
+
+
+# ------------------------------------------------------------------ events and state
+
+
+class Split(ChainRef, table=True):
+    __tablename__ = "split"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    split_id: str = Field(primary_key=True)
+    recipient_count: int
+
+
+class SplitRecipient(SQLModel, table=True):
+    __tablename__ = "split_recipient"
+    split_id: str = Field(primary_key=True, foreign_key="split.split_id")
+    position: int = Field(primary_key=True)
+    recipient: str = Field(index=True)
+    share_ppm: int
+
+
+class Track(ChainRef, table=True):
+    """A registered track: its registration log, its current listing (after updates) and
+    its metadata once fetched from IPFS."""
+
+    __tablename__ = "track"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    track_id: int = Field(primary_key=True)
+    artist: str = Field(index=True)
+    split_id: str = Field(index=True)
+    token: str
+    price: int = u256_field()
+    listed: bool = True
+    metadata_cid: str
+    registered_price: int = u256_field()
+    registered_split_id: str
+    block_time: int
+    # Metadata (from IPFS, verified against metadata_cid); null until fetched.
+    title: Optional[str] = None
+    artist_name: Optional[str] = None
+    genre: Optional[str] = None
+    duration: Optional[float] = None
+    artwork_cid: Optional[str] = None
+    preview_cid: Optional[str] = None
+    audio_cid: Optional[str] = None
+    metadata_json: Optional[str] = None
+    metadata_status: str = "pending"  # pending | ok | invalid
+    metadata_error: Optional[str] = None
+    metadata_attempts: int = 0
+    metadata_next_attempt: float = 0.0
+
+
+class TrackUpdate(ChainRef, table=True):
+    __tablename__ = "track_update"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    track_id: int = Field(index=True)
+    split_id: str
+    price: int = u256_field()
+    listed: bool
+
+
+class Sale(ChainRef, table=True):
+    __tablename__ = "sale"
+    __table_args__ = (
+        UniqueConstraint("tx_hash", "log_index"),
+        Index("ix_sale_track_block", "track_id", "block_number", "log_index"),
+        Index("ix_sale_buyer_block", "buyer", "block_number", "log_index"),
+        Index("ix_sale_block_log", "block_number", "log_index"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    track_id: int
+    buyer: str
+    token: str = Field(index=True)
+    amount: int = u256_field()
+    platform_fee: int = u256_field()
+    split_id: str = Field(index=True)
+    artist: str = Field(index=True)
+    fee_recipient: str
+    block_time: int = Field(index=True)
+
+
+class Distribution(ChainRef, table=True):
+    __tablename__ = "distribution"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    split_id: str = Field(index=True)
+    token: str
+    amount: int = u256_field()
+    block_time: int
+
+
+class Withdrawal(ChainRef, table=True):
+    __tablename__ = "withdrawal"
+    __table_args__ = (
+        UniqueConstraint("tx_hash", "log_index"),
+        Index("ix_withdrawal_block_log", "block_number", "log_index"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    account: str = Field(index=True)
+    token: str = Field(index=True)
+    amount: int = u256_field()
+    block_time: int = Field(index=True)
+
+
+class FeeChange(ChainRef, table=True):
+    __tablename__ = "fee_change"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    previous_bps: int
+    new_bps: int
+
+
+class FeeRecipientChange(ChainRef, table=True):
+    __tablename__ = "fee_recipient_change"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    previous_recipient: str
+    new_recipient: str
+
+
+class TokenAllowance(ChainRef, table=True):
+    __tablename__ = "token_allowance"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    token: str = Field(index=True)
+    allowed: bool
+
+
+class SalesPause(ChainRef, table=True):
+    __tablename__ = "sales_pause"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    paused: bool
+
+
+# ------------------------------------------------------------------ aggregates
+# Maintained by the indexer in the same transaction as the rows they sum, undone with
+# them on a reorg. `ninety verify` recomputes them from the chain alone.
+
+
+class AccountBalance(SQLModel, table=True):
+    """Per account and token: credited (distributions and fees), withdrawn; owed is the
+    difference and equals the contract's owed(account, token)."""
+
+    __tablename__ = "account_balance"
+    account: str = Field(primary_key=True)
+    token: str = Field(primary_key=True)
+    credited: int = u256_field()
+    withdrawn: int = u256_field()
+
+
+class SplitBalance(SQLModel, table=True):
+    """Per split and token: received from sales, distributed; the difference equals the
+    contract's splitBalance(splitId, token)."""
+
+    __tablename__ = "split_balance"
+    split_id: str = Field(primary_key=True)
+    token: str = Field(primary_key=True)
+    received: int = u256_field()
+    distributed: int = u256_field()
+
+
+class TrackStats(SQLModel, table=True):
+    __tablename__ = "track_stats"
+    track_id: int = Field(primary_key=True)
+    token: str = Field(primary_key=True)
+    sales: int = 0
+    gross: int = u256_field()
+    fees: int = u256_field()
+
+
+class ArtistStats(SQLModel, table=True):
+    __tablename__ = "artist_stats"
+    artist: str = Field(primary_key=True)
+    token: str = Field(primary_key=True)
+    sales: int = 0
+    gross: int = u256_field()
+    fees: int = u256_field()
+
+
+# ------------------------------------------------------------------ the indexer's own
+
+
+class IndexedBlock(SQLModel, table=True):
+    """Recent blocks (within the reorg window) the ledger was built from."""
+
+    __tablename__ = "indexed_block"
+    number: int = Field(primary_key=True)
+    hash: str
+    parent_hash: str
+    timestamp: int
+
+
+class Checkpoint(SQLModel, table=True):
+    """How far the ledger goes: every log of `contract` up to `block_number` (inclusive)
+    is in the tables. Moves in the same transaction as the rows it covers."""
+
+    __tablename__ = "checkpoint"
+    contract: str = Field(primary_key=True)
+    chain_id: int
+    start_block: int
+    block_number: int
+    block_hash: str
+    reorgs: int = 0
+    updated_at: float = 0.0
+
+
+LEDGER_TABLES = [
+    "split", "split_recipient", "track", "track_update", "sale", "distribution", "withdrawal",
+    "fee_change", "fee_recipient_change", "token_allowance", "sales_pause",
+    "account_balance", "split_balance", "track_stats", "artist_stats",
+    "indexed_block", "checkpoint",
+]
