@@ -76,6 +76,8 @@ def build(settings: Settings) -> tuple[Indexer, Deployment]:
         confirmations=settings.confirmations,
         reorg_window=settings.reorg_window,
         poll_interval=settings.poll_interval,
+        initial_range=min(2_000, settings.index_max_range),
+        max_range=settings.index_max_range,
     )
     return indexer, deployment
 

@@ -53,6 +53,7 @@ class Settings:
     poll_interval: float = 1.0
     confirmations: int = 0
     reorg_window: int = 64
+    index_max_range: int = 50_000
     fee_bps: int = 500
     fee_recipient: str | None = None
 
@@ -95,6 +96,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         poll_interval=_float(env, "NINETY_POLL_INTERVAL", 1.0),
         confirmations=_int(env, "NINETY_CONFIRMATIONS", 0) or 0,
         reorg_window=_int(env, "NINETY_REORG_WINDOW", 64) or 64,
+        index_max_range=_int(env, "NINETY_INDEX_MAX_RANGE", 50_000) or 50_000,
         fee_bps=fee_bps if fee_bps is not None else 500,
         fee_recipient=env.get("NINETY_FEE_RECIPIENT") or None,
     )

@@ -46,7 +46,7 @@ def random_activity(world: World, steps: int, seed: int = 1) -> None:
             cuts = sorted(rng.sample(range(1, 1_000_000), len(chosen) - 1))
             bounds = [0, *cuts, 1_000_000]
             world.splits.append(m.create_split(list(zip(chosen, [b - a for a, b in zip(bounds, bounds[1:])])), chosen[0]))
-        elif not world.tracks or roll < 0.18:
+        elif len(world.tracks) < 2 or roll < 0.18:
             token = rng.choice([ETH, world.usdc.address])
             price = rng.randint(0, 10**16) if token == ETH else rng.randint(1, 10**7)
             tid = m.register(f"bafkreitrack{len(world.tracks)}", rng.choice(world.splits), token, price, rng.choice(people))
@@ -67,7 +67,13 @@ def random_activity(world: World, steps: int, seed: int = 1) -> None:
         elif roll < 0.96:
             m.send(m.contract.functions.setPlatformFee(rng.randint(0, 1000)), world.owner)
         else:
-            tid, token, price = rng.choice(world.tracks)
+            i = rng.randrange(len(world.tracks))
+            tid, token, _ = world.tracks[i]
             artist = m.contract.functions.tracks(tid).call()[0]
-            m.send(m.contract.functions.updateTrack(tid, rng.randint(1, 10**7), rng.choice(world.splits),
-                                                    rng.random() < 0.9), artist)
+            price = rng.randint(1, 10**7)
+            listed = rng.random() < 0.9
+            m.send(m.contract.functions.updateTrack(tid, price, rng.choice(world.splits), listed), artist)
+            if listed:
+                world.tracks[i] = (tid, token, price)
+            else:
+                del world.tracks[i]
