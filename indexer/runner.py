@@ -65,6 +65,8 @@ class Indexer:
         self.poll_interval = poll_interval
         self.range = initial_range
         self.max_range = max_range
+        # The smallest range the node refused: growth stops below it.
+        self.ceiling = max_range
         self.decoder = decoder or Decoder()
         self.on_commit = on_commit
         self.on_idle = on_idle
@@ -116,11 +118,11 @@ class Indexer:
         try:
             logs = self.rpc.get_logs(self.ledger.contract, low, high)
         except RpcTooBigError:
-            self._shrink(high - low + 1)
+            self._shrink(high - low + 1, refused=True)
             raise _Again()
         except RpcTransientError as e:
-            if "did not answer" in str(e):  # a timeout: probably too much at once
-                self._shrink(high - low + 1)
+            if "did not answer" in str(e):  # a timeout: maybe too much at once, maybe not
+                self._shrink(high - low + 1, refused=False)
             raise
         events = self.decoder.decode_all(logs)
         near_from = max(low, head - self.reorg_window)
@@ -142,9 +144,13 @@ class Indexer:
         times = {n: int(h["timestamp"], 16) for n, h in headers.items()}
         return events, recent, times, headers[high]["hash"].lower()
 
-    def _shrink(self, tried: int) -> None:
+    def _shrink(self, tried: int, *, refused: bool) -> None:
         if tried <= 1:
-            raise RpcError("the node refuses eth_getLogs even for a single block")
+            if refused:
+                raise RpcError("the node refuses eth_getLogs even for a single block")
+            return
+        if refused:  # a hard limit of this node: do not grow past it again
+            self.ceiling = min(self.ceiling, tried - 1)
         self.range = max(1, tried // 2)
         log.info("block range too large for the node; now %d blocks per query", self.range)
 
@@ -168,7 +174,7 @@ class Indexer:
         self.stats.indexed = high
         self.stats.events += len(events)
         if grow:
-            self.range = min(self.max_range, self.range * 2)
+            self.range = min(self.ceiling, self.range * 2)
         if self.on_commit:
             self.on_commit(self, events)
 

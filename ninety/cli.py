@@ -25,7 +25,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+# Piped to a file or a test, lines stay whole instead of wrapping at 80 columns.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 240)
 log = logging.getLogger("ninety")
 
 
