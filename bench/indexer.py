@@ -59,7 +59,8 @@ def generate(url: str, sales: int) -> tuple[str, int, int, object]:
         rpc.batch(calls)
         rpc.call("evm_mine")
         sent += n
-        print(f"\r  generating sales: {sent:,}/{sales:,}", end="", file=sys.stderr, flush=True)
+        if sent % 10_000 == 0 or sent == sales:
+            print(f"  generated {sent:,}/{sales:,} sales", file=sys.stderr, flush=True)
     rpc.call("evm_setAutomine", [True])
     print(f"  ({time.monotonic() - t0:.0f} s)", file=sys.stderr)
     return market.address, start, track, market
