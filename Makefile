@@ -10,12 +10,12 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 
 TOOLS_VENV := .tools-venv
 
-.PHONY: run test test-contracts test-python slither bench bench-gas build check-requirements clean help
+.PHONY: run test test-contracts test-python slither bench bench-gas bench-indexer build check-requirements clean help
 
 help:
 	@echo "make run    start Ninety locally (chain, IPFS node, contracts, API, web)"
 	@echo "make test   run the whole test suite"
-	@echo "make bench  run the benchmarks (gas, ...)"
+	@echo "make bench  run the benchmarks (gas, indexer)"
 
 check-requirements:
 	@PYTHON=$(PYTHON) tools/check-requirements.sh
@@ -62,10 +62,14 @@ test-contracts: build
 test-python: build
 	$(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider tests --ignore=tests/contracts
 
-bench: bench-gas
+bench: bench-gas bench-indexer
 
 bench-gas: build
 	$(BIN)/python bench/gas.py
+
+# SALES=10000 for a quicker run; PostgreSQL from NINETY_BENCH_PG_URL (default: local test db).
+bench-indexer: build
+	$(BIN)/python bench/indexer.py --sales $(or $(SALES),100000)
 
 clean:
 	rm -rf $(STAMPS) build reports

@@ -18,7 +18,7 @@ from indexer.store import Ledger
 from ninety.chain import Rpc, with_retries
 from ninety.config import Settings
 from ninety.contract import Deployment, resolve_deployment
-from ninety.db import ensure_schema, make_engine
+from ninety.db import ensure_schema, make_engine, redact_url
 from ninety.errors import ChainError, ConfigError
 from ninety.ipfs import Ipfs
 
@@ -90,7 +90,7 @@ def run(settings: Settings, *, once: bool, metrics_port: int | None, console: Co
         console.print(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
     ipfs = Ipfs(settings.ipfs_api, timeout=10) if settings.ipfs_api else None
     console.print(f"indexing {deployment.address} on chain {indexer.chain_id} from block {deployment.deploy_block} "
-                  f"into {_redact(settings.database_url)}")
+                  f"into {redact_url(settings.database_url)}")
     progress = Progress(TextColumn("backfill"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
                         TimeRemainingColumn(), console=console, transient=True)
     task = None
@@ -145,13 +145,4 @@ def run(settings: Settings, *, once: bool, metrics_port: int | None, console: Co
         fetch_pending(indexer.ledger.engine, ipfs, limit=1000)
     s = indexer.stats
     console.print(f"indexed to block {s.indexed:,}: {s.events:,} events, {s.reorgs} reorgs")
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<database>"
 

@@ -4,6 +4,7 @@ shared core to the indexer and the backend (imported inside commands, so `--help
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 import time
@@ -56,12 +57,15 @@ def dev_account(mnemonic: str, index: int) -> tuple[str, str]:
 
 
 def _deploy_if_needed(settings: Settings, rpc_url: str) -> Deployment:
-    """Deploy once per chain; later runs find the record and reuse it."""
+    """On the embedded dev chain, deploy once and reuse the record later. On a real chain
+    never deploy implicitly: use the recorded (or configured) deployment."""
     from web3 import Web3
 
-    from ninety.contract import read_deployment
+    from ninety.contract import read_deployment, resolve_deployment
 
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
+    if not settings.embedded_chain:
+        return resolve_deployment(settings, w3.eth.chain_id)
     existing = read_deployment(settings.deployments_dir, w3.eth.chain_id)
     if existing and w3.eth.get_code(existing.address):
         log.info("Marketplace already deployed at %s", existing.address)
@@ -94,7 +98,8 @@ def up(
     With NINETY_RPC_URL / NINETY_IPFS_API set, uses those instead of starting its own.
     Ctrl-C stops everything it started."""
     _setup_logging(verbose)
-    from ninety.supervisor import anvil_service, ipfs_service
+    from ninety.db import redact_url
+    from ninety.supervisor import anvil_service, indexer_service, ipfs_service
 
     base = load_settings()
     if reset and base.data_dir.exists():
@@ -118,15 +123,28 @@ def up(
             ipfs_api = supervisor.start(ipfs_service(base.data_dir, api_port=base.ipfs_api_port)).url
         # A local chain's deployment lives with the chain, in the data dir.
         deployments_dir = base.data_dir / "deployments" if base.embedded_chain else base.deployments_dir
-        settings = Settings(**{**base.__dict__, "rpc_url": rpc_url, "ipfs_api": ipfs_api,
-                               "deployments_dir": deployments_dir})
+        settings = Settings(**{**base.__dict__, "ipfs_api": ipfs_api, "deployments_dir": deployments_dir})
         deployment = _deploy_if_needed(settings, rpc_url)
+        child_env = {
+            "NINETY_DATA_DIR": str(base.data_dir),
+            "NINETY_RPC_URL": rpc_url or "",
+            "NINETY_IPFS_API": ipfs_api or "",
+            "NINETY_DB_URL": settings.database_url,
+            "NINETY_DEPLOYMENTS_DIR": str(deployments_dir),
+            # A dev chain mines on demand: poll often so a sale shows up within a second.
+            "NINETY_POLL_INTERVAL": os.environ.get("NINETY_POLL_INTERVAL") or ("0.25" if base.embedded_chain else "1"),
+        }
+        from web3 import Web3
+
+        head = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10})).eth.block_number
+        supervisor.start(indexer_service(base.data_dir, child_env, settings.database_url, deployment.address, head))
 
         lines = [
             "[bold green]Ninety is up[/]",
             f"  Chain RPC     {rpc_url}  (chain {deployment.chain_id})",
             f"  IPFS API      {ipfs_api}",
             f"  Marketplace   {deployment.address}",
+            f"  Ledger        {redact_url(settings.database_url)}  (indexer log: {base.data_dir / 'logs' / 'indexer.log'})",
         ]
         for symbol, token in deployment.tokens.items():
             lines.append(f"  {symbol:<13} {token.address}")
@@ -174,8 +192,6 @@ def deploy(
 
     The deployer's key comes from NINETY_DEPLOYER_KEY (on a dev chain, the dev mnemonic's
     first account)."""
-    import os
-
     _setup_logging(False)
     settings = load_settings()
     rpc_url = rpc_url or (None if network else settings.rpc_url)

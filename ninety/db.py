@@ -56,6 +56,14 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def redact_url(url: str) -> str:
+    """The URL without its password, for logs and banners."""
+    try:
+        return make_url(normalise_url(url)).render_as_string(hide_password=True)
+    except Exception:
+        return "<database URL>"
+
+
 @contextmanager
 def session(engine: Engine) -> Iterator[Session]:
     with Session(engine) as s:

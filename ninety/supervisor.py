@@ -316,6 +316,34 @@ def ipfs_service(data_dir: Path, *, api_port: int | None = 5001, strict_port: bo
     )
 
 
+def indexer_service(data_dir: Path, env: dict[str, str], database_url: str, contract: str,
+                    caught_up_to: int) -> Service:
+    """`ninety index` as a child process; ready once the ledger reaches `caught_up_to`."""
+    import sys
+
+    from sqlalchemy import text
+
+    from ninety.db import make_engine
+
+    engine = make_engine(database_url)
+
+    def ready() -> bool:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT block_number FROM checkpoint WHERE contract = :c"),
+                               {"c": contract.lower()}).first()
+            return row is not None and row[0] >= caught_up_to
+
+    return Service(
+        name="indexer",
+        argv=[sys.executable, "-m", "ninety.cli", "index"],
+        port=0,
+        data_dir=data_dir,
+        env=env,
+        ready=ready,
+        ready_timeout=120.0,
+    )
+
+
 class Supervisor:
     """Starts services in order and stops them in reverse, also on errors (a context
     manager) and on SIGTERM/SIGHUP (turned into SystemExit by `install_signal_handlers`)."""

@@ -79,6 +79,12 @@ def test_up_deploys_once_keeps_the_chain_and_leaves_no_process(tmp_path):
     assert "Marketplace" in out and "dev chain only" in out
     record = json.loads((tmp_path / "deployments" / "31337.json").read_text())
     assert record["address"] in out
+    # The indexer runs as a child and has mirrored the deployment's own events.
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM token_allowance").fetchone()[0] == 1
+        assert db.execute("SELECT contract FROM checkpoint").fetchone()[0] == record["address"].lower()
     kids = stop_with_ctrl_c(proc)
     time.sleep(0.5)
     survivors = {k: Path(f"/proc/{k}/cmdline").read_bytes() for k in kids if alive(k)}
