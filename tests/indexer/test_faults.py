@@ -91,3 +91,45 @@ def test_an_address_without_code_is_refused_by_name(anvil, tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 1
     assert nowhere in out.stdout + out.stderr and "no contract code" in out.stdout + out.stderr
+
+
+def test_index_serves_metrics_and_verify_exits_by_result(anvil, world, tmp_path):
+    import urllib.request
+
+    from sqlalchemy import select, update
+    from sqlmodel import SQLModel
+
+    random_activity(world, 20, seed=2)
+    db_url = f"sqlite:///{tmp_path / 'l.sqlite3'}"
+    env = index_env(anvil, world, db_url)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ninety.cli", "index", "--metrics-port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        body = ""
+        while time.monotonic() < deadline:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+                if "ninety_indexer_lag_blocks 0.0" in body:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert "ninety_indexer_lag_blocks 0.0" in body, body[-500:]
+        assert "ninety_indexer_events_total" in body and "ninety_indexer_reorgs_total" in body
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+
+    ok = subprocess.run([sys.executable, "-m", "ninety.cli", "verify"], env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "matches" in ok.stdout + ok.stderr
+    engine = make_engine(db_url)
+    sale = SQLModel.metadata.tables["sale"]
+    with engine.begin() as conn:
+        victim = conn.execute(select(sale.c.tx_hash)).first()[0]
+        conn.execute(update(sale).where(sale.c.tx_hash == victim).values(buyer="0x" + "11" * 20))
+    bad = subprocess.run([sys.executable, "-m", "ninety.cli", "verify"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert victim in bad.stdout + bad.stderr and "buyer" in bad.stdout + bad.stderr
