@@ -5,7 +5,8 @@ NINETY_DB_URL; plain `alembic` works too, with `-x url=...`."""
 from alembic import context
 from sqlalchemy import create_engine
 
-import ninety.models  # noqa: F401  (registers the tables)
+import backend.models  # noqa: F401  (the backend's own tables)
+import ninety.models  # noqa: F401  (the ledger)
 from sqlmodel import SQLModel
 
 config = context.config

@@ -99,7 +99,7 @@ def up(
     Ctrl-C stops everything it started."""
     _setup_logging(verbose)
     from ninety.db import redact_url
-    from ninety.supervisor import anvil_service, indexer_service, ipfs_service
+    from ninety.supervisor import anvil_service, api_service, indexer_service, ipfs_service
 
     base = load_settings()
     if reset and base.data_dir.exists():
@@ -138,9 +138,12 @@ def up(
 
         head = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10})).eth.block_number
         supervisor.start(indexer_service(base.data_dir, child_env, settings.database_url, deployment.address, head))
+        api = supervisor.start(api_service(base.data_dir, child_env, base.api_port))
 
         lines = [
             "[bold green]Ninety is up[/]",
+            f"  Web           {api.url}/",
+            f"  API docs      {api.url}/docs",
             f"  Chain RPC     {rpc_url}  (chain {deployment.chain_id})",
             f"  IPFS API      {ipfs_api}",
             f"  Marketplace   {deployment.address}",
@@ -270,6 +273,28 @@ def verify(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
             console.print(f"  - {d}", soft_wrap=True)
         raise typer.Exit(1)
     console.print(f"[green]ledger matches the chain[/] (chain {chain_id}, contract {deployment.address}, block {height})")
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, "--host", help="Default NINETY_API_HOST (127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Default NINETY_API_PORT (8000)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run the HTTP API (OpenAPI at /docs) and the web app."""
+    _setup_logging(verbose)
+    import uvicorn
+
+    from backend.app import build_services, create_app
+
+    settings = load_settings()
+    settings = Settings(**{**settings.__dict__, "api_host": host or settings.api_host,
+                           "api_port": port or settings.api_port})
+    try:
+        app_ = create_app(build_services(settings))
+    except NinetyError as e:
+        _fail(str(e))
+    uvicorn.run(app_, host=settings.api_host, port=settings.api_port, log_level="info" if verbose else "warning")
 
 
 @app.command()

@@ -344,6 +344,31 @@ def indexer_service(data_dir: Path, env: dict[str, str], database_url: str, cont
     )
 
 
+def api_service(data_dir: Path, env: dict[str, str], port: int | None = 8000, *, strict_port: bool = False) -> Service:
+    """`ninety serve` as a child process, on 127.0.0.1; ready when /api/status answers."""
+    import sys
+
+    port = free_port(port, strict=strict_port)
+    url = f"http://{LOCALHOST}:{port}"
+    # Sign-in messages name the site the user sees: this URL unless one is configured.
+    env = {**env, "NINETY_PUBLIC_URL": os.environ.get("NINETY_PUBLIC_URL") or url}
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"{url}/api/status", timeout=2) as resp:
+            return resp.status == 200
+
+    return Service(
+        name="api",
+        argv=[sys.executable, "-m", "ninety.cli", "serve", "--host", LOCALHOST, "--port", str(port)],
+        port=port,
+        url=url,
+        data_dir=data_dir,
+        env=env,
+        ready=ready,
+        ready_timeout=60.0,
+    )
+
+
 class Supervisor:
     """Starts services in order and stops them in reverse, also on errors (a context
     manager) and on SIGTERM/SIGHUP (turned into SystemExit by `install_signal_handlers`)."""

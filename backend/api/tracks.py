@@ -1,0 +1,249 @@
+"""The catalog: tracks from the ledger with their IPFS metadata, public previews and
+artwork, and purchase-gated downloads decided by the ledger's Sale rows."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any, Iterator, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy import Select, and_, func, or_, select
+from sqlmodel import SQLModel
+from sqlmodel import select as select_model
+
+from backend import audio
+from backend.crypto import decrypt_range
+from backend.deps import DbDep, ServicesDep, WalletDep
+from backend.errors import ApiError
+from backend.models import Upload
+from backend.ranges import parse_range
+from ninety.market import ETH
+
+router = APIRouter(prefix="/api/tracks", tags=["catalog"])
+T = SQLModel.metadata.tables
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class TrackOut(BaseModel):
+    track_id: int
+    artist: str
+    artist_name: str | None
+    title: str | None
+    token: str
+    token_symbol: str
+    token_decimals: int
+    price: str
+    listed: bool
+    split_id: str
+    metadata_cid: str
+    metadata_status: str
+    genre: str | None
+    duration: float | None
+    artwork_cid: str | None
+    preview_cid: str | None
+    audio_cid: str | None
+    sales: int
+    block_number: int
+    block_time: int
+    tx_hash: str
+
+
+class TrackPage(BaseModel):
+    items: list[TrackOut]
+    next_cursor: str | None
+
+
+def token_info(services: Any, token: str) -> tuple[str, int]:
+    if token == ETH:
+        return "ETH", 18
+    if services.deployment is not None:
+        for symbol, t in services.deployment.tokens.items():
+            if t.address.lower() == token:
+                return t.symbol, t.decimals
+    return "?", 0
+
+
+def _query() -> Select[Any]:
+    track, stats = T["track"], T["track_stats"]
+    return select(track, func.coalesce(stats.c.sales, 0).label("sales")).select_from(
+        track.outerjoin(stats, and_(stats.c.track_id == track.c.track_id, stats.c.token == track.c.token)))
+
+
+def _item(services: Any, row: Any) -> TrackOut:
+    symbol, decimals = token_info(services, row["token"])
+    return TrackOut(
+        track_id=row["track_id"], artist=row["artist"], artist_name=row["artist_name"], title=row["title"],
+        token=row["token"], token_symbol=symbol, token_decimals=decimals, price=str(int(row["price"])),
+        listed=bool(row["listed"]), split_id=row["split_id"], metadata_cid=row["metadata_cid"],
+        metadata_status=row["metadata_status"], genre=row["genre"], duration=row["duration"],
+        artwork_cid=row["artwork_cid"], preview_cid=row["preview_cid"], audio_cid=row["audio_cid"],
+        sales=int(row["sales"]), block_number=row["block_number"], block_time=row["block_time"], tx_hash=row["tx_hash"],
+    )
+
+
+def _cursor(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _uncursor(raw: str, sort: str) -> dict[str, Any]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        if not isinstance(data, dict) or data.get("sort") != sort:
+            raise ValueError
+        return data
+    except ValueError:
+        raise ApiError(422, "cursor is malformed or belongs to another sort order; start again without it") from None
+
+
+@router.get("", response_model=TrackPage)
+def list_tracks(
+    services: ServicesDep,
+    db: DbDep,
+    q: str | None = Query(None, max_length=100, description="search title, artist name and genre"),
+    artist: str | None = Query(None, description="only this artist's tracks (address)"),
+    genre: str | None = Query(None, max_length=100),
+    sort: Literal["newest", "price", "sales"] = "newest",
+    include_unlisted: bool = False,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+) -> TrackPage:
+    """Catalog search with cursor pagination (`next_cursor` until it is null)."""
+    track = T["track"]
+    stmt = _query()
+    if not include_unlisted:
+        stmt = stmt.where(track.c.listed.is_(True))
+    if artist is not None:
+        if not ADDRESS.match(artist):
+            raise ApiError(422, f"artist {artist!r} is not an address")
+        stmt = stmt.where(track.c.artist == artist.lower())
+    if genre:
+        stmt = stmt.where(func.lower(track.c.genre) == genre.lower())
+    if q:
+        like = f"%{q.lower().replace('%', '').replace('_', '')}%"
+        stmt = stmt.where(or_(func.lower(track.c.title).like(like), func.lower(track.c.artist_name).like(like),
+                              func.lower(track.c.genre).like(like)))
+    position = _uncursor(cursor, sort) if cursor else None
+    if sort == "newest":
+        if position:
+            stmt = stmt.where(track.c.track_id < int(position["after"]))
+        stmt = stmt.order_by(track.c.track_id.desc()).limit(limit + 1)
+        rows = db.execute(stmt).mappings().all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = _cursor({"sort": sort, "after": rows[-1]["track_id"]}) if more and rows else None
+    else:
+        # Prices are 256-bit (text on SQLite): order exactly in Python over the filtered
+        # set, which a catalog page's filters keep small; the cursor is an offset.
+        rows = db.execute(stmt).mappings().all()
+        key = (lambda r: (int(r["price"]), r["track_id"])) if sort == "price" else (lambda r: (-int(r["sales"]), r["track_id"]))
+        rows = sorted(rows, key=key)
+        offset = int(position["offset"]) if position else 0
+        page = rows[offset : offset + limit]
+        next_cursor = _cursor({"sort": sort, "offset": offset + limit}) if offset + limit < len(rows) else None
+        rows = page
+    return TrackPage(items=[_item(services, r) for r in rows], next_cursor=next_cursor)
+
+
+def _track(db: Any, track_id: int) -> Any:
+    row = db.execute(_query().where(T["track"].c.track_id == track_id)).mappings().first()
+    if row is None:
+        raise ApiError(404, f"no track {track_id} in the ledger")
+    return row
+
+
+@router.get("/{track_id}", response_model=TrackOut)
+def get_track(track_id: int, services: ServicesDep, db: DbDep) -> TrackOut:
+    """One track: its on-chain listing and its metadata."""
+    return _item(services, _track(db, track_id))
+
+
+def _serve_bytes(request: Request, data: bytes, media_type: str, extra: dict[str, str] | None = None) -> Response:
+    headers = {"Accept-Ranges": "bytes", **(extra or {})}
+    span = parse_range(request.headers.get("range"), len(data))
+    if span is None:
+        return Response(data, media_type=media_type, headers=headers)
+    start, end = span
+    headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+    return Response(data[start : end + 1], status_code=206, media_type=media_type, headers=headers)
+
+
+@router.get("/{track_id}/preview", responses={206: {"description": "a byte range"}})
+def preview(track_id: int, request: Request, services: ServicesDep, db: DbDep) -> Response:
+    """The public preview clip (Range requests supported). Every byte is verified
+    against its CID before it is served."""
+    row = _track(db, track_id)
+    if not row["preview_cid"]:
+        raise ApiError(404, f"track {track_id} has no preview (its metadata is {row['metadata_status']})")
+    if services.ipfs is None:
+        raise ApiError(503, "this server has no IPFS node configured")
+    data = services.ipfs.cat(row["preview_cid"])
+    kind = audio.sniff_audio(data[:64])
+    return _serve_bytes(request, data, audio.AUDIO_TYPES.get(kind or "", "application/octet-stream"),
+                        {"Cache-Control": "public, max-age=31536000, immutable"})
+
+
+@router.get("/{track_id}/artwork")
+def artwork(track_id: int, request: Request, services: ServicesDep, db: DbDep) -> Response:
+    """The track's artwork (PNG or JPEG), verified against its CID."""
+    row = _track(db, track_id)
+    if not row["artwork_cid"]:
+        raise ApiError(404, f"track {track_id} has no artwork")
+    if services.ipfs is None:
+        raise ApiError(503, "this server has no IPFS node configured")
+    data = services.ipfs.cat(row["artwork_cid"])
+    return _serve_bytes(request, data, audio.sniff_image(data[:16]) or "application/octet-stream",
+                        {"Cache-Control": "public, max-age=31536000, immutable"})
+
+
+def _safe_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._ -]", "_", name).strip(" .") or "track"
+    return cleaned[:150]
+
+
+@router.get("/{track_id}/download", responses={206: {"description": "a byte range"}})
+def download(track_id: int, request: Request, services: ServicesDep, db: DbDep, wallet: WalletDep) -> Response:
+    """The full original file, for a signed-in wallet that bought the track (a Sale of it
+    in the ledger). 401 without a session, 403 without a purchase. Range requests work."""
+    row = _track(db, track_id)
+    sale = T["sale"]
+    bought = db.execute(select(sale.c.tx_hash).where(sale.c.track_id == track_id, sale.c.buyer == wallet).limit(1)).first()
+    if bought is None:
+        raise ApiError(403, f"{wallet} has not bought track {track_id}: buy it, then download once the sale is indexed",
+                       title="Purchase required")
+    upload = db.exec(select_model(Upload).where(Upload.metadata_cid == row["metadata_cid"])).first()
+    if upload is None:
+        raise ApiError(404, f"track {track_id}'s audio was not uploaded through this server")
+    if services.ipfs is None:
+        raise ApiError(503, "this server has no IPFS node configured")
+    key = services.master_key.unwrap(upload.wrapped_key)
+    span = parse_range(request.headers.get("range"), upload.size)
+    start, end = span if span is not None else (0, upload.size - 1)
+    ipfs = services.ipfs
+    prefix = bytes.fromhex(upload.nonce_prefix)
+    if upload.size == 0:
+        body: Iterator[bytes] = iter([b""])
+    else:
+        # The first chunk is fetched now, so IPFS trouble is an error response, not a cut stream.
+        chunks = decrypt_range(lambda off, n: ipfs.cat(upload.audio_cid, offset=off, length=n),
+                               key, prefix, upload.size, start, end, upload.chunk_size)
+        first = next(chunks)
+
+        def body_iter() -> Iterator[bytes]:
+            yield first
+            yield from chunks
+
+        body = body_iter()
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(end - start + 1 if upload.size else 0),
+        "Content-Disposition": f'attachment; filename="{_safe_name(upload.file_name)}"',
+        "Cache-Control": "private, no-store",
+    }
+    status = 200
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{end}/{upload.size}"
+        status = 206
+    return StreamingResponse(body, status_code=status, media_type=upload.content_type, headers=headers)

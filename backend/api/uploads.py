@@ -1,0 +1,219 @@
+"""POST /api/uploads: an artist's audio and artwork in, pinned CIDs and the exact
+registerTrack call for their wallet out.
+
+Nothing is recorded until every file is pinned and verified: a failure at any step (bad
+file, IPFS down) leaves no upload behind and nothing for the wallet to register."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+import time
+from pathlib import Path, PurePath
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from sqlmodel import Session, select
+from starlette.datastructures import UploadFile
+from web3 import Web3
+
+from backend import audio
+from backend.crypto import CHUNK_SIZE, encrypt_file, new_key
+from backend.deps import ServicesDep, WalletDep
+from backend.errors import ApiError
+from backend.models import Upload
+from ninety.contract import load_abi
+from ninety.market import ETH, sorted_split
+
+router = APIRouter(tags=["uploads"])
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+MAX_ARTWORK_BYTES = 10 * 1024 * 1024
+
+
+class Call(BaseModel):
+    to: str
+    data: str
+
+
+class UploadOut(BaseModel):
+    metadata_cid: str
+    audio_cid: str
+    preview_cid: str
+    artwork_cid: str
+    split_id: str
+    duration: float
+    sha256: str
+    register_call: Call
+    create_split_call: Call
+
+
+def _text(form: Any, name: str, *, required: bool = False, max_len: int = 300) -> str:
+    value = form.get(name)
+    if isinstance(value, UploadFile):
+        raise ApiError(422, f"{name} must be a text field, not a file")
+    value = (value or "").strip()
+    if required and not value:
+        raise ApiError(422, f"{name} is required")
+    if len(value) > max_len:
+        raise ApiError(422, f"{name} is longer than {max_len} characters")
+    return value
+
+
+def _split(raw: str, wallet: str) -> tuple[list[str], list[int]]:
+    if not raw:
+        return sorted_split([(wallet, 1_000_000)])
+    try:
+        pairs = json.loads(raw)
+        parsed = [(str(p["address"]), int(p["share_ppm"])) for p in pairs]
+    except (ValueError, TypeError, KeyError):
+        raise ApiError(422, 'split must be JSON like [{"address": "0x…", "share_ppm": 600000}, …]') from None
+    if not 1 <= len(parsed) <= 100:
+        raise ApiError(422, "a split has 1 to 100 recipients")
+    for address, share in parsed:
+        if not ADDRESS.match(address):
+            raise ApiError(422, f"split recipient {address!r} is not an address")
+        if share <= 0:
+            raise ApiError(422, f"split share of {address} must be above zero")
+    if len({a.lower() for a, _ in parsed}) != len(parsed):
+        raise ApiError(422, "a recipient appears twice in the split")
+    if sum(s for _, s in parsed) != 1_000_000:
+        raise ApiError(422, f"split shares sum to {sum(s for _, s in parsed):,} ppm, not 1,000,000 (100%)")
+    return sorted_split(parsed)
+
+
+def _file(form: Any, name: str) -> UploadFile:
+    value = form.get(name)
+    if not isinstance(value, UploadFile):
+        raise ApiError(422, f"{name} file is required")
+    return value
+
+
+@router.post("/api/uploads", response_model=UploadOut, status_code=201)
+async def create_upload(request: Request, services: ServicesDep, wallet: WalletDep) -> UploadOut:
+    """Multipart form: `audio` (WAV, FLAC, MP3 or OGG), `artwork` (PNG or JPEG), `title`,
+    `artist_name`, `genre`, `description`, `license`, `price` (base units), `token`
+    (0x0… for ETH), `split` (JSON list of {address, share_ppm}; default: all to you),
+    `preview_start` (seconds). Pins a 30 s public preview, the encrypted audio, the
+    artwork and the metadata JSON, and returns the wallet's registerTrack call."""
+    if services.ipfs is None:
+        raise ApiError(503, "this server has no IPFS node configured (NINETY_IPFS_API)")
+    if services.deployment is None:
+        raise ApiError(503, "this server has no chain configured (NINETY_RPC_URL)")
+    form = await request.form(max_files=2, max_fields=20)
+    try:
+        return await run_in_threadpool(_process, form, services, wallet)
+    finally:
+        await form.close()
+
+
+def _process(form: Any, services: Any, wallet: str) -> UploadOut:
+    title = _text(form, "title", required=True)
+    artist_name = _text(form, "artist_name", required=True)
+    genre = _text(form, "genre", max_len=100)
+    description = _text(form, "description", max_len=5000)
+    license_ = _text(form, "license", max_len=200) or "All rights reserved"
+    token = _text(form, "token", max_len=42) or ETH
+    if not ADDRESS.match(token):
+        raise ApiError(422, f"token {token!r} is not an address (0x0000000000000000000000000000000000000000 for ETH)")
+    try:
+        price = int(_text(form, "price", max_len=78) or "0")
+        preview_start = float(_text(form, "preview_start", max_len=20) or "0")
+    except ValueError:
+        raise ApiError(422, "price must be an integer in the token's base unit; preview_start a number of seconds") from None
+    if price < 0 or price >= 2**88:
+        raise ApiError(422, "price must be between 0 and 2^88 - 1 base units")
+    if token.lower() != ETH and price == 0:
+        raise ApiError(422, "a track priced in a token needs a price above zero")
+    if preview_start < 0:
+        raise ApiError(422, "preview_start cannot be negative")
+    recipients, shares = _split(_text(form, "split", max_len=20_000), wallet)
+    audio_file, art_file = _file(form, "audio"), _file(form, "artwork")
+
+    head = audio_file.file.read(64)
+    kind = audio.sniff_audio(head)
+    if kind is None:
+        raise ApiError(415, "audio must be a WAV, FLAC, MP3 or OGG file (judged from its bytes)")
+    declared = audio.DECLARED.get((audio_file.content_type or "").split(";")[0].strip().lower())
+    by_name = audio.EXTENSIONS.get(PurePath(audio_file.filename or "").suffix.lower())
+    for claim, source in ((declared, "content type"), (by_name, "file name")):
+        if claim is not None and claim != kind:
+            raise ApiError(415, f"the audio's {source} says {claim.upper()} but its bytes are {kind.upper()}")
+    art_head = art_file.file.read(16)
+    art_type = audio.sniff_image(art_head)
+    if art_type is None:
+        raise ApiError(415, "artwork must be a PNG or JPEG image (judged from its bytes)")
+
+    with tempfile.TemporaryDirectory(prefix="ninety-upload-") as tmp:
+        original = Path(tmp) / f"original.{kind}"
+        digest = hashlib.sha256()
+        size = 0
+        audio_file.file.seek(0)
+        with open(original, "wb") as out:
+            while chunk := audio_file.file.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        try:
+            info = audio.inspect(original, kind)
+        except audio.AudioError as e:
+            raise ApiError(422, str(e)) from None
+        if preview_start >= info.duration:
+            raise ApiError(422, f"preview_start {preview_start:g} s is past the end of the {info.duration:.1f} s track")
+        art_file.file.seek(0)
+        artwork = art_file.file.read(MAX_ARTWORK_BYTES + 1)
+        if len(artwork) > MAX_ARTWORK_BYTES:
+            raise ApiError(413, f"artwork is larger than {MAX_ARTWORK_BYTES // (1024 * 1024)} MiB")
+        preview = audio.make_preview(original, preview_start)
+
+        key = new_key()
+        encrypted = Path(tmp) / "audio.enc"
+        with open(original, "rb") as src, open(encrypted, "wb") as dst:
+            prefix = encrypt_file(src, dst, size, key)
+
+        ipfs = services.ipfs
+        artwork_cid = ipfs.add_bytes(artwork)
+        preview_cid = ipfs.add_bytes(preview)
+        audio_cid = ipfs.add_file(encrypted)
+        file_name = PurePath(audio_file.filename or f"track.{kind}").name[:200] or f"track.{kind}"
+        metadata = {
+            "name": title,
+            "description": description,
+            "image": f"ipfs://{artwork_cid}",
+            "animation_url": f"ipfs://{preview_cid}",
+            "external_url": f"{services.public_url}/",
+            "attributes": [{"trait_type": "Genre", "value": genre}] if genre else [],
+            "properties": {
+                "title": title, "artist": artist_name, "genre": genre, "license": license_,
+                "duration": round(info.duration, 3), "audio_cid": audio_cid, "preview_cid": preview_cid,
+                "artwork_cid": artwork_cid, "mime_type": audio.AUDIO_TYPES[kind], "file_name": file_name,
+                "size": size, "sha256": digest.hexdigest(), "preview_start": preview_start,
+                "encryption": {"algorithm": "AES-256-GCM", "chunk_size": CHUNK_SIZE,
+                               "nonce_prefix": prefix.hex(), "tag_bytes": 16},
+                "uploaded_by": wallet,
+            },
+        }
+        metadata_cid = ipfs.add_bytes(json.dumps(metadata, sort_keys=True, indent=1).encode())
+
+    with Session(services.engine) as db:
+        if db.exec(select(Upload).where(Upload.metadata_cid == metadata_cid)).first() is None:
+            db.add(Upload(artist=wallet, metadata_cid=metadata_cid, audio_cid=audio_cid, preview_cid=preview_cid,
+                          artwork_cid=artwork_cid, file_name=file_name, content_type=audio.AUDIO_TYPES[kind],
+                          size=size, sha256=digest.hexdigest(), chunk_size=CHUNK_SIZE, nonce_prefix=prefix.hex(),
+                          wrapped_key=services.master_key.wrap(key), created_at=time.time()))
+            db.commit()
+
+    contract = Web3().eth.contract(address=Web3.to_checksum_address(services.deployment.address),
+                                   abi=load_abi("Marketplace"))
+    split_id = Web3.keccak(Web3().codec.encode(["address[]", "uint32[]"], [recipients, shares])).hex()
+    split_id = "0x" + split_id.removeprefix("0x")
+    return UploadOut(
+        metadata_cid=metadata_cid, audio_cid=audio_cid, preview_cid=preview_cid, artwork_cid=artwork_cid,
+        split_id=split_id, duration=round(info.duration, 3), sha256=digest.hexdigest(),
+        register_call=Call(to=contract.address, data=contract.encode_abi(
+            "registerTrack", [metadata_cid, split_id, Web3.to_checksum_address(token), price])),
+        create_split_call=Call(to=contract.address, data=contract.encode_abi("createSplit", [recipients, shares])),
+    )
+

@@ -1,0 +1,83 @@
+"""The FastAPI application: catalog, uploads, sign-in, gated downloads (and, with the
+ledger issue, the auditors' API). `ninety serve` runs it with uvicorn."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from backend import errors
+from backend.crypto import MasterKey
+from backend.limits import BodySizeLimit
+from ninety.chain import Rpc
+from ninety.config import Settings
+from ninety.contract import Deployment, resolve_deployment
+from ninety.db import ensure_schema, make_engine
+from ninety.ipfs import Ipfs
+
+log = logging.getLogger(__name__)
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    ipfs: Ipfs | None
+    rpc: Rpc | None
+    chain_id: int | None
+    deployment: Deployment | None
+    master_key: MasterKey
+    public_url: str
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+
+    @property
+    def domain(self) -> str:
+        return urlparse(self.public_url).netloc
+
+
+def build_services(settings: Settings, *, public_url: str | None = None, max_upload_bytes: int | None = None) -> Services:
+    import os
+
+    engine = make_engine(settings.database_url)
+    ensure_schema(engine)
+    rpc = Rpc(settings.rpc_url) if settings.rpc_url else None
+    chain_id = deployment = None
+    if rpc is not None:
+        chain_id = rpc.chain_id()
+        deployment = resolve_deployment(settings, chain_id)
+    return Services(
+        settings=settings,
+        engine=engine,
+        ipfs=Ipfs(settings.ipfs_api, timeout=30) if settings.ipfs_api else None,
+        rpc=rpc,
+        chain_id=chain_id,
+        deployment=deployment,
+        master_key=MasterKey.load(os.environ.get("NINETY_MASTER_KEY"), settings.data_dir),
+        public_url=(public_url or os.environ.get("NINETY_PUBLIC_URL")
+                    or f"http://{settings.api_host}:{settings.api_port}").rstrip("/"),
+        max_upload_bytes=max_upload_bytes or int(os.environ.get("NINETY_MAX_UPLOAD_BYTES") or MAX_UPLOAD_BYTES),
+    )
+
+
+def create_app(services: Services) -> FastAPI:
+    from backend.api import auth, status, tracks, uploads
+
+    app = FastAPI(
+        title="Ninety",
+        version="0.1.0",
+        description="Music marketplace where artists keep at least 90% of every sale. "
+        "Errors are application/problem+json.",
+    )
+    app.state.services = services
+    errors.install(app)
+    # The limit is for the audio; the rest of the form (artwork, text) gets 11 MiB more.
+    app.add_middleware(BodySizeLimit, limit=services.max_upload_bytes + 11 * 1024 * 1024, paths=("/api/uploads",))
+    app.include_router(status.router)
+    app.include_router(auth.router)
+    app.include_router(uploads.router)
+    app.include_router(tracks.router)
+    return app

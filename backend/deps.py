@@ -1,0 +1,55 @@
+"""Typed dependencies for the routes."""
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Annotated, Iterator
+
+from fastapi import Depends, Request
+from sqlmodel import Session, select
+
+from backend.app import Services
+from backend.errors import ApiError
+from backend.models import AuthSession
+
+SESSION_COOKIE = "ninety_session"
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_db(services: ServicesDep) -> Iterator[Session]:
+    with Session(services.engine) as s:
+        yield s
+
+
+DbDep = Annotated[Session, Depends(get_db)]
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def session_token(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def current_wallet(request: Request, db: DbDep) -> str:
+    """The signed-in wallet (lowercase address); 401 without a valid session."""
+    token = session_token(request)
+    if not token:
+        raise ApiError(401, "sign in with your wallet first (GET /api/auth/nonce, then POST /api/auth/login)")
+    row = db.exec(select(AuthSession).where(AuthSession.token_hash == token_hash(token))).first()
+    if row is None or row.revoked or row.expires_at < time.time():
+        raise ApiError(401, "your session has expired or was signed out; sign in again")
+    return row.address
+
+
+WalletDep = Annotated[str, Depends(current_wallet)]
