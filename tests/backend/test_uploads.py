@@ -82,3 +82,25 @@ def test_ipfs_down_during_upload_is_503_and_leaves_nothing(anvil, tmp_path, stac
     r = upload(down, down.login(1), wav_bytes(3.0))
     assert r.status_code == 503 and "IPFS" in r.json()["title"]
     assert uploads(down) == 0
+
+
+def encoded(fmt: str, subtype: str, seconds: float = 3.0, rate: int = 16000) -> bytes:
+    import io
+
+    import numpy as np
+    import soundfile
+
+    t = np.arange(int(seconds * rate)) / rate
+    out = io.BytesIO()
+    soundfile.write(out, (0.3 * np.sin(2 * np.pi * 220 * t)).astype("float32"), rate, format=fmt, subtype=subtype)
+    return out.getvalue()
+
+
+def test_flac_ogg_and_mp3_are_accepted_with_their_duration(stack):
+    h = stack.login(1)
+    for fmt, subtype, name, mime in (("FLAC", "PCM_16", "a.flac", "audio/flac"),
+                                     ("OGG", "VORBIS", "a.ogg", "audio/ogg"),
+                                     ("MP3", "MPEG_LAYER_III", "a.mp3", "audio/mpeg")):
+        r = upload(stack, h, encoded(fmt, subtype), name=name, content_type=mime)
+        assert r.status_code == 201, (fmt, r.text)
+        assert abs(r.json()["duration"] - 3.0) < 0.1, (fmt, r.json()["duration"])
