@@ -137,6 +137,7 @@ class Deltas:
     split: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     track: dict[tuple[int, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
     artist: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
+    buyer: dict[tuple[str, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0]))
 
 
 def deltas(
@@ -158,6 +159,7 @@ def deltas(
             row[0] += sign
             row[1] += sign * amount
             row[2] += sign * fee
+        d.buyer[(s["artist"], token, s["buyer"])][0] += sign
     for x in distributions:
         amount, token = int(x["amount"]), x["token"]
         d.split[(x["split_id"], token)][1] += sign * amount

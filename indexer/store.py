@@ -168,6 +168,7 @@ class Ledger:
         self._add(conn, "split_balance", ("split_id", "token"), ("received", "distributed"), d.split)
         self._add(conn, "track_stats", ("track_id", "token"), ("sales", "gross", "fees"), d.track)
         self._add(conn, "artist_stats", ("artist", "token"), ("sales", "gross", "fees"), d.artist)
+        self._add(conn, "artist_buyer", ("artist", "token", "buyer"), ("sales",), d.buyer)
 
     @staticmethod
     def _add(conn: Connection, table: str, keys: tuple[str, ...], cols: tuple[str, ...],
@@ -189,7 +190,11 @@ class Ledger:
                     values = {c: int(old) + dv for c, old, dv in zip(cols, existing[key], delta)}
                     if any(v < 0 for v in values.values()):
                         raise LedgerError(f"{table} {key} would go negative: {values}")
-                    conn.execute(update(t).where(*[kc == kv for kc, kv in zip(key_cols, key)]).values(**values))
+                    where = [kc == kv for kc, kv in zip(key_cols, key)]
+                    if any(values.values()):
+                        conn.execute(update(t).where(*where).values(**values))
+                    else:  # back to nothing (a reorg undid it): no row, as if never there
+                        conn.execute(delete(t).where(*where))
                 else:
                     if any(v < 0 for v in delta):
                         raise LedgerError(f"{table} {key} would go negative: {delta}")

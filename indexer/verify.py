@@ -144,6 +144,7 @@ def verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
             ("split_balance", ("split_id", "token"), ("received", "distributed"), d.split),
             ("track_stats", ("track_id", "token"), ("sales", "gross", "fees"), d.track),
             ("artist_stats", ("artist", "token"), ("sales", "gross", "fees"), d.artist),
+            ("artist_buyer", ("artist", "token", "buyer"), ("sales",), d.buyer),
         ):
             t = T[table]
             have_agg = {tuple(r[k] for k in keys): [int(r[c]) for c in cols] for r in conn.execute(select(t)).mappings()}

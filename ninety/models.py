@@ -120,6 +120,10 @@ class Sale(ChainRef, table=True):
         Index("ix_sale_track_block", "track_id", "block_number", "log_index"),
         Index("ix_sale_buyer_block", "buyer", "block_number", "log_index"),
         Index("ix_sale_block_log", "block_number", "log_index"),
+        Index("ix_sale_artist_block", "artist", "block_number", "log_index"),
+        Index("ix_sale_split_block", "split_id", "block_number", "log_index"),
+        Index("ix_sale_token_block", "token", "block_number", "log_index"),
+        Index("ix_sale_time", "block_time", "block_number", "log_index"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     track_id: int
@@ -148,6 +152,7 @@ class Withdrawal(ChainRef, table=True):
     __table_args__ = (
         UniqueConstraint("tx_hash", "log_index"),
         Index("ix_withdrawal_block_log", "block_number", "log_index"),
+        Index("ix_withdrawal_account_block", "account", "block_number", "log_index"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     account: str = Field(index=True)
@@ -223,6 +228,16 @@ class TrackStats(SQLModel, table=True):
     fees: int = u256_field()
 
 
+class ArtistBuyer(SQLModel, table=True):
+    """Per artist, token and buyer: how many sales; the rows counted give distinct buyers."""
+
+    __tablename__ = "artist_buyer"
+    artist: str = Field(primary_key=True)
+    token: str = Field(primary_key=True)
+    buyer: str = Field(primary_key=True)
+    sales: int = 0
+
+
 class ArtistStats(SQLModel, table=True):
     __tablename__ = "artist_stats"
     artist: str = Field(primary_key=True)
@@ -262,6 +277,6 @@ class Checkpoint(SQLModel, table=True):
 LEDGER_TABLES = [
     "split", "split_recipient", "track", "track_update", "sale", "distribution", "withdrawal",
     "fee_change", "fee_recipient_change", "token_allowance", "sales_pause",
-    "account_balance", "split_balance", "track_stats", "artist_stats",
+    "account_balance", "split_balance", "track_stats", "artist_stats", "artist_buyer",
     "indexed_block", "checkpoint",
 ]
