@@ -3,7 +3,9 @@ ledger issue, the auditors' API). `ninety serve` runs it with uvicorn."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 from fastapi import FastAPI
@@ -33,6 +35,12 @@ class Services:
     master_key: MasterKey
     public_url: str
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    tokens: Any = None
+
+    def __post_init__(self) -> None:
+        from backend.tokens import Tokens
+
+        self.tokens = Tokens(self)
 
     @property
     def domain(self) -> str:
@@ -64,7 +72,7 @@ def build_services(settings: Settings, *, public_url: str | None = None, max_upl
 
 
 def create_app(services: Services) -> FastAPI:
-    from backend.api import auth, status, tracks, uploads
+    from backend.api import auth, ledger, status, tracks, uploads
 
     app = FastAPI(
         title="Ninety",
@@ -80,4 +88,29 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(uploads.router)
     app.include_router(tracks.router)
+    app.include_router(ledger.router)
+    _metrics(app)
     return app
+
+
+def _metrics(app: FastAPI) -> None:
+    """Prometheus at /metrics: requests and latency per route."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
+    from starlette.requests import Request
+
+    registry = CollectorRegistry()
+    requests = Counter("ninety_api_requests", "HTTP requests", ["route", "status"], registry=registry)
+    latency = Histogram("ninety_api_request_seconds", "HTTP request latency", ["route"], registry=registry,
+                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        requests.labels(name, str(response.status_code)).inc()
+        latency.labels(name).observe(time.perf_counter() - started)
+        return response
+
+    app.mount("/metrics", make_asgi_app(registry=registry))

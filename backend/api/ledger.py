@@ -1,0 +1,650 @@
+"""The public ledger for auditors: sales and withdrawals (JSON pages or streamed CSV),
+summaries per artist and per track, reconciliation against the chain, and per-row proofs.
+
+Everything here is read-only and public. Amounts are exact integers in the token's base
+unit, as decimal strings, with the token's symbol and decimals alongside."""
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections import defaultdict
+from typing import Any, Iterator, Literal
+
+from eth_abi import decode, encode
+from eth_utils import keccak
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy import Select, and_, func, or_, select
+from sqlmodel import SQLModel
+
+from backend.deps import DbDep, ServicesDep
+from backend.errors import ApiError
+from indexer.events import Decoder
+from indexer.mapping import allot
+from ninety.market import ETH
+
+router = APIRouter(prefix="/api/ledger", tags=["ledger"])
+T = SQLModel.metadata.tables
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+EVENT_TABLES = ("sale", "withdrawal", "distribution", "track", "track_update", "split", "fee_change",
+                "fee_recipient_change", "token_allowance", "sales_pause")
+
+
+def _address(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    if not ADDRESS.match(value):
+        raise ApiError(422, f"{name} {value!r} is not an address (0x followed by 40 hex digits)")
+    return value.lower()
+
+
+def _range(low: int | None, high: int | None, name: str) -> None:
+    if low is not None and high is not None and low > high:
+        raise ApiError(422, f"from_{name} ({low}) is after to_{name} ({high})")
+
+
+def _known_token(db: Any, token: str | None) -> str | None:
+    token = _address(token, "token")
+    if token is None or token == ETH:
+        return token
+    ta = T["token_allowance"]
+    if db.execute(select(ta.c.token).where(ta.c.token == token).limit(1)).first() is None:
+        raise ApiError(422, f"token {token} was never allowed on this marketplace")
+    return token
+
+
+def _encode_cursor(block: int, log_index: int, order: str) -> str:
+    raw = json.dumps({"b": block, "l": log_index, "o": order}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, order: str) -> tuple[int, int]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if data["o"] != order:
+            raise ValueError
+        return int(data["b"]), int(data["l"])
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(422, "cursor is malformed or was made for another sort order; start again without it") from None
+
+
+def _page(db: Any, stmt: Select[Any], table: Any, order: str, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+    """Keyset pagination on (block_number, log_index): stable while new rows arrive."""
+    key = (table.c.block_number, table.c.log_index)
+    if cursor:
+        block, log_index = _decode_cursor(cursor, order)
+        after = or_(key[0] > block, and_(key[0] == block, key[1] > log_index)) if order == "asc" else \
+            or_(key[0] < block, and_(key[0] == block, key[1] < log_index))
+        stmt = stmt.where(after)
+    ordering = [k.asc() for k in key] if order == "asc" else [k.desc() for k in key]
+    rows = db.execute(stmt.order_by(*ordering).limit(limit + 1)).mappings().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (_encode_cursor(rows[-1]["block_number"], rows[-1]["log_index"], order) if more and rows else None)
+
+
+def _wants_csv(request: Request, fmt: str | None) -> bool:
+    return fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
+
+
+def _stream_csv(services: Any, stmt: Select[Any], table: Any, order: str, columns: list[str],
+                row_fn: Any, filename: str) -> StreamingResponse:
+    """The whole filtered set as CSV, streamed from a server-side cursor in order."""
+    key = (table.c.block_number, table.c.log_index)
+    stmt = stmt.order_by(*([k.asc() for k in key] if order == "asc" else [k.desc() for k in key]))
+
+    def rows() -> Iterator[str]:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        with services.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=2000).execute(stmt).mappings()
+            for n, row in enumerate(result, 1):
+                item = row_fn(row)
+                writer.writerow([item[c] for c in columns])
+                if n % 2000 == 0:
+                    yield buf.getvalue()
+                    buf.seek(0)
+                    buf.truncate()
+        yield buf.getvalue()
+
+    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# ------------------------------------------------------------------ sales
+
+
+class SaleItem(BaseModel):
+    track_id: int
+    buyer: str
+    token: str
+    token_symbol: str
+    token_decimals: int
+    amount: str
+    platform_fee: str
+    net: str
+    split_id: str
+    artist: str
+    fee_recipient: str
+    block_number: int
+    block_hash: str
+    block_time: int
+    tx_hash: str
+    log_index: int
+
+
+class SalePage(BaseModel):
+    items: list[SaleItem]
+    next_cursor: str | None
+
+
+SALE_COLUMNS = list(SaleItem.model_fields)
+
+
+def _sale_item(tokens: Any, r: Any) -> dict[str, Any]:
+    symbol, decimals = tokens.info(r["token"])
+    amount, fee = int(r["amount"]), int(r["platform_fee"])
+    return {"track_id": r["track_id"], "buyer": r["buyer"], "token": r["token"], "token_symbol": symbol,
+            "token_decimals": decimals, "amount": str(amount), "platform_fee": str(fee), "net": str(amount - fee),
+            "split_id": r["split_id"], "artist": r["artist"], "fee_recipient": r["fee_recipient"],
+            "block_number": r["block_number"], "block_hash": r["block_hash"], "block_time": r["block_time"],
+            "tx_hash": r["tx_hash"], "log_index": r["log_index"]}
+
+
+@router.get("/sales", response_model=SalePage,
+            responses={200: {"content": {"text/csv": {}}, "description": "JSON page, or CSV of the whole set"}})
+def sales(
+    request: Request,
+    services: ServicesDep,
+    db: DbDep,
+    track: int | None = Query(None, ge=1),
+    artist: str | None = None,
+    payee: str | None = Query(None, description="sales whose split pays this address"),
+    buyer: str | None = None,
+    token: str | None = Query(None, description="0x0000000000000000000000000000000000000000 for ETH"),
+    from_block: int | None = Query(None, ge=0),
+    to_block: int | None = Query(None, ge=0),
+    from_time: int | None = Query(None, ge=0, description="unix seconds, inclusive"),
+    to_time: int | None = Query(None, ge=0, description="unix seconds, inclusive"),
+    order: Literal["asc", "desc"] = "desc",
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+    format: Literal["json", "csv"] | None = None,
+) -> Any:
+    """Sales, newest first unless `order=asc`; `format=csv` (or `Accept: text/csv`)
+    streams every matching sale as CSV."""
+    _range(from_block, to_block, "block")
+    _range(from_time, to_time, "time")
+    sale = T["sale"]
+    stmt = select(sale)
+    conds = []
+    if track is not None:
+        conds.append(sale.c.track_id == track)
+    if (a := _address(artist, "artist")) is not None:
+        conds.append(sale.c.artist == a)
+    if (p := _address(payee, "payee")) is not None:
+        sr = T["split_recipient"]
+        conds.append(sale.c.split_id.in_(select(sr.c.split_id).where(sr.c.recipient == p)))
+    if (b := _address(buyer, "buyer")) is not None:
+        conds.append(sale.c.buyer == b)
+    if (t := _known_token(db, token)) is not None:
+        conds.append(sale.c.token == t)
+    if from_block is not None:
+        conds.append(sale.c.block_number >= from_block)
+    if to_block is not None:
+        conds.append(sale.c.block_number <= to_block)
+    if from_time is not None:
+        conds.append(sale.c.block_time >= from_time)
+    if to_time is not None:
+        conds.append(sale.c.block_time <= to_time)
+    stmt = stmt.where(*conds)
+    tokens = services.tokens
+    if _wants_csv(request, format):
+        return _stream_csv(services, stmt, sale, order, SALE_COLUMNS, lambda r: _sale_item(tokens, r), "sales.csv")
+    rows, next_cursor = _page(db, stmt, sale, order, limit, cursor)
+    return SalePage(items=[SaleItem(**_sale_item(tokens, r)) for r in rows], next_cursor=next_cursor)
+
+
+# ------------------------------------------------------------------ withdrawals
+
+
+class WithdrawalItem(BaseModel):
+    account: str
+    token: str
+    token_symbol: str
+    token_decimals: int
+    amount: str
+    block_number: int
+    block_hash: str
+    block_time: int
+    tx_hash: str
+    log_index: int
+
+
+class WithdrawalPage(BaseModel):
+    items: list[WithdrawalItem]
+    next_cursor: str | None
+
+
+def _withdrawal_item(tokens: Any, r: Any) -> dict[str, Any]:
+    symbol, decimals = tokens.info(r["token"])
+    return {"account": r["account"], "token": r["token"], "token_symbol": symbol, "token_decimals": decimals,
+            "amount": str(int(r["amount"])), "block_number": r["block_number"], "block_hash": r["block_hash"],
+            "block_time": r["block_time"], "tx_hash": r["tx_hash"], "log_index": r["log_index"]}
+
+
+@router.get("/withdrawals", response_model=WithdrawalPage,
+            responses={200: {"content": {"text/csv": {}}, "description": "JSON page, or CSV of the whole set"}})
+def withdrawals(
+    request: Request,
+    services: ServicesDep,
+    db: DbDep,
+    account: str | None = None,
+    token: str | None = None,
+    from_block: int | None = Query(None, ge=0),
+    to_block: int | None = Query(None, ge=0),
+    from_time: int | None = Query(None, ge=0),
+    to_time: int | None = Query(None, ge=0),
+    order: Literal["asc", "desc"] = "desc",
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+    format: Literal["json", "csv"] | None = None,
+) -> Any:
+    """Withdrawals, with the same conventions as sales."""
+    _range(from_block, to_block, "block")
+    _range(from_time, to_time, "time")
+    w = T["withdrawal"]
+    conds = []
+    if (a := _address(account, "account")) is not None:
+        conds.append(w.c.account == a)
+    if (t := _known_token(db, token)) is not None:
+        conds.append(w.c.token == t)
+    if from_block is not None:
+        conds.append(w.c.block_number >= from_block)
+    if to_block is not None:
+        conds.append(w.c.block_number <= to_block)
+    if from_time is not None:
+        conds.append(w.c.block_time >= from_time)
+    if to_time is not None:
+        conds.append(w.c.block_time <= to_time)
+    stmt = select(w).where(*conds)
+    tokens = services.tokens
+    if _wants_csv(request, format):
+        return _stream_csv(services, stmt, w, order, list(WithdrawalItem.model_fields),
+                           lambda r: _withdrawal_item(tokens, r), "withdrawals.csv")
+    rows, next_cursor = _page(db, stmt, w, order, limit, cursor)
+    return WithdrawalPage(items=[WithdrawalItem(**_withdrawal_item(tokens, r)) for r in rows], next_cursor=next_cursor)
+
+
+# ------------------------------------------------------------------ chain reads
+
+
+def _owed_calls(contract: str, keys: list[tuple[str, str]], tag: str) -> list[tuple[str, list[Any]]]:
+    sel = keccak(text="owed(address,address)")[:4]
+    return [("eth_call", [{"to": contract, "data": "0x" + (sel + encode(["address", "address"], [a, t])).hex()}, tag])
+            for a, t in keys]
+
+
+def _uints(results: list[str]) -> list[int]:
+    return [int(decode(["uint256"], bytes.fromhex(r[2:]))[0]) for r in results]
+
+
+def _batched(rpc: Any, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+    out: list[Any] = []
+    for i in range(0, len(calls), 200):
+        out += rpc.batch(calls[i : i + 200])
+    return out
+
+
+def _chain(services: Any) -> tuple[Any, str]:
+    if services.rpc is None or services.deployment is None:
+        raise ApiError(503, "this server has no chain configured (NINETY_RPC_URL)")
+    return services.rpc, services.deployment.address.lower()
+
+
+# ------------------------------------------------------------------ artist
+
+
+class ArtistToken(BaseModel):
+    token: str
+    token_symbol: str
+    token_decimals: int
+    sales: int
+    buyers: int
+    gross: str
+    fees: str
+    net: str
+    credited: str
+    withdrawn: str
+    owed: str
+    owed_in_ledger: str | None
+
+
+class ArtistSummary(BaseModel):
+    address: str
+    as_of_block: int
+    tokens: list[ArtistToken]
+
+
+@router.get("/artists/{address}", response_model=ArtistSummary)
+def artist_summary(address: str, services: ServicesDep, db: DbDep,
+                   as_of_block: int | None = Query(None, ge=0)) -> ArtistSummary:
+    """Per token: sales of the artist's tracks (gross, platform fees, net to their splits,
+    number of sales and buyers), and the address as a payee: credited, withdrawn, and
+    owed now according to the contract itself (at `as_of_block` if given)."""
+    who = _address(address, "address")
+    assert who is not None
+    rpc, contract = _chain(services)
+    cp = db.execute(select(T["checkpoint"].c.block_number).where(T["checkpoint"].c.contract == contract)).scalar()
+    if cp is None:
+        raise ApiError(503, "the ledger has not been built yet: is the indexer running?")
+    if as_of_block is not None and as_of_block > cp:
+        raise ApiError(422, f"as_of_block {as_of_block} is past the ledger's last indexed block {cp}")
+    block = cp if as_of_block is None else as_of_block
+    per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if as_of_block is None:
+        for r in db.execute(select(T["artist_stats"]).where(T["artist_stats"].c.artist == who)).mappings():
+            per[r["token"]].update(sales=int(r["sales"]), gross=int(r["gross"]), fees=int(r["fees"]))
+        ab = T["artist_buyer"]
+        for token, n in db.execute(select(ab.c.token, func.count()).where(ab.c.artist == who).group_by(ab.c.token)):
+            per[token]["buyers"] = int(n)
+        bal = T["account_balance"]
+        for r in db.execute(select(bal).where(bal.c.account == who)).mappings():
+            per[r["token"]].update(credited=int(r["credited"]), withdrawn=int(r["withdrawn"]))
+    else:
+        sale = T["sale"]
+        q = select(sale.c.token, sale.c.amount, sale.c.platform_fee, sale.c.buyer).where(
+            sale.c.artist == who, sale.c.block_number <= block)
+        buyers: dict[str, set[str]] = defaultdict(set)
+        for token, amount, fee, buyer in db.execute(q):
+            p = per[token]
+            p["sales"] += 1
+            p["gross"] += int(amount)
+            p["fees"] += int(fee)
+            buyers[token].add(buyer)
+        for token, b in buyers.items():
+            per[token]["buyers"] = len(b)
+        w = T["withdrawal"]
+        for token, amount in db.execute(select(w.c.token, w.c.amount).where(w.c.account == who, w.c.block_number <= block)):
+            per[token]["withdrawn"] += int(amount)
+    tokens = sorted(per)
+    owed = dict(zip(tokens, _uints(_batched(rpc, _owed_calls(contract, [(who, t) for t in tokens], hex(block))))))
+    out = []
+    for t in tokens:
+        p = per[t]
+        symbol, decimals = services.tokens.info(t)
+        in_ledger = p.get("credited", 0) - p.get("withdrawn", 0) if as_of_block is None else None
+        credited = p.get("credited", 0) if as_of_block is None else owed[t] + p.get("withdrawn", 0)
+        out.append(ArtistToken(
+            token=t, token_symbol=symbol, token_decimals=decimals, sales=p.get("sales", 0), buyers=p.get("buyers", 0),
+            gross=str(p.get("gross", 0)), fees=str(p.get("fees", 0)), net=str(p.get("gross", 0) - p.get("fees", 0)),
+            credited=str(credited), withdrawn=str(p.get("withdrawn", 0)), owed=str(owed[t]),
+            owed_in_ledger=None if in_ledger is None else str(in_ledger)))
+    return ArtistSummary(address=who, as_of_block=block, tokens=out)
+
+
+# ------------------------------------------------------------------ track
+
+
+class PayeeShare(BaseModel):
+    payee: str
+    token: str
+    credited: str
+
+
+class DaySales(BaseModel):
+    day: str
+    sales: int
+    gross: str
+
+
+class SaleRef(BaseModel):
+    block_number: int
+    block_time: int
+    tx_hash: str
+    log_index: int
+
+
+class TrackSummary(BaseModel):
+    track_id: int
+    artist: str
+    token: str
+    token_symbol: str
+    token_decimals: int
+    sales: int
+    gross: str
+    fees: str
+    net: str
+    payees: list[PayeeShare]
+    first_sale: SaleRef | None
+    last_sale: SaleRef | None
+    sales_per_day: list[DaySales]
+
+
+@router.get("/tracks/{track_id}", response_model=TrackSummary)
+def track_summary(track_id: int, services: ServicesDep, db: DbDep) -> TrackSummary:
+    """A track's sales: count, gross, fees, what each payee is credited from them (by the
+    split each sale went to), first and last sale, and sales per day (UTC)."""
+    track = db.execute(select(T["track"]).where(T["track"].c.track_id == track_id)).mappings().first()
+    if track is None:
+        raise ApiError(404, f"no track {track_id} in the ledger")
+    sale = T["sale"]
+    stats = db.execute(select(T["track_stats"]).where(T["track_stats"].c.track_id == track_id,
+                                                       T["track_stats"].c.token == track["token"])).mappings().first()
+    n, gross, fees = (int(stats["sales"]), int(stats["gross"]), int(stats["fees"])) if stats else (0, 0, 0)
+    # One pass over the track's sales (exact integers; SQL SUM over SQLite text is not).
+    net_by_split: dict[tuple[str, str], int] = defaultdict(int)
+    days: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for split_id, token, amount, fee, when in db.execute(
+            select(sale.c.split_id, sale.c.token, sale.c.amount, sale.c.platform_fee, sale.c.block_time)
+            .where(sale.c.track_id == track_id)):
+        net_by_split[(split_id, token)] += int(amount) - int(fee)
+        d = days[int(when) // 86400]
+        d[0] += 1
+        d[1] += int(amount)
+    credited: dict[tuple[str, str], int] = defaultdict(int)
+    sr = T["split_recipient"]
+    for (split_id, token), net in net_by_split.items():
+        recipients = [(r, int(s)) for r, s in db.execute(
+            select(sr.c.recipient, sr.c.share_ppm).where(sr.c.split_id == split_id).order_by(sr.c.position))]
+        for payee, part in allot(net, recipients):
+            credited[(payee, token)] += part
+    first = db.execute(select(sale).where(sale.c.track_id == track_id)
+                       .order_by(sale.c.block_number, sale.c.log_index).limit(1)).mappings().first()
+    last = db.execute(select(sale).where(sale.c.track_id == track_id)
+                      .order_by(sale.c.block_number.desc(), sale.c.log_index.desc()).limit(1)).mappings().first()
+    def ref(r: Any) -> SaleRef | None:
+        return None if r is None else SaleRef(block_number=r["block_number"], block_time=r["block_time"],
+                                              tx_hash=r["tx_hash"], log_index=r["log_index"])
+
+    symbol, decimals = services.tokens.info(track["token"])
+    return TrackSummary(
+        track_id=track_id, artist=track["artist"], token=track["token"], token_symbol=symbol,
+        token_decimals=decimals, sales=n, gross=str(gross), fees=str(fees), net=str(gross - fees),
+        payees=[PayeeShare(payee=p, token=t, credited=str(v)) for (p, t), v in sorted(credited.items())],
+        first_sale=ref(first), last_sale=ref(last),
+        sales_per_day=[DaySales(day=dt.datetime.fromtimestamp(d * 86400, dt.timezone.utc).date().isoformat(),
+                                sales=v[0], gross=str(v[1])) for d, v in sorted(days.items())],
+    )
+
+
+# ------------------------------------------------------------------ reconciliation
+
+
+class TokenCheck(BaseModel):
+    token: str
+    token_symbol: str
+    contract_balance: str
+    ledger_owed: str
+    ledger_unallotted: str
+    ledger_liabilities: str
+    ok: bool
+
+
+class Difference(BaseModel):
+    kind: str
+    key: str
+    chain: str
+    ledger: str
+
+
+class Reconciliation(BaseModel):
+    ok: bool
+    block: int
+    block_hash: str
+    tokens: list[TokenCheck]
+    accounts_checked: int
+    splits_checked: int
+    differences: list[Difference]
+
+
+@router.get("/reconciliation", response_model=Reconciliation)
+def reconciliation(services: ServicesDep, db: DbDep) -> Reconciliation:
+    """The database against the chain at the ledger's last indexed block: per token, the
+    contract's balance vs what the ledger says it owes (owed + not yet allotted); per
+    account, the contract's `owed()` vs the ledger; per split, `splitBalance()` vs the
+    ledger. `ok` only when everything matches."""
+    rpc, contract = _chain(services)
+    cp = db.execute(select(T["checkpoint"]).where(T["checkpoint"].c.contract == contract)).mappings().first()
+    if cp is None:
+        raise ApiError(503, "the ledger has not been built yet: is the indexer running?")
+    block, tag = cp["block_number"], hex(cp["block_number"])
+    accounts = {(r["account"], r["token"]): int(r["credited"]) - int(r["withdrawn"])
+                for r in db.execute(select(T["account_balance"])).mappings()}
+    splits = {(r["split_id"], r["token"]): int(r["received"]) - int(r["distributed"])
+              for r in db.execute(select(T["split_balance"])).mappings()}
+    token_set = {ETH} | {t for _, t in accounts} | {t for _, t in splits} | {
+        r[0] for r in db.execute(select(T["token_allowance"].c.token).distinct())}
+    token_list = sorted(token_set)
+    bal_calls: list[tuple[str, list[Any]]] = []
+    for t in token_list:
+        if t == ETH:
+            bal_calls.append(("eth_getBalance", [contract, tag]))
+        else:
+            data = keccak(text="balanceOf(address)")[:4] + encode(["address"], [contract])
+            bal_calls.append(("eth_call", [{"to": t, "data": "0x" + data.hex()}, tag]))
+    balances = [int(r, 16) if t == ETH else _uints([r])[0] for t, r in zip(token_list, _batched(rpc, bal_calls))]
+    acct_keys = sorted(accounts)
+    split_keys = sorted(splits)
+    chain_owed = _uints(_batched(rpc, _owed_calls(contract, acct_keys, tag)))
+    sb_sel = keccak(text="splitBalance(bytes32,address)")[:4]
+    chain_split = _uints(_batched(rpc, [("eth_call", [{"to": contract, "data": "0x" + (sb_sel + encode(
+        ["bytes32", "address"], [bytes.fromhex(s[2:]), t])).hex()}, tag]) for s, t in split_keys]))
+    canonical = rpc.headers([block])[0]["hash"].lower()
+    diffs: list[Difference] = []
+    if canonical != cp["block_hash"]:
+        diffs.append(Difference(kind="block", key=str(block), chain=canonical, ledger=cp["block_hash"]))
+    checks = []
+    for t, held in zip(token_list, balances):
+        owed = sum(v for (_, tok), v in accounts.items() if tok == t)
+        unallotted = sum(v for (_, tok), v in splits.items() if tok == t)
+        ok = held == owed + unallotted
+        if not ok:
+            diffs.append(Difference(kind="token_balance", key=t, chain=str(held), ledger=str(owed + unallotted)))
+        checks.append(TokenCheck(token=t, token_symbol=services.tokens.info(t)[0], contract_balance=str(held),
+                                 ledger_owed=str(owed), ledger_unallotted=str(unallotted),
+                                 ledger_liabilities=str(owed + unallotted), ok=ok))
+    for key, onchain in zip(acct_keys, chain_owed):
+        if onchain != accounts[key]:
+            diffs.append(Difference(kind="owed", key=f"{key[0]}/{key[1]}", chain=str(onchain), ledger=str(accounts[key])))
+    for key, onchain in zip(split_keys, chain_split):
+        if onchain != splits[key]:
+            diffs.append(Difference(kind="split_balance", key=f"{key[0]}/{key[1]}", chain=str(onchain),
+                                    ledger=str(splits[key])))
+    return Reconciliation(ok=not diffs, block=block, block_hash=cp["block_hash"], tokens=checks,
+                          accounts_checked=len(acct_keys), splits_checked=len(split_keys), differences=diffs)
+
+
+# ------------------------------------------------------------------ proofs
+
+
+class Proof(BaseModel):
+    table: str
+    row: dict[str, Any]
+    block_number: int
+    block_hash: str
+    canonical_block_hash: str
+    canonical: bool
+    transaction: dict[str, Any]
+    log: dict[str, Any]
+    decoded: dict[str, Any]
+    matches: bool
+
+
+@router.get("/proofs/{tx_hash}/{log_index}", response_model=Proof)
+def proof(tx_hash: str, log_index: int, services: ServicesDep, db: DbDep) -> Proof:
+    """Everything needed to check one ledger row against any RPC: its block (and whether
+    that block is still canonical), its transaction, the raw log and its decoding, and
+    whether the decoded log says what the row says."""
+    if not TX_HASH.match(tx_hash):
+        raise ApiError(422, f"{tx_hash!r} is not a transaction hash (0x followed by 64 hex digits)")
+    if log_index < 0:
+        raise ApiError(422, "log_index cannot be negative")
+    tx_hash = tx_hash.lower()
+    found = None
+    for name in EVENT_TABLES:
+        t = T[name]
+        row = db.execute(select(t).where(t.c.tx_hash == tx_hash, t.c.log_index == log_index)).mappings().first()
+        if row is not None:
+            found = (name, {k: (str(v) if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53 else v)
+                            for k, v in row.items()})
+            break
+    if found is None:
+        raise ApiError(404, f"no ledger row for log {log_index} of transaction {tx_hash}")
+    table, row = found
+    rpc, contract = _chain(services)
+    receipt, tx, header = rpc.batch([("eth_getTransactionReceipt", [tx_hash]), ("eth_getTransactionByHash", [tx_hash]),
+                                     ("eth_getBlockByNumber", [hex(int(row["block_number"])), False])])
+    if receipt is None or tx is None:
+        raise ApiError(404, f"transaction {tx_hash} is not on the chain (any more): the row is orphaned")
+    log = next((lg for lg in receipt["logs"] if int(lg["logIndex"], 16) == log_index), None)
+    if log is None:
+        raise ApiError(404, f"transaction {tx_hash} has no log {log_index} on the chain")
+    event = Decoder().decode(log)
+    decoded = {"event": event.name, "args": {k: (str(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+                                             for k, v in event.args.items()}} if event else {}
+    canonical_hash = header["hash"].lower() if header else ""
+    matches = bool(event) and log["address"].lower() == contract and log["blockHash"].lower() == row["block_hash"]
+    if event is not None:
+        matches = matches and _row_matches(table, row, event.args)
+    return Proof(
+        table=table, row=row, block_number=int(row["block_number"]), block_hash=row["block_hash"],
+        canonical_block_hash=canonical_hash, canonical=canonical_hash == row["block_hash"],
+        transaction={k: tx.get(k) for k in ("hash", "from", "to", "value", "input", "blockNumber", "blockHash",
+                                            "transactionIndex", "nonce")},
+        log={k: log.get(k) for k in ("address", "topics", "data", "logIndex", "blockNumber", "blockHash",
+                                     "transactionHash")},
+        decoded=decoded, matches=matches,
+    )
+
+
+_FIELDS = {
+    "sale": {"track_id": "trackId", "buyer": "buyer", "token": "token", "amount": "amount",
+             "platform_fee": "platformFee", "split_id": "splitId"},
+    "withdrawal": {"account": "account", "token": "token", "amount": "amount"},
+    "distribution": {"split_id": "splitId", "token": "token", "amount": "amount"},
+    "track": {"track_id": "trackId", "artist": "artist", "metadata_cid": "metadataCid"},
+    "track_update": {"track_id": "trackId", "split_id": "splitId", "price": "price", "listed": "listed"},
+    "split": {"split_id": "splitId"},
+}
+
+
+def _row_matches(table: str, row: dict[str, Any], args: dict[str, Any]) -> bool:
+    for column, arg in _FIELDS.get(table, {}).items():
+        have, want = row[column], args[arg]
+        if isinstance(want, bool) or isinstance(have, bool):
+            if bool(have) != bool(want):
+                return False
+        elif isinstance(want, int):
+            if int(have) != want:
+                return False
+        elif str(have).lower() != str(want).lower():
+            return False
+    return True
