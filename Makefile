@@ -9,6 +9,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 
 TOOLS_VENV := .tools-venv
+SCHEMA_VENV := .schema-venv
 
 .PHONY: run test test-contracts test-python slither bench bench-gas bench-indexer build check-requirements clean help
 
@@ -42,8 +43,9 @@ build: $(STAMPS)/build
 run: build
 	$(BIN)/ninety up $(ARGS)
 
-test: build slither
-	$(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider tests --ignore=tests/contracts
+test: build slither $(STAMPS)/schema-venv
+	NINETY_SCHEMATHESIS=$(CURDIR)/$(SCHEMA_VENV)/bin/schemathesis \
+	  $(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider tests --ignore=tests/contracts
 	$(BIN)/python -m pytest -p no:cacheprovider tests/contracts
 
 # Slither's dependencies clash with brownie's pins: it gets its own virtualenv.
@@ -51,6 +53,13 @@ $(STAMPS)/tools-venv: | check-requirements
 	@mkdir -p $(STAMPS)
 	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/python -m pip install --quiet 'slither-analyzer==0.11.6'
+	@touch $@
+
+# Schemathesis needs a newer Hypothesis than brownie pins: its own virtualenv too.
+$(STAMPS)/schema-venv: | check-requirements
+	@mkdir -p $(STAMPS)
+	@test -x $(SCHEMA_VENV)/bin/python || $(PYTHON) -m venv $(SCHEMA_VENV)
+	$(SCHEMA_VENV)/bin/python -m pip install --quiet 'schemathesis==4.32.5'
 	@touch $@
 
 slither: $(STAMPS)/tools-venv $(STAMPS)/npm
