@@ -11,12 +11,12 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 TOOLS_VENV := .tools-venv
 SCHEMA_VENV := .schema-venv
 
-.PHONY: run test test-contracts test-python slither bench bench-gas bench-indexer build check-requirements clean help
+.PHONY: run test test-contracts test-python slither bench bench-gas bench-indexer bench-api build check-requirements clean help
 
 help:
 	@echo "make run    start Ninety locally (chain, IPFS node, contracts, API, web)"
 	@echo "make test   run the whole test suite"
-	@echo "make bench  run the benchmarks (gas, indexer)"
+	@echo "make bench  run the benchmarks (gas, indexer, api)"
 
 check-requirements:
 	@PYTHON=$(PYTHON) tools/check-requirements.sh
@@ -71,7 +71,7 @@ test-contracts: build
 test-python: build
 	$(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider tests --ignore=tests/contracts
 
-bench: bench-gas bench-indexer
+bench: bench-gas bench-indexer bench-api
 
 bench-gas: build
 	$(BIN)/python bench/gas.py
@@ -79,6 +79,9 @@ bench-gas: build
 # SALES=10000 for a quicker run; PostgreSQL from NINETY_BENCH_PG_URL (default: local test db).
 bench-indexer: build
 	$(BIN)/python bench/indexer.py --sales $(or $(SALES),100000)
+
+bench-api: build
+	$(BIN)/python bench/api.py --sales $(or $(SALES),1000000)
 
 clean:
 	rm -rf $(STAMPS) build reports

@@ -94,23 +94,37 @@ def create_app(services: Services) -> FastAPI:
 
 
 def _metrics(app: FastAPI) -> None:
-    """Prometheus at /metrics: requests and latency per route."""
+    """Prometheus at /metrics: requests and latency per route (a plain ASGI wrapper: the
+    decorator-style middleware costs a task and a queue per request)."""
     from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
-    from starlette.requests import Request
 
     registry = CollectorRegistry()
     requests = Counter("ninety_api_requests", "HTTP requests", ["route", "status"], registry=registry)
     latency = Histogram("ninety_api_request_seconds", "HTTP request latency", ["route"], registry=registry,
                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Any) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        requests.labels(name, str(response.status_code)).inc()
-        latency.labels(name).observe(time.perf_counter() - started)
-        return response
+    class Measure:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
 
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await self.inner(scope, receive, send)
+                return
+            started = time.perf_counter()
+            status = [500]
+
+            async def sending(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                await send(message)
+
+            try:
+                await self.inner(scope, receive, sending)
+            finally:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                requests.labels(route, str(status[0])).inc()
+                latency.labels(route).observe(time.perf_counter() - started)
+
+    app.add_middleware(Measure)
     app.mount("/metrics", make_asgi_app(registry=registry))

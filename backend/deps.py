@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Annotated, Iterator
+from typing import Annotated, AsyncIterator
 
 from fastapi import Depends, Request
 from sqlmodel import Session, select
@@ -15,14 +15,17 @@ from backend.models import AuthSession
 SESSION_COOKIE = "ninety_session"
 
 
-def get_services(request: Request) -> Services:
+# Cheap dependencies are `async def`: FastAPI runs sync ones in the thread pool, and the
+# hops (one per dependency, and two for a generator) cost more than the work here.
+async def get_services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_db(services: ServicesDep) -> Iterator[Session]:
+async def get_db(services: ServicesDep) -> AsyncIterator[Session]:
+    # Opening a Session does no I/O; queries run in the (sync) route's worker thread.
     with Session(services.engine) as s:
         yield s
 

@@ -303,6 +303,44 @@ def _batched(rpc: Any, calls: list[tuple[str, list[Any]]]) -> list[Any]:
     return out
 
 
+class _OwedCache:
+    """owed(account, token) at a given block never changes: remember answers per
+    (block hash, account, token), so a popular artist page costs no RPC call."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        from collections import OrderedDict
+        from threading import Lock
+
+        self._data: "OrderedDict[tuple[str, str, str], int]" = OrderedDict()
+        self._size = size
+        self._lock = Lock()
+
+    def get_many(self, rpc: Any, contract: str, block: int, block_hash: str,
+                 keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        missing = []
+        with self._lock:
+            for k in keys:
+                v = self._data.get((block_hash, *k)) if block_hash else None
+                if v is None:
+                    missing.append(k)
+                else:
+                    out[k] = v
+        if missing:
+            values = _uints(_batched(rpc, _owed_calls(contract, missing, hex(block))))
+            with self._lock:
+                for k, v in zip(missing, values):
+                    out[k] = v
+                    if block_hash:
+                        self._data[(block_hash, *k)] = v
+                while len(self._data) > self._size:
+                    self._data.popitem(last=False)
+        return out
+
+
+_owed_cache = _OwedCache()
+
+
 def _chain(services: Any) -> tuple[Any, str]:
     if services.rpc is None or services.deployment is None:
         raise ApiError(503, "this server has no chain configured (NINETY_RPC_URL)")
@@ -342,9 +380,11 @@ def artist_summary(address: str, services: ServicesDep, db: DbDep,
     who = _address(address, "address")
     assert who is not None
     rpc, contract = _chain(services)
-    cp = db.execute(select(T["checkpoint"].c.block_number).where(T["checkpoint"].c.contract == contract)).scalar()
-    if cp is None:
+    checkpoint = db.execute(select(T["checkpoint"].c.block_number, T["checkpoint"].c.block_hash)
+                            .where(T["checkpoint"].c.contract == contract)).first()
+    if checkpoint is None:
         raise ApiError(503, "the ledger has not been built yet: is the indexer running?")
+    cp, cp_hash = checkpoint
     if as_of_block is not None and as_of_block > cp:
         raise ApiError(422, f"as_of_block {as_of_block} is past the ledger's last indexed block {cp}")
     block = cp if as_of_block is None else as_of_block
@@ -375,7 +415,10 @@ def artist_summary(address: str, services: ServicesDep, db: DbDep,
         for token, amount in db.execute(select(w.c.token, w.c.amount).where(w.c.account == who, w.c.block_number <= block)):
             per[token]["withdrawn"] += int(amount)
     tokens = sorted(per)
-    owed = dict(zip(tokens, _uints(_batched(rpc, _owed_calls(contract, [(who, t) for t in tokens], hex(block))))))
+    # Only the checkpoint block's hash is known here; an older block is asked every time.
+    by_key = _owed_cache.get_many(rpc, contract, block, cp_hash if as_of_block is None else "",
+                                  [(who, t) for t in tokens])
+    owed = {t: by_key[(who, t)] for t in tokens}
     out = []
     for t in tokens:
         p = per[t]

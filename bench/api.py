@@ -1,0 +1,201 @@
+"""API benchmark: a ledger of N sales (1,000,000 by default; inserted directly, as the
+issue allows), served by uvicorn, driven from a second process on loopback for a bounded
+number of requests and time. Prints p50/p99 latency and requests/s for the artist
+summary, the track summary, the first page and a deep page of sales, on SQLite and on
+PostgreSQL; the baseline row is GET /api/status (no ledger query) measured the same way.
+
+Run: `make bench-api` or `.venv/bin/python bench/api.py --sales 100000`."""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import text  # noqa: E402
+from sqlmodel import SQLModel  # noqa: E402
+
+from indexer.runner import Indexer  # noqa: E402
+from indexer.store import Ledger  # noqa: E402
+from ninety.chain import Rpc  # noqa: E402
+from ninety.db import ensure_schema, make_engine  # noqa: E402
+from ninety.market import ETH, deploy_direct, web3_for  # noqa: E402
+from ninety.supervisor import Supervisor, anvil_service, free_port  # noqa: E402
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+TRACKS, ARTISTS, BUYERS, PER_BLOCK = 1000, 100, 20_000, 20
+T = SQLModel.metadata.tables
+
+DRIVER = r'''
+import http.client, json, sys, threading, time
+host, port, paths, count, seconds, threads = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+out = {}
+for name, path in paths.items():
+    lat, lock, left = [], threading.Lock(), [count]
+    deadline = time.monotonic() + seconds
+    def work():
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        while True:
+            with lock:
+                if left[0] <= 0 or time.monotonic() > deadline:
+                    return
+                left[0] -= 1
+            t = time.perf_counter()
+            conn.request("GET", path)
+            r = conn.getresponse(); body = r.read()
+            if r.status != 200:
+                raise SystemExit(f"{path}: HTTP {r.status} {body[:200]!r}")
+            with lock:
+                lat.append(time.perf_counter() - t)
+    for _ in range(3):  # warm-up
+        c = http.client.HTTPConnection(host, port, timeout=30); c.request("GET", path); c.getresponse().read()
+    started = time.perf_counter()
+    ts = [threading.Thread(target=work) for _ in range(threads)]
+    [t.start() for t in ts]; [t.join() for t in ts]
+    out[name] = {"latencies": lat, "elapsed": time.perf_counter() - started}
+print(json.dumps(out))
+'''
+
+
+def fill(db_url: str, contract: str, sales: int) -> dict[str, str]:
+    """Synthetic but consistent rows: tracks, splits, sales and the aggregates over them."""
+    engine = make_engine(db_url)
+    rng = random.Random(1)
+    artists = [f"0x{rng.getrandbits(160):040x}" for _ in range(ARTISTS)]
+    buyers = [f"0x{rng.getrandbits(160):040x}" for _ in range(BUYERS)]
+    fee_recipient = f"0x{rng.getrandbits(160):040x}"
+    splits = {}
+    with engine.begin() as conn:
+        for t in range(1, TRACKS + 1):
+            artist = artists[t % ARTISTS]
+            sid = f"0x{t:064x}"
+            splits[t] = (sid, artist)
+            ref = {"block_number": 1, "block_hash": "0x" + "11" * 32, "tx_hash": f"0x{t:060x}aaaa", "log_index": 0}
+            conn.execute(T["split"].insert(), [{**ref, "split_id": sid, "recipient_count": 1}])
+            conn.execute(T["split_recipient"].insert(), [{"split_id": sid, "position": 0, "recipient": artist, "share_ppm": 1_000_000}])
+            conn.execute(T["track"].insert(), [{**ref, "tx_hash": f"0x{t:060x}bbbb", "track_id": t + 10_000, "artist": artist,
+                                                "split_id": sid, "token": ETH, "price": 10**15, "listed": True,
+                                                "metadata_cid": f"bafkreibench{t}", "registered_price": 10**15,
+                                                "registered_split_id": sid, "block_time": 1_700_000_000,
+                                                "title": f"Track {t}", "artist_name": f"Artist {t % ARTISTS}"}])
+        track_stats: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+        artist_stats: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        artist_buyers: dict[tuple[str, str], int] = defaultdict(int)
+        batch = []
+        for i in range(sales):
+            t = rng.randint(1, TRACKS)
+            sid, artist = splits[t]
+            buyer = buyers[rng.randrange(BUYERS)]
+            amount = 10**15 + rng.randrange(10**12)
+            fee = amount * 500 // 10_000
+            block = 100 + i // PER_BLOCK
+            batch.append({"block_number": block, "block_hash": f"0x{block:064x}", "tx_hash": f"0x{i:064x}",
+                          "log_index": i % PER_BLOCK, "track_id": t + 10_000, "buyer": buyer, "token": ETH,
+                          "amount": amount, "platform_fee": fee, "split_id": sid, "artist": artist,
+                          "fee_recipient": fee_recipient, "block_time": 1_700_000_000 + block * 2})
+            for stats, key in ((track_stats, t + 10_000), (artist_stats, artist)):
+                s = stats[key]
+                s[0] += 1
+                s[1] += amount
+                s[2] += fee
+            artist_buyers[(artist, buyer)] += 1
+            if len(batch) == 20_000:
+                conn.execute(T["sale"].insert(), batch)
+                batch = []
+                print(f"  {i + 1:,} sales inserted", file=sys.stderr, flush=True)
+        if batch:
+            conn.execute(T["sale"].insert(), batch)
+        conn.execute(T["track_stats"].insert(), [{"track_id": k, "token": ETH, "sales": v[0], "gross": v[1], "fees": v[2]}
+                                                 for k, v in track_stats.items()])
+        conn.execute(T["artist_stats"].insert(), [{"artist": k, "token": ETH, "sales": v[0], "gross": v[1], "fees": v[2]}
+                                                  for k, v in artist_stats.items()])
+        rows = [{"artist": a, "token": ETH, "buyer": b, "sales": n} for (a, b), n in artist_buyers.items()]
+        for i in range(0, len(rows), 20_000):
+            conn.execute(T["artist_buyer"].insert(), rows[i : i + 20_000])
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    busiest = max(artist_stats, key=lambda a: artist_stats[a][0])
+    deep_block = 100 + (sales // PER_BLOCK) // 2
+    deep = base64.urlsafe_b64encode(json.dumps({"b": deep_block, "l": 0, "o": "desc"}, separators=(",", ":")).encode()).decode().rstrip("=")
+    return {
+        "status (baseline)": "/api/status",
+        "artist summary": f"/api/ledger/artists/{busiest}",
+        "track summary": f"/api/ledger/tracks/{10_001}",
+        "sales, first page": "/api/ledger/sales?limit=50",
+        "sales, deep page": f"/api/ledger/sales?limit=50&cursor={deep}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sales", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=2000, help="per endpoint (bounded)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per endpoint, at most")
+    parser.add_argument("--threads", type=int, default=4, help="concurrent connections of the driver")
+    args = parser.parse_args()
+    pg = os.environ.get("NINETY_BENCH_PG_URL", PG_DEFAULT)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp, Supervisor(Path(tmp)) as sup:
+        anvil = sup.start(anvil_service(Path(tmp), port=None))
+        w3 = web3_for(anvil.url)
+        accounts = [str(a) for a in w3.eth.accounts]
+        market, _ = deploy_direct(w3, accounts[0], accounts[9])
+        for name in ("SQLite", "PostgreSQL"):
+            schema = None
+            if name == "SQLite":
+                db = f"sqlite:///{tmp}/bench-{uuid.uuid4().hex[:6]}.sqlite3"
+            else:
+                schema = f"bench_{uuid.uuid4().hex[:10]}"
+                admin = make_engine(pg)
+                with admin.begin() as conn:
+                    conn.execute(text(f"CREATE SCHEMA {schema}"))
+                db = f"{pg}{'&' if '?' in pg else '?'}options=-csearch_path%3D{schema}"
+            engine = make_engine(db)
+            ensure_schema(engine)
+            Indexer(Rpc(anvil.url), Ledger(engine, market.address), start_block=1, chain_id=31337).run(once=True)
+            print(f"{name}: filling {args.sales:,} sales", file=sys.stderr)
+            paths = fill(db, market.address, args.sales)
+            port = free_port()
+            env = {**os.environ, "NINETY_DATA_DIR": tmp, "NINETY_RPC_URL": anvil.url, "NINETY_DB_URL": db,
+                   "NINETY_CONTRACT_ADDRESS": market.address, "NINETY_START_BLOCK": "1", "NINETY_IPFS_API": ""}
+            server = subprocess.Popen([sys.executable, "-m", "ninety.cli", "serve", "--port", str(port)], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                time.sleep(3)
+                driver = subprocess.run([sys.executable, "-c", DRIVER, "127.0.0.1", str(port), json.dumps(paths),
+                                         str(args.requests), str(args.seconds), str(args.threads)],
+                                        capture_output=True, text=True, timeout=600)
+                if driver.returncode != 0:
+                    raise SystemExit(driver.stderr or driver.stdout)
+                for endpoint, r in json.loads(driver.stdout).items():
+                    lat = sorted(r["latencies"])
+                    results.append((name, endpoint, len(lat), statistics.median(lat) * 1000,
+                                    lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, len(lat) / r["elapsed"]))
+            finally:
+                server.terminate()
+                server.wait(20)
+                if schema:
+                    with admin.begin() as conn:
+                        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    print(f"\n{'database':<11} {'endpoint':<20} {'requests':>9} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+    print(f"{'-' * 11} {'-' * 20} {'-' * 9} {'-' * 8} {'-' * 8} {'-' * 8}")
+    for db, endpoint, n, p50, p99, rps in results:
+        print(f"{db:<11} {endpoint:<20} {n:>9,} {p50:>8.1f} {p99:>8.1f} {rps:>8,.0f}")
+    print(f"\n{args.sales:,} sales, {TRACKS:,} tracks, {ARTISTS} artists, {BUYERS:,} buyers; "
+          f"driver: {args.threads} connections from a second process, uvicorn with one worker.")
+
+
+if __name__ == "__main__":
+    main()
