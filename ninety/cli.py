@@ -142,7 +142,7 @@ def up(
 
         lines = [
             "[bold green]Ninety is up[/]",
-            f"  Web           {api.url}/",
+            f"  API           {api.url}/api/status",
             f"  API docs      {api.url}/docs",
             f"  Chain RPC     {rpc_url}  (chain {deployment.chain_id})",
             f"  IPFS API      {ipfs_api}",
