@@ -79,8 +79,12 @@ def _page(db: Any, stmt: Select[Any], table: Any, order: str, limit: int, cursor
     key = (table.c.block_number, table.c.log_index)
     if cursor:
         block, log_index = _decode_cursor(cursor, order)
-        after = or_(key[0] > block, and_(key[0] == block, key[1] > log_index)) if order == "asc" else \
-            or_(key[0] < block, and_(key[0] == block, key[1] < log_index))
+        # The first conjunct is a plain range on the indexed block column, which both
+        # SQLite and PostgreSQL turn into an index seek; the OR alone would not be.
+        if order == "asc":
+            after = and_(key[0] >= block, or_(key[0] > block, key[1] > log_index))
+        else:
+            after = and_(key[0] <= block, or_(key[0] < block, key[1] < log_index))
         stmt = stmt.where(after)
     ordering = [k.asc() for k in key] if order == "asc" else [k.desc() for k in key]
     rows = db.execute(stmt.order_by(*ordering).limit(limit + 1)).mappings().all()
@@ -499,10 +503,12 @@ def track_summary(track_id: int, services: ServicesDep, db: DbDep) -> TrackSumma
             select(sr.c.recipient, sr.c.share_ppm).where(sr.c.split_id == split_id).order_by(sr.c.position))]
         for payee, part in allot(net, recipients):
             credited[(payee, token)] += part
+    # Ordering by the whole (track_id, block, log) index keeps planners on that index.
     first = db.execute(select(sale).where(sale.c.track_id == track_id)
-                       .order_by(sale.c.block_number, sale.c.log_index).limit(1)).mappings().first()
+                       .order_by(sale.c.track_id, sale.c.block_number, sale.c.log_index).limit(1)).mappings().first()
     last = db.execute(select(sale).where(sale.c.track_id == track_id)
-                      .order_by(sale.c.block_number.desc(), sale.c.log_index.desc()).limit(1)).mappings().first()
+                      .order_by(sale.c.track_id.desc(), sale.c.block_number.desc(), sale.c.log_index.desc())
+                      .limit(1)).mappings().first()
     def ref(r: Any) -> SaleRef | None:
         return None if r is None else SaleRef(block_number=r["block_number"], block_time=r["block_time"],
                                               tx_hash=r["tx_hash"], log_index=r["log_index"])
