@@ -49,6 +49,19 @@ def _range(low: int | None, high: int | None, name: str) -> None:
         raise ApiError(422, f"from_{name} ({low}) is after to_{name} ({high})")
 
 
+def _span(table: Any, from_block: int | None, to_block: int | None, from_time: int | None,
+          to_time: int | None) -> list[Any]:
+    """Block and time range conditions (inclusive), after checking each range's order."""
+    _range(from_block, to_block, "block")
+    _range(from_time, to_time, "time")
+    conds = []
+    for value, column, below in ((from_block, table.c.block_number, False), (to_block, table.c.block_number, True),
+                                 (from_time, table.c.block_time, False), (to_time, table.c.block_time, True)):
+        if value is not None:
+            conds.append(column <= value if below else column >= value)
+    return conds
+
+
 def _known_token(db: Any, token: str | None) -> str | None:
     token = _address(token, "token")
     if token is None or token == ETH:
@@ -184,11 +197,9 @@ def sales(
 ) -> Any:
     """Sales, newest first unless `order=asc`; `format=csv` (or `Accept: text/csv`)
     streams every matching sale as CSV."""
-    _range(from_block, to_block, "block")
-    _range(from_time, to_time, "time")
     sale = T["sale"]
     stmt = select(sale)
-    conds = []
+    conds = _span(sale, from_block, to_block, from_time, to_time)
     if track is not None:
         conds.append(sale.c.track_id == track)
     if (a := _address(artist, "artist")) is not None:
@@ -200,14 +211,6 @@ def sales(
         conds.append(sale.c.buyer == b)
     if (t := _known_token(db, token)) is not None:
         conds.append(sale.c.token == t)
-    if from_block is not None:
-        conds.append(sale.c.block_number >= from_block)
-    if to_block is not None:
-        conds.append(sale.c.block_number <= to_block)
-    if from_time is not None:
-        conds.append(sale.c.block_time >= from_time)
-    if to_time is not None:
-        conds.append(sale.c.block_time <= to_time)
     stmt = stmt.where(*conds)
     tokens = services.tokens
     if _wants_csv(request, format):
@@ -262,22 +265,12 @@ def withdrawals(
     format: Literal["json", "csv"] | None = None,
 ) -> Any:
     """Withdrawals, with the same conventions as sales."""
-    _range(from_block, to_block, "block")
-    _range(from_time, to_time, "time")
     w = T["withdrawal"]
-    conds = []
+    conds = _span(w, from_block, to_block, from_time, to_time)
     if (a := _address(account, "account")) is not None:
         conds.append(w.c.account == a)
     if (t := _known_token(db, token)) is not None:
         conds.append(w.c.token == t)
-    if from_block is not None:
-        conds.append(w.c.block_number >= from_block)
-    if to_block is not None:
-        conds.append(w.c.block_number <= to_block)
-    if from_time is not None:
-        conds.append(w.c.block_time >= from_time)
-    if to_time is not None:
-        conds.append(w.c.block_time <= to_time)
     stmt = select(w).where(*conds)
     tokens = services.tokens
     if _wants_csv(request, format):

@@ -170,32 +170,30 @@ def _serve_bytes(request: Request, data: bytes, media_type: str, extra: dict[str
     return Response(data[start : end + 1], status_code=206, media_type=media_type, headers=headers)
 
 
+def _asset(request: Request, services: Any, db: Any, track_id: int, column: str, what: str) -> Response:
+    """A public file of the track from IPFS, verified against its CID, Range supported."""
+    row = _track(db, track_id)
+    if not row[column]:
+        raise ApiError(404, f"track {track_id} has no {what} (its metadata is {row['metadata_status']})")
+    if services.ipfs is None:
+        raise ApiError(503, "this server has no IPFS node configured")
+    data = services.ipfs.cat(row[column])
+    kind = audio.AUDIO_TYPES.get(audio.sniff_audio(data[:64]) or "") or audio.sniff_image(data[:16])
+    return _serve_bytes(request, data, kind or "application/octet-stream",
+                        {"Cache-Control": "public, max-age=31536000, immutable"})
+
+
 @router.get("/{track_id}/preview", responses={206: {"description": "a byte range"}})
 def preview(track_id: int, request: Request, services: ServicesDep, db: DbDep) -> Response:
     """The public preview clip (Range requests supported). Every byte is verified
     against its CID before it is served."""
-    row = _track(db, track_id)
-    if not row["preview_cid"]:
-        raise ApiError(404, f"track {track_id} has no preview (its metadata is {row['metadata_status']})")
-    if services.ipfs is None:
-        raise ApiError(503, "this server has no IPFS node configured")
-    data = services.ipfs.cat(row["preview_cid"])
-    kind = audio.sniff_audio(data[:64])
-    return _serve_bytes(request, data, audio.AUDIO_TYPES.get(kind or "", "application/octet-stream"),
-                        {"Cache-Control": "public, max-age=31536000, immutable"})
+    return _asset(request, services, db, track_id, "preview_cid", "preview")
 
 
 @router.get("/{track_id}/artwork")
 def artwork(track_id: int, request: Request, services: ServicesDep, db: DbDep) -> Response:
     """The track's artwork (PNG or JPEG), verified against its CID."""
-    row = _track(db, track_id)
-    if not row["artwork_cid"]:
-        raise ApiError(404, f"track {track_id} has no artwork")
-    if services.ipfs is None:
-        raise ApiError(503, "this server has no IPFS node configured")
-    data = services.ipfs.cat(row["artwork_cid"])
-    return _serve_bytes(request, data, audio.sniff_image(data[:16]) or "application/octet-stream",
-                        {"Cache-Control": "public, max-age=31536000, immutable"})
+    return _asset(request, services, db, track_id, "artwork_cid", "artwork")
 
 
 def _safe_name(name: str) -> str:
