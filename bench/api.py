@@ -92,6 +92,8 @@ def fill(db_url: str, contract: str, sales: int) -> dict[str, str]:
         track_stats: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
         artist_stats: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         artist_buyers: dict[tuple[str, str], int] = defaultdict(int)
+        track_days: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+        track_splits: dict[tuple[int, str], int] = defaultdict(int)
         batch = []
         for i in range(sales):
             t = rng.randint(1, TRACKS)
@@ -110,6 +112,10 @@ def fill(db_url: str, contract: str, sales: int) -> dict[str, str]:
                 s[1] += amount
                 s[2] += fee
             artist_buyers[(artist, buyer)] += 1
+            day = track_days[(t + 10_000, batch[-1]["block_time"] // 86400)]
+            day[0] += 1
+            day[1] += amount
+            track_splits[(t + 10_000, sid)] += amount - fee
             if len(batch) == 20_000:
                 conn.execute(T["sale"].insert(), batch)
                 batch = []
@@ -120,6 +126,10 @@ def fill(db_url: str, contract: str, sales: int) -> dict[str, str]:
                                                  for k, v in track_stats.items()])
         conn.execute(T["artist_stats"].insert(), [{"artist": k, "token": ETH, "sales": v[0], "gross": v[1], "fees": v[2]}
                                                   for k, v in artist_stats.items()])
+        conn.execute(T["track_day"].insert(), [{"track_id": t, "token": ETH, "day": d, "sales": v[0], "gross": v[1]}
+                                               for (t, d), v in track_days.items()])
+        conn.execute(T["track_split"].insert(), [{"track_id": t, "split_id": sid, "token": ETH, "net": v}
+                                                 for (t, sid), v in track_splits.items()])
         rows = [{"artist": a, "token": ETH, "buyer": b, "sales": n} for (a, b), n in artist_buyers.items()]
         for i in range(0, len(rows), 20_000):
             conn.execute(T["artist_buyer"].insert(), rows[i : i + 20_000])

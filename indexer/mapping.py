@@ -138,6 +138,8 @@ class Deltas:
     track: dict[tuple[int, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
     artist: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
     buyer: dict[tuple[str, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0]))
+    track_day: dict[tuple[int, str, int], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    track_split: dict[tuple[int, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0]))
 
 
 def deltas(
@@ -160,6 +162,10 @@ def deltas(
             row[1] += sign * amount
             row[2] += sign * fee
         d.buyer[(s["artist"], token, s["buyer"])][0] += sign
+        day = d.track_day[(s["track_id"], token, int(s["block_time"]) // 86400)]
+        day[0] += sign
+        day[1] += sign * amount
+        d.track_split[(s["track_id"], s["split_id"], token)][0] += sign * (amount - fee)
     for x in distributions:
         amount, token = int(x["amount"]), x["token"]
         d.split[(x["split_id"], token)][1] += sign * amount

@@ -169,6 +169,8 @@ class Ledger:
         self._add(conn, "track_stats", ("track_id", "token"), ("sales", "gross", "fees"), d.track)
         self._add(conn, "artist_stats", ("artist", "token"), ("sales", "gross", "fees"), d.artist)
         self._add(conn, "artist_buyer", ("artist", "token", "buyer"), ("sales",), d.buyer)
+        self._add(conn, "track_day", ("track_id", "token", "day"), ("sales", "gross"), d.track_day)
+        self._add(conn, "track_split", ("track_id", "split_id", "token"), ("net",), d.track_split)
 
     @staticmethod
     def _add(conn: Connection, table: str, keys: tuple[str, ...], cols: tuple[str, ...],

@@ -145,6 +145,8 @@ def verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
             ("track_stats", ("track_id", "token"), ("sales", "gross", "fees"), d.track),
             ("artist_stats", ("artist", "token"), ("sales", "gross", "fees"), d.artist),
             ("artist_buyer", ("artist", "token", "buyer"), ("sales",), d.buyer),
+            ("track_day", ("track_id", "token", "day"), ("sales", "gross"), d.track_day),
+            ("track_split", ("track_id", "split_id", "token"), ("net",), d.track_split),
         ):
             t = T[table]
             have_agg = {tuple(r[k] for k in keys): [int(r[c]) for c in cols] for r in conn.execute(select(t)).mappings()}

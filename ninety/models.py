@@ -228,6 +228,27 @@ class TrackStats(SQLModel, table=True):
     fees: int = u256_field()
 
 
+class TrackDay(SQLModel, table=True):
+    """Per track, token and UTC day (unix day number): sales and gross."""
+
+    __tablename__ = "track_day"
+    track_id: int = Field(primary_key=True)
+    token: str = Field(primary_key=True)
+    day: int = Field(primary_key=True)
+    sales: int = 0
+    gross: int = u256_field()
+
+
+class TrackSplit(SQLModel, table=True):
+    """Per track, split and token: the net of sales that went to that split."""
+
+    __tablename__ = "track_split"
+    track_id: int = Field(primary_key=True)
+    split_id: str = Field(primary_key=True)
+    token: str = Field(primary_key=True)
+    net: int = u256_field()
+
+
 class ArtistBuyer(SQLModel, table=True):
     """Per artist, token and buyer: how many sales; the rows counted give distinct buyers."""
 
@@ -277,6 +298,6 @@ class Checkpoint(SQLModel, table=True):
 LEDGER_TABLES = [
     "split", "split_recipient", "track", "track_update", "sale", "distribution", "withdrawal",
     "fee_change", "fee_recipient_change", "token_allowance", "sales_pause",
-    "account_balance", "split_balance", "track_stats", "artist_stats", "artist_buyer",
+    "account_balance", "split_balance", "track_stats", "artist_stats", "artist_buyer", "track_day", "track_split",
     "indexed_block", "checkpoint",
 ]

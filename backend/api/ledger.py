@@ -479,23 +479,17 @@ def track_summary(track_id: int, services: ServicesDep, db: DbDep) -> TrackSumma
     stats = db.execute(select(T["track_stats"]).where(T["track_stats"].c.track_id == track_id,
                                                        T["track_stats"].c.token == track["token"])).mappings().first()
     n, gross, fees = (int(stats["sales"]), int(stats["gross"]), int(stats["fees"])) if stats else (0, 0, 0)
-    # One pass over the track's sales (exact integers; SQL SUM over SQLite text is not).
-    net_by_split: dict[tuple[str, str], int] = defaultdict(int)
-    days: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for split_id, token, amount, fee, when in db.execute(
-            select(sale.c.split_id, sale.c.token, sale.c.amount, sale.c.platform_fee, sale.c.block_time)
-            .where(sale.c.track_id == track_id)):
-        net_by_split[(split_id, token)] += int(amount) - int(fee)
-        d = days[int(when) // 86400]
-        d[0] += 1
-        d[1] += int(amount)
+    # The indexer's per-track aggregates: the cost does not grow with the number of sales.
     credited: dict[tuple[str, str], int] = defaultdict(int)
-    sr = T["split_recipient"]
-    for (split_id, token), net in net_by_split.items():
+    sr, ts = T["split_recipient"], T["track_split"]
+    for split_id, token, net in db.execute(select(ts.c.split_id, ts.c.token, ts.c.net).where(ts.c.track_id == track_id)):
         recipients = [(r, int(s)) for r, s in db.execute(
             select(sr.c.recipient, sr.c.share_ppm).where(sr.c.split_id == split_id).order_by(sr.c.position))]
-        for payee, part in allot(net, recipients):
+        for payee, part in allot(int(net), recipients):
             credited[(payee, token)] += part
+    td = T["track_day"]
+    days = {int(day): (int(n), int(g)) for day, n, g in db.execute(
+        select(td.c.day, td.c.sales, td.c.gross).where(td.c.track_id == track_id, td.c.token == track["token"]))}
     # Ordering by the whole (track_id, block, log) index keeps planners on that index.
     first = db.execute(select(sale).where(sale.c.track_id == track_id)
                        .order_by(sale.c.track_id, sale.c.block_number, sale.c.log_index).limit(1)).mappings().first()
@@ -513,7 +507,7 @@ def track_summary(track_id: int, services: ServicesDep, db: DbDep) -> TrackSumma
         payees=[PayeeShare(payee=p, token=t, credited=str(v)) for (p, t), v in sorted(credited.items())],
         first_sale=ref(first), last_sale=ref(last),
         sales_per_day=[DaySales(day=dt.datetime.fromtimestamp(d * 86400, dt.timezone.utc).date().isoformat(),
-                                sales=v[0], gross=str(v[1])) for d, v in sorted(days.items())],
+                                sales=n, gross=str(g)) for d, (n, g) in sorted(days.items())],
     )
 
 
