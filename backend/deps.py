@@ -5,7 +5,7 @@ import hashlib
 import time
 from typing import Annotated, AsyncIterator
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session, select
 
 from backend.app import Services
@@ -13,6 +13,14 @@ from backend.errors import ApiError
 from backend.models import AuthSession
 
 SESSION_COOKIE = "ninety_session"
+# Block numbers, times and ids end up in BIGINT columns (and SQLite INTEGER): larger
+# values are invalid input, a 422, not a database error.
+MAX_DB_INT = 2**63 - 1
+TrackId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+LogIndex = Annotated[int, Path(ge=0, le=MAX_DB_INT)]
+OptionalTrack = Annotated[int | None, Query(ge=1, le=MAX_DB_INT)]
+OptionalBlock = Annotated[int | None, Query(ge=0, le=MAX_DB_INT)]
+OptionalTime = Annotated[int | None, Query(ge=0, le=MAX_DB_INT, description="unix seconds, inclusive")]
 
 
 # Cheap dependencies are `async def`: FastAPI runs sync ones in the thread pool, and the

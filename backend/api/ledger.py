@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select, and_, func, or_, select
 from sqlmodel import SQLModel
 
-from backend.deps import DbDep, ServicesDep
+from backend.deps import MAX_DB_INT, DbDep, LogIndex, OptionalBlock, OptionalTime, OptionalTrack, ServicesDep, TrackId
 from backend.errors import ApiError
 from indexer.events import Decoder
 from indexer.mapping import allot
@@ -80,9 +80,10 @@ def _encode_cursor(block: int, log_index: int, order: str) -> str:
 def _decode_cursor(cursor: str, order: str) -> tuple[int, int]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if data["o"] != order:
+        block, log_index = int(data["b"]), int(data["l"])
+        if data["o"] != order or not (0 <= block <= MAX_DB_INT and 0 <= log_index <= MAX_DB_INT):
             raise ValueError
-        return int(data["b"]), int(data["l"])
+        return block, log_index
     except (ValueError, KeyError, TypeError):
         raise ApiError(422, "cursor is malformed or was made for another sort order; start again without it") from None
 
@@ -181,15 +182,15 @@ def sales(
     request: Request,
     services: ServicesDep,
     db: DbDep,
-    track: int | None = Query(None, ge=1),
+    track: OptionalTrack = None,
     artist: str | None = None,
     payee: str | None = Query(None, description="sales whose split pays this address"),
     buyer: str | None = None,
     token: str | None = Query(None, description="0x0000000000000000000000000000000000000000 for ETH"),
-    from_block: int | None = Query(None, ge=0),
-    to_block: int | None = Query(None, ge=0),
-    from_time: int | None = Query(None, ge=0, description="unix seconds, inclusive"),
-    to_time: int | None = Query(None, ge=0, description="unix seconds, inclusive"),
+    from_block: OptionalBlock = None,
+    to_block: OptionalBlock = None,
+    from_time: OptionalTime = None,
+    to_time: OptionalTime = None,
     order: Literal["asc", "desc"] = "desc",
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
@@ -255,10 +256,10 @@ def withdrawals(
     db: DbDep,
     account: str | None = None,
     token: str | None = None,
-    from_block: int | None = Query(None, ge=0),
-    to_block: int | None = Query(None, ge=0),
-    from_time: int | None = Query(None, ge=0),
-    to_time: int | None = Query(None, ge=0),
+    from_block: OptionalBlock = None,
+    to_block: OptionalBlock = None,
+    from_time: OptionalTime = None,
+    to_time: OptionalTime = None,
     order: Literal["asc", "desc"] = "desc",
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
@@ -370,7 +371,7 @@ class ArtistSummary(BaseModel):
 
 @router.get("/artists/{address}", response_model=ArtistSummary)
 def artist_summary(address: str, services: ServicesDep, db: DbDep,
-                   as_of_block: int | None = Query(None, ge=0)) -> ArtistSummary:
+                   as_of_block: OptionalBlock = None) -> ArtistSummary:
     """Per token: sales of the artist's tracks (gross, platform fees, net to their splits,
     number of sales and buyers), and the address as a payee: credited, withdrawn, and
     owed now according to the contract itself (at `as_of_block` if given)."""
@@ -469,7 +470,7 @@ class TrackSummary(BaseModel):
 
 
 @router.get("/tracks/{track_id}", response_model=TrackSummary)
-def track_summary(track_id: int, services: ServicesDep, db: DbDep) -> TrackSummary:
+def track_summary(track_id: TrackId, services: ServicesDep, db: DbDep) -> TrackSummary:
     """A track's sales: count, gross, fees, what each payee is credited from them (by the
     split each sale went to), first and last sale, and sales per day (UTC)."""
     track = db.execute(select(T["track"]).where(T["track"].c.track_id == track_id)).mappings().first()
@@ -615,7 +616,7 @@ class Proof(BaseModel):
 
 
 @router.get("/proofs/{tx_hash}/{log_index}", response_model=Proof)
-def proof(tx_hash: str, log_index: int, services: ServicesDep, db: DbDep) -> Proof:
+def proof(tx_hash: str, log_index: LogIndex, services: ServicesDep, db: DbDep) -> Proof:
     """Everything needed to check one ledger row against any RPC: its block (and whether
     that block is still canonical), its transaction, the raw log and its decoding, and
     whether the decoded log says what the row says."""

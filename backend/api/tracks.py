@@ -16,7 +16,7 @@ from sqlmodel import select as select_model
 
 from backend import audio
 from backend.crypto import decrypt_range
-from backend.deps import DbDep, ServicesDep, WalletDep
+from backend.deps import MAX_DB_INT, DbDep, ServicesDep, TrackId, WalletDep
 from backend.errors import ApiError
 from backend.models import Upload
 from backend.ranges import parse_range
@@ -93,8 +93,11 @@ def _uncursor(raw: str, sort: str) -> dict[str, Any]:
         data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         if not isinstance(data, dict) or data.get("sort") != sort:
             raise ValueError
+        position = int(data.get("after", data.get("offset", 0)))
+        if not 0 <= position <= MAX_DB_INT:
+            raise ValueError
         return data
-    except ValueError:
+    except (ValueError, TypeError):
         raise ApiError(422, "cursor is malformed or belongs to another sort order; start again without it") from None
 
 
@@ -155,7 +158,7 @@ def _track(db: Any, track_id: int) -> Any:
 
 
 @router.get("/{track_id}", response_model=TrackOut)
-def get_track(track_id: int, services: ServicesDep, db: DbDep) -> TrackOut:
+def get_track(track_id: TrackId, services: ServicesDep, db: DbDep) -> TrackOut:
     """One track: its on-chain listing and its metadata."""
     return _item(services, _track(db, track_id))
 
@@ -184,14 +187,14 @@ def _asset(request: Request, services: Any, db: Any, track_id: int, column: str,
 
 
 @router.get("/{track_id}/preview", responses={206: {"description": "a byte range"}})
-def preview(track_id: int, request: Request, services: ServicesDep, db: DbDep) -> Response:
+def preview(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep) -> Response:
     """The public preview clip (Range requests supported). Every byte is verified
     against its CID before it is served."""
     return _asset(request, services, db, track_id, "preview_cid", "preview")
 
 
 @router.get("/{track_id}/artwork")
-def artwork(track_id: int, request: Request, services: ServicesDep, db: DbDep) -> Response:
+def artwork(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep) -> Response:
     """The track's artwork (PNG or JPEG), verified against its CID."""
     return _asset(request, services, db, track_id, "artwork_cid", "artwork")
 
@@ -202,7 +205,7 @@ def _safe_name(name: str) -> str:
 
 
 @router.get("/{track_id}/download", responses={206: {"description": "a byte range"}})
-def download(track_id: int, request: Request, services: ServicesDep, db: DbDep, wallet: WalletDep) -> Response:
+def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep, wallet: WalletDep) -> Response:
     """The full original file, for a signed-in wallet that bought the track (a Sale of it
     in the ledger). 401 without a session, 403 without a purchase. Range requests work."""
     row = _track(db, track_id)

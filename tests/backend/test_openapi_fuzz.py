@@ -29,8 +29,10 @@ def test_the_api_survives_schemathesis(stack, tmp_path):
            "NINETY_IPFS_API": stack.settings.ipfs_api, "NINETY_DB_URL": stack.settings.database_url,
            "NINETY_CONTRACT_ADDRESS": stack.world.market.address, "NINETY_START_BLOCK": str(stack.world.deploy_block),
            "NINETY_PUBLIC_URL": "http://127.0.0.1:8000"}
+    log_path = tmp_path / "server.log"
+    log = open(log_path, "w")  # a file, not a pipe: an unread pipe would block the server
     server = subprocess.Popen([sys.executable, "-m", "ninety.cli", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -50,8 +52,9 @@ def test_the_api_survives_schemathesis(stack, tmp_path):
     finally:
         server.terminate()
         server.wait(20)
+        log.close()
     out = run.stdout + run.stderr
-    assert run.returncode == 0, out[-6000:]
+    assert run.returncode == 0, out[-6000:] + "\nserver log:\n" + log_path.read_text()[-3000:]
     generated = re.search(r"(\d+) generated", out)
     assert generated and int(generated.group(1)) >= 500, out[-3000:]
     assert "Tested: " in out and re.search(r"Selected: (\d+)/\1", out), out[-3000:]
