@@ -103,7 +103,18 @@ def test_up_deploys_once_keeps_the_chain_and_leaves_no_process(tmp_path):
     stop_with_ctrl_c(proc)
 
 
-def test_deploy_records_the_chain_and_refuses_a_second_deployment_unless_forced(anvil, tmp_path):
+@pytest.fixture
+def own_anvil(tmp_path):
+    """A chain of its own: a deployment here must not depend on what other tests did to
+    the shared one (snapshots, reverts, thousands of blocks)."""
+    from ninety.supervisor import Supervisor, anvil_service
+
+    with Supervisor(tmp_path / "chain") as sup:
+        yield sup.start(anvil_service(tmp_path / "chain", port=None))
+
+
+def test_deploy_records_the_chain_and_refuses_a_second_deployment_unless_forced(own_anvil, tmp_path):
+    anvil = own_anvil
     env = {**os.environ, "NINETY_DEPLOYMENTS_DIR": str(tmp_path), "NINETY_FEE_BPS": "250"}
     deploy = [*NINETY, "deploy", "--rpc-url", anvil.url]
     first = subprocess.run(deploy, env=env, capture_output=True, text=True, timeout=300)
@@ -122,7 +133,8 @@ def test_deploy_records_the_chain_and_refuses_a_second_deployment_unless_forced(
     assert json.loads((tmp_path / "31337.json").read_text())["address"] != record["address"]
 
 
-def test_deploy_refuses_a_fee_above_the_cap(anvil, tmp_path):
+def test_deploy_refuses_a_fee_above_the_cap(own_anvil, tmp_path):
+    anvil = own_anvil
     env = {**os.environ, "NINETY_DEPLOYMENTS_DIR": str(tmp_path)}
     out = subprocess.run([*NINETY, "deploy", "--rpc-url", anvil.url, "--fee-bps", "1001"],
                          env=env, capture_output=True, text=True, timeout=120)
