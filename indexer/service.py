@@ -96,16 +96,18 @@ def run(settings: Settings, *, once: bool, metrics_port: int | None, console: Co
     task = None
     window: list[tuple[float, int]] = []
     last_status = 0.0
+    reported_reorgs = 0
 
     def on_commit(ix: Indexer, events: list[Event]) -> None:
-        nonlocal task, last_status
+        nonlocal task, last_status, reported_reorgs
         s = ix.stats
         metrics.head.set(s.head)
         metrics.indexed.set(s.indexed)
         metrics.lag.set(s.lag)
         metrics.events.inc(len(events))
-        if s.reorgs > metrics.reorgs._value.get():  # noqa: SLF001 - counter mirrors stats
-            metrics.reorgs.inc(s.reorgs - metrics.reorgs._value.get())
+        if s.reorgs > reported_reorgs:
+            metrics.reorgs.inc(s.reorgs - reported_reorgs)
+            reported_reorgs = s.reorgs
         now = time.monotonic()
         window.append((now, s.events))
         while window and now - window[0][0] > 10:
