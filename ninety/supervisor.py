@@ -12,9 +12,12 @@ import ctypes
 import json
 import logging
 import os
+import platform
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -166,6 +169,7 @@ class Service:
         proc = self.process
         if proc is None:
             return
+        deadline = time.monotonic() + timeout
         if proc.poll() is None:
             _signal_group(proc.pid, signal.SIGTERM)
             try:
@@ -174,7 +178,11 @@ class Service:
                 log.warning("%s did not stop in %.0f s; killing it", self.name, timeout)
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait(5)
-        # The group may hold helpers that outlived the leader.
+        # The group may hold helpers that outlived the leader (a launcher script that exits
+        # at once while the program it started still saves its state): give them the rest
+        # of the time to finish, and only then kill what is left.
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
         _signal_group(proc.pid, signal.SIGKILL)
         self.pid_path.unlink(missing_ok=True)
 
@@ -182,6 +190,23 @@ class Service:
         self.stop()
         self.process = None
         self.start()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    # Zombies count as members until reaped; only a running member matters here.
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -238,8 +263,11 @@ def anvil_service(
 ) -> Service:
     """Anvil on 127.0.0.1; with `state_file` the chain survives restarts."""
     port = free_port(port, strict=strict_port)
+    # The npm package's launcher is a node script; run the binary it would start, so
+    # signals reach Anvil itself (it saves its state on SIGTERM).
+    binary = NODE_MODULES / "@foundry-rs" / f"anvil-linux-{'amd64' if platform.machine() in ('x86_64', 'AMD64') else 'arm64'}" / "bin" / "anvil"
     argv = [
-        str(NODE_BIN / "anvil"),
+        str(binary if sys.platform.startswith("linux") and binary.exists() else NODE_BIN / "anvil"),
         "--host", LOCALHOST,
         "--port", str(port),
         "--mnemonic", mnemonic,
@@ -249,6 +277,7 @@ def anvil_service(
     ]
     if state_file is not None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
+        _keep_chain_state(state_file)
         argv += ["--state", str(state_file), "--state-interval", "5"]
     if block_time:
         argv += ["--block-time", str(block_time)]
@@ -262,6 +291,31 @@ def anvil_service(
         data_dir=data_dir,
         ready=lambda: _http_post_ok(url, probe),
     )
+
+
+def _keep_chain_state(state_file: Path) -> None:
+    """Anvil rewrites its state file in place; a crash during a write leaves it empty or
+    cut short, and Anvil then refuses to start. Keep the last good copy beside it and
+    fall back to it."""
+    backup = state_file.with_name(state_file.name + ".good")
+
+    def valid(path: Path) -> bool:
+        try:
+            json.loads(path.read_bytes())
+            return True
+        except (OSError, ValueError):
+            return False
+
+    if not state_file.exists():
+        return
+    if valid(state_file):
+        shutil.copyfile(state_file, backup)
+    elif backup.exists() and valid(backup):
+        log.warning("the chain state %s is damaged (interrupted write); restoring the last good copy", state_file)
+        shutil.copyfile(backup, state_file)
+    else:
+        raise ServiceError(f"the chain state {state_file} is damaged and there is no good copy; "
+                           "`ninety up --reset` starts a new chain")
 
 
 def _configure_ipfs_repo(repo: Path, api_port: int, gateway_port: int, swarm_port: int, rpc_port: int) -> None:
@@ -319,7 +373,6 @@ def ipfs_service(data_dir: Path, *, api_port: int | None = 5001, strict_port: bo
 def indexer_service(data_dir: Path, env: dict[str, str], database_url: str, contract: str,
                     caught_up_to: int) -> Service:
     """`ninety index` as a child process; ready once the ledger reaches `caught_up_to`."""
-    import sys
 
     from sqlalchemy import text
 
@@ -346,7 +399,6 @@ def indexer_service(data_dir: Path, env: dict[str, str], database_url: str, cont
 
 def api_service(data_dir: Path, env: dict[str, str], port: int | None = 8000, *, strict_port: bool = False) -> Service:
     """`ninety serve` as a child process, on 127.0.0.1; ready when /api/status answers."""
-    import sys
 
     port = free_port(port, strict=strict_port)
     url = f"http://{LOCALHOST}:{port}"

@@ -99,6 +99,11 @@ def test_children_die_with_a_killed_parent(tmp_path):
 def test_leftover_from_a_crashed_run_is_stopped_by_its_pid_file(tmp_path):
     argv = [sys.executable, "-c", "import time; time.sleep(600)"]
     orphan = subprocess.Popen(argv, start_new_session=True)
+    # Until the child has exec'd, its command line is still pytest's: wait for the real one.
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{orphan.pid}/cmdline").read_bytes().split(b"\0")[:-1] != [a.encode() for a in argv]:
+        assert time.monotonic() < deadline, "the orphan never started"
+        time.sleep(0.01)
     pid_file = tmp_path / "run" / "x.pid"
     pid_file.parent.mkdir(parents=True)
     pid_file.write_text(json.dumps({"pid": orphan.pid, "argv": argv}))
