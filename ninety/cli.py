@@ -139,9 +139,11 @@ def up(
         head = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10})).eth.block_number
         supervisor.start(indexer_service(base.data_dir, child_env, settings.database_url, deployment.address, head))
         api = supervisor.start(api_service(base.data_dir, child_env, base.api_port))
+        demo_line = _seed_demo(settings, api.url, rpc_url, deployment, seed=demo)
 
         lines = [
             "[bold green]Ninety is up[/]",
+            f"  Web app       {api.url}/",
             f"  API           {api.url}/api/status",
             f"  API docs      {api.url}/docs",
             f"  Chain RPC     {rpc_url}  (chain {deployment.chain_id})",
@@ -156,6 +158,8 @@ def up(
             for role, index in (("artist", 1), ("fan", 2)):
                 address, key = dev_account(settings.mnemonic, index)
                 lines.append(f"    {role:<6} {address}  key {key}")
+        if demo_line:
+            lines.append(f"  Demo          {demo_line}")
         lines.append(f"  Data dir      {base.data_dir}   (Ctrl-C stops everything)")
         console.print("\n".join(lines), soft_wrap=True)
         _watch(supervisor)
@@ -165,6 +169,32 @@ def up(
         _fail(str(e))
     finally:
         supervisor.stop_all()
+
+
+def _seed_demo(settings: Settings, api_url: str, rpc_url: str, deployment: Deployment, *, seed: bool) -> str | None:
+    """The demo catalog, on the first run of a data dir only, and on the embedded dev
+    chain only. A first run with --no-demo means no demo in that data dir, ever."""
+    from ninety.demo import ARTISTS, TRACKS, Seeder
+
+    if not settings.embedded_chain:
+        return None
+    state = Seeder.state_of(settings.data_dir)
+    if state.get("skipped"):
+        return None
+    if state.get("complete"):
+        return f"{len(TRACKS)} tracks by {len(ARTISTS)} artists (seeded on the first run; --reset to start over)"
+    if not seed:
+        if not state:
+            Seeder.skip(settings.data_dir)
+        return None
+    console.print("Seeding the demo catalog (first run only; --no-demo skips it)…")
+    try:
+        Seeder(api_url, rpc_url, deployment, lambda i: dev_account(settings.mnemonic, i), settings.data_dir,
+               say=lambda line: console.print(line, soft_wrap=True)).run()
+    except Exception as e:  # the product is up without it; the next run goes on where this one stopped
+        log.exception("seeding the demo catalog failed")
+        return f"[red]incomplete ({e.__class__.__name__}: {str(e)[:200]}); the next run continues it[/]"
+    return f"{len(TRACKS)} tracks by {len(ARTISTS)} artists, with sales and a withdrawal"
 
 
 def _watch(supervisor: Supervisor) -> None:
@@ -279,6 +309,8 @@ def verify(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
 def serve(
     host: Optional[str] = typer.Option(None, "--host", help="Default NINETY_API_HOST (127.0.0.1)."),
     port: Optional[int] = typer.Option(None, "--port", help="Default NINETY_API_PORT (8000)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Processes serving the API (one core each); default 1."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs) and the web app."""
@@ -291,10 +323,19 @@ def serve(
     settings = Settings(**{**settings.__dict__, "api_host": host or settings.api_host,
                            "api_port": port or settings.api_port})
     try:
+        # Built here even with several workers: it creates or checks the schema once, and
+        # a bad setting fails before any worker starts.
         app_ = create_app(build_services(settings))
     except NinetyError as e:
         _fail(str(e))
-    uvicorn.run(app_, host=settings.api_host, port=settings.api_port, log_level="info" if verbose else "warning")
+    log_level = "info" if verbose else "warning"
+    if workers == 1:
+        uvicorn.run(app_, host=settings.api_host, port=settings.api_port, log_level=log_level)
+        return
+    # Worker processes import the app by name and build it from the same environment.
+    os.environ["NINETY_API_HOST"], os.environ["NINETY_API_PORT"] = settings.api_host, str(settings.api_port)
+    uvicorn.run("backend.app:app_from_environment", factory=True, workers=workers,
+                host=settings.api_host, port=settings.api_port, log_level=log_level)
 
 
 @app.command()

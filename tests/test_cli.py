@@ -42,17 +42,17 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
-def start_up(data_dir: Path, *args: str) -> tuple[subprocess.Popen, str]:
+def start_up(data_dir: Path, *args: str, demo: bool = False) -> tuple[subprocess.Popen, str]:
     env = {
         **os.environ,
         "NINETY_DATA_DIR": str(data_dir),
         "NINETY_CHAIN_PORT": str(free_port()),
         "NINETY_IPFS_PORT": str(free_port()),
     }
-    proc = subprocess.Popen([*NINETY, "up", "--no-demo", *args], env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*NINETY, "up", *([] if demo else ["--no-demo"]), *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines = []
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + (360 if demo else 180)
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
@@ -103,6 +103,48 @@ def test_up_deploys_once_keeps_the_chain_and_leaves_no_process(tmp_path):
     stop_with_ctrl_c(proc)
 
 
+def api_url(out: str) -> str:
+    line = next(line for line in out.splitlines() if line.strip().startswith("API ") and "/api/status" in line)
+    return line.split()[1].removesuffix("/api/status")
+
+
+def test_up_seeds_a_demo_catalog_once_and_stops_cleanly(tmp_path):
+    import requests
+
+    proc, out = start_up(tmp_path, demo=True)
+    try:
+        assert "Seeding the demo catalog" in out and "8 tracks by 3 artists" in out
+        api = api_url(out)
+        tracks = requests.get(f"{api}/api/tracks", params={"limit": 100}, timeout=10).json()["items"]
+        assert len(tracks) >= 8 and all(t["metadata_status"] == "ok" and t["title"] for t in tracks)
+        assert len({t["artist"] for t in tracks}) >= 3
+        assert {t["token_symbol"] for t in tracks} == {"ETH", "mUSDC"}
+        assert len({t["audio_cid"] for t in tracks}) == len(tracks), "every track has its own audio"
+        assert len({t["artwork_cid"] for t in tracks}) == len(tracks), "and its own artwork"
+        # Splits with collaborators: some track pays more than one payee.
+        summaries = [requests.get(f"{api}/api/ledger/tracks/{t['track_id']}", timeout=10).json() for t in tracks]
+        assert any(len(s["payees"]) > 1 for s in summaries)
+        sales = requests.get(f"{api}/api/ledger/sales", params={"limit": 100}, timeout=10).json()["items"]
+        assert len(sales) >= 8 and {s["token_symbol"] for s in sales} == {"ETH", "mUSDC"}
+        assert len(requests.get(f"{api}/api/ledger/withdrawals", timeout=10).json()["items"]) == 1
+        preview = requests.get(f"{api}/api/tracks/{tracks[0]['track_id']}/preview", timeout=10)
+        assert preview.status_code == 200 and preview.content[:4] == b"OggS"
+        assert requests.get(f"{api}/api/ledger/reconciliation", timeout=30).json()["ok"] is True
+    finally:
+        kids = stop_with_ctrl_c(proc)
+    time.sleep(0.5)
+    assert not {k for k in kids if alive(k)}, "a service outlived ninety up"
+
+    # Second run: same data, no second seeding.
+    proc, out = start_up(tmp_path, demo=True)
+    try:
+        assert "Seeding" not in out and "seeded on the first run" in out
+        tracks = requests.get(f"{api_url(out)}/api/tracks", params={"limit": 100}, timeout=10).json()["items"]
+        assert len(tracks) == 8
+    finally:
+        stop_with_ctrl_c(proc)
+
+
 @pytest.fixture
 def own_anvil(tmp_path):
     """A chain of its own: a deployment here must not depend on what other tests did to
@@ -140,3 +182,54 @@ def test_deploy_refuses_a_fee_above_the_cap(own_anvil, tmp_path):
                          env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert not (tmp_path / "31337.json").exists()
+
+
+def test_up_on_real_infrastructure_starts_only_the_indexer_and_the_api(own_anvil, ipfs_node, tmp_path):
+    """NINETY_RPC_URL, NINETY_IPFS_API, NINETY_DB_URL and a deployment record: `ninety up`
+    uses them (PostgreSQL when this machine has it) and starts nothing else, no demo."""
+    import requests
+    from sqlalchemy import text
+
+    from ninety.db import make_engine
+
+    deployments = tmp_path / "deployments"
+    env = {**os.environ, "NINETY_DEPLOYMENTS_DIR": str(deployments)}
+    deployed = subprocess.run([*NINETY, "deploy", "--rpc-url", own_anvil.url], env=env, capture_output=True,
+                              text=True, timeout=300)
+    assert deployed.returncode == 0, deployed.stderr
+    record = json.loads((deployments / "31337.json").read_text())
+    db_url = f"sqlite:///{tmp_path / 'prod.sqlite3'}"
+    pg = os.environ.get("NINETY_TEST_PG_URL")
+    if pg:
+        schema = f"up_{os.getpid()}_{int(time.time())}"
+        with make_engine(pg).begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        db_url = f"{pg}{'&' if '?' in pg else '?'}options=-csearch_path%3D{schema}"
+    proc = None
+    try:
+        env = {**env, "NINETY_RPC_URL": own_anvil.url, "NINETY_IPFS_API": ipfs_node.url, "NINETY_DB_URL": db_url,
+               "NINETY_DATA_DIR": str(tmp_path / "data"), "NINETY_API_PORT": str(free_port())}
+        proc = subprocess.Popen([*NINETY, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and "Ctrl-C stops everything" not in "".join(lines):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        out = "".join(lines)
+        assert "Ninety is up" in out, out
+        assert "anvil ready" not in out and "ipfs ready" not in out, "it must not start nodes of its own"
+        assert "Dev wallets" not in out and "Seeding" not in out and "Demo" not in out
+        assert record["address"] in out and own_anvil.url in out
+        status = requests.get(f"{api_url(out)}/api/status", timeout=10).json()
+        assert status["contract"] == record["address"].lower() and status["ipfs_reachable"] is True
+        kids = children_of(proc.pid)
+        cmdlines = [Path(f"/proc/{k}/cmdline").read_bytes().replace(b"\0", b" ").decode() for k in kids if alive(k)]
+        assert sorted(c.split("ninety.cli ")[1].split()[0] for c in cmdlines) == ["index", "serve"], cmdlines
+    finally:
+        if proc is not None:
+            stop_with_ctrl_c(proc)
+        if pg:
+            with make_engine(pg).begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))

@@ -1,0 +1,289 @@
+"""The demo catalog `ninety up` seeds on a dev chain's first run, so a newcomer meets a
+store with music in it.
+
+Everything goes through the product's real paths, as an artist and a fan would: each
+artist signs in with SIWE and uploads through the API (files pinned to the IPFS node,
+audio encrypted), sends the createSplit and registerTrack calls the API returns, fans
+buy in ETH and in the dev stablecoin (some paying more than the price), a payee
+distributes and withdraws, and the indexer mirrors it all. The audio and artwork are
+synthesised here, different for every track, so nothing is downloaded.
+
+Progress is kept in `<data dir>/demo.json`: a second run does not seed again, and a run
+interrupted half-way goes on where it stopped instead of registering tracks twice."""
+from __future__ import annotations
+
+import io
+import json
+import math
+import random
+import struct
+import time
+import wave
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from web3 import Web3
+
+from ninety.contract import Deployment, load_abi
+from ninety.errors import NinetyError
+
+ETH = "0x0000000000000000000000000000000000000000"
+MARKER = "demo.json"
+
+
+@dataclass(frozen=True)
+class DemoArtist:
+    wallet: int  # index of the dev mnemonic's account
+    name: str
+
+
+@dataclass(frozen=True)
+class DemoTrack:
+    title: str
+    artist: int  # key into ARTISTS
+    genre: str
+    price: str  # "0.002 ETH" or "3 mUSDC"
+    split: tuple[tuple[int, int], ...]  # (wallet index, share in ppm)
+    description: str
+
+
+ARTISTS = {
+    1: DemoArtist(1, "Ada Lovetone"),
+    3: DemoArtist(3, "The Modular Ensemble"),
+    4: DemoArtist(4, "Kyoto Tape Club"),
+}
+# Wallets 5 and 6 are collaborators (a producer, a session player); 2 and 7 are fans.
+TRACKS = (
+    DemoTrack("First Light", 1, "Ambient", "0.002 ETH", ((1, 1_000_000),), "A slow sunrise in a major key."),
+    DemoTrack("Harbour Lights", 1, "Electronic", "3 mUSDC", ((1, 800_000), (5, 200_000)),
+              "Produced with Moss (20% of every sale)."),
+    DemoTrack("Paper Boats", 1, "Folk", "0.001 ETH", ((1, 700_000), (6, 300_000)), "Recorded live with a session violinist."),
+    DemoTrack("Patch Bay", 3, "Electronic", "0.003 ETH", ((3, 600_000), (5, 400_000)), "Four oscillators and a sequencer."),
+    DemoTrack("Voltage Garden", 3, "Techno", "5 mUSDC", ((3, 1_000_000),), "Made on a modular synth in one take."),
+    DemoTrack("Low Pass Lullaby", 3, "Ambient", "2 mUSDC", ((3, 500_000), (5, 250_000), (6, 250_000)),
+              "A three-way split between the band and two producers."),
+    DemoTrack("Cassette Summer", 4, "Lo-fi", "0.0015 ETH", ((4, 900_000), (6, 100_000)), "Warm tape hiss, warmer chords."),
+    DemoTrack("Night Train to Kobe", 4, "Jazz", "4 mUSDC", ((4, 1_000_000),), "Brushed drums and a walking bass line."),
+)
+# (fan wallet, track index, paid as a multiple of the price): pay what you want, at least the price.
+SALES = ((2, 0, 1.0), (2, 1, 1.0), (2, 3, 1.5), (2, 6, 1.0), (7, 0, 2.0), (7, 4, 1.0), (7, 7, 1.2), (2, 5, 1.0))
+
+
+# ------------------------------------------------------------------ synthesis
+
+
+def synth_wav(seed: int, seconds: float = 6.0, rate: int = 22_050) -> bytes:
+    """A short piece, different per seed: a melody on a pentatonic scale over a bass note,
+    with its own key, tempo and timbre. 16-bit mono WAV."""
+    rng = random.Random(seed)
+    root = 110.0 * 2 ** (rng.randrange(12) / 12)
+    scale = rng.choice(([0, 2, 4, 7, 9], [0, 3, 5, 7, 10]))  # major or minor pentatonic
+    step = 60.0 / rng.randrange(84, 144) / rng.choice((1, 2))  # seconds per note
+    harmonics = [1.0, rng.uniform(0, 0.6), rng.uniform(0, 0.4), rng.uniform(0, 0.2)]
+    n = int(seconds * rate)
+    notes = []
+    degree = rng.randrange(len(scale))
+    for _ in range(int(seconds / step) + 1):
+        degree = max(0, min(len(scale) * 2 - 1, degree + rng.choice((-2, -1, 0, 1, 1, 2))))
+        octave, i = divmod(degree, len(scale))
+        notes.append(root * 2 * 2 ** ((scale[i] + 12 * octave) / 12))
+    frames = bytearray()
+    two_pi = 2 * math.pi
+    for k in range(n):
+        t = k / rate
+        note = int(t / step)
+        into = t - note * step
+        env = min(1.0, into * 80) * math.exp(-3.0 * into / step)
+        f = notes[note]
+        s = sum(h * math.sin(two_pi * f * (j + 1) * t) for j, h in enumerate(harmonics) if h)
+        bass = 0.35 * math.sin(two_pi * root / 2 * t)
+        fade = min(1.0, t * 4, (seconds - t) * 4)
+        v = (0.45 * env * s / sum(harmonics) + bass) * fade
+        frames += struct.pack("<h", int(max(-1.0, min(1.0, v)) * 30_000))
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(frames))
+    return out.getvalue()
+
+
+def synth_png(seed: int, size: int = 256) -> bytes:
+    """Cover art, different per seed: a diagonal gradient between two colours with rings."""
+    rng = random.Random(seed * 7919)
+    a = [rng.randrange(30, 230) for _ in range(3)]
+    b = [rng.randrange(30, 230) for _ in range(3)]
+    cx, cy = rng.uniform(0.25, 0.75) * size, rng.uniform(0.25, 0.75) * size
+    ring = rng.uniform(10, 26)
+    rows = bytearray()
+    for y in range(size):
+        rows.append(0)  # filter: none
+        for x in range(size):
+            g = (x + y) / (2 * size - 2)
+            d = math.hypot(x - cx, y - cy)
+            light = 1.0 + 0.18 * math.cos(d / ring * math.pi)
+            for c in range(3):
+                rows.append(max(0, min(255, int((a[c] * (1 - g) + b[c] * g) * light))))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows), 9)) + chunk(b"IEND", b"")
+
+
+# ------------------------------------------------------------------ seeding
+
+
+class Seeder:
+    def __init__(self, api_url: str, rpc_url: str, deployment: Deployment, keys: Callable[[int], tuple[str, str]],
+                 data_dir: Path, say: Callable[[str], None] = print) -> None:
+        self.api = api_url.rstrip("/")
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+        self.deployment = deployment
+        self.keys = keys
+        self.marker = data_dir / MARKER
+        self.say = say
+        self.http = requests.Session()
+        self.market = self.w3.eth.contract(address=Web3.to_checksum_address(deployment.address), abi=load_abi("Marketplace"))
+        usdc = deployment.tokens.get("mUSDC")
+        if usdc is None:
+            raise NinetyError("the demo needs the dev stablecoin (mUSDC) in the deployment record")
+        self.usdc = self.w3.eth.contract(address=Web3.to_checksum_address(usdc.address), abi=load_abi("MockUSDC"))
+        self.state: dict[str, Any] = json.loads(self.marker.read_text()) if self.marker.exists() else {}
+
+    @staticmethod
+    def state_of(data_dir: Path) -> dict[str, Any]:
+        path = data_dir / MARKER
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    @staticmethod
+    def skip(data_dir: Path) -> None:
+        (data_dir / MARKER).write_text(json.dumps({"skipped": True}))
+
+    def _save(self) -> None:
+        tmp = self.marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state, indent=1))
+        tmp.replace(self.marker)
+
+    def _send(self, wallet: int, to: str, data: str, value: int = 0) -> Any:
+        address, key = self.keys(wallet)
+        tx = {"from": address, "to": Web3.to_checksum_address(to), "data": data, "value": value,
+              "nonce": self.w3.eth.get_transaction_count(address, "pending"), "chainId": self.w3.eth.chain_id}
+        tx["gas"] = int(self.w3.eth.estimate_gas(tx) * 1.2)
+        tx["maxPriorityFeePerGas"] = self.w3.to_wei(1, "gwei")
+        tx["maxFeePerGas"] = self.w3.eth.get_block("latest")["baseFeePerGas"] * 2 + tx["maxPriorityFeePerGas"]
+        signed = Account.sign_transaction(tx, key)
+        receipt = self.w3.eth.wait_for_transaction_receipt(self.w3.eth.send_raw_transaction(signed.raw_transaction), 60)
+        if receipt["status"] != 1:
+            raise NinetyError(f"demo transaction to {to} reverted")
+        return receipt
+
+    def _call(self, wallet: int, fn: Any, value: int = 0) -> Any:
+        return self._send(wallet, fn.address, fn._encode_transaction_data(), value)
+
+    def _login(self, wallet: int) -> dict[str, str]:
+        from siwe import SiweMessage
+
+        address, key = self.keys(wallet)
+        nonce = self.http.get(f"{self.api}/api/auth/nonce", timeout=10).json()
+        now = datetime.now(timezone.utc)
+        message = SiweMessage(
+            domain=nonce["domain"], address=address, uri=self.api, version="1", chain_id=self.deployment.chain_id,
+            nonce=nonce["nonce"], issued_at=now.isoformat().replace("+00:00", "Z"),
+            expiration_time=(now + timedelta(minutes=30)).isoformat().replace("+00:00", "Z"),
+            statement="Sign in to Ninety").prepare_message()
+        signature = "0x" + Account.sign_message(encode_defunct(text=message), key).signature.hex().removeprefix("0x")
+        r = self.http.post(f"{self.api}/api/auth/login", json={"message": message, "signature": signature}, timeout=10)
+        if r.status_code != 200:
+            raise NinetyError(f"demo sign-in refused: {r.text}")
+        self.http.cookies.clear()
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def _price(self, text: str) -> tuple[str, int]:
+        amount, unit = text.split()
+        if unit == "ETH":
+            return ETH, Web3.to_wei(amount, "ether")
+        return self.usdc.address.lower(), int(float(amount) * 10**6)
+
+    def run(self) -> dict[str, Any]:
+        tracks: dict[str, int] = self.state.setdefault("tracks", {})
+        sessions: dict[int, dict[str, str]] = {}
+        for i, t in enumerate(TRACKS):
+            if t.title in tracks:
+                continue
+            self.say(f"  demo: uploading and registering track {i + 1}/{len(TRACKS)}: {t.title}")
+            artist = ARTISTS[t.artist]
+            if artist.wallet not in sessions:
+                sessions[artist.wallet] = self._login(artist.wallet)
+            token, price = self._price(t.price)
+            split = [{"address": self.keys(w)[0], "share_ppm": s} for w, s in t.split]
+            r = self.http.post(
+                f"{self.api}/api/uploads", headers=sessions[artist.wallet], timeout=120,
+                data={"title": t.title, "artist_name": artist.name, "genre": t.genre, "description": t.description,
+                      "license": "CC BY-NC 4.0 (demo)", "price": str(price), "token": token,
+                      "split": json.dumps(split), "preview_start": "0"},
+                files={"audio": (f"{t.title}.wav", synth_wav(i + 1), "audio/wav"),
+                       "artwork": ("cover.png", synth_png(i + 1), "image/png")})
+            if r.status_code != 201:
+                raise NinetyError(f"demo upload of {t.title!r} failed: HTTP {r.status_code} {r.text[:300]}")
+            calls = r.json()
+            self._send(artist.wallet, calls["create_split_call"]["to"], calls["create_split_call"]["data"])
+            receipt = self._send(artist.wallet, calls["register_call"]["to"], calls["register_call"]["data"])
+            event = self.market.events.TrackRegistered().process_receipt(receipt)[0]
+            tracks[t.title] = int(event["args"]["trackId"])
+            self._save()
+        if not self.state.get("sales"):
+            self.say(f"  demo: {len(SALES)} sales by two fans, in ETH and mUSDC")
+            for fan in {f for f, _, _ in SALES}:
+                self._call(fan, self.usdc.functions.mint(self.keys(fan)[0], 1_000 * 10**6))
+                self._call(fan, self.usdc.functions.approve(self.market.address, 2**256 - 1))
+            for fan, index, times in SALES:
+                t = TRACKS[index]
+                token, price = self._price(t.price)
+                amount = int(price * times)
+                self._call(fan, self.market.functions.buy(tracks[t.title], amount), amount if token == ETH else 0)
+            self.state["sales"] = len(SALES)
+            self._save()
+        if not self.state.get("withdrawal"):
+            # The first artist collects: distribute the split balances, then withdraw ETH.
+            artist = self.keys(ARTISTS[1].wallet)[0]
+            self.say("  demo: Ada Lovetone distributes and withdraws her ETH")
+            for t in TRACKS:
+                token, _ = self._price(t.price)
+                if t.artist == 1 and token == ETH:
+                    split_id = self.market.functions.tracks(tracks[t.title]).call()[1]
+                    if self.market.functions.splitBalance(split_id, Web3.to_checksum_address(token)).call():
+                        self._call(1, self.market.functions.distribute(split_id, Web3.to_checksum_address(token)))
+            self._call(1, self.market.functions.withdraw(artist, [Web3.to_checksum_address(ETH)]))
+            self.state["withdrawal"] = True
+            self._save()
+        self._wait_indexed()
+        self.state["complete"] = True
+        self._save()
+        return self.state
+
+    def _wait_indexed(self, timeout: float = 90.0) -> None:
+        """Until the indexer has the whole demo, with every track's metadata read from IPFS."""
+        self.say("  demo: waiting for the indexer")
+        deadline = time.monotonic() + timeout
+        want = set(self.state["tracks"].values())
+        while time.monotonic() < deadline:
+            try:
+                items = self.http.get(f"{self.api}/api/tracks", params={"limit": 100}, timeout=10).json()["items"]
+                ready = {i["track_id"] for i in items if i["metadata_status"] == "ok"}
+                withdrawals = self.http.get(f"{self.api}/api/ledger/withdrawals", timeout=10).json()["items"]
+                if want <= ready and withdrawals:
+                    return
+            except (requests.RequestException, KeyError, ValueError):
+                pass
+            time.sleep(0.5)
+        raise NinetyError("the demo catalog was sent to the chain but the indexer has not caught up in 90 s; "
+                          "see the indexer log")
