@@ -36,11 +36,14 @@ class Services:
     public_url: str
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     tokens: Any = None
+    snapshots: Any = None
 
     def __post_init__(self) -> None:
+        from backend.snapshots import Snapshots
         from backend.tokens import Tokens
 
         self.tokens = Tokens(self)
+        self.snapshots = Snapshots(self.settings.api_snapshots)
 
     @property
     def domain(self) -> str:
@@ -71,6 +74,13 @@ def build_services(settings: Settings, *, public_url: str | None = None, max_upl
     )
 
 
+def app_from_environment() -> FastAPI:
+    """For `ninety serve --workers N`: each worker process builds its own app."""
+    from ninety.config import load_settings
+
+    return create_app(build_services(load_settings()))
+
+
 def create_app(services: Services) -> FastAPI:
     from backend.api import auth, ledger, status, tracks, uploads
 
@@ -90,7 +100,26 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(tracks.router)
     app.include_router(ledger.router)
     _metrics(app)
+    _web(app)
     return app
+
+
+def _web(app: FastAPI) -> None:
+    """The web app: static files from web/ (no build step; ethers is copied from npm into
+    web/vendor by `make build`). The store is the page at /."""
+    from fastapi.responses import FileResponse
+    from fastapi.staticfiles import StaticFiles
+
+    from ninety.paths import ROOT
+
+    web = ROOT / "web"
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        # no-cache: a new version of the app is picked up on the next visit.
+        return FileResponse(web / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/web", StaticFiles(directory=web, check_dir=False), name="web")
 
 
 def _metrics(app: FastAPI) -> None:

@@ -56,6 +56,7 @@ class Settings:
     index_max_range: int = 50_000
     fee_bps: int = 500
     fee_recipient: str | None = None
+    api_snapshots: int = 4096
 
     @property
     def embedded_chain(self) -> bool:
@@ -99,4 +100,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         index_max_range=_int(env, "NINETY_INDEX_MAX_RANGE", 50_000) or 50_000,
         fee_bps=fee_bps if fee_bps is not None else 500,
         fee_recipient=env.get("NINETY_FEE_RECIPIENT") or None,
+        api_snapshots=max(0, _int(env, "NINETY_API_SNAPSHOTS", 4096) or 0),
     )

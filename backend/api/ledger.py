@@ -16,14 +16,15 @@ from typing import Any, Iterator, Literal
 
 from eth_abi import decode, encode
 from eth_utils import keccak
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, text
 from sqlmodel import SQLModel
 
 from backend.deps import MAX_DB_INT, DbDep, LogIndex, OptionalBlock, OptionalTime, OptionalTrack, ServicesDep, TrackId
 from backend.errors import ApiError
+from backend.snapshots import checkpoint
 from indexer.events import Decoder
 from indexer.mapping import allot
 from ninety.market import ETH
@@ -363,39 +364,77 @@ class ArtistToken(BaseModel):
     owed_in_ledger: str | None
 
 
+class Undistributed(BaseModel):
+    split_id: str
+    token: str
+    amount: str
+
+
 class ArtistSummary(BaseModel):
     address: str
     as_of_block: int
     tokens: list[ArtistToken]
+    undistributed: list[Undistributed] = []
 
 
-@router.get("/artists/{address}", response_model=ArtistSummary)
-def artist_summary(address: str, services: ServicesDep, db: DbDep,
-                   as_of_block: OptionalBlock = None) -> ArtistSummary:
+@router.get("/artists/{address}", response_model=ArtistSummary, responses={304: {"description": "Not modified (ETag)"}})
+def artist_summary(address: str, request: Request, services: ServicesDep, db: DbDep,
+                   as_of_block: OptionalBlock = None) -> Response:
     """Per token: sales of the artist's tracks (gross, platform fees, net to their splits,
     number of sales and buyers), and the address as a payee: credited, withdrawn, and
-    owed now according to the contract itself (at `as_of_block` if given)."""
+    owed now according to the contract itself (at `as_of_block` if given).
+
+    The answer is a function of the ledger at its checkpoint: it carries an ETag that
+    changes with the checkpoint's block hash (`If-None-Match` gives 304)."""
     who = _address(address, "address")
     assert who is not None
-    rpc, contract = _chain(services)
-    checkpoint = db.execute(select(T["checkpoint"].c.block_number, T["checkpoint"].c.block_hash)
-                            .where(T["checkpoint"].c.contract == contract)).first()
-    if checkpoint is None:
+    _, contract = _chain(services)
+    at = checkpoint(db, contract)
+    if at is None:
         raise ApiError(503, "the ledger has not been built yet: is the indexer running?")
-    cp, cp_hash = checkpoint
-    if as_of_block is not None and as_of_block > cp:
-        raise ApiError(422, f"as_of_block {as_of_block} is past the ledger's last indexed block {cp}")
+    if as_of_block is not None and as_of_block > at[0]:
+        raise ApiError(422, f"as_of_block {as_of_block} is past the ledger's last indexed block {at[0]}")
+    return services.snapshots.respond(request, ("artist", contract, at[1], who, as_of_block),
+                                      lambda: _artist_summary(services, db, who, at, as_of_block))
+
+
+# Amounts are cast to text: SQLite stores them as text, PostgreSQL as NUMERIC(78,0), and a
+# UNION needs one type per column.
+_ARTIST_NOW = text("""
+SELECT 'stats', token, CAST(sales AS TEXT), CAST(gross AS TEXT), CAST(fees AS TEXT), NULL
+  FROM artist_stats WHERE artist = :who
+UNION ALL
+SELECT 'buyers', token, CAST(count(*) AS TEXT), NULL, NULL, NULL
+  FROM artist_buyer WHERE artist = :who GROUP BY token
+UNION ALL
+SELECT 'balance', token, CAST(credited AS TEXT), CAST(withdrawn AS TEXT), NULL, NULL
+  FROM account_balance WHERE account = :who
+UNION ALL
+SELECT 'waiting', sb.token, CAST(sb.received AS TEXT), CAST(sb.distributed AS TEXT), NULL, sb.split_id
+  FROM split_balance sb JOIN split_recipient sr ON sr.split_id = sb.split_id WHERE sr.recipient = :who
+""")
+
+
+def _artist_summary(services: Any, db: Any, who: str, at: tuple[int, str], as_of_block: int | None) -> ArtistSummary:
+    rpc, contract = _chain(services)
+    cp, cp_hash = at
     block = cp if as_of_block is None else as_of_block
     per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    waiting: list[Undistributed] = []
     if as_of_block is None:
-        for r in db.execute(select(T["artist_stats"]).where(T["artist_stats"].c.artist == who)).mappings():
-            per[r["token"]].update(sales=int(r["sales"]), gross=int(r["gross"]), fees=int(r["fees"]))
-        ab = T["artist_buyer"]
-        for token, n in db.execute(select(ab.c.token, func.count()).where(ab.c.artist == who).group_by(ab.c.token)):
-            per[token]["buyers"] = int(n)
-        bal = T["account_balance"]
-        for r in db.execute(select(bal).where(bal.c.account == who)).mappings():
-            per[r["token"]].update(credited=int(r["credited"]), withdrawn=int(r["withdrawn"]))
+        # One round trip over the aggregates (this is what every new block costs).
+        for kind, token, a, b, c, split_id in db.execute(_ARTIST_NOW, {"who": who}):
+            p = per[token] if kind != "waiting" else {}
+            if kind == "stats":
+                p.update(sales=int(a), gross=int(b), fees=int(c))
+            elif kind == "buyers":
+                p["buyers"] = int(a)
+            elif kind == "balance":
+                p.update(credited=int(a), withdrawn=int(b))
+            elif int(a) > int(b):
+                # Sales waiting in splits this address is paid from: `distribute` moves them
+                # to `owed` (the studio's one-click withdraw does both in one multicall).
+                waiting.append(Undistributed(split_id=split_id, token=token, amount=str(int(a) - int(b))))
     else:
         sale = T["sale"]
         q = select(sale.c.token, sale.c.amount, sale.c.platform_fee, sale.c.buyer).where(
@@ -428,7 +467,7 @@ def artist_summary(address: str, services: ServicesDep, db: DbDep,
             gross=str(p.get("gross", 0)), fees=str(p.get("fees", 0)), net=str(p.get("gross", 0) - p.get("fees", 0)),
             credited=str(credited), withdrawn=str(p.get("withdrawn", 0)), owed=str(owed[t]),
             owed_in_ledger=None if in_ledger is None else str(in_ledger)))
-    return ArtistSummary(address=who, as_of_block=block, tokens=out)
+    return ArtistSummary(address=who, as_of_block=block, tokens=out, undistributed=waiting)
 
 
 # ------------------------------------------------------------------ track
@@ -469,10 +508,20 @@ class TrackSummary(BaseModel):
     sales_per_day: list[DaySales]
 
 
-@router.get("/tracks/{track_id}", response_model=TrackSummary)
-def track_summary(track_id: TrackId, services: ServicesDep, db: DbDep) -> TrackSummary:
+@router.get("/tracks/{track_id}", response_model=TrackSummary, responses={304: {"description": "Not modified (ETag)"}})
+def track_summary(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep) -> Response:
     """A track's sales: count, gross, fees, what each payee is credited from them (by the
-    split each sale went to), first and last sale, and sales per day (UTC)."""
+    split each sale went to), first and last sale, and sales per day (UTC). Carries an
+    ETag that changes with the ledger's checkpoint, like the artist summary."""
+    contract = services.deployment.address.lower() if services.deployment is not None else ""
+    at = checkpoint(db, contract) if contract else None
+    if at is None:  # no checkpoint to name the state by: compute every time
+        return Response(_track_summary(services, db, track_id).model_dump_json(), media_type="application/json")
+    return services.snapshots.respond(request, ("track", contract, at[1], track_id),
+                                      lambda: _track_summary(services, db, track_id))
+
+
+def _track_summary(services: Any, db: Any, track_id: int) -> TrackSummary:
     track = db.execute(select(T["track"]).where(T["track"].c.track_id == track_id)).mappings().first()
     if track is None:
         raise ApiError(404, f"no track {track_id} in the ledger")

@@ -170,6 +170,35 @@ def test_track_summary(busy):
     assert busy.client.get("/api/ledger/tracks/99999").status_code == 404
 
 
+def test_summaries_carry_an_etag_that_moves_with_the_ledger(busy):
+    m = busy.world.market
+    sale = next(s for s in reversed(chain_sales(busy)) if m.contract.functions.tracks(s["trackId"]).call()[4])
+    artist = m.contract.functions.tracks(sale["trackId"]).call()[0].lower()
+    paths = [f"/api/ledger/artists/{artist}", f"/api/ledger/tracks/{sale['trackId']}"]
+    first = {p: busy.client.get(p) for p in paths}
+    for p, r in first.items():
+        assert r.status_code == 200 and r.headers["etag"].startswith('"'), p
+        again = busy.client.get(p, headers={"If-None-Match": r.headers["etag"]})
+        assert again.status_code == 304 and again.content == b"", p
+        assert busy.client.get(p, headers={"If-None-Match": '"other"'}).status_code == 200
+    # A new sale, once indexed, moves the checkpoint: new tag, new figures, no 304.
+    track = m.contract.functions.tracks(sale["trackId"]).call()
+    token, price = track[2], track[3]
+    buyer = busy.world.accounts[7]
+    if token.lower() != ETH:
+        busy.world.usdc.functions.mint(buyer, price).transact({"from": busy.world.accounts[0]})
+        busy.world.usdc.functions.approve(m.address, price).transact({"from": buyer})
+    m.buy(sale["trackId"], price, buyer, token)
+    busy.indexer.run(once=True)
+    for p, r in first.items():
+        now = busy.client.get(p, headers={"If-None-Match": r.headers["etag"]})
+        assert now.status_code == 200 and now.headers["etag"] != r.headers["etag"], p
+    before = {t["token"]: t["sales"] for t in first[paths[0]].json()["tokens"]}
+    after = {t["token"]: t["sales"] for t in busy.client.get(paths[0]).json()["tokens"]}
+    assert after[token.lower()] == before[token.lower()] + 1
+    assert busy.client.get(paths[1]).json()["sales"] == first[paths[1]].json()["sales"] + 1
+
+
 def test_reconciliation_is_ok_on_an_honest_ledger_and_names_a_tampered_row(busy):
     r = busy.client.get("/api/ledger/reconciliation").json()
     assert r["ok"] is True and r["differences"] == [] and r["accounts_checked"] > 0
