@@ -38,7 +38,12 @@ $(STAMPS)/build: $(STAMPS)/venv $(STAMPS)/npm brownie-config.yaml $(shell find c
 	$(BIN)/brownie compile
 	@touch $@
 
-build: $(STAMPS)/build
+# The web app has no build step of its own: its one dependency is copied from npm.
+web/vendor/ethers.min.js: $(STAMPS)/npm
+	@mkdir -p web/vendor
+	cp node_modules/ethers/dist/ethers.min.js $@
+
+build: $(STAMPS)/build web/vendor/ethers.min.js
 
 run: build
 	$(BIN)/ninety up $(ARGS)

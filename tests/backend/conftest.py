@@ -2,16 +2,11 @@
 the real indexer from real Anvil activity, with the real IPFS node."""
 from __future__ import annotations
 
-import io
-import struct
 import sys
-import zlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from fastapi.testclient import TestClient
@@ -19,6 +14,7 @@ from fastapi.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activity import new_world  # noqa: E402
+from media import png_bytes, wav_bytes  # noqa: E402,F401 (the suites import them from here)
 from backend.app import build_services, create_app  # noqa: E402
 from indexer.metadata import fetch_pending  # noqa: E402
 from indexer.runner import Indexer  # noqa: E402
@@ -28,22 +24,6 @@ from ninety.cli import dev_account  # noqa: E402
 from ninety.config import DEV_MNEMONIC, load_settings  # noqa: E402
 
 PUBLIC_URL = "http://127.0.0.1:8000"
-
-
-def wav_bytes(seconds: float, freq: float = 440.0, rate: int = 8000) -> bytes:
-    t = np.arange(int(seconds * rate)) / rate
-    out = io.BytesIO()
-    soundfile.write(out, (0.3 * np.sin(2 * np.pi * freq * t)).astype("float32"), rate, format="WAV", subtype="PCM_16")
-    return out.getvalue()
-
-
-def png_bytes(r: int = 200, g: int = 40, b: int = 90) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    raw = b"".join(b"\0" + bytes([r, g, b]) * 4 for _ in range(4))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 class Stack:

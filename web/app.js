@@ -1,0 +1,661 @@
+// Ninety's web app: the store (fans), the studio (artists) and the ledger explorer
+// (auditors). Plain ES modules, no build step: ethers is copied from npm into
+// web/vendor by `make build`. Wallets are EIP-1193 providers, found by EIP-6963
+// discovery or as window.ethereum.
+import { ethers } from "./vendor/ethers.min.js";
+
+const ETH = "0x0000000000000000000000000000000000000000";
+const main = document.getElementById("main");
+const state = { status: null, contract: null, iface: null, wallet: null, account: null, session: null, providers: [] };
+
+// ------------------------------------------------------------------ helpers
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+// replaceChildren and append, skipping the null/false left by conditional children.
+const keep = (kids) => kids.flat().filter((k) => k !== null && k !== undefined && k !== false);
+const put = (el, ...kids) => el.replaceChildren(...keep(kids));
+const add = (el, ...kids) => el.append(...keep(kids));
+
+class ApiError extends Error {
+  constructor(status, detail) { super(detail); this.status = status; }
+}
+
+async function api(path, opts = {}) {
+  let r;
+  try {
+    r = await fetch(path, { credentials: "same-origin", ...opts });
+  } catch {
+    throw new ApiError(0, "The Ninety server is not reachable. Is it running?");
+  }
+  if (!r.ok) {
+    let detail = `HTTP ${r.status}`;
+    try { const body = await r.json(); detail = body.detail || body.title || detail; } catch { /* not JSON */ }
+    throw new ApiError(r.status, detail);
+  }
+  return r.status === 204 ? null : r.json();
+}
+
+const short = (a) => (a ? `${a.slice(0, 6)}…${a.slice(-4)}` : "");
+const tokenInfo = (address) =>
+  (state.status?.tokens || []).find((t) => t.address.toLowerCase() === (address || "").toLowerCase()) ||
+  { address, symbol: "?", decimals: 0 };
+const money = (amount, token) => {
+  const t = tokenInfo(token);
+  return `${ethers.formatUnits(BigInt(amount), t.decimals)} ${t.symbol}`;
+};
+const when = (unix) => new Date(unix * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC";
+
+function toast(text) {
+  const t = document.getElementById("toast");
+  t.textContent = text;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => (t.textContent = ""), 6000);
+}
+
+// What went wrong, in words a person can act on (never a stack trace).
+function explain(err) {
+  const code = err?.code ?? err?.info?.error?.code ?? err?.error?.code;
+  const msg = String(err?.info?.error?.message || err?.error?.message || err?.shortMessage || err?.message || err);
+  if (code === 4001 || code === "ACTION_REJECTED" || /rejected|denied/i.test(msg)) return "You rejected the request in your wallet.";
+  if (/insufficient funds/i.test(msg)) return "Not enough funds in this wallet to pay for this (price plus gas).";
+  if (code === 4902) return "Your wallet does not know this network yet.";
+  const data = err?.data || err?.info?.error?.data || err?.error?.data;
+  if (data && state.iface) {
+    try {
+      const e = state.iface.parseError(typeof data === "string" ? data : data.data);
+      if (e) return `The contract refused: ${e.name.replace("Marketplace__", "")}(${e.args.map(String).join(", ")}).`;
+    } catch { /* not one of ours */ }
+  }
+  if (err instanceof ApiError) return err.message;
+  return msg.length > 300 ? msg.slice(0, 300) + "…" : msg;
+}
+
+// ------------------------------------------------------------------ status banner
+
+async function refreshStatus() {
+  const banner = document.getElementById("banner");
+  const problems = [];
+  let bad = false;
+  try {
+    state.status = await api("/api/status");
+    const s = state.status;
+    if (!s.chain_reachable) { problems.push("The blockchain node is not reachable: purchases and balances are unavailable."); bad = true; }
+    if (s.ipfs_reachable === false) problems.push("The IPFS node is down: previews, artwork, uploads and downloads are unavailable.");
+    if (s.indexed_block === null) problems.push("The ledger has not been built yet: the indexer has not run.");
+    else if (s.lag_blocks > 5) problems.push(`The indexer is ${s.lag_blocks} blocks behind the chain: recent sales may not show yet.`);
+    if (state.account && state.chainId !== null && s.chain_id !== null && state.chainId !== s.chain_id) {
+      problems.push(`Your wallet is on chain ${state.chainId}; Ninety runs on chain ${s.chain_id}.`);
+      bad = true;
+    }
+  } catch (e) {
+    problems.push(explain(e));
+    bad = true;
+  }
+  put(banner, ...problems.map((p) => h("div", {}, p)));
+  if (problems.some((p) => p.includes("Your wallet is on chain"))) {
+    banner.append(h("button", { type: "button", class: "secondary", onclick: switchChain }, "Switch network"));
+  }
+  banner.hidden = problems.length === 0;
+  banner.className = bad ? "bad" : "";
+}
+
+// ------------------------------------------------------------------ wallet
+
+window.addEventListener("eip6963:announceProvider", (event) => {
+  const d = event.detail;
+  if (d?.provider && !state.providers.some((p) => p.info?.uuid === d.info?.uuid)) state.providers.push(d);
+});
+window.dispatchEvent(new Event("eip6963:requestProvider"));
+
+function pickProvider() {
+  if (state.providers.length) return state.providers[0].provider;
+  return window.ethereum || null;
+}
+
+async function connect() {
+  const provider = pickProvider();
+  if (!provider) { toast("No browser wallet found. Install one (any EIP-1193 wallet) and reload."); return false; }
+  try {
+    const accounts = await provider.request({ method: "eth_requestAccounts" });
+    state.wallet = provider;
+    state.account = ethers.getAddress(accounts[0]);
+    state.chainId = Number(await provider.request({ method: "eth_chainId" }));
+    provider.on?.("accountsChanged", (a) => { state.account = a[0] ? ethers.getAddress(a[0]) : null; state.session = null; renderWallet(); route(); });
+    provider.on?.("chainChanged", (c) => { state.chainId = Number(c); refreshStatus(); });
+    try { const me = await api("/api/auth/me"); if (me.address === state.account.toLowerCase()) state.session = me.address; } catch { /* not signed in */ }
+    renderWallet();
+    await refreshStatus();
+    return true;
+  } catch (e) {
+    toast(explain(e));
+    return false;
+  }
+}
+
+async function switchChain() {
+  try {
+    await state.wallet.request({ method: "wallet_switchEthereumChain", params: [{ chainId: "0x" + state.status.chain_id.toString(16) }] });
+  } catch (e) { toast(explain(e)); }
+}
+
+function renderWallet() {
+  document.getElementById("account").textContent = state.account ? short(state.account) + (state.session ? " (signed in)" : "") : "";
+  document.getElementById("connect").hidden = !!state.account;
+  document.getElementById("signin").hidden = !state.account || !!state.session;
+}
+
+// Sign-In with Ethereum (EIP-4361): the server checks domain, URI, chain, nonce and times.
+async function signIn() {
+  if (!state.account && !(await connect())) return false;
+  try {
+    const nonce = await api("/api/auth/nonce");
+    const now = new Date();
+    const message = [
+      `${nonce.domain} wants you to sign in with your Ethereum account:`, state.account, "",
+      "Sign in to Ninety", "",
+      `URI: ${location.origin}`, "Version: 1", `Chain ID: ${state.status.chain_id}`, `Nonce: ${nonce.nonce}`,
+      `Issued At: ${now.toISOString()}`, `Expiration Time: ${new Date(now.getTime() + 8 * 3600e3).toISOString()}`,
+    ].join("\n");
+    const signature = await state.wallet.request({ method: "personal_sign", params: [ethers.hexlify(ethers.toUtf8Bytes(message)), state.account] });
+    const s = await api("/api/auth/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ message, signature }) });
+    state.session = s.address;
+    renderWallet();
+    toast("Signed in.");
+    return true;
+  } catch (e) {
+    toast(explain(e));
+    return false;
+  }
+}
+
+async function needSession() {
+  if (state.session) return true;
+  return signIn();
+}
+
+// Send a transaction from the wallet; `steps` shows submitted → mined (→ indexed by the caller).
+async function send(tx, steps) {
+  if (state.chainId !== state.status.chain_id) throw new Error(`Switch your wallet to chain ${state.status.chain_id} first.`);
+  const hash = await state.wallet.request({ method: "eth_sendTransaction", params: [{ from: state.account, ...tx }] });
+  steps?.mark("submitted", `Submitted: ${short(hash)}`);
+  const rpc = new ethers.BrowserProvider(state.wallet);
+  const receipt = await rpc.waitForTransaction(hash);
+  if (!receipt || receipt.status !== 1) throw new Error(`The transaction ${hash} failed on chain.`);
+  steps?.mark("mined", `Mined in block ${receipt.blockNumber}`);
+  return receipt;
+}
+
+async function waitIndexed(block, steps) {
+  for (let i = 0; i < 240; i++) {
+    const s = await api("/api/status").catch(() => null);
+    if (s && s.indexed_block !== null && s.indexed_block >= block) { steps?.mark("indexed", "In the ledger"); return; }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error("The sale is on chain but the indexer has not caught up yet; it will appear shortly.");
+}
+
+function stepList(names) {
+  const ul = h("ul", { class: "steps", "aria-live": "polite" });
+  const items = Object.fromEntries(names.map(([key, label]) => { const li = h("li", {}, label); ul.append(li); return [key, li]; }));
+  ul.mark = (key, text) => { items[key].classList.add("done"); if (text) items[key].textContent = text; };
+  ul.fail = (text) => { ul.append(h("li", { class: "failed error" }, text)); };
+  return ul;
+}
+
+const contractTx = (fn, args, value = 0n) => ({
+  to: state.contract.address, data: state.iface.encodeFunctionData(fn, args), value: "0x" + BigInt(value).toString(16),
+});
+
+// ------------------------------------------------------------------ store
+
+async function viewStore(params) {
+  const q = params.get("q") || "", genre = params.get("genre") || "", sort = params.get("sort") || "newest";
+  const form = h("form", { class: "filters", role: "search", onsubmit: (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    location.hash = "#/?" + new URLSearchParams([...f].filter(([, v]) => v)).toString();
+  } },
+  h("div", {}, h("label", { for: "q" }, "Search"), h("input", { id: "q", name: "q", type: "search", value: q, placeholder: "title, artist, genre" })),
+  h("div", {}, h("label", { for: "genre" }, "Genre"), h("input", { id: "genre", name: "genre", value: genre })),
+  h("div", {}, h("label", { for: "sort" }, "Sort"), h("select", { id: "sort", name: "sort" },
+    ["newest", "price", "sales"].map((s) => h("option", { value: s, selected: s === sort }, s)))),
+  h("button", { type: "submit" }, "Search"));
+  const grid = h("div", { class: "grid" });
+  put(main, h("h1", {}, "Store"), form, grid);
+  const qs = new URLSearchParams({ limit: "60", sort });
+  if (q) qs.set("q", q);
+  if (genre) qs.set("genre", genre);
+  const page = await api("/api/tracks?" + qs);
+  if (!page.items.length) grid.replaceWith(h("p", {}, "No tracks match."));
+  for (const t of page.items) grid.append(trackCard(t));
+}
+
+function trackCard(t) {
+  const title = t.title || `Track ${t.track_id}`;
+  return h("article", { class: "card", "aria-label": title },
+    h("img", { src: `/api/tracks/${t.track_id}/artwork`, alt: `Artwork for ${title}`, loading: "lazy" }),
+    h("h3", {}, h("a", { href: `#/track/${t.track_id}` }, title)),
+    h("div", { class: "muted" }, t.artist_name || short(t.artist), t.genre ? ` · ${t.genre}` : ""),
+    h("audio", { controls: true, preload: "none", src: `/api/tracks/${t.track_id}/preview`, "aria-label": `Preview of ${title}` }),
+    h("div", {}, h("span", { class: "price" }, money(t.price, t.token)), " ",
+      h("a", { class: "button", href: `#/track/${t.track_id}`, "aria-label": `Buy ${title}` }, "Buy")));
+}
+
+async function viewTrack(id) {
+  const t = await api(`/api/tracks/${id}`);
+  const info = tokenInfo(t.token);
+  const title = t.title || `Track ${t.track_id}`;
+  const amount = h("input", { id: "amount", type: "text", inputmode: "decimal", value: ethers.formatUnits(BigInt(t.price), info.decimals), "aria-describedby": "amount-help" });
+  const out = h("div", { "aria-live": "polite" });
+  const buy = h("button", { type: "button", id: "buy", onclick: () => buyTrack(t, amount.value, out, buy) }, `Buy for ${info.symbol}`);
+  put(main, 
+    h("h1", {}, title),
+    h("div", { class: "panel" },
+      h("img", { src: `/api/tracks/${t.track_id}/artwork`, alt: `Artwork for ${title}`, width: 220, height: 220 }),
+      h("p", {}, h("strong", {}, t.artist_name || ""), " ", h("a", { class: "mono", href: `#/ledger/artist/${t.artist}` }, short(t.artist))),
+      h("p", { class: "muted" }, [t.genre, t.duration ? `${t.duration.toFixed(1)} s` : null, `${t.sales} sales`].filter(Boolean).join(" · ")),
+      h("audio", { controls: true, preload: "none", src: `/api/tracks/${t.track_id}/preview`, "aria-label": `Preview of ${title}` }),
+      h("p", {}, "Price: ", h("span", { class: "price" }, money(t.price, t.token))),
+      t.listed ? [h("label", { for: "amount" }, `Pay (${info.symbol})`), amount,
+        h("p", { id: "amount-help", class: "muted" }, "Pay what you want: the price or more. The split sends it to the artist and collaborators."),
+        buy] : h("p", { class: "error" }, "This track is not for sale right now."),
+      out,
+      h("p", {}, h("a", { href: `#/ledger/track/${t.track_id}` }, "This track's sales in the ledger"))));
+}
+
+async function buyTrack(t, amountText, out, button) {
+  const info = tokenInfo(t.token);
+  let amount;
+  try { amount = ethers.parseUnits(amountText.trim(), info.decimals); } catch { put(out, h("p", { class: "error" }, "Enter an amount like 0.01.")); return; }
+  if (amount < BigInt(t.price)) { put(out, h("p", { class: "error" }, `The price is ${money(t.price, t.token)}; pay that or more.`)); return; }
+  if (!state.account && !(await connect())) return;
+  const isEth = t.token === ETH;
+  const steps = stepList([...(isEth ? [] : [["approved", "Approve the token"]]), ["submitted", "Submit the purchase"], ["mined", "Mined"], ["indexed", "In the ledger"]]);
+  put(out, steps);
+  button.disabled = true;
+  try {
+    if (!isEth) {
+      const erc20 = new ethers.Interface(["function allowance(address,address) view returns (uint256)", "function approve(address,uint256) returns (bool)"]);
+      const rpc = new ethers.BrowserProvider(state.wallet);
+      const raw = await rpc.call({ to: t.token, data: erc20.encodeFunctionData("allowance", [state.account, state.contract.address]) });
+      if (BigInt(raw) < amount) {
+        await send({ to: t.token, data: erc20.encodeFunctionData("approve", [state.contract.address, amount]) });
+      }
+      steps.mark("approved", "Token approved");
+    }
+    const receipt = await send(contractTx("buy", [t.track_id, amount], isEth ? amount : 0n), steps);
+    await waitIndexed(receipt.blockNumber, steps);
+    out.append(h("p", { class: "ok" }, "Bought. "), downloadLink(t));
+  } catch (e) {
+    steps.fail(explain(e));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function downloadLink(t) {
+  return h("button", { type: "button", class: "download", onclick: async () => {
+    if (!(await needSession())) return;
+    // Through a link so the browser streams the file to disk; the session cookie gates it.
+    const a = h("a", { href: `/api/tracks/${t.track_id}/download`, download: "" });
+    document.body.append(a); a.click(); a.remove();
+  } }, `Download ${t.title || "the track"}`);
+}
+
+async function viewPurchases() {
+  put(main, h("h1", {}, "My purchases"));
+  if (!state.account) { main.append(h("p", {}, "Connect your wallet to see what it bought."), h("button", { type: "button", onclick: async () => { if (await connect()) route(); } }, "Connect wallet")); return; }
+  const sales = await api(`/api/ledger/sales?buyer=${state.account}&limit=200`);
+  if (!sales.items.length) { main.append(h("p", {}, "This wallet has not bought anything yet. ", h("a", { href: "#/" }, "Visit the store."))); return; }
+  const seen = new Set();
+  const list = h("div", { class: "grid" });
+  main.append(list);
+  for (const s of sales.items) {
+    if (seen.has(s.track_id)) continue;
+    seen.add(s.track_id);
+    const t = await api(`/api/tracks/${s.track_id}`).catch(() => null);
+    if (!t) continue;
+    list.append(h("article", { class: "card" },
+      h("img", { src: `/api/tracks/${t.track_id}/artwork`, alt: `Artwork for ${t.title}` }),
+      h("h3", {}, t.title), h("div", { class: "muted" }, t.artist_name),
+      h("div", {}, `Paid ${money(s.amount, s.token)} on ${when(s.block_time)}`), downloadLink(t)));
+  }
+}
+
+// ------------------------------------------------------------------ studio
+
+async function viewStudio() {
+  put(main, h("h1", {}, "Studio"));
+  if (!state.account || !state.session) {
+    main.append(h("p", {}, "Sign in with your wallet to upload tracks and see your earnings."),
+      h("button", { type: "button", onclick: async () => { if (await signIn()) route(); } }, "Sign in"));
+    return;
+  }
+  main.append(await earningsPanel(), uploadPanel());
+}
+
+function uploadPanel() {
+  const tokens = state.status.tokens;
+  const rows = h("div", { id: "split-rows" });
+  const total = h("p", { id: "split-total", "aria-live": "polite" });
+  const addRow = (address = "", percent = "") => {
+    const row = h("div", { class: "split-row" },
+      h("input", { type: "text", name: "payee", value: address, placeholder: "0x… payee address", "aria-label": "Payee address", oninput: check }),
+      h("input", { type: "number", name: "percent", value: percent, min: "0.0001", max: "100", step: "0.0001", "aria-label": "Share in percent", oninput: check }),
+      h("span", {}, "%"),
+      h("button", { type: "button", class: "secondary", "aria-label": "Remove this payee", onclick: () => { row.remove(); check(); } }, "Remove"));
+    rows.append(row);
+    check();
+  };
+  const submit = h("button", { type: "submit", id: "upload" }, "Upload");
+  function split() {
+    return [...rows.querySelectorAll(".split-row")].map((r) => ({ address: r.querySelector("[name=payee]").value.trim(), percent: r.querySelector("[name=percent]").value }));
+  }
+  function check() {
+    const parts = split();
+    const ppm = parts.reduce((s, p) => s + Math.round(Number(p.percent || 0) * 10000), 0);
+    const badAddress = parts.find((p) => !ethers.isAddress(p.address));
+    let msg = `Total: ${(ppm / 10000).toFixed(4).replace(/\.?0+$/, "")}%`;
+    let ok = ppm === 1_000_000 && !badAddress && parts.length > 0;
+    if (ppm !== 1_000_000) msg += " (must be exactly 100%)";
+    if (badAddress) msg += ` · "${badAddress.address || "(empty)"}" is not an address`;
+    total.textContent = msg;
+    total.className = ok ? "ok" : "error";
+    submit.disabled = !ok;
+    return ok;
+  }
+  const progress = h("progress", { max: "100", value: "0", hidden: true, "aria-label": "Upload progress" });
+  const out = h("div", { "aria-live": "polite" });
+  const form = h("form", { id: "upload-form", onsubmit: (e) => { e.preventDefault(); if (check()) upload(form, split(), progress, out, submit); } },
+    h("label", { for: "audio" }, "Audio (WAV, FLAC, MP3 or OGG)"), h("input", { id: "audio", name: "audio", type: "file", accept: "audio/*", required: true }),
+    h("label", { for: "artwork" }, "Artwork (PNG or JPEG)"), h("input", { id: "artwork", name: "artwork", type: "file", accept: "image/png,image/jpeg", required: true }),
+    h("label", { for: "title" }, "Title"), h("input", { id: "title", name: "title", required: true, maxlength: 300 }),
+    h("label", { for: "artist_name" }, "Artist name"), h("input", { id: "artist_name", name: "artist_name", required: true, maxlength: 300 }),
+    h("label", { for: "genre" }, "Genre"), h("input", { id: "genre", name: "genre", maxlength: 100 }),
+    h("label", { for: "description" }, "Description"), h("textarea", { id: "description", name: "description", rows: 2, maxlength: 5000 }),
+    h("label", { for: "price" }, "Price"), h("input", { id: "price", name: "price_human", required: true, inputmode: "decimal", value: "0.01" }),
+    h("label", { for: "token" }, "Paid in"), h("select", { id: "token", name: "token" }, tokens.map((t) => h("option", { value: t.address }, t.symbol))),
+    h("label", { for: "preview_start" }, "Preview starts at (seconds)"), h("input", { id: "preview_start", name: "preview_start", type: "number", min: "0", step: "0.1", value: "0" }),
+    h("fieldset", {}, h("legend", {}, "Split: who is paid, and how much of each sale (after the platform fee)"),
+      rows, h("button", { type: "button", class: "secondary", id: "add-payee", onclick: () => addRow() }, "Add a collaborator"), total),
+    submit, progress, out);
+  addRow(state.account, "100");
+  return h("section", { class: "panel", "aria-labelledby": "upload-h" }, h("h2", { id: "upload-h" }, "Upload a track"), form);
+}
+
+function upload(form, split, progress, out, submit) {
+  const data = new FormData(form);
+  const token = tokenInfo(data.get("token"));
+  let price;
+  try { price = ethers.parseUnits(String(data.get("price_human")).trim(), token.decimals); } catch { put(out, h("p", { class: "error" }, "Enter a price like 0.01.")); return; }
+  data.delete("price_human");
+  data.set("price", price.toString());
+  data.set("split", JSON.stringify(split.map((p) => ({ address: p.address, share_ppm: Math.round(Number(p.percent) * 10000) }))));
+  // XMLHttpRequest, not fetch: it reports upload progress.
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/api/uploads");
+  progress.hidden = false;
+  submit.disabled = true;
+  put(out, h("p", {}, "Uploading…"));
+  xhr.upload.onprogress = (e) => { if (e.lengthComputable) progress.value = Math.round((100 * e.loaded) / e.total); };
+  xhr.onerror = () => { submit.disabled = false; put(out, h("p", { class: "error" }, "The upload failed: the server is not reachable.")); };
+  xhr.onload = () => {
+    submit.disabled = false;
+    let body = {};
+    try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+    if (xhr.status !== 201) { put(out, h("p", { class: "error" }, `Upload refused: ${body.detail || "HTTP " + xhr.status}`)); return; }
+    progress.value = 100;
+    const steps = stepList([["split", "Create the split on chain"], ["submitted", "Register the track"], ["mined", "Mined"], ["indexed", "In the store"]]);
+    const register = h("button", { type: "button", id: "register", onclick: async () => {
+      register.disabled = true;
+      try {
+        await send({ to: body.create_split_call.to, data: body.create_split_call.data });
+        steps.mark("split", "Split created");
+        const receipt = await send({ to: body.register_call.to, data: body.register_call.data }, steps);
+        const log = receipt.logs.map((l) => { try { return state.iface.parseLog(l); } catch { return null; } }).find((l) => l?.name === "TrackRegistered");
+        await waitIndexed(receipt.blockNumber, steps);
+        const id = log ? Number(log.args.trackId) : null;
+        out.append(h("p", { class: "ok", id: "registered" }, "Your track is in the store. ", id ? h("a", { href: `#/track/${id}` }, `Open track ${id}`) : ""));
+      } catch (e) {
+        steps.fail(explain(e));
+        register.disabled = false;
+      }
+    } }, "Register on chain");
+    put(out, h("p", { class: "ok" }, `Pinned to IPFS: metadata ${body.metadata_cid}`), h("p", {}, "Now register it from your wallet (two transactions):"), register, steps);
+  };
+  xhr.send(data);
+}
+
+async function earningsPanel() {
+  const me = state.account.toLowerCase();
+  const panel = h("section", { class: "panel", "aria-labelledby": "earn-h" }, h("h2", { id: "earn-h" }, "Earnings"));
+  let summary;
+  try { summary = await api(`/api/ledger/artists/${me}`); } catch (e) { panel.append(h("p", { class: "error" }, explain(e))); return panel; }
+  const rows = summary.tokens.map((t) => h("tr", {},
+    h("td", {}, t.token_symbol), h("td", { class: "num" }, t.sales), h("td", { class: "num" }, money(t.gross, t.token)),
+    h("td", { class: "num" }, money(t.credited, t.token)), h("td", { class: "num" }, money(t.withdrawn, t.token)),
+    h("td", { class: "num owed" }, money(t.owed, t.token))));
+  const waiting = summary.undistributed;
+  const tokensWithMoney = [...new Set([...summary.tokens.filter((t) => BigInt(t.owed) > 0n).map((t) => t.token), ...waiting.map((w) => w.token)])];
+  const out = h("div", { "aria-live": "polite" });
+  const withdraw = h("button", { type: "button", id: "withdraw", disabled: !tokensWithMoney.length, onclick: async () => {
+    withdraw.disabled = true;
+    const steps = stepList([["submitted", "Submit"], ["mined", "Mined"], ["indexed", "In the ledger"]]);
+    put(out, steps);
+    try {
+      // One transaction: distribute every split balance waiting for this payee, then withdraw.
+      const calls = waiting.map((w) => state.iface.encodeFunctionData("distribute", [w.split_id, w.token]));
+      calls.push(state.iface.encodeFunctionData("withdraw", [state.account, tokensWithMoney]));
+      const receipt = await send(contractTx("multicall", [calls]), steps);
+      await waitIndexed(receipt.blockNumber, steps);
+      out.append(h("p", { class: "ok", id: "withdrawn" }, "Withdrawn to your wallet."));
+      setTimeout(route, 800);
+    } catch (e) { steps.fail(explain(e)); withdraw.disabled = false; }
+  } }, "Withdraw everything");
+  add(panel,
+    summary.tokens.length ? h("div", { class: "table-wrap" }, h("table", {}, h("caption", { class: "muted" }, `As of block ${summary.as_of_block}`),
+      h("thead", {}, h("tr", {}, ["Token", "Sales", "Gross sales", "Credited to you", "Withdrawn", "Owed now"].map((c, i) => h("th", { scope: "col", class: i ? "num" : "" }, c)))),
+      h("tbody", {}, rows))) : h("p", {}, "No sales yet."),
+    waiting.length ? h("p", { class: "muted" }, `Also waiting in your splits: ${waiting.map((w) => money(w.amount, w.token)).join(", ")} (shared among the split's payees when you withdraw).`) : null,
+    withdraw, out, await earningsChart(me));
+  return panel;
+}
+
+// Net sales per day of the artist's tracks, one chart per token (plain SVG).
+async function earningsChart(me) {
+  const byToken = {};
+  let cursor = null;
+  for (let page = 0; page < 10; page++) {
+    const p = await api(`/api/ledger/sales?artist=${me}&order=asc&limit=500${cursor ? "&cursor=" + cursor : ""}`);
+    for (const s of p.items) {
+      const day = new Date(s.block_time * 1000).toISOString().slice(0, 10);
+      const t = (byToken[s.token] ||= {});
+      t[day] = (t[day] || 0n) + BigInt(s.amount) - BigInt(s.platform_fee);
+    }
+    cursor = p.next_cursor;
+    if (!cursor) break;
+  }
+  const wrap = h("div", {}, h("h3", {}, "Net sales per day"));
+  if (!Object.keys(byToken).length) { wrap.append(h("p", { class: "muted" }, "The chart appears after your first sale.")); return wrap; }
+  for (const [token, days] of Object.entries(byToken)) {
+    const info = tokenInfo(token);
+    const entries = Object.entries(days).sort();
+    const values = entries.map(([, v]) => Number(ethers.formatUnits(v, info.decimals)));
+    const max = Math.max(...values) || 1;
+    const w = 600, hgt = 160, bw = Math.max(4, Math.min(60, (w - 40) / entries.length - 4));
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", `0 0 ${w} ${hgt + 20}`);
+    svg.setAttribute("class", "chart");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", `Net ${info.symbol} per day: ` + entries.map(([d], i) => `${d} ${values[i]}`).join(", "));
+    entries.forEach(([day], i) => {
+      const bh = (values[i] / max) * (hgt - 20);
+      const rect = document.createElementNS(svg.namespaceURI, "rect");
+      Object.entries({ x: 30 + i * (bw + 4), y: hgt - bh, width: bw, height: bh, fill: "#0b5fff" }).forEach(([k, v]) => rect.setAttribute(k, v));
+      const title = document.createElementNS(svg.namespaceURI, "title");
+      title.textContent = `${day}: ${values[i]} ${info.symbol}`;
+      rect.append(title);
+      svg.append(rect);
+    });
+    const label = document.createElementNS(svg.namespaceURI, "text");
+    label.setAttribute("x", 30); label.setAttribute("y", 14); label.textContent = `${info.symbol} (max ${max} per day)`;
+    svg.append(label);
+    wrap.append(svg);
+  }
+  return wrap;
+}
+
+// ------------------------------------------------------------------ ledger explorer
+
+const SALE_FILTERS = ["track", "artist", "payee", "buyer", "token", "from_block", "to_block"];
+const WITHDRAWAL_FILTERS = ["account", "token", "from_block", "to_block"];
+
+async function viewLedger(params) {
+  const kind = params.get("kind") === "withdrawals" ? "withdrawals" : "sales";
+  const names = kind === "sales" ? SALE_FILTERS : WITHDRAWAL_FILTERS;
+  const form = h("form", { class: "filters", "aria-label": "Ledger filters", onsubmit: (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    location.hash = "#/ledger?" + new URLSearchParams([...f].filter(([, v]) => String(v).trim())).toString();
+  } },
+  h("div", {}, h("label", { for: "kind" }, "Show"), h("select", { id: "kind", name: "kind" },
+    ["sales", "withdrawals"].map((k) => h("option", { value: k, selected: k === kind }, k)))),
+  names.map((n) => h("div", {}, h("label", { for: `f-${n}` }, n.replace("_", " ")),
+    n === "token" ? h("select", { id: `f-${n}`, name: n }, h("option", { value: "" }, "any"),
+      (state.status?.tokens || []).map((t) => h("option", { value: t.address, selected: params.get(n) === t.address }, t.symbol)))
+      : h("input", { id: `f-${n}`, name: n, value: params.get(n) || "", size: n.includes("block") || n === "track" ? 8 : 20 }))),
+  h("button", { type: "submit" }, "Filter"));
+  const query = new URLSearchParams();
+  for (const n of names) if (params.get(n)) query.set(n, params.get(n));
+  const csv = h("a", { class: "button secondary", id: "csv", href: `/api/ledger/${kind}?${query}&format=csv`, download: `ninety-${kind}.csv` }, "Download CSV");
+  const recon = h("div", { class: "panel", "aria-live": "polite" }, h("strong", {}, "Reconciliation against the chain: "),
+    h("button", { type: "button", class: "secondary", onclick: async (e) => {
+      e.target.disabled = true;
+      try {
+        const r = await api("/api/ledger/reconciliation");
+        put(recon, h("strong", {}, "Reconciliation against the chain: "),
+          h("span", { class: r.ok ? "ok" : "error", id: "recon-result" }, r.ok ? `OK at block ${r.block}` : `${r.differences.length} difference(s) at block ${r.block}`),
+          h("span", { class: "muted" }, ` · ${r.accounts_checked} accounts and ${r.splits_checked} splits checked`),
+          r.differences.length ? h("ul", {}, r.differences.map((d) => h("li", {}, `${d.kind} ${d.key}: chain ${d.chain}, ledger ${d.ledger}`))) : null);
+      } catch (err) { recon.append(h("p", { class: "error" }, explain(err))); e.target.disabled = false; }
+    } }, "Check now"));
+  const table = h("div", { class: "table-wrap" });
+  put(main, h("h1", {}, "Public ledger"),
+    h("p", { class: "muted" }, "Every sale and withdrawal the contract recorded, each with a proof back to its log on chain."),
+    recon, form, csv, table);
+  await ledgerPage(kind, query, null, table);
+}
+
+async function ledgerPage(kind, query, cursor, table) {
+  const q = new URLSearchParams(query);
+  q.set("limit", "25");
+  if (cursor) q.set("cursor", cursor);
+  const page = await api(`/api/ledger/${kind}?${q}`);
+  const proof = (r) => h("a", { href: `#/proof/${r.tx_hash}/${r.log_index}`, class: "mono" }, short(r.tx_hash));
+  const head = kind === "sales" ? ["Block", "Time", "Track", "Artist", "Buyer", "Amount", "Platform fee", "Proof"] : ["Block", "Time", "Account", "Amount", "Proof"];
+  const rows = page.items.map((r) => kind === "sales"
+    ? h("tr", {}, h("td", { class: "num" }, r.block_number), h("td", {}, when(r.block_time)),
+      h("td", {}, h("a", { href: `#/ledger/track/${r.track_id}` }, r.track_id)),
+      h("td", {}, h("a", { href: `#/ledger/artist/${r.artist}`, class: "mono" }, short(r.artist))),
+      h("td", { class: "mono" }, short(r.buyer)), h("td", { class: "num" }, money(r.amount, r.token)),
+      h("td", { class: "num" }, money(r.platform_fee, r.token)), h("td", {}, proof(r)))
+    : h("tr", {}, h("td", { class: "num" }, r.block_number), h("td", {}, when(r.block_time)),
+      h("td", {}, h("a", { href: `#/ledger/artist/${r.account}`, class: "mono" }, short(r.account))),
+      h("td", { class: "num" }, money(r.amount, r.token)), h("td", {}, proof(r))));
+  const more = page.next_cursor ? h("button", { type: "button", class: "secondary", onclick: () => ledgerPage(kind, query, page.next_cursor, table) }, "Next page") : null;
+  put(table, 
+    page.items.length ? h("table", { id: "ledger-table" }, h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows))
+      : h("p", {}, "No rows match these filters."),
+    cursor ? h("button", { type: "button", class: "secondary", onclick: () => ledgerPage(kind, query, null, table) }, "First page") : null, more);
+}
+
+async function viewArtistLedger(address) {
+  const s = await api(`/api/ledger/artists/${address}`);
+  put(main, h("h1", {}, "Artist ", h("span", { class: "mono" }, short(address))),
+    h("p", {}, h("a", { href: `#/ledger?artist=${address}` }, "Their sales"), " · ", h("a", { href: `#/?q=` }, "Store"),
+      " · ", h("a", { href: `#/ledger?kind=withdrawals&account=${address}` }, "Their withdrawals")),
+    h("div", { class: "table-wrap" }, h("table", {}, h("caption", { class: "muted" }, `As of block ${s.as_of_block}; owed is read from the contract`),
+      h("thead", {}, h("tr", {}, ["Token", "Sales", "Buyers", "Gross", "Fees", "Net to splits", "Credited", "Withdrawn", "Owed (chain)"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, s.tokens.map((t) => h("tr", {}, h("td", {}, t.token_symbol), h("td", { class: "num" }, t.sales), h("td", { class: "num" }, t.buyers),
+        ...[t.gross, t.fees, t.net, t.credited, t.withdrawn, t.owed].map((v) => h("td", { class: "num" }, money(v, t.token)))))))));
+}
+
+async function viewTrackLedger(id) {
+  const s = await api(`/api/ledger/tracks/${id}`);
+  put(main, h("h1", {}, `Track ${id} in the ledger`),
+    h("p", {}, h("a", { href: `#/track/${id}` }, "In the store"), " · ", h("a", { href: `#/ledger?track=${id}` }, "Its sales")),
+    h("p", {}, `${s.sales} sales, gross ${money(s.gross, s.token)}, platform fees ${money(s.fees, s.token)}, net ${money(s.net, s.token)}.`),
+    h("h2", {}, "Paid to"), h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Payee"), h("th", { scope: "col" }, "Credited"))),
+      h("tbody", {}, s.payees.map((p) => h("tr", {}, h("td", {}, h("a", { class: "mono", href: `#/ledger/artist/${p.payee}` }, p.payee)), h("td", { class: "num" }, money(p.credited, p.token))))))),
+    h("h2", {}, "Sales per day"), h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Day"), h("th", { scope: "col" }, "Sales"), h("th", { scope: "col" }, "Gross"))),
+      h("tbody", {}, s.sales_per_day.map((d) => h("tr", {}, h("td", {}, d.day), h("td", { class: "num" }, d.sales), h("td", { class: "num" }, money(d.gross, s.token))))))));
+}
+
+async function viewProof(tx, index) {
+  const p = await api(`/api/ledger/proofs/${tx}/${index}`);
+  put(main, h("h1", {}, "Proof of a ledger row"),
+    h("p", {}, p.canonical ? h("span", { class: "ok" }, "This log is in the canonical chain.") : h("span", { class: "error" }, "This log's block is no longer canonical."),
+      p.matches === false ? h("span", { class: "error" }, " The database row does NOT match the log.") : null),
+    h("p", { class: "muted" }, "Check it against any node: eth_getTransactionReceipt for this transaction has this log at this index."),
+    h("pre", { id: "proof" }, JSON.stringify(p, null, 2)));
+}
+
+// ------------------------------------------------------------------ routing
+
+async function route() {
+  const [path, query] = (location.hash.slice(1) || "/").split("?");
+  const params = new URLSearchParams(query || "");
+  const parts = path.split("/").filter(Boolean);
+  for (const a of document.querySelectorAll("nav a")) a.toggleAttribute("aria-current", a.getAttribute("href") === "#/" + (parts[0] || ""));
+  for (const a of document.querySelectorAll("nav a[aria-current]")) a.setAttribute("aria-current", "page");
+  try {
+    if (!state.status) await refreshStatus();
+    if (!state.status) throw new ApiError(0, "The Ninety server is not reachable. Is it running?");
+    if (parts[0] === "track") await viewTrack(parts[1]);
+    else if (parts[0] === "purchases") await viewPurchases();
+    else if (parts[0] === "studio") await viewStudio();
+    else if (parts[0] === "ledger" && parts[1] === "artist") await viewArtistLedger(parts[2]);
+    else if (parts[0] === "ledger" && parts[1] === "track") await viewTrackLedger(parts[2]);
+    else if (parts[0] === "ledger") await viewLedger(params);
+    else if (parts[0] === "proof") await viewProof(parts[1], parts[2]);
+    else await viewStore(params);
+  } catch (e) {
+    put(main, h("h1", {}, "Something went wrong"), h("p", { class: "error" }, explain(e)),
+      h("p", {}, h("a", { href: "#/" }, "Back to the store")));
+  }
+}
+
+async function start() {
+  document.getElementById("connect").addEventListener("click", connect);
+  document.getElementById("signin").addEventListener("click", signIn);
+  try {
+    state.contract = await api("/api/contract");
+    state.iface = new ethers.Interface(state.contract.abi);
+  } catch (e) { /* shown by the status banner */ }
+  window.addEventListener("hashchange", route);
+  await refreshStatus();
+  setInterval(refreshStatus, 5000);
+  // Reconnect silently if the wallet already authorised this site.
+  const provider = pickProvider();
+  if (provider) {
+    try {
+      const accounts = await provider.request({ method: "eth_accounts" });
+      if (accounts.length) await connect();
+    } catch { /* the user connects by hand */ }
+  }
+  renderWallet();
+  await route();
+}
+
+start();
