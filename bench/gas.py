@@ -96,6 +96,27 @@ def measure(project, accounts):
     rows.append(("withdraw (1 token, after 50 sales)", M, m.withdraw(solo, [ETH], {"from": fan}).gas_used))
     rows.append(("withdraw (3 tokens)", M, m.withdraw(solo, [ETH, usdc, dai], {"from": fan}).gas_used))
 
+    # Sponsor pools: deposits, publishing an epoch, claims against roots of 10 and 1,000 leaves.
+    from ninety.merkle import Allocation, MerkleTree
+
+    sponsor = accounts[4]
+    rows.append(("pool deposit ETH (first in epoch)", M, m.depositToPool(0, ETH, 10**18, {"from": sponsor, "value": 10**18}).gas_used))
+    rows.append(("pool deposit ETH (again)", M, m.depositToPool(0, ETH, 10**18, {"from": sponsor, "value": 10**18}).gas_used))
+    for epoch, leaves in ((0, 10), (1, 1000)):
+        if epoch:
+            m.depositToPool(epoch, ETH, 10**18, {"from": sponsor, "value": 10**18})
+        pool = m.poolBalance(epoch, ETH)
+        fee = pool // 10
+        each = (pool - fee) // leaves
+        allocations = [Allocation(str(sid), ETH, each - i) for i in range(leaves)]
+        tree = MerkleTree(epoch, allocations)
+        total = sum(a.amount for a in allocations)
+        tx = m.publishEpoch(epoch, "0x" + tree.root.hex(), "bafkreibench", [total], [fee], {"from": owner})
+        rows.append((f"publishEpoch (1 token, {leaves} allocations)", M, tx.gas_used))
+        a = allocations[leaves // 2]
+        proof = ["0x" + p.hex() for p in tree.proof(a)]
+        rows.append((f"claimFromPool ({leaves} allocations)", M, m.claimFromPool(epoch, a.split_id, ETH, a.amount, proof, {"from": fan}).gas_used))
+
     # The peer: OpenZeppelin 4.9 PaymentSplitter, one per recipient set.
     P = "OZ 4.9 PaymentSplitter"
     for n in SIZES:

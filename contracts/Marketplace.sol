@@ -7,6 +7,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 /// @title Ninety Marketplace
 /// @notice Sells tracks listed by artists and settles every sale on-chain: the payees of
@@ -17,8 +18,13 @@ import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 ///  2. `distribute` (anyone may call it) allots a split's balance to its payees by share,
 ///     rounding dust to the first payee, so the sum of credits equals the balance exactly.
 ///  3. `withdraw` (anyone may call it, for any account) pays an account what it is owed.
-/// For every token: balance == sum of `owed` + sum of `splitBalance` (allotted + not yet
-/// allotted), unless someone forces funds in without a sale (then balance is larger).
+/// Sponsor pools pay artists for free downloads: sponsors deposit into an epoch's pool;
+/// when the epoch closes the owner publishes a Merkle root of allocations (split, token,
+/// amount) with the report's CID; each allocation is claimed once into the split's
+/// balance, then follows steps 2 and 3 like a sale.
+/// For every token: balance == sum of `owed` + sum of `splitBalance` + every open pool
+/// + every published pool's unclaimed allocations, unless someone forces funds in
+/// without a sale (then balance is larger).
 contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     using SafeERC20 for IERC20;
 
@@ -63,6 +69,21 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     mapping(bytes32 splitId => mapping(address token => uint256)) public splitBalance;
     mapping(address account => mapping(address token => uint256)) private _owed;
 
+    /// @notice Epochs below this are published (closed); deposits go to this one or later.
+    uint256 public openEpoch;
+    /// @notice The Merkle root of an epoch's allocations; zero until published.
+    mapping(uint256 epoch => bytes32) public epochRoot;
+    /// @notice Deposited into an epoch's pool and not withdrawn (zero once published).
+    mapping(uint256 epoch => mapping(address token => uint256)) public poolBalance;
+    /// @notice A published epoch's allocations not yet claimed.
+    mapping(uint256 epoch => mapping(address token => uint256)) public poolUnclaimed;
+    /// @notice What a sponsor put into an open epoch's pool (and can still take back).
+    mapping(uint256 epoch => mapping(address sponsor => mapping(address token => uint256))) public poolDeposit;
+    /// @notice Allocation leaves already claimed.
+    mapping(uint256 epoch => mapping(bytes32 leaf => bool)) public poolClaimed;
+    mapping(uint256 epoch => address[]) private _poolTokens;
+    mapping(uint256 epoch => mapping(address token => bool)) private _poolHasToken;
+
     /// @notice A new split was created; its id is keccak256(abi.encode(recipients, sharesPpm)).
     event SplitCreated(bytes32 indexed splitId, address[] recipients, uint32[] sharesPpm);
     /// @notice A track was listed by `artist`; `token` is the zero address for ETH.
@@ -99,6 +120,22 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     event TokenAllowed(address indexed token, bool allowed);
     /// @notice Sales and registrations were stopped (`paused`) or resumed.
     event SalesPausedChanged(bool paused);
+    /// @notice `sponsor` put `amount` of `token` into epoch `epoch`'s pool.
+    event PoolDeposited(uint256 indexed epoch, address indexed sponsor, address indexed token, uint256 amount);
+    /// @notice `sponsor` took `amount` back from an epoch that was still open.
+    event PoolDepositWithdrawn(uint256 indexed epoch, address indexed sponsor, address indexed token, uint256 amount);
+    /// @notice Epoch `epoch` closed in `token`: of `pool`, `allocated` is claimable by
+    /// splits, `platformFee` (at most 10%) went to the fee recipient and `carriedOver`
+    /// moved to the next epoch's pool.
+    event PoolSettled(
+        uint256 indexed epoch, address indexed token, uint256 pool, uint256 allocated, uint256 platformFee, uint256 carriedOver
+    );
+    /// @notice Epoch `epoch`'s allocations were published: `root` over leaves
+    /// keccak256(keccak256(abi.encode(epoch, splitId, token, amount))), and the full report
+    /// (every count, amount and rule) at IPFS `reportCid`.
+    event EpochPublished(uint256 indexed epoch, bytes32 root, string reportCid);
+    /// @notice An allocation of epoch `epoch` was claimed into split `splitId`'s balance.
+    event PoolClaimed(uint256 indexed epoch, bytes32 indexed splitId, address indexed token, uint256 amount);
 
     /// @notice A fee above the 10% cap was asked for.
     error Marketplace__FeeAboveCap(uint16 bps, uint16 maxBps);
@@ -152,6 +189,30 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     error Marketplace__NothingToWithdraw(address account);
     /// @notice The account did not accept the ETH sent to it.
     error Marketplace__EthTransferFailed(address account, uint256 amount);
+    /// @notice Epochs below `openEpoch` are closed.
+    error Marketplace__EpochClosed(uint256 epoch, uint256 openEpoch);
+    /// @notice Epochs are published in order: `openEpoch` is next.
+    error Marketplace__NotNextEpoch(uint256 epoch, uint256 openEpoch);
+    /// @notice The epoch's allocations are not published yet.
+    error Marketplace__EpochNotPublished(uint256 epoch);
+    /// @notice An amount of zero was given.
+    error Marketplace__ZeroAmount();
+    /// @notice More than the sponsor deposited (or still has) in this pool.
+    error Marketplace__DepositTooSmall(uint256 amount, uint256 deposited);
+    /// @notice A root of zero or a report without a CID.
+    error Marketplace__InvalidEpochReport();
+    /// @notice One allocation and one fee per token of the epoch, in `poolTokens` order.
+    error Marketplace__WrongTokenCount(uint256 given, uint256 expected);
+    /// @notice Allocations plus fee exceed the pool.
+    error Marketplace__AllocationAbovePool(address token, uint256 allocated, uint256 fee, uint256 pool);
+    /// @notice The platform's part of a pool is capped at 10%.
+    error Marketplace__PoolFeeAboveCap(address token, uint256 fee, uint256 pool);
+    /// @notice This allocation was already claimed.
+    error Marketplace__AlreadyClaimed(uint256 epoch, bytes32 leaf);
+    /// @notice The proof does not lead to the epoch's root.
+    error Marketplace__InvalidProof();
+    /// @notice The claims would exceed what was allocated in this token.
+    error Marketplace__ClaimAboveAllocation(uint256 amount, uint256 unclaimed);
 
     /// @param feeRecipient_ Receives platform fees.
     /// @param platformFeeBps_ Initial fee in basis points, at most `MAX_PLATFORM_FEE_BPS`.
@@ -323,19 +384,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         }
         if (amount < price) revert Marketplace__AmountBelowPrice(amount, price);
 
-        if (token == address(0)) {
-            if (msg.value != amount) revert Marketplace__WrongEthValue(msg.value, amount);
-        } else {
-            if (msg.value != 0) revert Marketplace__EthSentForTokenTrack(msg.value, token);
-            if (!tokenAllowed[token]) revert Marketplace__TokenNotAllowed(token);
-            uint256 before = IERC20(token).balanceOf(address(this));
-            IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
-            uint256 received = IERC20(token).balanceOf(address(this)) - before;
-            // A token that delivers nothing (a 100% transfer fee) makes no sale.
-            // slither-disable-next-line incorrect-equality
-            if (received == 0) revert Marketplace__NothingReceived(token, amount);
-            amount = received;
-        }
+        amount = _receive(token, amount);
 
         uint256 fee = (amount * feeBps) / 10_000;
         bytes32 splitId = track.splitId;
@@ -383,6 +432,136 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
             } else {
                 IERC20(tokens[i]).safeTransfer(account, amount);
             }
+        }
+    }
+
+    // ---------------------------------------------------------------- sponsor pools
+
+    /// @notice The tokens deposited into an epoch's pool, in the order `publishEpoch`
+    /// takes their allocations and fees.
+    function poolTokens(uint256 epoch) external view returns (address[] memory) {
+        return _poolTokens[epoch];
+    }
+
+    /// @notice Put `amount` of `token` (the zero address for ETH, sent as msg.value) into
+    /// the pool of `epoch`, which must not be closed. An ERC-20 must be allowed and approved;
+    /// the amount actually received is credited.
+    function depositToPool(uint256 epoch, address token, uint256 amount) external payable nonReentrant {
+        if (epoch < openEpoch) revert Marketplace__EpochClosed(epoch, openEpoch);
+        if (amount == 0) revert Marketplace__ZeroAmount();
+        uint256 received = _receive(token, amount);
+        poolDeposit[epoch][msg.sender][token] += received;
+        poolBalance[epoch][token] += received;
+        if (!_poolHasToken[epoch][token]) {
+            _poolHasToken[epoch][token] = true;
+            _poolTokens[epoch].push(token);
+        }
+        emit PoolDeposited(epoch, msg.sender, token, received);
+    }
+
+    /// @notice Take back `amount` of what the caller deposited into an epoch that is still
+    /// open. Once the epoch is published its pool belongs to the artists.
+    function withdrawPoolDeposit(uint256 epoch, address token, uint256 amount) external nonReentrant {
+        if (epoch < openEpoch) revert Marketplace__EpochClosed(epoch, openEpoch);
+        if (amount == 0) revert Marketplace__ZeroAmount();
+        uint256 deposited = poolDeposit[epoch][msg.sender][token];
+        if (amount > deposited) revert Marketplace__DepositTooSmall(amount, deposited);
+        poolDeposit[epoch][msg.sender][token] = deposited - amount;
+        poolBalance[epoch][token] -= amount;
+        emit PoolDepositWithdrawn(epoch, msg.sender, token, amount);
+        _send(msg.sender, token, amount);
+    }
+
+    /// @notice Close epoch `openEpoch`: publish the Merkle root of its allocations and the
+    /// CID of the full report. Per pool token (in `poolTokens(epoch)` order), `allocated`
+    /// becomes claimable and `platformFees` (at most 10% of the pool) is credited to the fee
+    /// recipient; the remainder carries over to the next epoch's pool.
+    /// @dev The contract cannot read the leaves, so it bounds what they can take: claims
+    /// in a token never exceed `allocated`, which never exceeds the pool.
+    function publishEpoch(
+        uint256 epoch,
+        bytes32 root,
+        string calldata reportCid,
+        uint256[] calldata allocated,
+        uint256[] calldata platformFees
+    ) external onlyOwner {
+        if (epoch != openEpoch) revert Marketplace__NotNextEpoch(epoch, openEpoch);
+        if (root == bytes32(0) || bytes(reportCid).length == 0) revert Marketplace__InvalidEpochReport();
+        address[] storage tokens = _poolTokens[epoch];
+        uint256 n = tokens.length;
+        if (allocated.length != n) revert Marketplace__WrongTokenCount(allocated.length, n);
+        if (platformFees.length != n) revert Marketplace__WrongTokenCount(platformFees.length, n);
+        for (uint256 i = 0; i < n; ++i) {
+            _settle(epoch, tokens[i], allocated[i], platformFees[i]);
+        }
+        epochRoot[epoch] = root;
+        openEpoch = epoch + 1;
+        emit EpochPublished(epoch, root, reportCid);
+    }
+
+    function _settle(uint256 epoch, address token, uint256 allocated, uint256 fee) private {
+        uint256 pool = poolBalance[epoch][token];
+        if (fee * 10_000 > pool * MAX_PLATFORM_FEE_BPS) revert Marketplace__PoolFeeAboveCap(token, fee, pool);
+        if (allocated + fee > pool) revert Marketplace__AllocationAbovePool(token, allocated, fee, pool);
+        uint256 carried = pool - allocated - fee;
+        poolBalance[epoch][token] = 0;
+        poolUnclaimed[epoch][token] = allocated;
+        if (fee != 0) _owed[feeRecipient][token] += fee;
+        if (carried != 0) {
+            poolBalance[epoch + 1][token] += carried;
+            if (!_poolHasToken[epoch + 1][token]) {
+                _poolHasToken[epoch + 1][token] = true;
+                _poolTokens[epoch + 1].push(token);
+            }
+        }
+        emit PoolSettled(epoch, token, pool, allocated, fee, carried);
+    }
+
+    /// @notice Claim one allocation of a published epoch into split `splitId`'s balance
+    /// (then `distribute` and `withdraw` as for sales). Anyone may call it: the funds only
+    /// ever go to the split. Each allocation can be claimed once, at any time after.
+    function claimFromPool(uint256 epoch, bytes32 splitId, address token, uint256 amount, bytes32[] calldata proof)
+        external
+    {
+        bytes32 root = epochRoot[epoch];
+        if (root == bytes32(0)) revert Marketplace__EpochNotPublished(epoch);
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(epoch, splitId, token, amount))));
+        if (poolClaimed[epoch][leaf]) revert Marketplace__AlreadyClaimed(epoch, leaf);
+        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert Marketplace__InvalidProof();
+        if (_splits[splitId].recipients.length == 0) revert Marketplace__UnknownSplit(splitId);
+        uint256 unclaimed = poolUnclaimed[epoch][token];
+        if (amount > unclaimed) revert Marketplace__ClaimAboveAllocation(amount, unclaimed);
+        poolClaimed[epoch][leaf] = true;
+        poolUnclaimed[epoch][token] = unclaimed - amount;
+        splitBalance[splitId][token] += amount;
+        emit PoolClaimed(epoch, splitId, token, amount);
+    }
+
+    /// @dev Take `amount` of `token` from the caller; returns what actually arrived (a
+    /// token that delivers nothing, a 100% transfer fee, is refused).
+    function _receive(address token, uint256 amount) private returns (uint256) {
+        if (token == address(0)) {
+            if (msg.value != amount) revert Marketplace__WrongEthValue(msg.value, amount);
+            return amount;
+        }
+        if (msg.value != 0) revert Marketplace__EthSentForTokenTrack(msg.value, token);
+        if (!tokenAllowed[token]) revert Marketplace__TokenNotAllowed(token);
+        uint256 before = IERC20(token).balanceOf(address(this));
+        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = IERC20(token).balanceOf(address(this)) - before;
+        // slither-disable-next-line incorrect-equality
+        if (received == 0) revert Marketplace__NothingReceived(token, amount);
+        return received;
+    }
+
+    /// @dev Pay `amount` of `token` to `to` (after every state change).
+    function _send(address to, address token, uint256 amount) private {
+        if (token == address(0)) {
+            // slither-disable-next-line arbitrary-send-eth
+            (bool ok,) = to.call{value: amount}("");
+            if (!ok) revert Marketplace__EthTransferFailed(to, amount);
+        } else {
+            IERC20(token).safeTransfer(to, amount);
         }
     }
 

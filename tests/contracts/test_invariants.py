@@ -1,5 +1,6 @@
 """Stateful property tests: random sequences of splits, tracks, sales, fee changes,
-distributions and withdrawals, checked against a Python model after every step.
+distributions, withdrawals and sponsor pools (deposits, taking them back, publishing
+epochs, claims), checked against a Python model after every step.
 
 Brownie 1.22.2's own `state_machine` fixture is broken (mypyc), so this drives Hypothesis's
 RuleBasedStateMachine directly, isolating each run with chain.snapshot()/chain.revert().
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from conftest import ETH
+from ninety.merkle import Allocation, MerkleTree
 
 MAX_FEE_BPS = 1000
 
@@ -34,6 +36,11 @@ def test_money_is_conserved_over_random_activity(market, usdc, accounts, owner, 
             self.credited = defaultdict(int)  # (account, token) -> all ever credited
             self.withdrawn = defaultdict(int)
             self.fee_bps = market.platformFeeBps()
+            self.epoch = market.openEpoch()
+            self.pool = defaultdict(int)  # (epoch, token) -> open pool
+            self.deposits = defaultdict(int)  # (epoch, sponsor, token) -> deposited
+            self.unclaimed = defaultdict(int)  # (epoch, token) -> published, not claimed
+            self.claims = []  # (epoch, allocation, proof) not yet claimed
 
         def teardown(self):
             chain.revert()
@@ -121,13 +128,80 @@ def test_money_is_conserved_over_random_activity(market, usdc, accounts, owner, 
             assert before[0] - market.balance() == expected[ETH]
             assert before[1] - usdc.balanceOf(market) == expected[usdc.address]
 
+        @rule(data=st.data(), token=st.sampled_from(tokens), amount=st.integers(1, 10**18), later=st.booleans())
+        def deposit(self, data, token, amount, later):
+            sponsor = data.draw(st.sampled_from(people))
+            epoch = self.epoch + (1 if later else 0)
+            if token != ETH:
+                amount = max(amount // 10**12, 1)
+            market.depositToPool(epoch, token, amount, {"from": sponsor, "value": amount if token == ETH else 0})
+            self.pool[(epoch, token)] += amount
+            self.deposits[(epoch, sponsor.address, token)] += amount
+
+        @precondition(lambda self: any(v for (e, _, _), v in self.deposits.items() if e >= self.epoch))
+        @rule(data=st.data(), part=st.integers(1, 100))
+        def take_deposit_back(self, data, part):
+            epoch, sponsor, token = data.draw(st.sampled_from(
+                sorted(k for k, v in self.deposits.items() if v and k[0] >= self.epoch)))
+            amount = max(self.deposits[(epoch, sponsor, token)] * part // 100, 1)
+            market.withdrawPoolDeposit(epoch, token, amount, {"from": sponsor})
+            self.deposits[(epoch, sponsor, token)] -= amount
+            self.pool[(epoch, token)] -= amount
+
+        @precondition(lambda self: self.splits)
+        @rule(data=st.data(), fee_permille=st.integers(0, 150))
+        def publish(self, data, fee_permille):
+            epoch = self.epoch
+            pool_tokens = [str(t) for t in market.poolTokens(epoch)]
+            allocated, fees, allocations = [], [], []
+            for token in pool_tokens:
+                pool = self.pool[(epoch, token)]
+                fee = pool * fee_permille // 1000
+                if fee * 10 > pool:  # above 10%: refused, whatever else is right
+                    fee = pool // 10
+                chosen = data.draw(st.lists(st.sampled_from(sorted(self.splits)), min_size=1, max_size=3, unique=True))
+                each = (pool - fee) // (len(chosen) + data.draw(st.integers(0, 1)))  # sometimes some carries over
+                for sid in chosen:
+                    if each:
+                        allocations.append(Allocation(sid, token.lower(), each))
+                allocated.append(each * len(chosen))
+                fees.append(fee)
+            if not allocations:
+                allocations = [Allocation(sorted(self.splits)[0], ETH, 0)]
+            tree = MerkleTree(epoch, allocations)
+            market.publishEpoch(epoch, "0x" + tree.root.hex(), "bafkreireport", allocated, fees, {"from": owner})
+            for token, alloc, fee in zip(pool_tokens, allocated, fees):
+                pool = self.pool.pop((epoch, token), 0)
+                self.unclaimed[(epoch, token)] = alloc
+                self.owed[(self.fee_recipient, token)] += fee
+                self.credited[(self.fee_recipient, token)] += fee
+                self.pool[(epoch + 1, token)] += pool - alloc - fee
+            self.claims += [(epoch, a, ["0x" + p.hex() for p in tree.proof(a)]) for a in allocations if a.amount]
+            self.epoch += 1
+
+        @precondition(lambda self: self.claims)
+        @rule(data=st.data())
+        def claim(self, data):
+            epoch, a, proof = self.claims.pop(data.draw(st.integers(0, len(self.claims) - 1)))
+            token = next(t for t in tokens if t.lower() == a.token)
+            market.claimFromPool(epoch, a.split_id, token, a.amount, proof, {"from": fan})
+            self.unclaimed[(epoch, token)] -= a.amount
+            self.split_balance[(a.split_id, token)] += a.amount
+            try:  # the same allocation twice: refused
+                market.claimFromPool(epoch, a.split_id, token, a.amount, proof, {"from": fan})
+            except Exception:
+                return
+            raise AssertionError("an allocation was claimed twice")
+
         @invariant()
         def books_balance(self):
             for token in tokens:
                 held = market.balance() if token == ETH else usdc.balanceOf(market)
                 owed = sum(v for (a, t), v in self.owed.items() if t == token)
                 unallotted = sum(v for (s, t), v in self.split_balance.items() if t == token)
-                assert held == owed + unallotted
+                pools = sum(v for (e, t), v in self.pool.items() if t == token)
+                unclaimed = sum(v for (e, t), v in self.unclaimed.items() if t == token)
+                assert held == owed + unallotted + pools + unclaimed
 
         @invariant()
         def chain_matches_model(self):
@@ -137,6 +211,10 @@ def test_money_is_conserved_over_random_activity(market, usdc, accounts, owner, 
                 assert market.splitBalance(sid, token) == amount
             for key, out in self.withdrawn.items():
                 assert out <= self.credited[key]
+            for (epoch, token), amount in self.pool.items():
+                assert market.poolBalance(epoch, token) == amount
+            for (epoch, token), amount in self.unclaimed.items():
+                assert market.poolUnclaimed(epoch, token) == amount
 
     Money.TestCase.settings = settings(
         max_examples=25,
