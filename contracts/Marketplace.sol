@@ -36,6 +36,9 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     uint256 public constant MAX_RECIPIENTS = 100;
     /// @notice The largest price a track can have (prices are packed into 88 bits).
     uint256 public constant MAX_PRICE = type(uint88).max;
+    /// @notice Deposits may go this many epochs past the open one, no further (epoch
+    /// numbers stay small: ledgers store them as ordinary integers).
+    uint256 public constant MAX_EPOCHS_AHEAD = 1000;
 
     /// @dev Two storage slots read by `buy`: the split, then token, price and listing.
     struct Track {
@@ -191,6 +194,8 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     error Marketplace__EthTransferFailed(address account, uint256 amount);
     /// @notice Epochs below `openEpoch` are closed.
     error Marketplace__EpochClosed(uint256 epoch, uint256 openEpoch);
+    /// @notice Deposits go at most `MAX_EPOCHS_AHEAD` epochs past the open one.
+    error Marketplace__EpochTooFar(uint256 epoch, uint256 lastEpoch);
     /// @notice Epochs are published in order: `openEpoch` is next.
     error Marketplace__NotNextEpoch(uint256 epoch, uint256 openEpoch);
     /// @notice The epoch's allocations are not published yet.
@@ -444,10 +449,11 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     }
 
     /// @notice Put `amount` of `token` (the zero address for ETH, sent as msg.value) into
-    /// the pool of `epoch`, which must not be closed. An ERC-20 must be allowed and approved;
+    /// the pool of `epoch`, which must be open or at most `MAX_EPOCHS_AHEAD` later. An ERC-20 must be allowed and approved;
     /// the amount actually received is credited.
     function depositToPool(uint256 epoch, address token, uint256 amount) external payable nonReentrant {
         if (epoch < openEpoch) revert Marketplace__EpochClosed(epoch, openEpoch);
+        if (epoch > openEpoch + MAX_EPOCHS_AHEAD) revert Marketplace__EpochTooFar(epoch, openEpoch + MAX_EPOCHS_AHEAD);
         if (amount == 0) revert Marketplace__ZeroAmount();
         uint256 received = _receive(token, amount);
         poolDeposit[epoch][msg.sender][token] += received;

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from indexer.events import Event
 
@@ -26,10 +26,16 @@ EVENT_TABLES = {
     "FeeRecipientChanged": "fee_recipient_change",
     "TokenAllowed": "token_allowance",
     "SalesPausedChanged": "sales_pause",
+    "PoolDeposited": "pool_deposit",
+    "PoolDepositWithdrawn": "pool_withdrawal",
+    "PoolSettled": "pool_settlement",
+    "EpochPublished": "epoch",
+    "PoolClaimed": "pool_claim",
 }
+POOL_COLUMNS = ("funded", "withdrawn", "settled", "allocated", "claimed")
 # Tables carrying (block_number, tx_hash, log_index), in the order rows are undone.
 CHAIN_TABLES = [
-    "sales_pause", "token_allowance", "fee_recipient_change", "fee_change", "withdrawal",
+    "pool_claim", "epoch", "pool_settlement", "pool_withdrawal", "pool_deposit", "sales_pause", "token_allowance", "fee_recipient_change", "fee_change", "withdrawal",
     "distribution", "sale", "track_update", "track", "split",
 ]
 
@@ -117,6 +123,21 @@ def map_events(events: Iterable[Event], ctx: Context, block_times: dict[int, int
             out.tables["token_allowance"].append({**ref, "token": a["token"], "allowed": a["allowed"]})
         elif e.name == "SalesPausedChanged":
             out.tables["sales_pause"].append({**ref, "paused": a["paused"]})
+        elif e.name in ("PoolDeposited", "PoolDepositWithdrawn"):
+            out.tables[EVENT_TABLES[e.name]].append({**ref, "epoch": a["epoch"], "sponsor": a["sponsor"], "token": a["token"],
+                                                     "amount": a["amount"], "block_time": when})
+        elif e.name == "PoolSettled":
+            out.tables["pool_settlement"].append({
+                **ref, "epoch": a["epoch"], "token": a["token"], "pool": a["pool"], "allocated": a["allocated"],
+                "platform_fee": a["platformFee"], "carried_over": a["carriedOver"], "fee_recipient": ctx.fee_recipient,
+                "block_time": when,
+            })
+        elif e.name == "EpochPublished":
+            out.tables["epoch"].append({**ref, "epoch": a["epoch"], "root": a["root"], "report_cid": a["reportCid"],
+                                        "block_time": when})
+        elif e.name == "PoolClaimed":
+            out.tables["pool_claim"].append({**ref, "epoch": a["epoch"], "split_id": a["splitId"], "token": a["token"],
+                                             "amount": a["amount"], "block_time": when})
     # Later lookups in this batch (a distribution of a split created in it) see new splits.
     lookup = ctx.split_recipients
     ctx.split_recipients = lambda sid: new_splits[sid] if sid in new_splits else lookup(sid)
@@ -140,16 +161,18 @@ class Deltas:
     buyer: dict[tuple[str, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0]))
     track_day: dict[tuple[int, str, int], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     track_split: dict[tuple[int, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0]))
+    # (epoch, token) -> [funded (deposits and carry-in), withdrawn by sponsors, settled, allocated, claimed]
+    pool: dict[tuple[int, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0, 0]))
 
 
 def deltas(
-    sales: Iterable[dict[str, Any]],
-    distributions: Iterable[dict[str, Any]],
-    withdrawals: Iterable[dict[str, Any]],
+    tables: Mapping[str, Iterable[dict[str, Any]]],
     split_recipients: Callable[[str], list[tuple[str, int]]],
     sign: int = 1,
     into: Deltas | None = None,
 ) -> Deltas:
+    """What the rows of `tables` (ledger table name -> rows) add to the aggregates."""
+    sales, distributions, withdrawals = (tables.get(n, ()) for n in ("sale", "distribution", "withdrawal"))
     d = into or Deltas()
     for s in sales:
         amount, fee, token = int(s["amount"]), int(s["platform_fee"]), s["token"]
@@ -173,4 +196,19 @@ def deltas(
             d.account[(recipient, token)][0] += sign * part
     for w in withdrawals:
         d.account[(w["account"], w["token"])][1] += sign * int(w["amount"])
+    for x in tables.get("pool_deposit", ()):
+        d.pool[(int(x["epoch"]), x["token"])][0] += sign * int(x["amount"])
+    for x in tables.get("pool_withdrawal", ()):
+        d.pool[(int(x["epoch"]), x["token"])][1] += sign * int(x["amount"])
+    for x in tables.get("pool_settlement", ()):
+        epoch, token = int(x["epoch"]), x["token"]
+        row = d.pool[(epoch, token)]
+        row[2] += sign * int(x["pool"])
+        row[3] += sign * int(x["allocated"])
+        d.pool[(epoch + 1, token)][0] += sign * int(x["carried_over"])
+        if int(x["platform_fee"]):
+            d.account[(x["fee_recipient"], token)][0] += sign * int(x["platform_fee"])
+    for x in tables.get("pool_claim", ()):
+        d.pool[(int(x["epoch"]), x["token"])][4] += sign * int(x["amount"])
+        d.split[(x["split_id"], x["token"])][0] += sign * int(x["amount"])
     return d

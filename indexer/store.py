@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 
 import ninety.models  # noqa: F401  (registers the tables)
 from indexer.events import Event
-from indexer.mapping import CHAIN_TABLES, Context, Deltas, Rows, deltas, map_events
+from indexer.mapping import CHAIN_TABLES, POOL_COLUMNS, Context, Deltas, Rows, deltas, map_events
 from ninety.errors import NinetyError
 
 T: dict[str, Table] = SQLModel.metadata.tables  # type: ignore[assignment]
@@ -144,14 +144,14 @@ class Ledger:
             for r in rows.tables["split"]:
                 self._splits.pop(r["split_id"], None)
         for table in ("track", "track_update", "sale", "distribution", "withdrawal", "fee_change",
-                      "fee_recipient_change", "token_allowance", "sales_pause"):
+                      "fee_recipient_change", "token_allowance", "sales_pause", "pool_deposit", "pool_withdrawal",
+                      "pool_settlement", "epoch", "pool_claim"):
             if rows.tables.get(table):
                 conn.execute(T[table].insert(), rows.tables[table])
         for track_id, split_id, price, listed in rows.track_state:
             conn.execute(update(T["track"]).where(T["track"].c.track_id == track_id)
                          .values(split_id=split_id, price=price, listed=listed))
-        d = deltas(rows.tables.get("sale", []), rows.tables.get("distribution", []),
-                   rows.tables.get("withdrawal", []), ctx.split_recipients)
+        d = deltas(rows.tables, ctx.split_recipients)
         self._apply(conn, d)
         return rows
 
@@ -171,6 +171,7 @@ class Ledger:
         self._add(conn, "artist_buyer", ("artist", "token", "buyer"), ("sales",), d.buyer)
         self._add(conn, "track_day", ("track_id", "token", "day"), ("sales", "gross"), d.track_day)
         self._add(conn, "track_split", ("track_id", "split_id", "token"), ("net",), d.track_split)
+        self._add(conn, "pool_total", ("epoch", "token"), POOL_COLUMNS, d.pool)
 
     @staticmethod
     def _add(conn: Connection, table: str, keys: tuple[str, ...], cols: tuple[str, ...],
@@ -217,9 +218,9 @@ class Ledger:
         """Remove every row above block `ancestor` and what it added to the aggregates."""
         self._forget_caches()
         above = {name: conn.execute(select(T[name]).where(T[name].c.block_number > ancestor)).mappings().all()
-                 for name in ("sale", "distribution", "withdrawal")}
-        d = deltas(above["sale"], above["distribution"], above["withdrawal"],
-                   lambda sid: self._split_recipients(conn, sid), sign=-1)
+                 for name in ("sale", "distribution", "withdrawal", "pool_deposit", "pool_withdrawal",
+                              "pool_settlement", "pool_claim")}
+        d = deltas(above, lambda sid: self._split_recipients(conn, sid), sign=-1)
         self._apply(conn, d)
         tu = T["track_update"]
         touched = {r[0] for r in conn.execute(select(tu.c.track_id).where(tu.c.block_number > ancestor))}

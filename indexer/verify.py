@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
 from indexer.events import Decoder, Event
-from indexer.mapping import Context, deltas, map_events
+from indexer.mapping import POOL_COLUMNS, Context, deltas, map_events
 from ninety.chain import Rpc, RpcTooBigError
 
 T = SQLModel.metadata.tables
@@ -31,6 +31,12 @@ COMPARED = {
     "fee_recipient_change": ("previous_recipient", "new_recipient"),
     "token_allowance": ("token", "allowed"),
     "sales_pause": ("paused",),
+    "pool_deposit": ("epoch", "sponsor", "token", "amount", "block_time"),
+    "pool_withdrawal": ("epoch", "sponsor", "token", "amount", "block_time"),
+    "pool_settlement": ("epoch", "token", "pool", "allocated", "platform_fee", "carried_over", "fee_recipient",
+                        "block_time"),
+    "epoch": ("epoch", "root", "report_cid", "block_time"),
+    "pool_claim": ("epoch", "split_id", "token", "amount", "block_time"),
 }
 REF = ("block_number", "block_hash", "tx_hash", "log_index")
 
@@ -86,6 +92,19 @@ def onchain_balances(rpc: Rpc, contract: str, block: int, accounts: list[tuple[s
     return owed, balances
 
 
+def onchain_pools(rpc: Rpc, contract: str, block: int, keys: list[tuple[int, str]]) -> list[tuple[int, int]]:
+    """(poolBalance, poolUnclaimed) for each (epoch, token) at `block`."""
+    calls: list[tuple[str, list[Any]]] = []
+    for name in ("poolBalance(uint256,address)", "poolUnclaimed(uint256,address)"):
+        sel = _selector(name)
+        calls += [("eth_call", [{"to": contract, "data": "0x" + (sel + encode(["uint256", "address"], [e, t])).hex()}, hex(block)])
+                  for e, t in keys]
+    values: list[int] = []
+    for i in range(0, len(calls), 200):
+        values += [decode(["uint256"], bytes.fromhex(r[2:]))[0] for r in rpc.batch(calls[i : i + 200])]
+    return list(zip(values[: len(keys)], values[len(keys):]))
+
+
 def verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
            progress: Callable[[int], None] | None = None) -> tuple[int, list[str]]:
     """Returns (block verified at, differences)."""
@@ -137,8 +156,7 @@ def verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
             if splits.get(split_id) != have_sr.get(split_id):
                 diffs.append(f"split_recipient {split_id}: {have_sr.get(split_id)} in the database, {splits.get(split_id)} on chain")
 
-        d = deltas(rows.tables.get("sale", []), rows.tables.get("distribution", []), rows.tables.get("withdrawal", []),
-                   lambda sid: splits[sid])
+        d = deltas(rows.tables, lambda sid: splits[sid])
         for table, keys, cols, expected_map in (
             ("account_balance", ("account", "token"), ("credited", "withdrawn"), d.account),
             ("split_balance", ("split_id", "token"), ("received", "distributed"), d.split),
@@ -147,6 +165,7 @@ def verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
             ("artist_buyer", ("artist", "token", "buyer"), ("sales",), d.buyer),
             ("track_day", ("track_id", "token", "day"), ("sales", "gross"), d.track_day),
             ("track_split", ("track_id", "split_id", "token"), ("net",), d.track_split),
+            ("pool_total", ("epoch", "token"), POOL_COLUMNS, d.pool),
         ):
             t = T[table]
             have_agg = {tuple(r[k] for k in keys): [int(r[c]) for c in cols] for r in conn.execute(select(t)).mappings()}
@@ -170,4 +189,13 @@ def verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
             received, distributed = sb.get(key, (0, 0))
             if received - distributed != balances[key]:
                 diffs.append(f"splitBalance{key}: {received - distributed} in the database, {balances[key]} from the contract")
+        # Sponsor pools as the contract has them.
+        pt = {(int(r[0]), r[1]): [int(x) for x in r[2:]] for r in conn.execute(select(T["pool_total"]))}
+        pool_keys = sorted(d.pool)
+        for key, (balance, unclaimed) in zip(pool_keys, onchain_pools(rpc, contract, height, pool_keys)):
+            funded, withdrawn, settled, allocated, claimed = pt.get(key, [0] * 5)
+            if funded - withdrawn - settled != balance:
+                diffs.append(f"poolBalance{key}: {funded - withdrawn - settled} in the database, {balance} from the contract")
+            if allocated - claimed != unclaimed:
+                diffs.append(f"poolUnclaimed{key}: {allocated - claimed} in the database, {unclaimed} from the contract")
     return height, diffs

@@ -67,6 +67,18 @@ class Market:
         return self.send(self.contract.functions.withdraw(
             Web3.to_checksum_address(account), [Web3.to_checksum_address(t) for t in tokens]), sender)
 
+    def deposit_to_pool(self, epoch: int, token: str, amount: int, sponsor: str) -> Any:
+        return self.send(self.contract.functions.depositToPool(epoch, Web3.to_checksum_address(token), amount),
+                         sponsor, amount if token == ETH else 0)
+
+    def publish_epoch(self, epoch: int, root: bytes, report_cid: str, allocated: Sequence[int],
+                      fees: Sequence[int], owner: str) -> Any:
+        return self.send(self.contract.functions.publishEpoch(epoch, root, report_cid, list(allocated), list(fees)), owner)
+
+    def claim_from_pool(self, epoch: int, allocation: Any, proof: Sequence[bytes], sender: str) -> Any:
+        return self.send(self.contract.functions.claimFromPool(
+            epoch, allocation.split_id, Web3.to_checksum_address(allocation.token), allocation.amount, list(proof)), sender)
+
     def owed(self, account: str, token: str) -> int:
         return int(self.contract.functions.owed(Web3.to_checksum_address(account), Web3.to_checksum_address(token)).call())
 

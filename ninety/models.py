@@ -192,6 +192,74 @@ class SalesPause(ChainRef, table=True):
     paused: bool
 
 
+class PoolDeposit(ChainRef, table=True):
+    """A sponsor put `amount` into epoch `epoch`'s pool."""
+
+    __tablename__ = "pool_deposit"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    epoch: int = Field(index=True)
+    sponsor: str = Field(index=True)
+    token: str
+    amount: int = u256_field()
+    block_time: int
+
+
+class PoolWithdrawal(ChainRef, table=True):
+    """A sponsor took `amount` back while the epoch was open."""
+
+    __tablename__ = "pool_withdrawal"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    epoch: int = Field(index=True)
+    sponsor: str = Field(index=True)
+    token: str
+    amount: int = u256_field()
+    block_time: int
+
+
+class PoolSettlement(ChainRef, table=True):
+    """An epoch closed in one token: of `pool`, `allocated` became claimable,
+    `platform_fee` was credited to `fee_recipient`, `carried_over` went to the next epoch."""
+
+    __tablename__ = "pool_settlement"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    epoch: int = Field(index=True)
+    token: str
+    pool: int = u256_field()
+    allocated: int = u256_field()
+    platform_fee: int = u256_field()
+    carried_over: int = u256_field()
+    fee_recipient: str
+    block_time: int
+
+
+class Epoch(ChainRef, table=True):
+    """A published epoch: the Merkle root of its allocations and its report's CID."""
+
+    __tablename__ = "epoch"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    epoch: int = Field(index=True, unique=True)
+    root: str
+    report_cid: str
+    block_time: int
+
+
+class PoolClaim(ChainRef, table=True):
+    """An allocation of epoch `epoch` claimed into split `split_id`'s balance."""
+
+    __tablename__ = "pool_claim"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    epoch: int = Field(index=True)
+    split_id: str = Field(index=True)
+    token: str
+    amount: int = u256_field()
+    block_time: int
+
+
 # ------------------------------------------------------------------ aggregates
 # Maintained by the indexer in the same transaction as the rows they sum, undone with
 # them on a reorg. `ninety verify` recomputes them from the chain alone.
@@ -268,6 +336,21 @@ class ArtistStats(SQLModel, table=True):
     fees: int = u256_field()
 
 
+class PoolTotal(SQLModel, table=True):
+    """Per epoch and token: funded (deposits and carry-in), withdrawn by sponsors, settled
+    (the pool when the epoch closed), allocated, claimed. The contract holds `funded -
+    withdrawn - settled` in the open pool and `allocated - claimed` for claims."""
+
+    __tablename__ = "pool_total"
+    epoch: int = Field(primary_key=True)
+    token: str = Field(primary_key=True)
+    funded: int = u256_field()
+    withdrawn: int = u256_field()
+    settled: int = u256_field()
+    allocated: int = u256_field()
+    claimed: int = u256_field()
+
+
 # ------------------------------------------------------------------ the indexer's own
 
 
@@ -298,6 +381,7 @@ class Checkpoint(SQLModel, table=True):
 LEDGER_TABLES = [
     "split", "split_recipient", "track", "track_update", "sale", "distribution", "withdrawal",
     "fee_change", "fee_recipient_change", "token_allowance", "sales_pause",
+    "pool_deposit", "pool_withdrawal", "pool_settlement", "epoch", "pool_claim", "pool_total",
     "account_balance", "split_balance", "track_stats", "artist_stats", "artist_buyer", "track_day", "track_split",
     "indexed_block", "checkpoint",
 ]

@@ -18,6 +18,9 @@ class World:
     splits: list[str] = field(default_factory=list)
     tracks: list[tuple[int, str, int]] = field(default_factory=list)  # (id, token, price)
     deploy_block: int = 0
+    # Sponsor pools: (epoch, sponsor, token) -> deposited; allocations published, not claimed.
+    deposits: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    claims: list[tuple[int, object, list[str]]] = field(default_factory=list)
 
     @property
     def owner(self) -> str:
@@ -35,11 +38,57 @@ def new_world(rpc_url: str, fee_bps: int = 500) -> World:
     return world
 
 
-def random_activity(world: World, steps: int, seed: int = 1) -> None:
+def pool_step(world: World, rng: random.Random) -> None:
+    """One sponsor-pool action: a deposit, taking part of one back, closing the epoch
+    (allocations to random splits, a fee up to 10%, sometimes a carry-over) or a claim."""
+    from ninety.merkle import Allocation, MerkleTree
+
+    m, people = world.market, world.accounts[1:8]
+    epoch = m.contract.functions.openEpoch().call()
+    roll = rng.random()
+    if roll < 0.45:
+        token = rng.choice([ETH, world.usdc.address])
+        amount = rng.randint(1, 10**16) if token == ETH else rng.randint(1, 10**7)
+        sponsor, target = rng.choice(people), epoch + rng.choice([0, 0, 1])
+        m.deposit_to_pool(target, token, amount, sponsor)
+        key = (target, sponsor, token)
+        world.deposits[key] = world.deposits.get(key, 0) + amount
+    elif roll < 0.55:
+        open_deposits = [k for k, v in world.deposits.items() if v and k[0] >= epoch]
+        if open_deposits:
+            target, sponsor, token = rng.choice(open_deposits)
+            amount = rng.randint(1, world.deposits[(target, sponsor, token)])
+            m.send(m.contract.functions.withdrawPoolDeposit(target, Web3.to_checksum_address(token), amount), sponsor)
+            world.deposits[(target, sponsor, token)] -= amount
+    elif roll < 0.75 and world.splits:
+        allocations, allocated, fees = [], [], []
+        for token in m.contract.functions.poolTokens(epoch).call():
+            pool = m.contract.functions.poolBalance(epoch, token).call()
+            fee = pool * rng.randint(0, 100) // 1000
+            distinct = sorted(set(world.splits))  # the same split may have been created twice
+            chosen = rng.sample(distinct, min(len(distinct), rng.randint(1, 3)))
+            each = (pool - fee) // (len(chosen) + rng.choice([0, 1]))
+            allocations += [Allocation(sid, token.lower(), each) for sid in chosen if each]
+            allocated.append(each * len(chosen))
+            fees.append(fee)
+        if not allocations:
+            allocations = [Allocation(world.splits[0], ETH, 0)]
+        tree = MerkleTree(epoch, allocations)
+        m.publish_epoch(epoch, tree.root, f"bafkreireport{epoch}", allocated, fees, world.owner)
+        world.claims += [(epoch, a, tree.proof(a)) for a in allocations if a.amount]
+    elif world.claims:
+        epoch_of, a, proof = world.claims.pop(rng.randrange(len(world.claims)))
+        m.claim_from_pool(epoch_of, a, proof, rng.choice(people))
+
+
+def random_activity(world: World, steps: int, seed: int = 1, pools: bool = True) -> None:
     rng = random.Random(seed)
+    pool_rng = random.Random(seed + 1_000_003)  # a stream of its own: the other actions keep their order
     people = world.accounts[1:8]
     m = world.market
     for _ in range(steps):
+        if pools and pool_rng.random() < 0.15:
+            pool_step(world, pool_rng)
         roll = rng.random()
         if not world.splits or roll < 0.08:
             chosen = rng.sample(people, rng.randint(1, 4))

@@ -22,3 +22,13 @@ def wait_dead(pid: int, timeout: float = 10) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def like_a_terminal() -> None:
+    """Popen preexec_fn for a child the test will Ctrl-C (SIGINT): a shell that started
+    the test run in the background made SIGINT ignored, and an ignored signal is inherited
+    across exec, so Python would never raise KeyboardInterrupt. A terminal's Ctrl-C
+    reaches a program with SIGINT at its default; give the child that."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

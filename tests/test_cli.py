@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ninety.supervisor import free_port
-from processes import alive
+from processes import alive, like_a_terminal
 
 NINETY = [sys.executable, "-m", "ninety.cli"]
 
@@ -49,7 +49,7 @@ def start_up(data_dir: Path, *args: str, demo: bool = False) -> tuple[subprocess
         "NINETY_CHAIN_PORT": str(free_port()),
         "NINETY_IPFS_PORT": str(free_port()),
     }
-    proc = subprocess.Popen([*NINETY, "up", *([] if demo else ["--no-demo"]), *args], env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*NINETY, "up", *([] if demo else ["--no-demo"]), *args], env=env, preexec_fn=like_a_terminal, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines = []
     deadline = time.monotonic() + (360 if demo else 180)
@@ -209,7 +209,8 @@ def test_up_on_real_infrastructure_starts_only_the_indexer_and_the_api(own_anvil
     try:
         env = {**env, "NINETY_RPC_URL": own_anvil.url, "NINETY_IPFS_API": ipfs_node.url, "NINETY_DB_URL": db_url,
                "NINETY_DATA_DIR": str(tmp_path / "data"), "NINETY_API_PORT": str(free_port())}
-        proc = subprocess.Popen([*NINETY, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen([*NINETY, "up"], env=env, preexec_fn=like_a_terminal, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
         lines = []
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and "Ctrl-C stops everything" not in "".join(lines):

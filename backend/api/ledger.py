@@ -34,7 +34,8 @@ T = SQLModel.metadata.tables
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 EVENT_TABLES = ("sale", "withdrawal", "distribution", "track", "track_update", "split", "fee_change",
-                "fee_recipient_change", "token_allowance", "sales_pause")
+                "fee_recipient_change", "token_allowance", "sales_pause", "pool_deposit", "pool_withdrawal",
+                "pool_settlement", "epoch", "pool_claim")
 
 
 def _address(value: str | None, name: str) -> str | None:
@@ -570,6 +571,7 @@ class TokenCheck(BaseModel):
     contract_balance: str
     ledger_owed: str
     ledger_unallotted: str
+    ledger_pools: str
     ledger_liabilities: str
     ok: bool
 
@@ -594,7 +596,8 @@ class Reconciliation(BaseModel):
 @router.get("/reconciliation", response_model=Reconciliation)
 def reconciliation(services: ServicesDep, db: DbDep) -> Reconciliation:
     """The database against the chain at the ledger's last indexed block: per token, the
-    contract's balance vs what the ledger says it owes (owed + not yet allotted); per
+    contract's balance vs what the ledger says it owes (owed + not yet allotted + sponsor
+    pools, open or unclaimed); per pool, `poolBalance()` and `poolUnclaimed()`; per
     account, the contract's `owed()` vs the ledger; per split, `splitBalance()` vs the
     ledger. `ok` only when everything matches."""
     rpc, contract = _chain(services)
@@ -606,7 +609,11 @@ def reconciliation(services: ServicesDep, db: DbDep) -> Reconciliation:
                 for r in db.execute(select(T["account_balance"])).mappings()}
     splits = {(r["split_id"], r["token"]): int(r["received"]) - int(r["distributed"])
               for r in db.execute(select(T["split_balance"])).mappings()}
-    token_set = {ETH} | {t for _, t in accounts} | {t for _, t in splits} | {
+    # Sponsor pools: what the contract still holds per (epoch, token), open or unclaimed.
+    pools = {(int(r["epoch"]), r["token"]): (int(r["funded"]) - int(r["withdrawn"]) - int(r["settled"]),
+                                              int(r["allocated"]) - int(r["claimed"]))
+             for r in db.execute(select(T["pool_total"])).mappings()}
+    token_set = {ETH} | {t for _, t in accounts} | {t for _, t in splits} | {t for _, t in pools} | {
         r[0] for r in db.execute(select(T["token_allowance"].c.token).distinct())}
     token_list = sorted(token_set)
     bal_calls: list[tuple[str, list[Any]]] = []
@@ -623,6 +630,14 @@ def reconciliation(services: ServicesDep, db: DbDep) -> Reconciliation:
     sb_sel = keccak(text="splitBalance(bytes32,address)")[:4]
     chain_split = _uints(_batched(rpc, [("eth_call", [{"to": contract, "data": "0x" + (sb_sel + encode(
         ["bytes32", "address"], [bytes.fromhex(s[2:]), t])).hex()}, tag]) for s, t in split_keys]))
+    pool_keys = sorted(pools)
+    pool_calls = []
+    for name in ("poolBalance(uint256,address)", "poolUnclaimed(uint256,address)"):
+        sel = keccak(text=name)[:4]
+        pool_calls += [("eth_call", [{"to": contract, "data": "0x" + (sel + encode(["uint256", "address"], [e, t])).hex()}, tag])
+                       for e, t in pool_keys]
+    pool_values = _uints(_batched(rpc, pool_calls))
+    chain_pools = dict(zip(pool_keys, zip(pool_values[:len(pool_keys)], pool_values[len(pool_keys):])))
     canonical = rpc.headers([block])[0]["hash"].lower()
     diffs: list[Difference] = []
     if canonical != cp["block_hash"]:
@@ -631,12 +646,14 @@ def reconciliation(services: ServicesDep, db: DbDep) -> Reconciliation:
     for t, held in zip(token_list, balances):
         owed = sum(v for (_, tok), v in accounts.items() if tok == t)
         unallotted = sum(v for (_, tok), v in splits.items() if tok == t)
-        ok = held == owed + unallotted
+        pooled = sum(a + b for (_, tok), (a, b) in pools.items() if tok == t)
+        liabilities = owed + unallotted + pooled
+        ok = held == liabilities
         if not ok:
-            diffs.append(Difference(kind="token_balance", key=t, chain=str(held), ledger=str(owed + unallotted)))
+            diffs.append(Difference(kind="token_balance", key=t, chain=str(held), ledger=str(liabilities)))
         checks.append(TokenCheck(token=t, token_symbol=services.tokens.info(t)[0], contract_balance=str(held),
-                                 ledger_owed=str(owed), ledger_unallotted=str(unallotted),
-                                 ledger_liabilities=str(owed + unallotted), ok=ok))
+                                 ledger_owed=str(owed), ledger_unallotted=str(unallotted), ledger_pools=str(pooled),
+                                 ledger_liabilities=str(liabilities), ok=ok))
     for key, onchain in zip(acct_keys, chain_owed):
         if onchain != accounts[key]:
             diffs.append(Difference(kind="owed", key=f"{key[0]}/{key[1]}", chain=str(onchain), ledger=str(accounts[key])))
@@ -644,6 +661,11 @@ def reconciliation(services: ServicesDep, db: DbDep) -> Reconciliation:
         if onchain != splits[key]:
             diffs.append(Difference(kind="split_balance", key=f"{key[0]}/{key[1]}", chain=str(onchain),
                                     ledger=str(splits[key])))
+    for key in pool_keys:
+        for kind, ledger_value, chain_value in (("pool_balance", pools[key][0], chain_pools[key][0]),
+                                                ("pool_unclaimed", pools[key][1], chain_pools[key][1])):
+            if ledger_value != chain_value:
+                diffs.append(Difference(kind=kind, key=f"{key[0]}/{key[1]}", chain=str(chain_value), ledger=str(ledger_value)))
     return Reconciliation(ok=not diffs, block=block, block_hash=cp["block_hash"], tokens=checks,
                           accounts_checked=len(acct_keys), splits_checked=len(split_keys), differences=diffs)
 

@@ -215,6 +215,27 @@ def test_reconciliation_is_ok_on_an_honest_ledger_and_names_a_tampered_row(busy)
     assert ("token_balance", victim["token"]) in kinds
 
 
+def test_reconciliation_covers_sponsor_pools(busy):
+    r = busy.client.get("/api/ledger/reconciliation").json()
+    assert r["ok"] is True
+    pooled = {t["token"]: int(t["ledger_pools"]) for t in r["tokens"]}
+    m = busy.world.market.contract.functions
+    epochs = range(m.openEpoch().call() + 2)
+    on_chain = {}
+    for token in pooled:
+        t = busy.world.w3.to_checksum_address(token)
+        on_chain[token] = sum(m.poolBalance(e, t).call() + m.poolUnclaimed(e, t).call() for e in epochs)
+    assert pooled == on_chain and sum(pooled.values()) > 0, "the activity has pools, and the ledger sees them"
+    with busy.services.engine.begin() as conn:
+        victim = conn.execute(select(T["pool_total"]).where(T["pool_total"].c.allocated != "0").limit(1)).mappings().first()
+        conn.execute(update(T["pool_total"]).where(T["pool_total"].c.epoch == victim["epoch"],
+                                                   T["pool_total"].c.token == victim["token"])
+                     .values(claimed=int(victim["claimed"]) + 1))
+    r = busy.client.get("/api/ledger/reconciliation").json()
+    kinds = {(d["kind"], d["key"]) for d in r["differences"]}
+    assert r["ok"] is False and ("pool_unclaimed", f"{victim['epoch']}/{victim['token']}") in kinds
+
+
 def test_proofs_match_the_receipt(busy):
     w3 = busy.world.w3
     for s in chain_sales(busy)[:5]:

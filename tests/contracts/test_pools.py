@@ -44,6 +44,9 @@ def test_deposit_refusals(market, usdc, owner, fan, accounts, reverts_with, Mock
     sponsor = accounts[5]
     with reverts_with("Marketplace__ZeroAmount"):
         market.depositToPool(0, ETH, 0, {"from": sponsor})
+    with reverts_with("Marketplace__EpochTooFar", 1001, 1000):
+        market.depositToPool(1001, ETH, 1, {"from": sponsor, "value": 1})
+    market.depositToPool(1000, ETH, 1, {"from": sponsor, "value": 1})  # the last one allowed
     with reverts_with("Marketplace__WrongEthValue", 1, 2):
         market.depositToPool(0, ETH, 2, {"from": sponsor, "value": 1})
     with reverts_with("Marketplace__EthSentForTokenTrack", 1, usdc.address):

@@ -12,6 +12,7 @@ import time
 from activity import random_activity
 from conftest import dump, make_indexer
 from faulty_rpc import FaultyRpc
+from processes import like_a_terminal
 from indexer.verify import verify
 from ninety.chain import Rpc
 from ninety.db import ensure_schema, make_engine
@@ -70,7 +71,7 @@ def test_an_rpc_down_at_start_is_retried_with_a_clear_message(tmp_path):
     port = free_port()
     env = {**os.environ, "NINETY_RPC_URL": f"http://127.0.0.1:{port}",
            "NINETY_DB_URL": f"sqlite:///{tmp_path / 'l.sqlite3'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "ninety.cli", "index"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "ninety.cli", "index"], env=env, preexec_fn=like_a_terminal,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         line = proc.stdout.readline()
@@ -104,6 +105,7 @@ def test_index_serves_metrics_and_verify_exits_by_result(anvil, world, tmp_path)
     env = index_env(anvil, world, db_url)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ninety.cli", "index", "--metrics-port", str(port)], env=env,
+                            preexec_fn=like_a_terminal,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
