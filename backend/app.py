@@ -82,7 +82,7 @@ def app_from_environment() -> FastAPI:
 
 
 def create_app(services: Services) -> FastAPI:
-    from backend.api import auth, ledger, status, tracks, uploads
+    from backend.api import auth, ledger, pools, status, tracks, uploads
 
     app = FastAPI(
         title="Ninety",
@@ -99,6 +99,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(tracks.router)
     app.include_router(ledger.router)
+    app.include_router(pools.router)
     _metrics(app)
     _web(app)
     return app

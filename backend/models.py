@@ -40,3 +40,25 @@ class Upload(SQLModel, table=True):
     nonce_prefix: str
     wrapped_key: str  # the track's AES-256 key, encrypted under the master key
     created_at: float
+
+
+class FreeDownload(SQLModel, table=True):
+    """A signed-in wallet downloaded a free track (priced 0) during an epoch: counted at
+    most once per wallet, track and epoch; sponsor pools pay by these counts."""
+
+    __tablename__ = "free_download"
+    epoch: int = Field(primary_key=True)
+    track_id: int = Field(primary_key=True)
+    wallet: str = Field(primary_key=True)
+    split_id: str  # the split the track paid to when it was downloaded
+    created_at: float
+
+
+class EpochReport(SQLModel, table=True):
+    """The allocation report `ninety epoch close` pinned to IPFS, kept for the API."""
+
+    __tablename__ = "epoch_report"
+    epoch: int = Field(primary_key=True)
+    report_cid: str
+    report_json: str
+    created_at: float

@@ -277,10 +277,26 @@ def index(
 
 
 @app.command()
-def verify(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+def verify(
+    what: Optional[str] = typer.Argument(None, help="Nothing for the ledger, or `epoch` to check a published epoch."),
+    epoch: Optional[int] = typer.Argument(None, min=0, help="The epoch number, with `epoch`."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Check this copy of the report instead of the "
+                                          "one the chain names (its CID must still match)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
     """Recompute the ledger from the chain alone (events and the contract's balances) and
-    diff it with the database. Exit 0 only when they match."""
+    diff it with the database. Exit 0 only when they match.
+
+    `ninety verify epoch N` needs only NINETY_RPC_URL, NINETY_IPFS_API and the deployment:
+    it fetches epoch N's report by the CID the contract recorded, recomputes the allocation,
+    every proof and the Merkle root from the report's rules, and checks them against the
+    chain. Anyone can run it."""
     _setup_logging(verbose)
+    if what is not None:
+        if what != "epoch" or epoch is None:
+            _fail("usage: ninety verify [epoch N]")
+        _verify_epoch(epoch, report)
+        return
     from indexer.service import connect_chain
     from indexer.verify import verify as run_verify
     from ninety.contract import resolve_deployment
@@ -303,6 +319,89 @@ def verify(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
             console.print(f"  - {d}", soft_wrap=True)
         raise typer.Exit(1)
     console.print(f"[green]ledger matches the chain[/] (chain {chain_id}, contract {deployment.address}, block {height})")
+
+
+def _verify_epoch(epoch: int, report_path: Optional[Path]) -> None:
+    import json
+
+    from indexer.service import connect_chain
+    from ninety.contract import resolve_deployment
+    from ninety.epochs import check_report, published_epoch
+    from ninety.ipfs import Ipfs, local_cid, to_base32
+
+    settings = load_settings()
+    try:
+        if not settings.rpc_url:
+            raise NinetyError("set NINETY_RPC_URL to the chain to check against")
+        rpc, chain_id = connect_chain(settings.rpc_url)
+        deployment = resolve_deployment(settings, chain_id)
+        try:
+            root, cid, settled = published_epoch(rpc, deployment.address.lower(), epoch, deployment.deploy_block)
+        except LookupError as e:
+            raise NinetyError(str(e)) from None
+        diffs = []
+        if report_path is not None:
+            body = report_path.read_bytes()
+            if local_cid(body) != to_base32(cid):
+                diffs.append(f"{report_path} is not the report the chain names: its CID is {local_cid(body)}, "
+                             f"the contract recorded {cid}")
+        else:
+            if not settings.ipfs_api:
+                raise NinetyError("set NINETY_IPFS_API to fetch the report (or pass --report FILE)")
+            with Ipfs(settings.ipfs_api) as ipfs:
+                body = ipfs.cat(cid)  # verified against the CID
+        try:
+            report = json.loads(body)
+            diffs += check_report(report, contract=deployment.address, epoch=epoch, root=root, settled=settled)
+        except (ValueError, KeyError, TypeError) as e:
+            diffs.append(f"the report is not a Ninety epoch report ({e.__class__.__name__}: {e})")
+    except NinetyError as e:
+        _fail(str(e))
+    if diffs:
+        console.print(f"[bold red]epoch {epoch} does not check out[/] ({len(diffs)} difference(s)):")
+        for d in diffs:
+            console.print(f"  - {d}", soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(f"[green]epoch {epoch} checks out[/]: report {cid}, root {root}, "
+                  f"{len(report['allocations'])} allocations recomputed from its rules and proven")
+
+
+epoch_app = typer.Typer(help="Sponsor-pool epochs.", no_args_is_help=True)
+app.add_typer(epoch_app, name="epoch")
+
+
+@epoch_app.command("close")
+def epoch_close(
+    epoch: int = typer.Argument(..., min=0, help="The open epoch (epochs close in order)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Count the epoch's free downloads, pin the allocation report to IPFS and publish its
+    Merkle root. Needs the owner's key: NINETY_OWNER_KEY (on a dev chain, the dev
+    mnemonic's first account)."""
+    _setup_logging(verbose)
+    from web3 import Web3
+
+    from backend.epochs import close_epoch
+    from ninety.contract import resolve_deployment
+    from ninety.db import ensure_schema, make_engine
+    from ninety.ipfs import Ipfs
+
+    settings = load_settings()
+    try:
+        if not settings.rpc_url or not settings.ipfs_api:
+            raise NinetyError("set NINETY_RPC_URL and NINETY_IPFS_API (the report is pinned to IPFS)")
+        w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
+        chain_id = w3.eth.chain_id
+        deployment = resolve_deployment(settings, chain_id)
+        key = os.environ.get("NINETY_OWNER_KEY") or (dev_account(settings.mnemonic, 0)[1] if chain_id == 31337 else None)
+        if not key:
+            raise NinetyError("set NINETY_OWNER_KEY to the Marketplace owner's private key")
+        engine = make_engine(settings.database_url)
+        ensure_schema(engine)
+        with Ipfs(settings.ipfs_api) as ipfs:
+            close_epoch(engine, w3, ipfs, deployment, key, epoch, say=lambda line: console.print(line, soft_wrap=True))
+    except NinetyError as e:
+        _fail(str(e))
 
 
 @app.command()

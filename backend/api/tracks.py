@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from typing import Any, Iterator, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 from sqlmodel import select as select_model
 
@@ -18,7 +20,7 @@ from backend import audio
 from backend.crypto import decrypt_range
 from backend.deps import MAX_DB_INT, DbDep, ServicesDep, TrackId, WalletDep
 from backend.errors import ApiError
-from backend.models import Upload
+from backend.models import FreeDownload, Upload
 from backend.ranges import parse_range
 from ninety.market import ETH
 
@@ -204,16 +206,52 @@ def _safe_name(name: str) -> str:
     return cleaned[:150]
 
 
+# Abuse limits: a wallet's free downloads count toward the pools at most this many times
+# per epoch (more are still served), and a wallet must be signed in (one SIWE signature).
+MAX_COUNTED_FREE_DOWNLOADS = 50
+
+
+def _is_free(row: Any) -> bool:
+    return row["token"] == ETH and int(row["price"]) == 0 and bool(row["listed"])
+
+
+def open_epoch(db: Any) -> int:
+    """The epoch free downloads count toward now: the one after the last published."""
+    last = db.execute(select(func.max(T["epoch"].c.epoch))).scalar()
+    return 0 if last is None else int(last) + 1
+
+
+def _count_free_download(db: Any, row: Any, wallet: str) -> None:
+    epoch = open_epoch(db)
+    fd = FreeDownload
+    key = (epoch, int(row["track_id"]), wallet)
+    if db.get(fd, key) is not None:
+        return  # already counted this epoch
+    counted = db.execute(select(func.count()).select_from(fd).where(fd.epoch == epoch, fd.wallet == wallet)).scalar()
+    if counted >= MAX_COUNTED_FREE_DOWNLOADS:
+        return
+    db.add(fd(epoch=epoch, track_id=key[1], wallet=wallet, split_id=row["split_id"], created_at=time.time()))
+    try:
+        db.commit()
+    except IntegrityError:  # the same wallet, twice at once: counted once
+        db.rollback()
+
+
 @router.get("/{track_id}/download", responses={206: {"description": "a byte range"}})
 def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep, wallet: WalletDep) -> Response:
     """The full original file, for a signed-in wallet that bought the track (a Sale of it
-    in the ledger). 401 without a session, 403 without a purchase. Range requests work."""
+    in the ledger), or for any signed-in wallet if the track is free (an ETH price of 0):
+    a free download counts once per wallet, track and epoch toward the sponsor pools.
+    401 without a session, 403 without a purchase. Range requests work."""
     row = _track(db, track_id)
-    sale = T["sale"]
-    bought = db.execute(select(sale.c.tx_hash).where(sale.c.track_id == track_id, sale.c.buyer == wallet).limit(1)).first()
-    if bought is None:
-        raise ApiError(403, f"{wallet} has not bought track {track_id}: buy it, then download once the sale is indexed",
-                       title="Purchase required")
+    if _is_free(row):
+        _count_free_download(db, row, wallet)
+    else:
+        sale = T["sale"]
+        bought = db.execute(select(sale.c.tx_hash).where(sale.c.track_id == track_id, sale.c.buyer == wallet).limit(1)).first()
+        if bought is None:
+            raise ApiError(403, f"{wallet} has not bought track {track_id}: buy it, then download once the sale is indexed",
+                           title="Purchase required")
     upload = db.exec(select_model(Upload).where(Upload.metadata_cid == row["metadata_cid"])).first()
     if upload is None:
         raise ApiError(404, f"track {track_id}'s audio was not uploaded through this server")
