@@ -248,9 +248,14 @@ function trackCard(t) {
     h("h3", {}, h("a", { href: `#/track/${t.track_id}` }, title)),
     h("div", { class: "muted" }, t.artist_name || short(t.artist), t.genre ? ` · ${t.genre}` : ""),
     h("audio", { controls: true, preload: "none", src: `/api/tracks/${t.track_id}/preview`, "aria-label": `Preview of ${title}` }),
-    h("div", {}, h("span", { class: "price" }, money(t.price, t.token)), " ",
-      h("a", { class: "button", href: `#/track/${t.track_id}`, "aria-label": `Buy ${title}` }, "Buy")));
+    h("div", {}, h("span", { class: "price" }, isFree(t) ? "Free" : money(t.price, t.token)), " ",
+      h("a", { class: "button", href: `#/track/${t.track_id}`, "aria-label": `${isFree(t) ? "Get" : "Buy"} ${title}` },
+        isFree(t) ? "Get" : "Buy")));
 }
+
+// A free track (ETH, price 0) downloads for any signed-in wallet; each wallet's first
+// download of it in an epoch counts toward the sponsor pools that pay its artists.
+const isFree = (t) => t.token === ETH && BigInt(t.price) === 0n;
 
 async function viewTrack(id) {
   const t = await api(`/api/tracks/${id}`);
@@ -266,7 +271,9 @@ async function viewTrack(id) {
       h("p", {}, h("strong", {}, t.artist_name || ""), " ", h("a", { class: "mono", href: `#/ledger/artist/${t.artist}` }, short(t.artist))),
       h("p", { class: "muted" }, [t.genre, t.duration ? `${t.duration.toFixed(1)} s` : null, `${t.sales} sales`].filter(Boolean).join(" · ")),
       h("audio", { controls: true, preload: "none", src: `/api/tracks/${t.track_id}/preview`, "aria-label": `Preview of ${title}` }),
-      h("p", {}, "Price: ", h("span", { class: "price" }, money(t.price, t.token))),
+      h("p", {}, "Price: ", h("span", { class: "price" }, isFree(t) ? "Free" : money(t.price, t.token))),
+      isFree(t) && t.listed ? [h("p", { class: "muted" }, "Free to download: sponsors pay the artists for every fan who does, through the public sponsor pools."),
+        downloadLink(t)] :
       t.listed ? [h("label", { for: "amount" }, `Pay (${info.symbol})`), amount,
         h("p", { id: "amount-help", class: "muted" }, "Pay what you want: the price or more. The split sends it to the artist and collaborators."),
         buy] : h("p", { class: "error" }, "This track is not for sale right now."),
@@ -342,7 +349,7 @@ async function viewStudio() {
       h("button", { type: "button", onclick: async () => { if (await signIn()) route(); } }, "Sign in"));
     return;
   }
-  main.append(await earningsPanel(), uploadPanel());
+  main.append(await earningsPanel(), await claimsPanel(), uploadPanel());
 }
 
 function uploadPanel() {
@@ -472,6 +479,41 @@ async function earningsPanel() {
   return panel;
 }
 
+// Sponsor-pool allocations to splits this wallet is paid from, not yet claimed: one
+// transaction claims into the split and distributes it, so it shows as owed at once.
+async function claimsPanel() {
+  const me = state.account.toLowerCase();
+  const panel = h("section", { class: "panel", "aria-labelledby": "claims-h" }, h("h2", { id: "claims-h" }, "Sponsor pools"));
+  let pools;
+  try { pools = await api("/api/pools"); } catch (e) { add(panel, h("p", { class: "error" }, explain(e))); return panel; }
+  const open = [];
+  for (const e of pools.epochs.filter((x) => x.published)) {
+    const a = await api(`/api/pools/${e.epoch}/allocations?payee=${me}`).catch(() => ({ allocations: [] }));
+    for (const x of a.allocations) if (!x.claimed) open.push({ epoch: e.epoch, ...x });
+  }
+  if (!open.length) { add(panel, h("p", { class: "muted" }, "Nothing to claim. Free downloads of your free tracks earn a share of each epoch's sponsor pools.")); return panel; }
+  const rows = open.map((x) => {
+    const out = h("td", { "aria-live": "polite" });
+    const button = h("button", { type: "button", class: "claim", onclick: async () => {
+      button.disabled = true;
+      const steps = stepList([["submitted", "Submit"], ["mined", "Mined"], ["indexed", "In the ledger"]]);
+      put(out, steps);
+      try {
+        const calls = [state.iface.encodeFunctionData("claimFromPool", [x.epoch, x.split_id, x.token, x.amount, x.proof]),
+          state.iface.encodeFunctionData("distribute", [x.split_id, x.token])];
+        const receipt = await send(contractTx("multicall", [calls]), steps);
+        await waitIndexed(receipt.blockNumber, steps);
+        add(out, h("span", { class: "ok" }, "Claimed: now in your owed balance."));
+      } catch (e) { steps.fail(explain(e)); button.disabled = false; }
+    } }, "Claim");
+    return h("tr", {}, h("td", { class: "num" }, x.epoch), h("td", { class: "mono" }, short(x.split_id)),
+      h("td", { class: "num" }, money(x.amount, x.token)), h("td", {}, button), out);
+  });
+  add(panel, h("div", { class: "table-wrap" }, h("table", { id: "claims" },
+    h("thead", {}, h("tr", {}, ["Epoch", "Split", "Allocation", "", ""].map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows))));
+  return panel;
+}
+
 // Net sales per day of the artist's tracks, one chart per token (plain SVG).
 async function earningsChart(me) {
   const byToken = {};
@@ -580,6 +622,49 @@ async function ledgerPage(kind, query, cursor, table) {
     cursor ? h("button", { type: "button", class: "secondary", onclick: () => ledgerPage(kind, query, null, table) }, "First page") : null, more);
 }
 
+async function viewPools() {
+  const pools = await api("/api/pools");
+  const tokens = state.status.tokens;
+  const out = h("div", { "aria-live": "polite" });
+  const amount = h("input", { id: "fund-amount", inputmode: "decimal", value: "0.1" });
+  const token = h("select", { id: "fund-token" }, tokens.map((t) => h("option", { value: t.address }, t.symbol)));
+  const fund = h("form", { class: "filters", "aria-label": "Fund the open epoch", onsubmit: async (e) => {
+    e.preventDefault();
+    if (!state.account && !(await connect())) return;
+    const info = tokenInfo(token.value);
+    let value;
+    try { value = ethers.parseUnits(amount.value.trim(), info.decimals); } catch { put(out, h("p", { class: "error" }, "Enter an amount like 0.1.")); return; }
+    const isEth = token.value === ETH;
+    const steps = stepList([...(isEth ? [] : [["approved", "Approve the token"]]), ["submitted", "Submit the deposit"], ["mined", "Mined"], ["indexed", "In the ledger"]]);
+    put(out, steps);
+    try {
+      if (!isEth) {
+        const erc20 = new ethers.Interface(["function approve(address,uint256) returns (bool)"]);
+        await send({ to: token.value, data: erc20.encodeFunctionData("approve", [state.contract.address, value]) });
+        steps.mark("approved", "Token approved");
+      }
+      const receipt = await send(contractTx("depositToPool", [pools.open_epoch, token.value, value], isEth ? value : 0n), steps);
+      await waitIndexed(receipt.blockNumber, steps);
+      add(out, h("p", { class: "ok", id: "funded" }, "Thank you: the pool is funded."));
+      setTimeout(route, 800);
+    } catch (err) { steps.fail(explain(err)); }
+  } }, h("div", {}, h("label", { for: "fund-amount" }, "Amount"), amount), h("div", {}, h("label", { for: "fund-token" }, "Token"), token),
+  h("button", { type: "submit" }, `Fund epoch ${pools.open_epoch}`));
+  const epochs = pools.epochs.map((e) => h("section", { class: "panel", "aria-label": `Epoch ${e.epoch}` },
+    h("h2", {}, `Epoch ${e.epoch}`, e.published ? "" : " (open)"),
+    e.published ? h("p", {}, "Report: ", h("span", { class: "mono" }, e.report_cid), " · root ", h("span", { class: "mono" }, short(e.root)),
+      ` · published in block ${e.published_block}. Anyone can check it: `, h("code", {}, `ninety verify epoch ${e.epoch}`))
+      : h("p", { class: "muted" }, `${e.free_downloads ?? 0} free downloads counted so far.`),
+    e.tokens.length ? h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {},
+      ["Token", "Funded", "Taken back", "In the pool", "Allocated", "Claimed", "Platform (≤10%)", "Carried over"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, e.tokens.map((t) => h("tr", {}, h("td", {}, t.token_symbol),
+        ...[t.funded, t.withdrawn, e.published ? t.settled_pool : t.open_balance, t.allocated, t.claimed, t.platform_fee ?? "0", t.carried_over ?? "0"]
+          .map((v) => h("td", { class: "num" }, money(v, t.token)))))))) : h("p", { class: "muted" }, "No sponsor money yet.")));
+  put(main, h("h1", {}, "Sponsor pools"),
+    h("p", { class: "muted" }, "Sponsors fund a pool per epoch; at its end the pool is shared among the payees of free tracks in proportion to free downloads, with a report anyone can check."),
+    h("section", { class: "panel" }, h("h2", {}, "Fund the open epoch"), fund, out), epochs);
+}
+
 async function viewArtistLedger(address) {
   const s = await api(`/api/ledger/artists/${address}`);
   put(main, h("h1", {}, "Artist ", h("span", { class: "mono" }, short(address))),
@@ -629,6 +714,7 @@ async function route() {
     else if (parts[0] === "ledger" && parts[1] === "track") await viewTrackLedger(parts[2]);
     else if (parts[0] === "ledger") await viewLedger(params);
     else if (parts[0] === "proof") await viewProof(parts[1], parts[2]);
+    else if (parts[0] === "pools") await viewPools();
     else await viewStore(params);
   } catch (e) {
     put(main, h("h1", {}, "Something went wrong"), h("p", { class: "error" }, explain(e)),

@@ -268,3 +268,69 @@ def test_node_trouble_and_a_lagging_indexer_are_banners(web, browser, tmp_path):
         assert "blocks behind the chain" in banner.inner_text()
         page.screenshot(path=str(SHOTS / "6-node-trouble.png"), full_page=True)
         assert not page.errors
+
+
+def test_a_sponsor_funds_a_fan_downloads_free_and_the_artist_claims(web, browser, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    world, url, env, _ = web
+    artist, sponsor, fan = world.accounts[1], world.accounts[6], world.accounts[7]
+    (tmp_path / "free.wav").write_bytes(wav_bytes(2.0, freq=660.0))
+    (tmp_path / "cover.png").write_bytes(png_bytes(90, 20, 160))
+
+    # The artist lists a free track from the studio.
+    page = page_as(browser, web, artist)
+    page.goto("/#/studio")
+    page.get_by_role("button", name="Sign in").last.click()
+    page.get_by_label("Audio (WAV, FLAC, MP3 or OGG)").set_input_files(str(tmp_path / "free.wav"))
+    page.get_by_label("Artwork (PNG or JPEG)").set_input_files(str(tmp_path / "cover.png"))
+    page.get_by_label("Title").fill("Free For All")
+    page.get_by_label("Artist name").fill("The Testers")
+    page.get_by_label("Price").fill("0")
+    page.locator("#upload").click()
+    page.get_by_role("button", name="Register on chain").click()
+    page.locator("#registered").wait_for()
+    track_id = int(page.locator("#registered a").get_attribute("href").rsplit("/", 1)[1])
+
+    # A sponsor funds the open epoch from the Pools page.
+    sponsor_page = page_as(browser, web, sponsor)
+    sponsor_page.goto("/#/pools")
+    epoch = world.market.contract.functions.openEpoch().call()
+    sponsor_page.get_by_label("Amount").fill("0.5")
+    sponsor_page.get_by_role("button", name=f"Fund epoch {epoch}").click()
+    sponsor_page.locator("#funded").wait_for()
+    assert world.market.contract.functions.poolBalance(epoch, ETH).call() == 5 * 10**17
+
+    # A fan downloads the free track: no purchase, just a signed-in wallet.
+    fan_page = page_as(browser, web, fan)
+    fan_page.goto(f"/#/track/{track_id}")
+    fan_page.get_by_text("Free to download").wait_for()
+    with fan_page.expect_download() as download:
+        fan_page.get_by_role("button", name="Download Free For All").click()
+    assert Path(download.value.path()).read_bytes() == (tmp_path / "free.wav").read_bytes()
+
+    # The platform closes the epoch (report pinned to IPFS, root on chain).
+    closed = subprocess.run([sys.executable, "-m", "ninety.cli", "epoch", "close", str(epoch)], env={**os.environ, **env},
+                            capture_output=True, text=True, timeout=120)
+    assert closed.returncode == 0, closed.stdout + closed.stderr
+    deadline = time.monotonic() + 30
+    while not any(e["epoch"] == epoch and e["published"] for e in requests.get(f"{url}/api/pools", timeout=10).json()["epochs"]):
+        assert time.monotonic() < deadline, "the indexer did not pick up the published epoch"
+        time.sleep(0.3)
+    sponsor_page.reload()  # the same #/pools: a reload shows the published epoch
+    sponsor_page.get_by_role("heading", name=f"Epoch {epoch}", exact=True).wait_for()
+    sponsor_page.screenshot(path=str(SHOTS / "7-sponsor-pools.png"), full_page=True)
+
+    # The artist claims from the studio: the allocation lands in their owed balance.
+    before = world.market.owed(artist, ETH)
+    page.goto("/#/studio")
+    page.reload()
+    page.locator("#claims button.claim").first.click()
+    page.get_by_text("Claimed: now in your owed balance.").wait_for()
+    page.screenshot(path=str(SHOTS / "8-artist-claims.png"), full_page=True)
+    pool = 5 * 10**17
+    fee = pool * world.market.contract.functions.platformFeeBps().call() // 10_000
+    assert world.market.owed(artist, ETH) - before == pool - fee, "the only free download: the whole pool less the fee"
+    assert not page.errors and not fan_page.errors and not sponsor_page.errors
