@@ -660,6 +660,17 @@ async function viewPools() {
       h("tbody", {}, e.tokens.map((t) => h("tr", {}, h("td", {}, t.token_symbol),
         ...[t.funded, t.withdrawn, e.published ? t.settled_pool : t.open_balance, t.allocated, t.claimed, t.platform_fee ?? "0", t.carried_over ?? "0"]
           .map((v) => h("td", { class: "num" }, money(v, t.token)))))))) : h("p", { class: "muted" }, "No sponsor money yet.")));
+  // Each published epoch's allocations, and whether they were claimed.
+  for (const [i, e] of pools.epochs.entries()) {
+    if (!e.published) continue;
+    const a = await api(`/api/pools/${e.epoch}/allocations`).catch(() => null);
+    if (!a || !a.allocations.length) continue;
+    epochs[i].append(h("h3", {}, "Allocations"), h("div", { class: "table-wrap" }, h("table", { class: "allocations" },
+      h("thead", {}, h("tr", {}, ["Split", "Payees", "Amount", "Claimed"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, a.allocations.map((x) => h("tr", {}, h("td", { class: "mono" }, short(x.split_id)),
+        h("td", {}, x.recipients.map((r, j) => [j ? ", " : "", h("a", { class: "mono", href: `#/ledger/artist/${r}` }, short(r))])),
+        h("td", { class: "num" }, money(x.amount, x.token)), h("td", {}, x.claimed ? "yes" : "not yet")))))));
+  }
   put(main, h("h1", {}, "Sponsor pools"),
     h("p", { class: "muted" }, "Sponsors fund a pool per epoch; at its end the pool is shared among the payees of free tracks in proportion to free downloads, with a report anyone can check."),
     h("section", { class: "panel" }, h("h2", {}, "Fund the open epoch"), fund, out), epochs);

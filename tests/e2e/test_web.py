@@ -333,4 +333,6 @@ def test_a_sponsor_funds_a_fan_downloads_free_and_the_artist_claims(web, browser
     pool = 5 * 10**17
     fee = pool * world.market.contract.functions.platformFeeBps().call() // 10_000
     assert world.market.owed(artist, ETH) - before == pool - fee, "the only free download: the whole pool less the fee"
+    sponsor_page.reload()  # the explorer now shows the allocation as claimed
+    sponsor_page.locator("table.allocations td", has_text="yes").wait_for()
     assert not page.errors and not fan_page.errors and not sponsor_page.errors
