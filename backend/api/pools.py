@@ -15,6 +15,7 @@ from backend.api.tracks import open_epoch
 from backend.deps import MAX_DB_INT, DbDep, ServicesDep
 from backend.errors import ApiError
 from backend.models import EpochReport, FreeDownload
+from ninety.errors import IpfsError, IpfsUnavailableError
 
 router = APIRouter(prefix="/api/pools", tags=["pools"])
 T = SQLModel.metadata.tables
@@ -134,6 +135,13 @@ def _report(services: Any, db: Any, epoch: int, cid: str) -> dict[str, Any]:
     if services.ipfs is None:
         raise ApiError(503, "this server has no IPFS node configured to fetch the epoch's report")
     try:
-        return json.loads(services.ipfs.cat(cid))  # type: ignore[no-any-return]
-    except Exception as e:
-        raise ApiError(503, f"cannot fetch epoch {epoch}'s report {cid} from IPFS ({e.__class__.__name__})") from None
+        report = json.loads(services.ipfs.cat(cid))
+        if not isinstance(report, dict) or not isinstance(report.get("allocations"), list):
+            raise ValueError("no allocations")
+        return report  # type: ignore[no-any-return]
+    except IpfsUnavailableError as e:  # the node is down or slow: try again later
+        raise ApiError(503, f"cannot fetch epoch {epoch}'s report {cid} now: {e}") from None
+    except (IpfsError, ValueError):
+        # What the chain names is not a fetchable CID, or not a Ninety report: there is no
+        # allocation to serve (and `ninety verify epoch` says the same).
+        raise ApiError(404, f"epoch {epoch}'s report {cid!r} is not a Ninety epoch report that IPFS can serve") from None
