@@ -190,6 +190,11 @@ class Seeder:
         return self._send(wallet, fn.address, fn._encode_transaction_data(), value)
 
     def _login(self, wallet: int) -> dict[str, str]:
+        import warnings
+
+        # siwe's grammar redefines a few core ABNF rules on purpose; abnf warns each time,
+        # which is noise on a newcomer's first screen.
+        warnings.filterwarnings("ignore", message=r"rule '.*' redefines")
         from siwe import SiweMessage
 
         address, key = self.keys(wallet)
