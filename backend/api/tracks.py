@@ -244,9 +244,8 @@ def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbD
     a free download counts once per wallet, track and epoch toward the sponsor pools.
     401 without a session, 403 without a purchase. Range requests work."""
     row = _track(db, track_id)
-    if _is_free(row):
-        _count_free_download(db, row, wallet)
-    else:
+    free = _is_free(row)
+    if not free:
         sale = T["sale"]
         bought = db.execute(select(sale.c.tx_hash).where(sale.c.track_id == track_id, sale.c.buyer == wallet).limit(1)).first()
         if bought is None:
@@ -257,6 +256,8 @@ def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbD
         raise ApiError(404, f"track {track_id}'s audio was not uploaded through this server")
     if services.ipfs is None:
         raise ApiError(503, "this server has no IPFS node configured")
+    if free:  # counted once the file can be served
+        _count_free_download(db, row, wallet)
     key = services.master_key.unwrap(upload.wrapped_key)
     span = parse_range(request.headers.get("range"), upload.size)
     start, end = span if span is not None else (0, upload.size - 1)

@@ -116,3 +116,21 @@ def test_a_whole_epoch_from_free_downloads_to_claims_and_verification(stack, tmp
     said = " ".join((bad.stdout + bad.stderr).split())  # rich wraps long lines
     assert "is not the report the chain names" in said
     assert "by its rules" in said and "Merkle root" in said
+
+
+def test_free_downloads_count_once_per_wallet_track_and_epoch_up_to_a_cap(stack, monkeypatch):
+    import backend.api.tracks as tracks_api
+
+    monkeypatch.setattr(tracks_api, "MAX_COUNTED_FREE_DOWNLOADS", 2)
+    artist, _ = dev_account(DEV_MNEMONIC, ARTIST)
+    artist_h = stack.login(ARTIST)
+    for title in ("A", "B", "C"):
+        r = upload(stack, artist_h, wav_bytes(1.0, 300.0), title=title, price="0")
+        send(stack, r.json()["create_split_call"], artist)
+        send(stack, r.json()["register_call"], artist)
+    stack.sync()
+    ids = sorted(t["track_id"] for t in stack.client.get("/api/tracks").json()["items"])
+    fan_h = stack.login(FAN)
+    for tid in ids + ids:  # every track twice
+        assert stack.client.get(f"/api/tracks/{tid}/download", headers=fan_h).status_code == 200
+    assert stack.client.get("/api/pools").json()["epochs"][0]["free_downloads"] == 2  # served 6, counted 2
