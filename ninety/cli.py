@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -304,37 +304,44 @@ def verify(
 
     settings = load_settings()
     try:
-        if not settings.rpc_url:
-            raise NinetyError("set NINETY_RPC_URL to the chain to verify against")
-        rpc, chain_id = connect_chain(settings.rpc_url)
-        deployment = resolve_deployment(settings, chain_id)
+        rpc, chain_id, deployment = _chain_and_deployment(settings)
         engine = make_engine(settings.database_url)
         ensure_schema(engine)
         height, diffs = run_verify(rpc, engine, deployment.address, deployment.deploy_block)
     except NinetyError as e:
         _fail(str(e))
+    _exit_on_differences(diffs, f"between the database and chain {chain_id} at block {height}")
+    console.print(f"[green]ledger matches the chain[/] (chain {chain_id}, contract {deployment.address}, block {height})")
+
+
+def _chain_and_deployment(settings: Settings) -> tuple[Any, int, Deployment]:
+    """The RPC client, chain id and Marketplace deployment the checks run against."""
+    from indexer.service import connect_chain
+    from ninety.contract import resolve_deployment
+
+    if not settings.rpc_url:
+        raise NinetyError("set NINETY_RPC_URL to the chain to check against")
+    rpc, chain_id = connect_chain(settings.rpc_url)
+    return rpc, chain_id, resolve_deployment(settings, chain_id)
+
+
+def _exit_on_differences(diffs: list[str], where: str) -> None:
     if diffs:
-        console.print(f"[bold red]{len(diffs)} difference(s)[/] between the database and chain {chain_id} at block {height}:")
+        console.print(f"[bold red]{len(diffs)} difference(s)[/] {where}:")
         for d in diffs:
             console.print(f"  - {d}", soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"[green]ledger matches the chain[/] (chain {chain_id}, contract {deployment.address}, block {height})")
 
 
 def _verify_epoch(epoch: int, report_path: Optional[Path]) -> None:
     import json
 
-    from indexer.service import connect_chain
-    from ninety.contract import resolve_deployment
     from ninety.epochs import check_report, published_epoch
     from ninety.ipfs import Ipfs, local_cid, to_base32
 
     settings = load_settings()
     try:
-        if not settings.rpc_url:
-            raise NinetyError("set NINETY_RPC_URL to the chain to check against")
-        rpc, chain_id = connect_chain(settings.rpc_url)
-        deployment = resolve_deployment(settings, chain_id)
+        rpc, chain_id, deployment = _chain_and_deployment(settings)
         try:
             root, cid, settled = published_epoch(rpc, deployment.address.lower(), epoch, deployment.deploy_block)
         except LookupError as e:
@@ -357,11 +364,7 @@ def _verify_epoch(epoch: int, report_path: Optional[Path]) -> None:
             diffs.append(f"the report is not a Ninety epoch report ({e.__class__.__name__}: {e})")
     except NinetyError as e:
         _fail(str(e))
-    if diffs:
-        console.print(f"[bold red]epoch {epoch} does not check out[/] ({len(diffs)} difference(s)):")
-        for d in diffs:
-            console.print(f"  - {d}", soft_wrap=True)
-        raise typer.Exit(1)
+    _exit_on_differences(diffs, f"in epoch {epoch}: it does not check out")
     console.print(f"[green]epoch {epoch} checks out[/]: report {cid}, root {root}, "
                   f"{len(report['allocations'])} allocations recomputed from its rules and proven")
 

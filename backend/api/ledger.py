@@ -27,6 +27,7 @@ from backend.errors import ApiError
 from backend.snapshots import checkpoint
 from indexer.events import Decoder
 from indexer.mapping import allot
+from indexer.verify import onchain_pools
 from ninety.market import ETH
 
 router = APIRouter(prefix="/api/ledger", tags=["ledger"])
@@ -631,13 +632,7 @@ def reconciliation(services: ServicesDep, db: DbDep) -> Reconciliation:
     chain_split = _uints(_batched(rpc, [("eth_call", [{"to": contract, "data": "0x" + (sb_sel + encode(
         ["bytes32", "address"], [bytes.fromhex(s[2:]), t])).hex()}, tag]) for s, t in split_keys]))
     pool_keys = sorted(pools)
-    pool_calls = []
-    for name in ("poolBalance(uint256,address)", "poolUnclaimed(uint256,address)"):
-        sel = keccak(text=name)[:4]
-        pool_calls += [("eth_call", [{"to": contract, "data": "0x" + (sel + encode(["uint256", "address"], [e, t])).hex()}, tag])
-                       for e, t in pool_keys]
-    pool_values = _uints(_batched(rpc, pool_calls))
-    chain_pools = dict(zip(pool_keys, zip(pool_values[:len(pool_keys)], pool_values[len(pool_keys):])))
+    chain_pools = dict(zip(pool_keys, onchain_pools(rpc, contract, block, pool_keys)))
     canonical = rpc.headers([block])[0]["hash"].lower()
     diffs: list[Difference] = []
     if canonical != cp["block_hash"]:

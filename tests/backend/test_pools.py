@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-from conftest import wav_bytes
+from media import wav_bytes
 from test_catalog_flow import send, upload
 from ninety.cli import dev_account
 from ninety.config import DEV_MNEMONIC
