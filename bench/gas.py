@@ -62,11 +62,11 @@ def measure(project, accounts):
         tx = m.createSplit([p.address for p in payees], equal_shares(n), {"from": owner})
         sid = tx.return_value
         rows.append((f"createSplit ({n} recipients)", M, tx.gas_used))
-        reg = m.registerTrack("bafkreibenchmarkmetadatacid0000000000000000000000000000", sid, ETH, 10**15, {"from": owner})
+        reg = m.registerTrack("bafkreibenchmarkmetadatacid0000000000000000000000000000", sid, ETH, 10**15, b"", {"from": owner})
         if n == 1:
             rows.append(("registerTrack", M, reg.gas_used))
         eth_track = reg.return_value
-        usdc_track = m.registerTrack("bafkreibench", sid, usdc, 10**6, {"from": owner}).return_value
+        usdc_track = m.registerTrack("bafkreibench", sid, usdc, 10**6, b"", {"from": owner}).return_value
         first = m.buy(eth_track, 10**15, {"from": fan, "value": 10**15}).gas_used
         steady = m.buy(eth_track, 10**15, {"from": fan, "value": 10**15}).gas_used
         rows.append((f"buy ETH, first sale ({n} recipients)", M, first))
@@ -83,7 +83,7 @@ def measure(project, accounts):
     # Withdraw: one payee owed in 1 and in 3 tokens.
     solo = accounts[3]
     sid = m.createSplit([solo.address], [1_000_000], {"from": owner}).return_value
-    tracks = {t: m.registerTrack("w", sid, t, 10**6, {"from": owner}).return_value for t in (ETH, usdc, dai)}
+    tracks = {t: m.registerTrack("w", sid, t, 10**6, b"", {"from": owner}).return_value for t in (ETH, usdc, dai)}
     for t, tid in tracks.items():
         for _ in range(5):
             m.buy(tid, 10**6, {"from": fan, "value": 10**6 if t == ETH else 0})

@@ -8,6 +8,8 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 /// @title Ninety Marketplace
 /// @notice Sells tracks listed by artists and settles every sale on-chain: the payees of
@@ -22,10 +24,15 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 /// when the epoch closes the owner publishes a Merkle root of allocations (split, token,
 /// amount) with the report's CID; each allocation is claimed once into the split's
 /// balance, then follows steps 2 and 3 like a sale.
+/// Listings are attested: while a catalog signer is set, `registerTrack` needs its EIP-712
+/// signature over (metadataCid, registrant), so only the wallet that uploaded a recording
+/// through the platform can list it. The owner can block a track (a takedown, with a
+/// public reason); a blocked track cannot be bought, and what its payees earned stays
+/// theirs to withdraw.
 /// For every token: balance == sum of `owed` + sum of `splitBalance` + every open pool
 /// + every published pool's unclaimed allocations, unless someone forces funds in
 /// without a sale (then balance is larger).
-contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
+contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall, EIP712 {
     using SafeERC20 for IERC20;
 
     /// @notice The platform fee can never exceed 10% (1,000 basis points) of a sale.
@@ -39,13 +46,20 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// @notice Deposits may go this many epochs past the open one, no further (epoch
     /// numbers stay small: ledgers store them as ordinary integers).
     uint256 public constant MAX_EPOCHS_AHEAD = 1000;
+    /// @dev EIP-712 type of a listing attestation (domain: name "Ninety", version "1", this
+    /// chain and this contract): Listing(string metadataCid,address registrant).
+    bytes32 private constant LISTING_TYPEHASH = keccak256("Listing(string metadataCid,address registrant)");
 
-    /// @dev Two storage slots read by `buy`: the split, then token, price and listing.
+    /// @dev `Track.flags` bits. Listing and blocking share the slot `buy` reads anyway.
+    uint8 private constant LISTED = 1;
+    uint8 private constant BLOCKED = 2;
+
+    /// @dev Two storage slots read by `buy`: the split, then token, price and flags.
     struct Track {
         bytes32 splitId;
         address token;
         uint88 price;
-        bool listed;
+        uint8 flags;
         address artist;
     }
 
@@ -60,6 +74,9 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     uint16 public platformFeeBps;
     /// @notice Whether new sales and registrations are stopped. Withdrawals never are.
     bool public salesPaused;
+    /// @notice Signs listing attestations; the zero address means open registration (any
+    /// wallet may list any metadata CID, unattested).
+    address public catalogSigner;
 
     /// @notice Number of tracks registered; track ids run from 1 to `trackCount`.
     uint256 public trackCount;
@@ -139,6 +156,13 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     event EpochPublished(uint256 indexed epoch, bytes32 root, string reportCid);
     /// @notice An allocation of epoch `epoch` was claimed into split `splitId`'s balance.
     event PoolClaimed(uint256 indexed epoch, bytes32 indexed splitId, address indexed token, uint256 amount);
+    /// @notice Listings now need attestations by `newSigner` (none if it is the zero address).
+    event CatalogSignerChanged(address indexed previousSigner, address indexed newSigner);
+    /// @notice The owner blocked track `trackId` (a takedown); the public reason is at IPFS
+    /// `reasonCid`. It cannot be bought until unblocked.
+    event TrackBlocked(uint256 indexed trackId, string reasonCid);
+    /// @notice The owner lifted the block on track `trackId`; the reason is at `reasonCid`.
+    event TrackUnblocked(uint256 indexed trackId, string reasonCid);
 
     /// @notice A fee above the 10% cap was asked for.
     error Marketplace__FeeAboveCap(uint16 bps, uint16 maxBps);
@@ -218,10 +242,24 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     error Marketplace__InvalidProof();
     /// @notice The claims would exceed what was allocated in this token.
     error Marketplace__ClaimAboveAllocation(uint256 amount, uint256 unclaimed);
+    /// @notice The listing attestation was not signed by the catalog signer for this
+    /// metadata CID and registrant (`recovered` is the zero address for a malformed one).
+    /// @param recovered Who signed it, as far as it can be told.
+    /// @param catalogSigner Who had to sign it.
+    error Marketplace__InvalidAttestation(address recovered, address catalogSigner);
+    /// @notice The track is blocked (taken down) and cannot be bought.
+    /// @param trackId The blocked track.
+    error Marketplace__TrackBlocked(uint256 trackId);
+    /// @notice The track is already in the asked state.
+    /// @param trackId The track.
+    /// @param blocked Whether it is blocked.
+    error Marketplace__BlockUnchanged(uint256 trackId, bool blocked);
+    /// @notice A block or unblock needs the CID of its public reason.
+    error Marketplace__EmptyReasonCid();
 
     /// @param feeRecipient_ Receives platform fees.
     /// @param platformFeeBps_ Initial fee in basis points, at most `MAX_PLATFORM_FEE_BPS`.
-    constructor(address feeRecipient_, uint16 platformFeeBps_) Ownable(msg.sender) {
+    constructor(address feeRecipient_, uint16 platformFeeBps_) Ownable(msg.sender) EIP712("Ninety", "1") {
         if (feeRecipient_ == address(0)) revert Marketplace__ZeroAddress();
         if (platformFeeBps_ > MAX_PLATFORM_FEE_BPS) {
             revert Marketplace__FeeAboveCap(platformFeeBps_, MAX_PLATFORM_FEE_BPS);
@@ -309,13 +347,19 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// @param token The zero address for ETH, or an allowed ERC-20.
     /// @param price Minimum amount in the token's base unit (fans may pay more); above
     /// zero for ERC-20 tracks.
+    /// @param attestation The catalog signer's EIP-712 signature of
+    /// Listing(metadataCid, msg.sender); ignored (may be empty) while no signer is set.
     /// @return trackId The new track's id (ids start at 1).
-    function registerTrack(string calldata metadataCid, bytes32 splitId, address token, uint256 price)
-        external
-        returns (uint256 trackId)
-    {
+    function registerTrack(
+        string calldata metadataCid,
+        bytes32 splitId,
+        address token,
+        uint256 price,
+        bytes calldata attestation
+    ) external returns (uint256 trackId) {
         if (salesPaused) revert Marketplace__SalesPaused();
         if (bytes(metadataCid).length == 0) revert Marketplace__EmptyMetadataCid();
+        _checkAttestation(metadataCid, attestation);
         _checkListing(splitId, token, price);
 
         trackId = ++trackCount;
@@ -323,7 +367,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
             splitId: splitId,
             token: token,
             price: uint88(price),
-            listed: true,
+            flags: LISTED,
             artist: msg.sender
         });
         emit TrackRegistered(trackId, msg.sender, splitId, token, price, metadataCid);
@@ -343,18 +387,37 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
 
         track.splitId = splitId;
         track.price = uint88(price);
-        track.listed = listed;
+        // The artist sets the listing; a block stays whatever they ask.
+        track.flags = (track.flags & BLOCKED) | (listed ? LISTED : 0);
         emit TrackUpdated(trackId, splitId, price, listed);
     }
 
-    /// @notice A track's listing; `artist` is the zero address for an unknown id.
+    /// @notice A track's listing; `artist` is the zero address for an unknown id. `listed`
+    /// is the artist's choice; a `blocked` track cannot be bought whatever it says.
     function tracks(uint256 trackId)
         external
         view
-        returns (address artist, bytes32 splitId, address token, uint256 price, bool listed)
+        returns (address artist, bytes32 splitId, address token, uint256 price, bool listed, bool blocked)
     {
         Track storage track = _tracks[trackId];
-        return (track.artist, track.splitId, track.token, track.price, track.listed);
+        uint8 flags = track.flags;
+        return (track.artist, track.splitId, track.token, track.price, flags & LISTED != 0, flags & BLOCKED != 0);
+    }
+
+    /// @notice The EIP-712 digest the catalog signer signs to let `registrant` list
+    /// `metadataCid` on this contract and chain.
+    /// @param metadataCid The metadata CID to be listed.
+    /// @param registrant The wallet that will call `registerTrack`.
+    function listingDigest(string calldata metadataCid, address registrant) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(LISTING_TYPEHASH, keccak256(bytes(metadataCid)), registrant)));
+    }
+
+    function _checkAttestation(string calldata metadataCid, bytes calldata attestation) private view {
+        address signer = catalogSigner;
+        if (signer == address(0)) return;
+        // tryRecover refuses malleable (high-s) and malformed signatures without reverting.
+        (address recovered,,) = ECDSA.tryRecover(listingDigest(metadataCid, msg.sender), attestation);
+        if (recovered != signer) revert Marketplace__InvalidAttestation(recovered, signer);
     }
 
     function _checkListing(bytes32 splitId, address token, uint256 price) private view {
@@ -383,8 +446,10 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         Track storage track = _tracks[trackId];
         address token = track.token;
         uint256 price = track.price;
-        if (!track.listed) {
+        uint256 flags = track.flags;
+        if (flags != LISTED) {
             if (track.artist == address(0)) revert Marketplace__UnknownTrack(trackId);
+            if (flags & BLOCKED != 0) revert Marketplace__TrackBlocked(trackId);
             revert Marketplace__TrackNotListed(trackId);
         }
         if (amount < price) revert Marketplace__AmountBelowPrice(amount, price);
@@ -392,8 +457,13 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         amount = _receive(token, amount);
 
         uint256 fee = (amount * feeBps) / 10_000;
+        uint256 net;
+        // feeBps <= 1,000 < 10,000, so fee <= amount: the subtraction cannot underflow.
+        unchecked {
+            net = amount - fee;
+        }
         bytes32 splitId = track.splitId;
-        splitBalance[splitId][token] += amount - fee;
+        splitBalance[splitId][token] += net;
         if (fee != 0) _owed[recipient][token] += fee;
         emit Sale(trackId, msg.sender, token, amount, fee, splitId);
     }
@@ -595,6 +665,40 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         if (token == address(0)) revert Marketplace__ZeroAddress();
         tokenAllowed[token] = allowed;
         emit TokenAllowed(token, allowed);
+    }
+
+    /// @notice Require listing attestations signed by `signer` from now on; the zero
+    /// address opens registration to any wallet and any metadata CID.
+    /// @param signer The catalog signer's address.
+    function setCatalogSigner(address signer) external onlyOwner {
+        emit CatalogSignerChanged(catalogSigner, signer);
+        catalogSigner = signer;
+    }
+
+    /// @notice Block a track (a takedown): it cannot be bought until unblocked, and its
+    /// artist cannot lift the block. Money its payees already earned is untouched.
+    /// @param trackId The track to block.
+    /// @param reasonCid IPFS CID of the public (redacted) reason.
+    function blockTrack(uint256 trackId, string calldata reasonCid) external onlyOwner {
+        _setBlocked(trackId, true, reasonCid);
+        emit TrackBlocked(trackId, reasonCid);
+    }
+
+    /// @notice Lift the block on a track; it is for sale again if its artist lists it.
+    /// @param trackId The track to unblock.
+    /// @param reasonCid IPFS CID of the public reason.
+    function unblockTrack(uint256 trackId, string calldata reasonCid) external onlyOwner {
+        _setBlocked(trackId, false, reasonCid);
+        emit TrackUnblocked(trackId, reasonCid);
+    }
+
+    function _setBlocked(uint256 trackId, bool blocked, string calldata reasonCid) private {
+        if (bytes(reasonCid).length == 0) revert Marketplace__EmptyReasonCid();
+        Track storage track = _tracks[trackId];
+        if (track.artist == address(0)) revert Marketplace__UnknownTrack(trackId);
+        uint8 flags = track.flags;
+        if ((flags & BLOCKED != 0) == blocked) revert Marketplace__BlockUnchanged(trackId, blocked);
+        track.flags = blocked ? flags | BLOCKED : flags & ~BLOCKED;
     }
 
     /// @notice Stop new sales and registrations. Withdrawals and distributions go on.

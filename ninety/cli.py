@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
+from ninety.attest import load_signer
 from ninety.config import Settings, load_settings
 from ninety.contract import Deployment
 from ninety.errors import NinetyError
@@ -83,6 +85,7 @@ def _deploy_if_needed(settings: Settings, rpc_url: str) -> Deployment:
         fee_recipient=settings.fee_recipient,
         fee_bps=settings.fee_bps,
         force=existing is not None,
+        catalog_signer=load_signer(settings.data_dir).address,
     )
     return Deployment.from_json(record)
 
@@ -220,6 +223,10 @@ def deploy(
     force: bool = typer.Option(False, "--force", help="Deploy again on a chain that already has one."),
     fee_bps: Optional[int] = typer.Option(None, "--fee-bps", min=0, max=1000, help="Platform fee, basis points (max 1000 = 10%)."),
     fee_recipient: Optional[str] = typer.Option(None, "--fee-recipient", help="Receives platform fees (default: deployer)."),
+    catalog_signer: Optional[str] = typer.Option(
+        None, "--catalog-signer",
+        help="Address whose attestations listings need (default: the API's key, NINETY_CATALOG_KEY or "
+             "<data dir>/catalog.key); 'none' opens registration to any wallet and CID."),
 ) -> None:
     """Deploy the Marketplace through Brownie; record deployments/<chain id>.json.
 
@@ -227,6 +234,15 @@ def deploy(
     first account)."""
     _setup_logging(False)
     settings = load_settings()
+    signer: str | None
+    if catalog_signer is None:
+        signer = load_signer(settings.data_dir).address
+    elif catalog_signer.lower() == "none":
+        signer = None
+    elif re.fullmatch(r"0x[0-9a-fA-F]{40}", catalog_signer):
+        signer = catalog_signer
+    else:
+        _fail(f"--catalog-signer must be an address or 'none', got {catalog_signer!r}")
     rpc_url = rpc_url or (None if network else settings.rpc_url)
     if not rpc_url and not network:
         _fail("say where to deploy: --network NAME, --rpc-url URL or NINETY_RPC_URL")
@@ -250,6 +266,7 @@ def deploy(
             fee_recipient=fee_recipient or settings.fee_recipient,
             fee_bps=settings.fee_bps if fee_bps is None else fee_bps,
             force=force,
+            catalog_signer=signer,
         )
     except NinetyError as e:
         _fail(str(e))

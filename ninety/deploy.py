@@ -72,9 +72,12 @@ def deploy_marketplace(
     fee_bps: int = 500,
     force: bool = False,
     dev_token: bool | None = None,
+    catalog_signer: str | None = None,
 ) -> dict[str, Any]:
     """Deploy Marketplace (and, on dev chains, MockUSDC, allowed for sales); record
-    `<deployments_dir>/<chain id>.json`. Refuses a second deployment unless `force`."""
+    `<deployments_dir>/<chain id>.json`. Refuses a second deployment unless `force`.
+    `catalog_signer` is the address whose attestations listings need (None: open
+    registration, any wallet may list any CID)."""
     from brownie import chain, web3
 
     project = load_project()
@@ -92,7 +95,7 @@ def deploy_marketplace(
     recipient = fee_recipient or deployer.address
     chatter = io.StringIO()  # brownie prints every transaction; keep it for the debug log
     with contextlib.redirect_stdout(chatter):
-        record = _deploy(project, deployer, chain_id, recipient, fee_bps, dev_token)
+        record = _deploy(project, deployer, chain_id, recipient, fee_bps, dev_token, catalog_signer)
     log.debug("brownie output:\n%s", chatter.getvalue())
     deployments_dir.mkdir(parents=True, exist_ok=True)
     path = deployment_path(deployments_dir, chain_id)
@@ -103,9 +106,11 @@ def deploy_marketplace(
 
 
 def _deploy(project: Any, deployer: Any, chain_id: int, recipient: str, fee_bps: int,
-            dev_token: bool | None) -> dict[str, Any]:
+            dev_token: bool | None, catalog_signer: str | None) -> dict[str, Any]:
     market = project.Marketplace.deploy(recipient, fee_bps, {"from": deployer})
     tx = market.tx
+    if catalog_signer:
+        market.setCatalogSigner(catalog_signer, {"from": deployer})
     record: dict[str, Any] = {
         "chain_id": chain_id,
         "address": market.address,
@@ -114,6 +119,7 @@ def _deploy(project: Any, deployer: Any, chain_id: int, recipient: str, fee_bps:
         "abi_hash": abi_hash(market.abi),
         "fee_recipient": recipient,
         "fee_bps": fee_bps,
+        "catalog_signer": catalog_signer or "0x" + "00" * 20,
         "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "tokens": {},
     }

@@ -51,8 +51,11 @@ class Market:
         self.send(fn, sender)
         return "0x" + bytes(split_id).hex()
 
-    def register(self, cid: str, split_id: str, token: str, price: int, artist: str) -> int:
-        fn = self.contract.functions.registerTrack(cid, split_id, Web3.to_checksum_address(token), price)
+    def register(self, cid: str, split_id: str, token: str, price: int, artist: str, attestation: str | bytes = b"") -> int:
+        """List a track; `attestation` is the catalog signer's (none needed while no signer is set)."""
+        if isinstance(attestation, str):
+            attestation = bytes.fromhex(attestation.removeprefix("0x"))
+        fn = self.contract.functions.registerTrack(cid, split_id, Web3.to_checksum_address(token), price, attestation)
         track_id = int(fn.call({"from": Web3.to_checksum_address(artist)}))
         self.send(fn, artist)
         return track_id
@@ -78,6 +81,15 @@ class Market:
     def claim_from_pool(self, epoch: int, allocation: Any, proof: Sequence[bytes], sender: str) -> Any:
         return self.send(self.contract.functions.claimFromPool(
             epoch, allocation.split_id, Web3.to_checksum_address(allocation.token), allocation.amount, list(proof)), sender)
+
+    def set_catalog_signer(self, signer: str, owner: str) -> Any:
+        return self.send(self.contract.functions.setCatalogSigner(Web3.to_checksum_address(signer)), owner)
+
+    def block_track(self, track_id: int, reason_cid: str, owner: str) -> Any:
+        return self.send(self.contract.functions.blockTrack(track_id, reason_cid), owner)
+
+    def unblock_track(self, track_id: int, reason_cid: str, owner: str) -> Any:
+        return self.send(self.contract.functions.unblockTrack(track_id, reason_cid), owner)
 
     def owed(self, account: str, token: str) -> int:
         return int(self.contract.functions.owed(Web3.to_checksum_address(account), Web3.to_checksum_address(token)).call())

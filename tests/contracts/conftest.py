@@ -65,7 +65,7 @@ def sell_to_split(market, split_of, artist, fan):
     then has a credited `owed` balance. Returns the track id."""
     def sell(pairs, amount=1000):
         sid = split_of(pairs)
-        track = market.registerTrack("x", sid, ETH, 0, {"from": artist}).return_value
+        track = market.registerTrack("x", sid, ETH, 0, b"", {"from": artist}).return_value
         market.buy(track, amount, {"from": fan, "value": amount})
         market.distribute(sid, ETH, {"from": fan})
         return track
@@ -79,13 +79,13 @@ def solo_split(split_of, artist):
 
 @pytest.fixture(scope="module")
 def eth_track(market, artist, solo_split):
-    tx = market.registerTrack("bafkreiethtrack", solo_split, ETH, 10**16, {"from": artist})
+    tx = market.registerTrack("bafkreiethtrack", solo_split, ETH, 10**16, b"", {"from": artist})
     return tx.return_value
 
 
 @pytest.fixture(scope="module")
 def usdc_track(market, artist, solo_split, usdc):
-    tx = market.registerTrack("bafkreiusdctrack", solo_split, usdc, 5_000_000, {"from": artist})
+    tx = market.registerTrack("bafkreiusdctrack", solo_split, usdc, 5_000_000, b"", {"from": artist})
     return tx.return_value
 
 

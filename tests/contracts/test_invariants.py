@@ -1,5 +1,6 @@
 """Stateful property tests: random sequences of splits, tracks, sales, fee changes,
-distributions, withdrawals and sponsor pools (deposits, taking them back, publishing
+takedowns (block, unblock, and the artist relisting), distributions, withdrawals and
+sponsor pools (deposits, taking them back, publishing
 epochs, claims), checked against a Python model after every step.
 
 Brownie 1.22.2's own `state_machine` fixture is broken (mypyc), so this drives Hypothesis's
@@ -41,6 +42,8 @@ def test_money_is_conserved_over_random_activity(market, usdc, accounts, owner, 
             self.deposits = defaultdict(int)  # (epoch, sponsor, token) -> deposited
             self.unclaimed = defaultdict(int)  # (epoch, token) -> published, not claimed
             self.claims = []  # (epoch, allocation, proof) not yet claimed
+            self.blocked = set()  # track ids the owner blocked
+            self.unlisted = set()  # track ids their artist unlisted
 
         def teardown(self):
             chain.revert()
@@ -68,16 +71,22 @@ def test_money_is_conserved_over_random_activity(market, usdc, accounts, owner, 
             artist = data.draw(st.sampled_from(people))
             if token != ETH:
                 price = max(price // 10**12, 1)
-            tid = market.registerTrack("cid", sid, token, price, {"from": artist}).return_value
-            self.tracks.append((tid, token, price, sid))
+            tid = market.registerTrack("cid", sid, token, price, b"", {"from": artist}).return_value
+            self.tracks.append((tid, token, price, sid, artist))
 
         @precondition(lambda self: self.tracks)
         @rule(data=st.data(), extra=st.integers(0, 10**18))
         def buy(self, data, extra):
-            tid, token, price, sid = data.draw(st.sampled_from(self.tracks))
+            tid, token, price, sid, _ = data.draw(st.sampled_from(self.tracks))
             buyer = data.draw(st.sampled_from(people))
             amount = price + (extra if token == ETH else extra // 10**12)
             value = amount if token == ETH else 0
+            if tid in self.blocked or tid in self.unlisted:
+                try:
+                    market.buy(tid, amount, {"from": buyer, "value": value})
+                except Exception:
+                    return
+                raise AssertionError(f"track {tid} was sold while blocked or unlisted")
             tx = market.buy(tid, amount, {"from": buyer, "value": value})
             sale = tx.events["Sale"]
             fee = amount * self.fee_bps // 10_000
@@ -87,6 +96,24 @@ def test_money_is_conserved_over_random_activity(market, usdc, accounts, owner, 
             self.split_balance[(sid, token)] += amount - fee
             self.owed[(self.fee_recipient, token)] += fee
             self.credited[(self.fee_recipient, token)] += fee
+
+        @precondition(lambda self: self.tracks)
+        @rule(data=st.data())
+        def block_or_unblock(self, data):
+            tid = data.draw(st.sampled_from(self.tracks))[0]
+            if tid in self.blocked:
+                market.unblockTrack(tid, "bafkreiunblock", {"from": owner})
+                self.blocked.discard(tid)
+            else:
+                market.blockTrack(tid, "bafkreiblock", {"from": owner})
+                self.blocked.add(tid)
+
+        @precondition(lambda self: self.tracks)
+        @rule(data=st.data(), listed=st.booleans())
+        def artist_relists(self, data, listed):
+            tid, token, price, sid, artist = data.draw(st.sampled_from(self.tracks))
+            market.updateTrack(tid, price, sid, listed, {"from": artist})
+            (self.unlisted.discard if listed else self.unlisted.add)(tid)
 
         @rule(bps=st.integers(0, 2000))
         def set_fee(self, bps):
@@ -202,6 +229,11 @@ def test_money_is_conserved_over_random_activity(market, usdc, accounts, owner, 
                 pools = sum(v for (e, t), v in self.pool.items() if t == token)
                 unclaimed = sum(v for (e, t), v in self.unclaimed.items() if t == token)
                 assert held == owed + unallotted + pools + unclaimed
+
+        @invariant()
+        def listing_flags_match_model(self):
+            for tid, *_ in self.tracks:
+                assert list(market.tracks(tid))[4:] == [tid not in self.unlisted, tid in self.blocked]
 
         @invariant()
         def chain_matches_model(self):

@@ -23,7 +23,7 @@ def test_fans_may_pay_more_than_the_price(market, fan, eth_track, solo_split):
 
 
 def test_fee_rounds_down_and_dust_stays_with_payees(market, fan, artist, solo_split, fee_recipient):
-    track = market.registerTrack("cheap", solo_split, ETH, 0, {"from": artist}).return_value
+    track = market.registerTrack("cheap", solo_split, ETH, 0, b"", {"from": artist}).return_value
     market.buy(track, 19, {"from": fan, "value": 19})  # 19 * 5% = 0.95 -> fee 0
     assert market.owed(fee_recipient, ETH) == 0
     assert market.splitBalance(solo_split, ETH) == 19
@@ -47,7 +47,7 @@ def test_fee_on_transfer_token_is_credited_by_what_arrived(
     market.setTokenAllowed(fot, True, {"from": owner})
     fot.mint(fan, 10**6, {"from": owner})
     fot.approve(market, 10**6, {"from": fan})
-    track = market.registerTrack("fot", solo_split, fot, 1000, {"from": artist}).return_value
+    track = market.registerTrack("fot", solo_split, fot, 1000, b"", {"from": artist}).return_value
     tx = market.buy(track, 10_000, {"from": fan})
     received = 10_000 - 100
     assert tx.events["Sale"]["amount"] == received
@@ -125,7 +125,7 @@ def test_token_that_delivers_nothing_reverts(
     market.setTokenAllowed(fot, True, {"from": owner})
     fot.mint(fan, 10**6, {"from": owner})
     fot.approve(market, 10**6, {"from": fan})
-    track = market.registerTrack("fot", solo_split, fot, 1, {"from": artist}).return_value
+    track = market.registerTrack("fot", solo_split, fot, 1, b"", {"from": artist}).return_value
     with reverts_with("Marketplace__NothingReceived", fot.address, 500):
         market.buy(track, 500, {"from": fan})
 
@@ -152,7 +152,7 @@ def test_every_sale_is_fully_accounted_and_payees_keep_90_percent(
     market.setPlatformFee(bps, {"from": owner})
     fan_balance = fan.balance()
     amount = amount % (fan_balance // 2)
-    track = market.registerTrack("p", solo_split, ETH, 0, {"from": artist}).return_value
+    track = market.registerTrack("p", solo_split, ETH, 0, b"", {"from": artist}).return_value
     split_before = market.splitBalance(solo_split, ETH)
     fee_before = market.owed(fee_recipient, ETH)
     market.buy(track, amount, {"from": fan, "value": amount})

@@ -97,7 +97,7 @@ def test_distribute_allots_by_share_and_gives_dust_to_the_first_recipient(
     # Shares of 1/3 each cannot divide 100 wei exactly: 1 wei of dust.
     trio = sorted([accounts[3], accounts[4], accounts[5]], key=lambda a: int(a.address, 16))
     sid = split_of([(trio[0], 333_334), (trio[1], 333_333), (trio[2], 333_333)])
-    track = market.registerTrack("cid", sid, ETH, 0, {"from": artist}).return_value
+    track = market.registerTrack("cid", sid, ETH, 0, b"", {"from": artist}).return_value
     market.setPlatformFee(0, {"from": accounts[0]})
     market.buy(track, 100, {"from": fan, "value": 100})
     assert market.splitBalance(sid, ETH) == 100

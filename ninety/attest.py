@@ -1,0 +1,82 @@
+"""Listing attestations: the catalog signer's EIP-712 signature that lets one wallet list
+one metadata CID on one Marketplace (the contract's `registerTrack` checks it).
+
+The API signs only for the wallet that uploaded the files behind the CID, so no wallet can
+list a recording it did not upload, whatever frontend it uses. The key comes from
+NINETY_CATALOG_KEY or, for a local setup, `<data dir>/catalog.key` (created on first use,
+owner-only). Whoever holds it decides what can be listed: keep it on the API server only.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+
+from ninety.errors import ConfigError
+
+DOMAIN_NAME = "Ninety"
+DOMAIN_VERSION = "1"
+LISTING_TYPES = {"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"}]}
+
+
+def domain(chain_id: int, contract: str) -> dict[str, Any]:
+    """The EIP-712 domain of a Marketplace (its constructor's EIP712("Ninety", "1"))."""
+    from web3 import Web3
+
+    return {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id,
+            "verifyingContract": Web3.to_checksum_address(contract)}
+
+
+@dataclass(frozen=True)
+class CatalogSigner:
+    key: str  # 0x-prefixed private key
+
+    @property
+    def address(self) -> str:
+        return str(Account.from_key(self.key).address)
+
+    def sign_listing(self, metadata_cid: str, registrant: str, chain_id: int, contract: str) -> str:
+        """The attestation `registrant` passes to registerTrack for `metadata_cid`."""
+        from web3 import Web3
+
+        signable = encode_typed_data(
+            domain_data=domain(chain_id, contract), message_types=LISTING_TYPES,
+            message_data={"metadataCid": metadata_cid, "registrant": Web3.to_checksum_address(registrant)},
+        )
+        signature = Account.sign_message(signable, self.key).signature
+        return "0x" + bytes(signature).hex()
+
+    @classmethod
+    def load(cls, env_value: str | None, data_dir: Path) -> "CatalogSigner":
+        if env_value:
+            try:
+                key = "0x" + bytes.fromhex(env_value.strip().removeprefix("0x")).hex()
+                Account.from_key(key)
+            except ValueError as e:
+                raise ConfigError(f"NINETY_CATALOG_KEY must be a 32-byte private key in hex: {e}") from None
+            return cls(key)
+        path = data_dir / "catalog.key"
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first: use theirs
+                pass
+            else:
+                with os.fdopen(fd, "w") as f:
+                    f.write("0x" + secrets.token_hex(32) + "\n")
+        try:
+            key = path.read_text().strip()
+            Account.from_key(key)
+        except ValueError as e:
+            raise ConfigError(f"{path} does not hold a private key: {e}") from None
+        return cls(key)
+
+
+def load_signer(data_dir: Path) -> CatalogSigner:
+    return CatalogSigner.load(os.environ.get("NINETY_CATALOG_KEY"), data_dir)
