@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from sqlalchemy import Column, LargeBinary
 from sqlmodel import Field, SQLModel
 
 
@@ -40,6 +41,12 @@ class Upload(SQLModel, table=True):
     nonce_prefix: str
     wrapped_key: str  # the track's AES-256 key, encrypted under the master key
     created_at: float
+    # What the recording is, for refusing other wallets' copies (backend/fingerprint.py):
+    # SHA-256 of the decoded audio, and Chromaprint frames (null below 30 s or not yet
+    # backfilled).
+    audio_hash: Optional[str] = Field(default=None, index=True)
+    fingerprint: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    duration: Optional[float] = None
 
 
 class FreeDownload(SQLModel, table=True):
@@ -62,3 +69,37 @@ class EpochReport(SQLModel, table=True):
     report_cid: str
     report_json: str
     created_at: float
+
+
+class UploadRefusal(SQLModel, table=True):
+    """An upload refused because its audio matches another wallet's registered track, or
+    a blocked one. Kept for moderators; the owner may allow it (`ninety moderate allow`),
+    after which the same wallet may upload the same decoded audio."""
+
+    __tablename__ = "upload_refusal"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    wallet: str = Field(index=True)
+    created_at: float = Field(index=True)
+    audio_hash: str = Field(index=True)
+    file_name: str
+    matched_track_id: int
+    match_kind: str  # exact | fingerprint
+    similarity: Optional[float] = None
+    overlap_seconds: Optional[float] = None
+    blocked_match: bool = False  # the matched track was blocked (a takedown)
+    allowed_at: Optional[float] = None
+    allowed_note: Optional[str] = None
+
+
+class CounterNotice(SQLModel, table=True):
+    """An artist's answer to a refusal or a takedown, for the moderators' queue."""
+
+    __tablename__ = "counter_notice"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    wallet: str = Field(index=True)
+    refusal_id: Optional[int] = Field(default=None, index=True)
+    track_id: Optional[int] = Field(default=None, index=True)
+    statement: str
+    contact: str
+    created_at: float
+    status: str = "open"  # open | closed

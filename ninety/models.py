@@ -101,6 +101,19 @@ class Track(ChainRef, table=True):
     metadata_error: Optional[str] = None
     metadata_attempts: int = 0
     metadata_next_attempt: float = 0.0
+    # The wallet the metadata names as uploader (properties.uploaded_by).
+    uploaded_by: Optional[str] = None
+    # Genuine: the metadata was fetched, checks out against its CID, names the registrant
+    # as its uploader and has the audio, preview and artwork. A copy listed from another
+    # wallet never is (README: "Attested listings").
+    genuine: bool = Field(default=False, index=True)
+    # Taken down by the owner (TrackBlocked); the chain's `listed` flag is kept as it is.
+    blocked: bool = False
+    block_reason_cid: Optional[str] = None
+    # The price as 78 zero-padded digits, so that it sorts numerically as text on
+    # SQLite too; and sales of the track, both for keyset-ordered catalog pages.
+    price_sort: str = Field(default="", index=True)
+    sales: int = Field(default=0, index=True)
 
 
 class TrackUpdate(ChainRef, table=True):
@@ -111,6 +124,28 @@ class TrackUpdate(ChainRef, table=True):
     split_id: str
     price: int = u256_field()
     listed: bool
+
+
+class TrackBlock(ChainRef, table=True):
+    """The owner blocked (a takedown) or unblocked a track; the reason is public on IPFS."""
+
+    __tablename__ = "track_block"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    track_id: int = Field(index=True)
+    blocked: bool
+    reason_cid: str
+    block_time: int
+
+
+class CatalogSignerChange(ChainRef, table=True):
+    """Listings need attestations by `new_signer` from here on (none: the zero address)."""
+
+    __tablename__ = "catalog_signer_change"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    previous_signer: str
+    new_signer: str
 
 
 class Sale(ChainRef, table=True):
@@ -379,7 +414,7 @@ class Checkpoint(SQLModel, table=True):
 
 
 LEDGER_TABLES = [
-    "split", "split_recipient", "track", "track_update", "sale", "distribution", "withdrawal",
+    "split", "split_recipient", "track", "track_update", "track_block", "catalog_signer_change", "sale", "distribution", "withdrawal",
     "fee_change", "fee_recipient_change", "token_allowance", "sales_pause",
     "pool_deposit", "pool_withdrawal", "pool_settlement", "epoch", "pool_claim", "pool_total",
     "account_balance", "split_balance", "track_stats", "artist_stats", "artist_buyer", "track_day", "track_split",
