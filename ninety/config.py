@@ -57,6 +57,14 @@ class Settings:
     fee_bps: int = 500
     fee_recipient: str | None = None
     api_snapshots: int = 4096
+    # Uploads: media decoding limits and per-wallet quotas (README, Configuration).
+    max_decodes: int = 2
+    decode_wait: float = 10.0
+    max_audio_seconds: float = 1800.0
+    max_artwork_pixels: int = 36_000_000
+    uploads_per_day: int = 50
+    max_unregistered_bytes: int = 2 * 1024**3
+    upload_ttl: float = 86_400.0
 
     @property
     def embedded_chain(self) -> bool:
@@ -101,4 +109,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         fee_bps=fee_bps if fee_bps is not None else 500,
         fee_recipient=env.get("NINETY_FEE_RECIPIENT") or None,
         api_snapshots=max(0, _int(env, "NINETY_API_SNAPSHOTS", 4096) or 0),
+        max_decodes=max(1, _int(env, "NINETY_MAX_DECODES", 2) or 1),
+        decode_wait=max(0.0, _float(env, "NINETY_DECODE_WAIT", 10.0)),
+        max_audio_seconds=_float(env, "NINETY_MAX_AUDIO_SECONDS", 1800.0),
+        max_artwork_pixels=_int(env, "NINETY_MAX_ARTWORK_PIXELS", 36_000_000) or 36_000_000,
+        uploads_per_day=max(0, _int(env, "NINETY_UPLOADS_PER_DAY", 50) or 0),
+        max_unregistered_bytes=max(0, _int(env, "NINETY_MAX_UNREGISTERED_BYTES", 2 * 1024**3) or 0),
+        upload_ttl=_float(env, "NINETY_UPLOAD_TTL", 86_400.0),
     )

@@ -1,0 +1,255 @@
+"""Decompression bombs and malformed media, sent through POST /api/uploads to the real
+server (uvicorn in its own process): refused with a 4xx from the header, quickly, with
+the server's memory flat, also eight at once; decoding that is allowed runs a bounded
+number at a time. Measured times and memory are printed for the record (`-s`)."""
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from conftest import MemoryWatch
+
+BOMB_MEMORY_MB = 100  # the issue's bound on the server's growth
+UPLOADS_PY = (Path(__file__).resolve().parents[2] / "backend" / "api" / "uploads.py").read_text()
+
+
+def calls(function: str) -> pytest.MarkDecorator:
+    """Skip until the upload route calls `function` (wired in by the route's owner)."""
+    return pytest.mark.skipif(f"{function}(" not in UPLOADS_PY, reason=f"backend/api/uploads.py does not call {function} yet")
+
+
+# ---------------------------------------------------------------- crafted files
+
+
+def _crc8(data: bytes) -> int:
+    crc = 0
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def _crc16(data: bytes) -> int:
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def _utf8(n: int) -> bytes:  # FLAC's frame-number coding
+    if n < 0x80:
+        return bytes([n])
+    if n < 0x800:
+        return bytes([0xC0 | n >> 6, 0x80 | n & 0x3F])
+    return bytes([0xE0 | n >> 12, 0x80 | n >> 6 & 0x3F, 0x80 | n & 0x3F])
+
+
+def flac_silence(rate: int = 655_350, channels: int = 8, seconds: float = 31.0, padding: int = 0) -> bytes:
+    """A valid FLAC of digital silence written by hand: 8-bit samples, the largest
+    blocks FLAC allows, every subframe CONSTANT (3 bytes for 65,535 samples). The issue's
+    bomb is the default: 8 KB declaring 8 channels at 655,350 Hz for 31 s, which a naive
+    decoder turns into over a gigabyte of samples. `padding` adds a PADDING block (it
+    lowers the samples-per-byte ratio without changing the audio)."""
+    block = 65_535
+    total = int(rate * seconds)
+    info = struct.pack(">HH", block, block) + b"\0" * 6
+    info += ((rate << 44) | ((channels - 1) << 41) | (7 << 36) | total).to_bytes(8, "big") + b"\0" * 16
+    out = bytearray(b"fLaC" + bytes([0x00 if padding else 0x80]) + len(info).to_bytes(3, "big") + info)
+    while padding > 0:
+        part = min(padding, 0xFFFFFF)
+        padding -= part
+        out += bytes([0x01 | (0x80 if padding == 0 else 0)]) + part.to_bytes(3, "big") + b"\0" * part
+    done = frame = 0
+    while done < total:
+        size = min(block, total - done)
+        head = bytes([0xFF, 0xF8, 0x70, ((channels - 1) << 4) | 0b0010]) + _utf8(frame) + struct.pack(">H", size - 1)
+        body = head + bytes([_crc8(head)]) + b"\x00\x00" * channels
+        out += body + struct.pack(">H", _crc16(body))
+        done += size
+        frame += 1
+    return bytes(out)
+
+
+def wav(rate: int = 44_100, channels: int = 2, bits: int = 16, data_size: int | None = None,
+        data: bytes = b"\0" * 4096, before_data: bytes = b"") -> bytes:
+    """A PCM WAV whose header says whatever it is told to."""
+    fmt = struct.pack("<HHIIHH", 1, channels, rate & 0xFFFFFFFF, (rate * channels * bits // 8) & 0xFFFFFFFF,
+                      (channels * bits // 8) & 0xFFFF, bits)
+    body = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + before_data
+            + b"data" + struct.pack("<I", len(data) if data_size is None else data_size) + data)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def tone(seconds: float = 3.0, rate: int = 16_000, fmt: str = "WAV", subtype: str = "PCM_16") -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    out = io.BytesIO()
+    soundfile.write(out, (0.3 * np.sin(2 * np.pi * 220 * t)).astype("float32"), rate, format=fmt, subtype=subtype)
+    return out.getvalue()
+
+
+def mp3_lying_xing() -> bytes:
+    """An honest 3 s MP3 whose Xing header claims 4 billion frames."""
+    data = bytearray(tone(3.0, fmt="MP3", subtype="MPEG_LAYER_III"))
+    at = max(data.find(b"Xing"), data.find(b"Info"))
+    assert at > 0, "libsndfile wrote no Xing/Info header"
+    data[at + 8 : at + 12] = struct.pack(">I", 0xFFFFFFF0)
+    return bytes(data)
+
+
+def mp3_huge_id3() -> bytes:
+    """An ID3v2 tag that says it is 256 MB long, then nothing."""
+    size = 0x0FFFFFFF
+    return b"ID3\x04\x00\x00" + bytes([size >> 21 & 0x7F, size >> 14 & 0x7F, size >> 7 & 0x7F, size & 0x7F]) + b"\0" * 4000
+
+
+def ogg_huge_granule() -> bytes:
+    """An Ogg Vorbis file whose last page says the stream is 2^62 samples long."""
+    data = bytearray(tone(3.0, fmt="OGG", subtype="VORBIS"))
+    last = data.rfind(b"OggS")
+    data[last + 6 : last + 14] = struct.pack("<q", 2**62)
+    return bytes(data)
+
+
+def ogg_many_channels() -> bytes:
+    """A Vorbis identification header claiming 255 channels at 4 GHz."""
+    data = bytearray(tone(3.0, fmt="OGG", subtype="VORBIS"))
+    at = data.find(b"\x01vorbis")
+    data[at + 11] = 255
+    data[at + 12 : at + 16] = struct.pack("<I", 4_000_000_000)
+    return bytes(data)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG header declaring width x height RGB pixels, over a little zlib data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z = zlib.compressobj(9)
+    idat = z.compress(b"\0" * 2_000_000) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+# ---------------------------------------------------------------- the attacks
+
+
+def test_the_flac_bomb_is_refused_from_its_header_also_eight_at_once(live_api):
+    api = live_api()
+    h = api.login(1)
+    bomb = flac_silence()
+    assert len(bomb) < 10_000  # the issue's "8 KB FLAC"
+    api.upload(h, bomb, name="silence.flac", content_type="audio/flac", timeout=60)  # first use imports things
+
+    with MemoryWatch(api.pid) as one:
+        started = time.monotonic()
+        r = api.upload(h, bomb, name="silence.flac", content_type="audio/flac", timeout=60)
+        single = time.monotonic() - started
+    assert r.status_code == 422, r.text
+    assert "655,350 Hz" in r.json()["detail"]
+
+    def send(_: int) -> tuple[int, float]:
+        t0 = time.monotonic()
+        resp = api.upload(h, bomb, name="silence.flac", content_type="audio/flac", timeout=60)
+        return resp.status_code, time.monotonic() - t0
+
+    with MemoryWatch(api.pid) as eight:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(send, range(8)))
+    print(f"\nFLAC bomb ({len(bomb):,} B, 8 ch at 655,350 Hz): one refused in {single:.2f} s, server "
+          f"+{one.growth_mb:.1f} MB; eight at once refused in {max(t for _, t in results):.2f} s, server "
+          f"+{eight.growth_mb:.1f} MB, decoders spawned {eight.children_peak / 1e6:.0f} MB")
+    assert [s for s, _ in results] == [422] * 8, results
+    assert one.growth_mb < BOMB_MEMORY_MB and eight.growth_mb < BOMB_MEMORY_MB
+    assert eight.children_peak == 0, "a bomb refused from its header never reaches a decoder"
+
+
+def test_wav_headers_claiming_huge_sizes_are_refused(live_api):
+    api = live_api()
+    h = api.login(1)
+    attacks = {
+        "data chunk claiming 4 GB": wav(data_size=0xFFFFFFF0),
+        "4 GHz sample rate": wav(rate=4_000_000_000, channels=8, data=b"\0" * 2_000_000),
+        "65,535 channels": wav(channels=65_535, data=b"\0" * 65_535 * 2 * 4),
+        "100,000 chunks before the data": wav(before_data=b"junk\0\0\0\0" * 100_000),
+        "1 Hz sample rate": wav(rate=1, channels=1, data=b"\0" * 4096),
+    }
+    with MemoryWatch(api.pid) as watch:
+        for what, data in attacks.items():
+            t0 = time.monotonic()
+            r = api.upload(h, data, timeout=60)
+            print(f"\nWAV {what} ({len(data):,} B): {r.status_code} in {time.monotonic() - t0:.2f} s: "
+                  f"{r.json().get('detail')}")
+            assert r.status_code == 422, (what, r.text)
+    print(f"server +{watch.growth_mb:.1f} MB")
+    assert watch.growth_mb < BOMB_MEMORY_MB
+
+
+def test_mp3_and_ogg_oddities_are_refused(live_api):
+    api = live_api()
+    h = api.login(1)
+    attacks = {
+        ("MP3 Xing header claiming 4 billion frames", "a.mp3", "audio/mpeg"): mp3_lying_xing(),
+        ("MP3 ID3 tag claiming 256 MB", "a.mp3", "audio/mpeg"): mp3_huge_id3(),
+        ("MP3 frame sync then garbage", "a.mp3", "audio/mpeg"): b"\xff\xfb\x90\x64" + bytes(range(256)) * 40,
+        ("Ogg last page claiming 2^62 samples", "a.ogg", "audio/ogg"): ogg_huge_granule(),
+        ("Vorbis header claiming 255 channels at 4 GHz", "a.ogg", "audio/ogg"): ogg_many_channels(),
+    }
+    with MemoryWatch(api.pid) as watch:
+        for (what, name, mime), data in attacks.items():
+            t0 = time.monotonic()
+            r = api.upload(h, data, name=name, content_type=mime, timeout=60)
+            print(f"\n{what} ({len(data):,} B): {r.status_code} in {time.monotonic() - t0:.2f} s: "
+                  f"{r.json().get('detail')}")
+            assert r.status_code == 422, (what, r.text)
+    print(f"server +{watch.growth_mb:.1f} MB")
+    assert watch.growth_mb < BOMB_MEMORY_MB
+
+
+@calls("artwork.clean")
+def test_a_png_declaring_100k_by_100k_pixels_is_refused(live_api):
+    api = live_api()
+    h = api.login(1)
+    bomb = png_declaring(100_000, 100_000)
+    with MemoryWatch(api.pid) as watch:
+        t0 = time.monotonic()
+        r = api.upload(h, tone(2.0), artwork=bomb, timeout=60)
+        took = time.monotonic() - t0
+    print(f"\nPNG declaring 100,000 x 100,000 pixels ({len(bomb):,} B): {r.status_code} in {took:.2f} s, "
+          f"server +{watch.growth_mb:.1f} MB: {r.json().get('detail')}")
+    assert r.status_code == 422, r.text
+    assert "pixels" in r.json()["detail"]
+    assert watch.growth_mb < BOMB_MEMORY_MB
+
+
+@calls("audio.analyse")
+def test_decoding_that_is_allowed_runs_a_bounded_number_at_a_time(live_api):
+    """Five minutes of 8-channel 192 kHz silence, padded to stay under the samples-per-byte
+    limit: legal, and a few seconds of decoding. With one decode slot and no wait, a second
+    upload while it decodes is told to come back (429 with Retry-After)."""
+    api = live_api(NINETY_MAX_DECODES="1", NINETY_DECODE_WAIT="0")
+    h = api.login(1)
+    heavy = flac_silence(rate=192_000, channels=8, seconds=300.0, padding=2_000_000)
+    with ThreadPoolExecutor(2) as pool, MemoryWatch(api.pid) as watch:
+        t0 = time.monotonic()
+        first = pool.submit(api.upload, h, heavy, name="long.flac", content_type="audio/flac")
+        time.sleep(1.0)  # the first is decoding by now (it takes several seconds)
+        second = api.upload(h, tone(2.0), timeout=60)
+        r1 = first.result()
+        took = time.monotonic() - t0
+    print(f"\n300 s of 8 x 192 kHz FLAC ({len(heavy):,} B): {r1.status_code} after {took:.1f} s; meanwhile "
+          f"{second.status_code} Retry-After {second.headers.get('retry-after')}; server +{watch.growth_mb:.1f} MB, "
+          f"decoder peak {watch.children_peak / 1e6:.0f} MB")
+    assert second.status_code == 429 and int(second.headers["retry-after"]) >= 1, second.text
+    assert r1.status_code != 429 and r1.status_code < 500, r1.text
+    assert watch.growth_mb < BOMB_MEMORY_MB
