@@ -19,6 +19,9 @@ EVENT_TABLES = {
     "SplitCreated": "split",
     "TrackRegistered": "track",
     "TrackUpdated": "track_update",
+    "TrackBlocked": "track_block",
+    "TrackUnblocked": "track_block",
+    "CatalogSignerChanged": "catalog_signer_change",
     "Sale": "sale",
     "SplitDistributed": "distribution",
     "Withdrawal": "withdrawal",
@@ -36,8 +39,13 @@ POOL_COLUMNS = ("funded", "withdrawn", "settled", "allocated", "claimed")
 # Tables carrying (block_number, tx_hash, log_index), in the order rows are undone.
 CHAIN_TABLES = [
     "pool_claim", "epoch", "pool_settlement", "pool_withdrawal", "pool_deposit", "sales_pause", "token_allowance", "fee_recipient_change", "fee_change", "withdrawal",
-    "distribution", "sale", "track_update", "track", "split",
+    "distribution", "sale", "catalog_signer_change", "track_block", "track_update", "track", "split",
 ]
+
+
+def price_sort(price: int) -> str:
+    """A price as text that sorts like the number (78 digits hold any uint256)."""
+    return str(int(price)).zfill(78)
 
 
 @dataclass
@@ -56,6 +64,8 @@ class Rows:
     split_recipients: list[dict[str, Any]] = field(default_factory=list)
     # (track_id, split_id, price, listed) in chain order, for tracks registered earlier.
     track_state: list[tuple[int, str, int, bool]] = field(default_factory=list)
+    # (track_id, blocked, reason_cid) in chain order, for tracks registered earlier.
+    block_state: list[tuple[int, bool, str]] = field(default_factory=list)
 
 
 def _ref(e: Event) -> dict[str, Any]:
@@ -83,7 +93,8 @@ def map_events(events: Iterable[Event], ctx: Context, block_times: dict[int, int
                 **ref, "track_id": a["trackId"], "artist": a["artist"], "split_id": a["splitId"],
                 "token": a["token"], "price": a["price"], "listed": True,
                 "metadata_cid": a["metadataCid"], "registered_price": a["price"],
-                "registered_split_id": a["splitId"], "block_time": when,
+                "registered_split_id": a["splitId"], "block_time": when, "price_sort": price_sort(a["price"]),
+                "blocked": False, "block_reason_cid": None,
             }
             new_tracks[a["trackId"]] = row
             out.tables["track"].append(row)
@@ -93,9 +104,21 @@ def map_events(events: Iterable[Event], ctx: Context, block_times: dict[int, int
                 {**ref, "track_id": tid, "split_id": a["splitId"], "price": a["price"], "listed": a["listed"]}
             )
             if tid in new_tracks:
-                new_tracks[tid].update(split_id=a["splitId"], price=a["price"], listed=a["listed"])
+                new_tracks[tid].update(split_id=a["splitId"], price=a["price"], listed=a["listed"],
+                                       price_sort=price_sort(a["price"]))
             else:
                 out.track_state.append((tid, a["splitId"], a["price"], a["listed"]))
+        elif e.name in ("TrackBlocked", "TrackUnblocked"):
+            tid, blocked = a["trackId"], e.name == "TrackBlocked"
+            out.tables["track_block"].append(
+                {**ref, "track_id": tid, "blocked": blocked, "reason_cid": a["reasonCid"], "block_time": when})
+            if tid in new_tracks:
+                new_tracks[tid].update(blocked=blocked, block_reason_cid=a["reasonCid"] if blocked else None)
+            else:
+                out.block_state.append((tid, blocked, a["reasonCid"]))
+        elif e.name == "CatalogSignerChanged":
+            out.tables["catalog_signer_change"].append(
+                {**ref, "previous_signer": a["previousSigner"], "new_signer": a["newSigner"]})
         elif e.name == "Sale":
             tid = a["trackId"]
             artist = new_tracks[tid]["artist"] if tid in new_tracks else ctx.track_artist(tid)

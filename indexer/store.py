@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 
 import ninety.models  # noqa: F401  (registers the tables)
 from indexer.events import Event
-from indexer.mapping import CHAIN_TABLES, POOL_COLUMNS, Context, Deltas, Rows, deltas, map_events
+from indexer.mapping import CHAIN_TABLES, POOL_COLUMNS, Context, Deltas, Rows, deltas, map_events, price_sort
 from ninety.errors import NinetyError
 
 T: dict[str, Table] = SQLModel.metadata.tables  # type: ignore[assignment]
@@ -143,14 +143,17 @@ class Ledger:
             conn.execute(T["split_recipient"].insert(), recipients)
             for r in rows.tables["split"]:
                 self._splits.pop(r["split_id"], None)
-        for table in ("track", "track_update", "sale", "distribution", "withdrawal", "fee_change",
+        for table in ("track", "track_update", "track_block", "catalog_signer_change", "sale", "distribution", "withdrawal", "fee_change",
                       "fee_recipient_change", "token_allowance", "sales_pause", "pool_deposit", "pool_withdrawal",
                       "pool_settlement", "epoch", "pool_claim"):
             if rows.tables.get(table):
                 conn.execute(T[table].insert(), rows.tables[table])
         for track_id, split_id, price, listed in rows.track_state:
             conn.execute(update(T["track"]).where(T["track"].c.track_id == track_id)
-                         .values(split_id=split_id, price=price, listed=listed))
+                         .values(split_id=split_id, price=price, listed=listed, price_sort=price_sort(price)))
+        for track_id, blocked, reason_cid in rows.block_state:
+            conn.execute(update(T["track"]).where(T["track"].c.track_id == track_id)
+                         .values(blocked=blocked, block_reason_cid=reason_cid if blocked else None))
         d = deltas(rows.tables, ctx.split_recipients)
         self._apply(conn, d)
         return rows
@@ -172,6 +175,11 @@ class Ledger:
         self._add(conn, "track_day", ("track_id", "token", "day"), ("sales", "gross"), d.track_day)
         self._add(conn, "track_split", ("track_id", "split_id", "token"), ("net",), d.track_split)
         self._add(conn, "pool_total", ("epoch", "token"), POOL_COLUMNS, d.pool)
+        # The catalog orders by sales: the count is kept on the track row too.
+        track = T["track"]
+        for (track_id, _token), (count, *_rest) in d.track.items():
+            if count:
+                conn.execute(update(track).where(track.c.track_id == track_id).values(sales=track.c.sales + count))
 
     @staticmethod
     def _add(conn: Connection, table: str, keys: tuple[str, ...], cols: tuple[str, ...],
@@ -222,8 +230,9 @@ class Ledger:
                               "pool_settlement", "pool_claim")}
         d = deltas(above, lambda sid: self._split_recipients(conn, sid), sign=-1)
         self._apply(conn, d)
-        tu = T["track_update"]
+        tu, tb = T["track_update"], T["track_block"]
         touched = {r[0] for r in conn.execute(select(tu.c.track_id).where(tu.c.block_number > ancestor))}
+        reblocked = {r[0] for r in conn.execute(select(tb.c.track_id).where(tb.c.block_number > ancestor))}
         orphan_splits = [r[0] for r in conn.execute(select(T["split"].c.split_id).where(T["split"].c.block_number > ancestor))]
         for name in CHAIN_TABLES:
             conn.execute(delete(T[name]).where(T[name].c.block_number > ancestor))
@@ -241,6 +250,12 @@ class Ledger:
                                 .order_by(tu.c.block_number.desc(), tu.c.log_index.desc()).limit(1)).first()
             if last is not None:
                 state = {"split_id": last[0], "price": int(last[1]), "listed": bool(last[2])}
-            conn.execute(update(track).where(track.c.track_id == tid).values(**state))
+            conn.execute(update(track).where(track.c.track_id == tid).values(**state, price_sort=price_sort(state["price"])))
+        for tid in reblocked:
+            last = conn.execute(select(tb.c.blocked, tb.c.reason_cid).where(tb.c.track_id == tid)
+                                .order_by(tb.c.block_number.desc(), tb.c.log_index.desc()).limit(1)).first()
+            blocked = bool(last[0]) if last is not None else False
+            conn.execute(update(track).where(track.c.track_id == tid)
+                         .values(blocked=blocked, block_reason_cid=last[1] if blocked and last is not None else None))
         conn.execute(delete(T["indexed_block"]).where(T["indexed_block"].c.number > ancestor))
         self._forget_caches()

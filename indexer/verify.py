@@ -22,8 +22,11 @@ T = SQLModel.metadata.tables
 # Columns compared per table (chain refs are part of every row's identity).
 COMPARED = {
     "split": ("split_id", "recipient_count"),
-    "track": ("track_id", "artist", "split_id", "token", "price", "listed", "metadata_cid"),
+    "track": ("track_id", "artist", "split_id", "token", "price", "listed", "metadata_cid", "blocked",
+              "block_reason_cid", "price_sort"),
     "track_update": ("track_id", "split_id", "price", "listed"),
+    "track_block": ("track_id", "blocked", "reason_cid", "block_time"),
+    "catalog_signer_change": ("previous_signer", "new_signer"),
     "sale": ("track_id", "buyer", "token", "amount", "platform_fee", "split_id", "artist", "fee_recipient", "block_time"),
     "distribution": ("split_id", "token", "amount"),
     "withdrawal": ("account", "token", "amount"),
@@ -127,7 +130,7 @@ def verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
     need_times = sorted({e.block_number for e in events if e.block_time is None})
     times = {n: int(h["timestamp"], 16) for n, h in zip(need_times, rpc.headers(need_times))} if need_times else {}
     rows = map_events(events, ctx, times)
-    assert not rows.track_state  # all events are one batch: every update finds its track
+    assert not rows.track_state and not rows.block_state  # one batch: every update finds its track
 
     with engine.connect() as conn:
         for table, cols in COMPARED.items():

@@ -18,6 +18,18 @@ class World:
     splits: list[str] = field(default_factory=list)
     tracks: list[tuple[int, str, int]] = field(default_factory=list)  # (id, token, price)
     deploy_block: int = 0
+    blocked: set[int] = field(default_factory=set)  # track ids the owner took down
+    catalog: object = None  # ninety.attest.CatalogSigner once listings need attestations
+
+    def attest(self, cid: str, artist: str) -> str | bytes:
+        """The attestation registerTrack needs for `artist` to list `cid` (none while open)."""
+        if self.catalog is None:
+            return b""
+        return self.catalog.sign_listing(cid, artist, self.w3.eth.chain_id, self.market.address)
+
+    def require_attestations(self, catalog) -> None:
+        self.catalog = catalog
+        self.market.set_catalog_signer(catalog.address, self.owner)
     # Sponsor pools: (epoch, sponsor, token) -> deposited; allocations published, not claimed.
     deposits: dict[tuple[int, str, str], int] = field(default_factory=dict)
     claims: list[tuple[int, object, list[str]]] = field(default_factory=list)
@@ -81,14 +93,34 @@ def pool_step(world: World, rng: random.Random) -> None:
         m.claim_from_pool(epoch_of, a, proof, rng.choice(people))
 
 
+def moderation_step(world: World, rng: random.Random) -> None:
+    """The owner blocks or unblocks a track, or changes the catalog signer (then sets the
+    world's own again, so the other steps can still list)."""
+    m = world.market
+    if world.tracks and rng.random() < 0.8:
+        tid = rng.choice(world.tracks)[0]
+        if tid in world.blocked:
+            m.unblock_track(tid, f"bafkreiunblock{tid}", world.owner)
+            world.blocked.discard(tid)
+        else:
+            m.block_track(tid, f"bafkreiblock{tid}", world.owner)
+            world.blocked.add(tid)
+    else:
+        m.set_catalog_signer(rng.choice(world.accounts), world.owner)
+        m.set_catalog_signer(world.catalog.address if world.catalog is not None else ETH, world.owner)
+
+
 def random_activity(world: World, steps: int, seed: int = 1, pools: bool = True) -> None:
     rng = random.Random(seed)
     pool_rng = random.Random(seed + 1_000_003)  # a stream of its own: the other actions keep their order
+    moderation_rng = random.Random(seed + 2_000_003)
     people = world.accounts[1:8]
     m = world.market
     for _ in range(steps):
         if pools and pool_rng.random() < 0.15:
             pool_step(world, pool_rng)
+        if moderation_rng.random() < 0.05:
+            moderation_step(world, moderation_rng)
         roll = rng.random()
         if not world.splits or roll < 0.08:
             chosen = rng.sample(people, rng.randint(1, 4))
@@ -98,11 +130,14 @@ def random_activity(world: World, steps: int, seed: int = 1, pools: bool = True)
         elif len(world.tracks) < 2 or roll < 0.18:
             token = rng.choice([ETH, world.usdc.address])
             price = rng.randint(0, 10**16) if token == ETH else rng.randint(1, 10**7)
-            tid = m.register(f"bafkreitrack{len(world.tracks)}", rng.choice(world.splits), token, price, rng.choice(people))
+            cid, artist = f"bafkreitrack{len(world.tracks)}", rng.choice(people)
+            tid = m.register(cid, rng.choice(world.splits), token, price, artist, world.attest(cid, artist))
             world.tracks.append((tid, token, price))
         elif roll < 0.70:
             tid, token, price = rng.choice(world.tracks)
-            m.buy(tid, price + rng.randint(0, 10**15 if token == ETH else 10**6), rng.choice(people), token)
+            amount, buyer = price + rng.randint(0, 10**15 if token == ETH else 10**6), rng.choice(people)
+            if tid not in world.blocked:  # a taken-down track cannot be bought
+                m.buy(tid, amount, buyer, token)
         elif roll < 0.82:
             sid = rng.choice(world.splits)
             for token in (ETH, world.usdc.address):
