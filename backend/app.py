@@ -37,13 +37,16 @@ class Services:
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     tokens: Any = None
     snapshots: Any = None
+    rate_limits: Any = None
 
     def __post_init__(self) -> None:
+        from backend.ratelimit import RateLimits
         from backend.snapshots import Snapshots
         from backend.tokens import Tokens
 
         self.tokens = Tokens(self)
         self.snapshots = Snapshots(self.settings.api_snapshots)
+        self.rate_limits = RateLimits.from_settings(self.settings, self.engine)
 
     @property
     def domain(self) -> str:
@@ -100,6 +103,10 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(tracks.router)
     app.include_router(ledger.router)
     app.include_router(pools.router)
+    # Security headers, CSRF check, loopback-only /metrics, rate limits, 64 KiB body cap.
+    from backend import security
+
+    security.install(app, services)
     _metrics(app)
     _web(app)
     return app

@@ -1,10 +1,16 @@
 """Errors as RFC 9457 problem details (application/problem+json), everywhere.
 
 Handlers turn our own errors, FastAPI's validation errors, HTTP errors and anything
-unexpected into the same shape, so a client never sees an HTML page or a stack trace."""
+unexpected into the same shape, so a client never sees an HTML page or a stack trace.
+
+What a client reads never names this server's insides: a failing node is named by its
+role ("the chain RPC", "the IPFS node") and the error itself, which may quote a provider
+URL with its API key, a host:port or a temporary file, goes to the server log. As a last
+guard, every problem detail is scrubbed of URLs, host:port pairs and file paths."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ninety.errors import ChainError, IpfsUnavailableError, NinetyError
+from ninety.errors import ChainError, IpfsError, IpfsUnavailableError, NinetyError
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -35,16 +41,37 @@ class ApiError(NinetyError):
         self.extra = extra
 
 
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>)]*")
+_HOST_PORT = re.compile(r"(?:\[[0-9a-fA-F:.]+\]|\blocalhost|\b(?:[\w-]+\.)+[\w-]+):\d{1,5}\b")
+# Absolute paths of two segments or more, except this API's own routes.
+_PATH = re.compile(r"(?<![\w:/.])/(?!api/|web/|docs\b|redoc\b|metrics\b|openapi)[\w.@+~-]+(?:/[\w.@+~-]*)+")
+_WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\[^\s'\"]*")
+
+
+def redact(text: str) -> str:
+    """`text` without URLs, host:port pairs and file paths (for anything a client reads)."""
+    text = _URL.sub("<url>", text)
+    text = _HOST_PORT.sub("<address>", text)
+    text = _WINDOWS_PATH.sub("<path>", text)
+    return _PATH.sub("<path>", text)
+
+
 def problem(status: int, detail: str, title: str | None = None, headers: dict[str, str] | None = None,
             **extra: Any) -> JSONResponse:
+    from backend.security import HEADERS
+
     body = {"type": "about:blank", "title": title or TITLES.get(status, "Error"), "status": status,
-            "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+            "detail": redact(str(detail)), **extra}
+    # Also here, not only in the Guard middleware: unexpected errors are answered by
+    # Starlette's outermost middleware, outside the Guard.
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers={**HEADERS, **(headers or {})})
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api(_: Request, e: ApiError) -> JSONResponse:
+    async def _api(request: Request, e: ApiError) -> JSONResponse:
+        if e.status >= 500:
+            log.warning("%s %s answered %d: %s", request.method, request.url.path, e.status, e.detail)
         return problem(e.status, e.detail, e.title, headers=e.headers, **e.extra)
 
     @app.exception_handler(RequestValidationError)
@@ -58,12 +85,21 @@ def install(app: FastAPI) -> None:
         return problem(e.status_code, str(e.detail), headers=getattr(e, "headers", None))
 
     @app.exception_handler(IpfsUnavailableError)
-    async def _ipfs(_: Request, e: IpfsUnavailableError) -> JSONResponse:
-        return problem(503, f"the IPFS node is unavailable: {e}", "IPFS unavailable")
+    async def _ipfs(request: Request, e: IpfsUnavailableError) -> JSONResponse:
+        log.warning("IPFS node unavailable on %s %s: %s", request.method, request.url.path, e)
+        return problem(503, "the IPFS node is unavailable; try again later", "IPFS unavailable",
+                       headers={"Retry-After": "10"})
+
+    @app.exception_handler(IpfsError)
+    async def _ipfs_failed(request: Request, e: IpfsError) -> JSONResponse:
+        log.error("IPFS node failed on %s %s: %s", request.method, request.url.path, e)
+        return problem(502, "the IPFS node failed or answered something that does not check out", "IPFS failed")
 
     @app.exception_handler(ChainError)
-    async def _chain(_: Request, e: ChainError) -> JSONResponse:
-        return problem(503, f"the chain RPC is unavailable: {e}", "Chain unavailable")
+    async def _chain(request: Request, e: ChainError) -> JSONResponse:
+        log.warning("chain RPC failed on %s %s: %s", request.method, request.url.path, e)
+        return problem(503, "the chain RPC is unavailable or refused the request; try again later",
+                       "Chain unavailable", headers={"Retry-After": "10"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, e: Exception) -> JSONResponse:

@@ -43,6 +43,9 @@ class RpcTooBigError(RpcError):
     """The query asked for too much at once: ask for a smaller block range."""
 
 
+BATCH_CHUNK = 100  # calls per JSON-RPC batch in batch_chunked
+
+
 class Rpc:
     def __init__(self, url: str, *, timeout: float = 15.0) -> None:
         self.url = url
@@ -106,6 +109,21 @@ class Rpc:
             raise RpcTransientError("batch answer does not match the request")
         by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
         return [self._result(by_id.get(first + i, {}), m) for i, (m, _) in enumerate(calls)]
+
+    def batch_chunked(self, calls: Sequence[tuple[str, Sequence[Any]]], chunk: int = BATCH_CHUNK) -> list[Any]:
+        """Any number of calls, sent as batches of at most `chunk` (providers cap batch
+        sizes, commonly at 100, and a huge batch is one huge request); results in order.
+        A batch the provider finds too large is split in two and sent again."""
+        out: list[Any] = []
+        for i in range(0, len(calls), chunk):
+            part = calls[i : i + chunk]
+            try:
+                out += self.batch(part)
+            except RpcTooBigError:
+                if len(part) == 1:
+                    raise
+                out += self.batch_chunked(part, max(1, len(part) // 2))
+        return out
 
     # Typed helpers used by the indexer.
 

@@ -448,13 +448,15 @@ def serve(
     except NinetyError as e:
         _fail(str(e))
     log_level = "info" if verbose else "warning"
+    # proxy_headers=False: uvicorn would otherwise take X-Forwarded-For from any loopback
+    # peer; the app reads it itself, from NINETY_TRUSTED_PROXIES only (backend/ratelimit.py).
     if workers == 1:
-        uvicorn.run(app_, host=settings.api_host, port=settings.api_port, log_level=log_level)
+        uvicorn.run(app_, host=settings.api_host, port=settings.api_port, log_level=log_level, proxy_headers=False)
         return
     # Worker processes import the app by name and build it from the same environment.
     os.environ["NINETY_API_HOST"], os.environ["NINETY_API_PORT"] = settings.api_host, str(settings.api_port)
     uvicorn.run("backend.app:app_from_environment", factory=True, workers=workers,
-                host=settings.api_host, port=settings.api_port, log_level=log_level)
+                host=settings.api_host, port=settings.api_port, log_level=log_level, proxy_headers=False)
 
 
 @app.command()

@@ -65,6 +65,14 @@ class Settings:
     uploads_per_day: int = 50
     max_unregistered_bytes: int = 2 * 1024**3
     upload_ttl: float = 86_400.0
+    # Abuse limits (README, Configuration): client addresses, per-client rate limits.
+    trusted_proxies: str = ""
+    rate_limits: bool = True
+    rate_limit_storage: str = "database"
+    rate_limit_signin: str = "20/minute"
+    rate_limit_upload: str = "60/hour"
+    rate_limit_export: str = "10/minute"
+    rate_limit_reconciliation: str = "60/minute"
 
     @property
     def embedded_chain(self) -> bool:
@@ -116,4 +124,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         uploads_per_day=max(0, _int(env, "NINETY_UPLOADS_PER_DAY", 50) or 0),
         max_unregistered_bytes=max(0, _int(env, "NINETY_MAX_UNREGISTERED_BYTES", 2 * 1024**3) or 0),
         upload_ttl=_float(env, "NINETY_UPLOAD_TTL", 86_400.0),
+        trusted_proxies=env.get("NINETY_TRUSTED_PROXIES") or "",
+        rate_limits=(env.get("NINETY_RATE_LIMITS") or "on").strip().lower() not in ("off", "0", "false", "no"),
+        rate_limit_storage=env.get("NINETY_RATE_LIMIT_STORAGE") or "database",
+        rate_limit_signin=env.get("NINETY_RATE_LIMIT_SIGNIN") or "20/minute",
+        rate_limit_upload=env.get("NINETY_RATE_LIMIT_UPLOAD") or "60/hour",
+        rate_limit_export=env.get("NINETY_RATE_LIMIT_EXPORT") or "10/minute",
+        rate_limit_reconciliation=env.get("NINETY_RATE_LIMIT_RECONCILIATION") or "60/minute",
     )

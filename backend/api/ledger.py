@@ -24,10 +24,11 @@ from sqlmodel import SQLModel
 
 from backend.deps import MAX_DB_INT, DbDep, LogIndex, OptionalBlock, OptionalTime, OptionalTrack, ServicesDep, TrackId
 from backend.errors import ApiError
-from backend.snapshots import checkpoint
+from backend.snapshots import Snapshots, checkpoint
 from indexer.events import Decoder
 from indexer.mapping import allot
 from indexer.verify import onchain_pools
+from ninety.errors import NinetyError
 from ninety.market import ETH
 
 router = APIRouter(prefix="/api/ledger", tags=["ledger"])
@@ -75,36 +76,56 @@ def _known_token(db: Any, token: str | None) -> str | None:
     return token
 
 
+CURSOR_MAX = 200  # ours are about 50 characters
+
+
 def _encode_cursor(block: int, log_index: int, order: str) -> str:
     raw = json.dumps({"b": block, "l": log_index, "o": order}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a cursor holds")
+
+
 def _decode_cursor(cursor: str, order: str) -> tuple[int, int]:
+    """A cursor is ours only if it decodes to exactly {"b": int, "l": int, "o": order} with
+    both numbers in range: anything else (Infinity, NaN, floats, strings, booleans, huge
+    or nested values) is a 422, never a 500."""
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        block, log_index = int(data["b"]), int(data["l"])
-        if data["o"] != order or not (0 <= block <= MAX_DB_INT and 0 <= log_index <= MAX_DB_INT):
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)), parse_constant=_no_constants)
+        if not isinstance(data, dict) or set(data) != {"b", "l", "o"}:
+            raise ValueError
+        block, log_index = data["b"], data["l"]
+        if type(block) is not int or type(log_index) is not int or data["o"] != order:
+            raise ValueError
+        if not (0 <= block <= MAX_DB_INT and 0 <= log_index <= MAX_DB_INT):
             raise ValueError
         return block, log_index
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
         raise ApiError(422, "cursor is malformed or was made for another sort order; start again without it") from None
+
+
+def _after(table: Any, order: str, block: int, log_index: int) -> Any:
+    """Rows after (block, log_index) in `order`. The first conjunct is a plain range on
+    the indexed block column, which both SQLite and PostgreSQL turn into an index seek;
+    the OR alone would not be."""
+    key = (table.c.block_number, table.c.log_index)
+    if order == "asc":
+        return and_(key[0] >= block, or_(key[0] > block, key[1] > log_index))
+    return and_(key[0] <= block, or_(key[0] < block, key[1] < log_index))
+
+
+def _ordering(table: Any, order: str) -> list[Any]:
+    key = (table.c.block_number, table.c.log_index)
+    return [k.asc() for k in key] if order == "asc" else [k.desc() for k in key]
 
 
 def _page(db: Any, stmt: Select[Any], table: Any, order: str, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
     """Keyset pagination on (block_number, log_index): stable while new rows arrive."""
-    key = (table.c.block_number, table.c.log_index)
     if cursor:
-        block, log_index = _decode_cursor(cursor, order)
-        # The first conjunct is a plain range on the indexed block column, which both
-        # SQLite and PostgreSQL turn into an index seek; the OR alone would not be.
-        if order == "asc":
-            after = and_(key[0] >= block, or_(key[0] > block, key[1] > log_index))
-        else:
-            after = and_(key[0] <= block, or_(key[0] < block, key[1] < log_index))
-        stmt = stmt.where(after)
-    ordering = [k.asc() for k in key] if order == "asc" else [k.desc() for k in key]
-    rows = db.execute(stmt.order_by(*ordering).limit(limit + 1)).mappings().all()
+        stmt = stmt.where(_after(table, order, *_decode_cursor(cursor, order)))
+    rows = db.execute(stmt.order_by(*_ordering(table, order)).limit(limit + 1)).mappings().all()
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (_encode_cursor(rows[-1]["block_number"], rows[-1]["log_index"], order) if more and rows else None)
@@ -114,26 +135,58 @@ def _wants_csv(request: Request, fmt: str | None) -> bool:
     return fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
 
 
-def _stream_csv(services: Any, stmt: Select[Any], table: Any, order: str, columns: list[str],
+CSV_PAGE = 1000
+
+
+class ExportInterrupted(NinetyError, RuntimeError):
+    """A reorg went below the block an export was pinned to: the rest would not match."""
+
+
+def _pin_holds(conn: Any, contract: str, pin: tuple[int, str]) -> bool:
+    """Is the ledger still built on the pinned checkpoint block? (Rows at or below it
+    only change when a reorg reaches below it.)"""
+    ib = T["indexed_block"]
+    recorded = conn.execute(select(ib.c.hash).where(ib.c.number == pin[0])).scalar()
+    if recorded is not None:
+        return str(recorded) == pin[1]
+    now = checkpoint(conn, contract)  # older than the reorg window, or rolled back below it
+    return now is not None and now[0] >= pin[0]
+
+
+def _stream_csv(services: Any, db: Any, stmt: Select[Any], table: Any, order: str, columns: list[str],
                 row_fn: Any, filename: str) -> StreamingResponse:
-    """The whole filtered set as CSV, streamed from a server-side cursor in order."""
-    key = (table.c.block_number, table.c.log_index)
-    stmt = stmt.order_by(*([k.asc() for k in key] if order == "asc" else [k.desc() for k in key]))
+    """The whole filtered set as CSV, as of the ledger checkpoint when the export started
+    (rows above it are left out, so rows indexed meanwhile never mix in). It is read a
+    page at a time in keyset order, each page in its own short transaction: between pages,
+    while the client reads (or does not), the export holds no database connection. If a
+    reorg reaches below the pinned block, the export stops short (the connection closes
+    before the end of the chunked body, which clients report as an incomplete transfer)."""
+    contract = services.deployment.address.lower() if services.deployment is not None else None
+    pin = checkpoint(db, contract) if contract else None
+    db.close()  # give the route's connection back now: the pages use their own
+    if pin is not None:
+        stmt = stmt.where(table.c.block_number <= pin[0])
+    stmt = stmt.order_by(*_ordering(table, order)).limit(CSV_PAGE)
 
     def rows() -> Iterator[str]:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(columns)
-        with services.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=2000).execute(stmt).mappings()
-            for n, row in enumerate(result, 1):
+        after: tuple[int, int] | None = None
+        while True:
+            with services.engine.connect() as conn:
+                if pin is not None and contract and not _pin_holds(conn, contract, pin):
+                    raise ExportInterrupted(f"a reorg went below block {pin[0]} during a CSV export")
+                page = conn.execute(stmt if after is None else stmt.where(_after(table, order, *after))).mappings().all()
+            for row in page:
                 item = row_fn(row)
                 writer.writerow([item[c] for c in columns])
-                if n % 2000 == 0:
-                    yield buf.getvalue()
-                    buf.seek(0)
-                    buf.truncate()
-        yield buf.getvalue()
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+            if len(page) < CSV_PAGE:
+                return
+            after = (page[-1]["block_number"], page[-1]["log_index"])
 
     return StreamingResponse(rows(), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -180,7 +233,8 @@ def _sale_item(tokens: Any, r: Any) -> dict[str, Any]:
 
 
 @router.get("/sales", response_model=SalePage,
-            responses={200: {"content": {"text/csv": {}}, "description": "JSON page, or CSV of the whole set"}})
+            responses={200: {"content": {"text/csv": {}}, "description": "JSON page, or CSV of the whole set"},
+                       429: {"description": "Too many CSV exports from this client (Retry-After)"}})
 def sales(
     request: Request,
     services: ServicesDep,
@@ -196,7 +250,7 @@ def sales(
     to_time: OptionalTime = None,
     order: Literal["asc", "desc"] = "desc",
     limit: int = Query(50, ge=1, le=500),
-    cursor: str | None = None,
+    cursor: str | None = Query(None, max_length=CURSOR_MAX),
     format: Literal["json", "csv"] | None = None,
 ) -> Any:
     """Sales, newest first unless `order=asc`; `format=csv` (or `Accept: text/csv`)
@@ -218,7 +272,7 @@ def sales(
     stmt = stmt.where(*conds)
     tokens = services.tokens
     if _wants_csv(request, format):
-        return _stream_csv(services, stmt, sale, order, SALE_COLUMNS, lambda r: _sale_item(tokens, r), "sales.csv")
+        return _stream_csv(services, db, stmt, sale, order, SALE_COLUMNS, lambda r: _sale_item(tokens, r), "sales.csv")
     rows, next_cursor = _page(db, stmt, sale, order, limit, cursor)
     return SalePage(items=[SaleItem(**_sale_item(tokens, r)) for r in rows], next_cursor=next_cursor)
 
@@ -252,7 +306,8 @@ def _withdrawal_item(tokens: Any, r: Any) -> dict[str, Any]:
 
 
 @router.get("/withdrawals", response_model=WithdrawalPage,
-            responses={200: {"content": {"text/csv": {}}, "description": "JSON page, or CSV of the whole set"}})
+            responses={200: {"content": {"text/csv": {}}, "description": "JSON page, or CSV of the whole set"},
+                       429: {"description": "Too many CSV exports from this client (Retry-After)"}})
 def withdrawals(
     request: Request,
     services: ServicesDep,
@@ -265,7 +320,7 @@ def withdrawals(
     to_time: OptionalTime = None,
     order: Literal["asc", "desc"] = "desc",
     limit: int = Query(50, ge=1, le=500),
-    cursor: str | None = None,
+    cursor: str | None = Query(None, max_length=CURSOR_MAX),
     format: Literal["json", "csv"] | None = None,
 ) -> Any:
     """Withdrawals, with the same conventions as sales."""
@@ -278,7 +333,7 @@ def withdrawals(
     stmt = select(w).where(*conds)
     tokens = services.tokens
     if _wants_csv(request, format):
-        return _stream_csv(services, stmt, w, order, list(WithdrawalItem.model_fields),
+        return _stream_csv(services, db, stmt, w, order, list(WithdrawalItem.model_fields),
                            lambda r: _withdrawal_item(tokens, r), "withdrawals.csv")
     rows, next_cursor = _page(db, stmt, w, order, limit, cursor)
     return WithdrawalPage(items=[WithdrawalItem(**_withdrawal_item(tokens, r)) for r in rows], next_cursor=next_cursor)
@@ -295,13 +350,6 @@ def _owed_calls(contract: str, keys: list[tuple[str, str]], tag: str) -> list[tu
 
 def _uints(results: list[str]) -> list[int]:
     return [int(decode(["uint256"], bytes.fromhex(r[2:]))[0]) for r in results]
-
-
-def _batched(rpc: Any, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-    out: list[Any] = []
-    for i in range(0, len(calls), 200):
-        out += rpc.batch(calls[i : i + 200])
-    return out
 
 
 class _OwedCache:
@@ -328,7 +376,7 @@ class _OwedCache:
                 else:
                     out[k] = v
         if missing:
-            values = _uints(_batched(rpc, _owed_calls(contract, missing, hex(block))))
+            values = _uints(rpc.batch_chunked(_owed_calls(contract, missing, hex(block))))
             with self._lock:
                 for k, v in zip(missing, values):
                     out[k] = v
@@ -594,18 +642,35 @@ class Reconciliation(BaseModel):
     differences: list[Difference]
 
 
-@router.get("/reconciliation", response_model=Reconciliation)
-def reconciliation(services: ServicesDep, db: DbDep) -> Reconciliation:
+# One reconciliation per checkpoint (block hash), however many clients ask: it costs a
+# few chain reads per account, split, token and pool.
+_reconciliations = Snapshots(16)
+
+
+@router.get("/reconciliation", response_model=Reconciliation,
+            responses={304: {"description": "Not modified (ETag)"},
+                       429: {"description": "Too many reconciliations from this client (Retry-After)"}})
+def reconciliation(request: Request, services: ServicesDep, db: DbDep) -> Response:
     """The database against the chain at the ledger's last indexed block: per token, the
     contract's balance vs what the ledger says it owes (owed + not yet allotted + sponsor
     pools, open or unclaimed); per pool, `poolBalance()` and `poolUnclaimed()`; per
     account, the contract's `owed()` vs the ledger; per split, `splitBalance()` vs the
-    ledger. `ok` only when everything matches."""
-    rpc, contract = _chain(services)
-    cp = db.execute(select(T["checkpoint"]).where(T["checkpoint"].c.contract == contract)).mappings().first()
-    if cp is None:
+    ledger. `ok` only when everything matches.
+
+    Computed once per ledger checkpoint and kept: it carries an ETag that changes with the
+    checkpoint's block hash, like the summaries."""
+    _, contract = _chain(services)
+    at = checkpoint(db, contract)
+    if at is None:
         raise ApiError(503, "the ledger has not been built yet: is the indexer running?")
-    block, tag = cp["block_number"], hex(cp["block_number"])
+    return _reconciliations.respond(request, ("reconciliation", services.chain_id, contract, at[1]),
+                                    lambda: _reconcile(services, db, contract, at))
+
+
+def _reconcile(services: Any, db: Any, contract: str, at: tuple[int, str]) -> Reconciliation:
+    rpc, _ = _chain(services)
+    block, tag = at[0], hex(at[0])
+    cp = {"block_number": at[0], "block_hash": at[1]}
     accounts = {(r["account"], r["token"]): int(r["credited"]) - int(r["withdrawn"])
                 for r in db.execute(select(T["account_balance"])).mappings()}
     splits = {(r["split_id"], r["token"]): int(r["received"]) - int(r["distributed"])
@@ -624,12 +689,12 @@ def reconciliation(services: ServicesDep, db: DbDep) -> Reconciliation:
         else:
             data = keccak(text="balanceOf(address)")[:4] + encode(["address"], [contract])
             bal_calls.append(("eth_call", [{"to": t, "data": "0x" + data.hex()}, tag]))
-    balances = [int(r, 16) if t == ETH else _uints([r])[0] for t, r in zip(token_list, _batched(rpc, bal_calls))]
+    balances = [int(r, 16) if t == ETH else _uints([r])[0] for t, r in zip(token_list, rpc.batch_chunked(bal_calls))]
     acct_keys = sorted(accounts)
     split_keys = sorted(splits)
-    chain_owed = _uints(_batched(rpc, _owed_calls(contract, acct_keys, tag)))
+    chain_owed = _uints(rpc.batch_chunked(_owed_calls(contract, acct_keys, tag)))
     sb_sel = keccak(text="splitBalance(bytes32,address)")[:4]
-    chain_split = _uints(_batched(rpc, [("eth_call", [{"to": contract, "data": "0x" + (sb_sel + encode(
+    chain_split = _uints(rpc.batch_chunked([("eth_call", [{"to": contract, "data": "0x" + (sb_sel + encode(
         ["bytes32", "address"], [bytes.fromhex(s[2:]), t])).hex()}, tag]) for s, t in split_keys]))
     pool_keys = sorted(pools)
     chain_pools = dict(zip(pool_keys, onchain_pools(rpc, contract, block, pool_keys)))

@@ -45,7 +45,9 @@ def test_an_unknown_nonce_is_refused(stack):
 
 def test_another_domain_uri_or_chain_is_refused(stack):
     for overrides, words in (({"domain": "evil.example"}, "evil.example"),
-                             ({"uri": "https://evil.example/"}, "evil.example"),
+                             ({"uri": "https://evil.example/"}, "URI is not on this site"),
+                             ({"uri": "http://127.0.0.1:8000@evil.example/"}, "URI is not on this site"),
+                             ({"uri": "https://127.0.0.1:8000/"}, "URI is not on this site"),
                              ({"chain_id": 1}, "chain 1")):
         message, signature = stack.siwe(1, **overrides)
         r = stack.client.post("/api/auth/login", json={"message": message, "signature": signature})
@@ -63,6 +65,39 @@ def test_garbage_is_a_422_not_a_500(stack):
     r = stack.client.post("/api/auth/login", json={"message": "hello", "signature": "0x00"})
     assert r.status_code == 422
     assert stack.client.post("/api/auth/login", json={}).status_code == 422
+
+
+def test_a_path_on_this_site_is_a_valid_uri(stack):
+    message, signature = stack.siwe(1, uri="http://127.0.0.1:8000/#/studio")
+    assert stack.client.post("/api/auth/login", json={"message": message, "signature": signature}).status_code == 200
+
+
+def test_a_message_not_in_the_canonical_layout_is_a_422(stack):
+    message, signature = stack.siwe(1)
+    for changed in (message + "\n", message.replace("\nVersion: 1", "\nVersion:  1"), "\n" + message,
+                    message.replace("Chain ID: 31337", "Chain ID: 031337"), message + "\nResources:"):
+        r = stack.client.post("/api/auth/login", json={"message": changed, "signature": signature})
+        assert r.status_code == 422, (changed, r.text)
+    # The nonce was not used up by those: the real message still signs in.
+    assert stack.client.post("/api/auth/login", json={"message": message, "signature": signature}).status_code == 200
+
+
+def test_expired_nonces_and_sessions_are_purged(stack):
+    from sqlmodel import Session, select
+
+    from backend.models import AuthNonce, AuthSession
+
+    headers = stack.login(1)
+    assert stack.client.post("/api/auth/logout", headers=headers).status_code == 204
+    with Session(stack.services.engine) as db:
+        db.add(AuthNonce(nonce="old0000000", created_at=1.0, expires_at=2.0))
+        db.add(AuthSession(token_hash="f" * 64, address="0x" + "1" * 40, created_at=1.0, expires_at=2.0))
+        db.commit()
+    stack.client.get("/api/auth/nonce")
+    with Session(stack.services.engine) as db:
+        assert db.get(AuthNonce, "old0000000") is None
+        assert db.get(AuthSession, "f" * 64) is None
+        assert all(not s.revoked for s in db.exec(select(AuthSession)))  # the logged-out one went too
 
 
 def test_logout_revokes_the_session(stack):

@@ -93,8 +93,10 @@ def _limit_address_space() -> None:  # runs in the server's process before exec
 class LiveApi:
     """`ninety serve` on a free loopback port, with its own data dir and SQLite ledger."""
 
-    def __init__(self, world: Any, anvil_url: str, ipfs_url: str, data_dir: Path, **env: str) -> None:
+    def __init__(self, world: Any, anvil_url: str, ipfs_url: str, data_dir: Path, workers: int = 1,
+                 **env: str) -> None:
         self.world = world
+        self.workers = workers  # `ninety serve --workers N`
         self.data_dir = data_dir
         self.db_url = f"sqlite:///{data_dir / 'ledger.sqlite3'}"
         self.port = free_port()
@@ -112,7 +114,8 @@ class LiveApi:
     def start(self) -> "LiveApi":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "w")  # a file, not a pipe: an unread pipe would block the server
-        self.process = subprocess.Popen([sys.executable, "-m", "ninety.cli", "serve", "--port", str(self.port)],
+        self.process = subprocess.Popen([sys.executable, "-m", "ninety.cli", "serve", "--port", str(self.port),
+                                         "--workers", str(self.workers)],
                                         env=self.env, stdout=log, stderr=subprocess.STDOUT, text=True,
                                         preexec_fn=_limit_address_space)
         log.close()
@@ -185,8 +188,8 @@ def live_api(anvil, ipfs_node, world, tmp_path) -> Iterator[Callable[..., LiveAp
     """Start `ninety serve` with extra NINETY_* settings: `live_api(NINETY_X="1")`."""
     started: list[LiveApi] = []
 
-    def start(**env: str) -> LiveApi:
-        api = LiveApi(world, anvil.url, ipfs_node.url, tmp_path / f"api{len(started)}", **env).start()
+    def start(workers: int = 1, **env: str) -> LiveApi:
+        api = LiveApi(world, anvil.url, ipfs_node.url, tmp_path / f"api{len(started)}", workers, **env).start()
         started.append(api)
         return api
 
