@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Say clearly, before anything else runs, if Python or Node is missing or too old.
+# Say clearly, before anything else runs, if Python, Node or Chromaprint is missing or too old.
 set -u
 fail=0
 py=${PYTHON:-python3}
@@ -22,6 +22,11 @@ elif [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
 fi
 if ! command -v npm >/dev/null 2>&1; then
   echo "error: npm not found; it comes with Node.js 20 or newer." >&2
+  fail=1
+fi
+# Uploads are fingerprinted with Chromaprint (pyacoustid loads the C library at run time).
+if ! ldconfig -p 2>/dev/null | grep -q libchromaprint; then
+  echo "error: the Chromaprint library is missing: install libchromaprint1 (apt-get install libchromaprint1; Homebrew: chromaprint)." >&2
   fail=1
 fi
 exit $fail
