@@ -109,6 +109,9 @@ def create_app(services: Services) -> FastAPI:
     security.install(app, services)
     _metrics(app)
     _web(app)
+    from backend.quotas import install_upload_gc
+
+    install_upload_gc(app, services)  # unpins uploads never registered (NINETY_UPLOAD_TTL)
     return app
 
 

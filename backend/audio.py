@@ -158,11 +158,12 @@ class _Decimator:
 
 def decode_job(path: str, kind: str, preview_path: str, preview_start: float = 0.0,
                preview_seconds: float = PREVIEW_SECONDS, max_seconds: float = MAX_SECONDS,
-               pcm_path: str | None = None, pcm_seconds: float = 0.0) -> dict[str, Any]:
+               fingerprint: bool = False, preview_only: bool = False) -> dict[str, Any]:
     """One streaming pass over the whole file (run it through `backend.sandbox`): count
-    the frames, write the preview as Ogg Vorbis to `preview_path` and, if asked, the first
-    `pcm_seconds` as mono 16-bit PCM at the preview's rate to `pcm_path` (for
-    fingerprints). Memory stays at a few blocks whatever the file."""
+    the frames and write the preview as Ogg Vorbis to `preview_path`. Memory stays at a
+    few blocks whatever the file. With `fingerprint`, then `backend.fingerprint.analyse`
+    (its own streamed pass), once the file has passed every check here. `preview_only`
+    stops at the preview's end (no duration or truncation check)."""
     import numpy as np
 
     header = probe(Path(path), kind, max_seconds)
@@ -172,11 +173,9 @@ def decode_job(path: str, kind: str, preview_path: str, preview_start: float = 0
     out_channels = 1 if channels > 2 else channels
     first = int(preview_start * rate)
     last = first + int(preview_seconds * rate)
-    pcm_last = int(pcm_seconds * rate) if pcm_path else 0
     limit = min(int(max_seconds * rate), MAX_SAMPLES_PER_BYTE * max(1, Path(path).stat().st_size) // channels)
     read = previewed = 0
-    to_preview, to_pcm = _Decimator(channels, factor), _Decimator(channels, factor)
-    pcm = open(pcm_path, "wb") if pcm_path else None
+    to_preview = _Decimator(channels, factor)
     try:
         with soundfile.SoundFile(path) as f, \
                 soundfile.SoundFile(preview_path, "w", out_rate, out_channels, format="OGG", subtype="VORBIS") as out:
@@ -193,11 +192,9 @@ def decode_job(path: str, kind: str, preview_path: str, preview_start: float = 0
                     if len(part):
                         out.write(part)
                         previewed += len(part)
-                if read < pcm_last and pcm is not None:
-                    part = to_pcm(block[: pcm_last - read])
-                    mono = part.mean(axis=1) if part.shape[1] > 1 else part[:, 0]
-                    pcm.write((np.clip(mono, -1, 1) * 32767).astype("<i2").tobytes())
                 read += n
+                if preview_only and read >= last:
+                    break
                 if read > limit:
                     if read > max_seconds * rate:
                         raise AudioError(f"the {kind} file lasts more than {max_seconds / 60:g} min, "
@@ -207,34 +204,60 @@ def decode_job(path: str, kind: str, preview_path: str, preview_start: float = 0
         raise
     except Exception as e:
         raise AudioError(f"cannot decode the {kind} file: {_libsndfile_says(e)}") from None
-    finally:
-        if pcm is not None:
-            pcm.close()
     if read == 0:
         raise AudioError(f"the {kind} file holds no audio that could be decoded")
-    if kind in ("wav", "flac") and read < frames:
+    if kind in ("wav", "flac") and read < frames and not preview_only:
         raise AudioError(f"the {kind} file is truncated: {read} of {frames} frames")
     duration = read / rate
     if previewed == 0:
         raise AudioError(f"preview_start {preview_start:g} s is past the end of the {duration:.1f} s track")
-    return {"duration": duration, "samplerate": rate, "channels": channels,
-            "preview_rate": out_rate, "pcm_rate": out_rate if pcm_path else None}
+    out = {"duration": duration, "samplerate": rate, "channels": channels, "preview_rate": out_rate}
+    if fingerprint:
+        out["fingerprint"] = _fingerprint(path)
+    return out
+
+
+def _fingerprint(path: str) -> dict[str, Any]:
+    import base64
+
+    from backend import fingerprint
+
+    a = fingerprint.analyse(path)
+
+    def packed(frames: Any) -> str:
+        return base64.b64encode(fingerprint.pack(frames)).decode()
+
+    return {"audio_hash": a.audio_hash, "duration": a.duration, "samplerate": a.samplerate, "channels": a.channels,
+            "frames": None if a.frames is None else packed(a.frames),
+            "probes": [[p.speed, p.start, p.seconds, packed(p.frames)] for p in a.probes]}
+
+
+def _unfingerprint(d: dict[str, Any]) -> Any:
+    import base64
+
+    from backend import fingerprint
+
+    def unpacked(text: str) -> Any:
+        return fingerprint.unpack(base64.b64decode(text))
+
+    return fingerprint.Analysis(d["audio_hash"], d["duration"], d["samplerate"], d["channels"],
+                                None if d["frames"] is None else unpacked(d["frames"]),
+                                tuple(fingerprint.Probe(s, t, n, unpacked(f)) for s, t, n, f in d["probes"]))
 
 
 @dataclass(frozen=True)
 class Analysis:
     info: AudioInfo
     preview: bytes  # Ogg Vorbis
-    pcm_path: Path | None  # mono 16-bit little-endian PCM of the start, if asked
-    pcm_rate: int | None
+    fingerprint: Any = None  # backend.fingerprint.Analysis, when asked for
 
 
-def analyse(path: Path, kind: str, preview_start: float, settings: Any, *,
-            pcm_seconds: float = 0.0) -> Analysis:
+def analyse(path: Path, kind: str, preview_start: float, settings: Any, *, fingerprint: bool = False) -> Analysis:
     """Everything an upload needs from its audio, within the server's limits: header
-    checks, then one sandboxed decode in a decode slot. Raises ApiError: 422 for audio
-    refused (with the reason), 429 with Retry-After when every decode slot stays busy.
-    Files are written next to `path` (the upload's temporary directory)."""
+    checks, then one sandboxed child in a decode slot that measures the file, makes the
+    preview and (if asked) fingerprints it. Raises ApiError: 422 for audio refused (with
+    the reason), 429 with Retry-After when every decode slot stays busy. The preview is
+    written next to `path` (the upload's temporary directory)."""
     from backend.errors import ApiError  # not at import time: the sandbox child imports this module
 
     max_seconds = float(getattr(settings, "max_audio_seconds", MAX_SECONDS))
@@ -245,17 +268,15 @@ def analyse(path: Path, kind: str, preview_start: float, settings: Any, *,
         if preview_start >= header.duration > 0 and kind in ("wav", "flac"):
             raise AudioError(f"preview_start {preview_start:g} s is past the end of the {header.duration:.1f} s track")
         preview_path = path.with_name(path.name + ".preview.ogg")
-        pcm_path = path.with_name(path.name + ".pcm") if pcm_seconds > 0 else None
         with sandbox.decode_slot(getattr(settings, "max_decodes", 2), getattr(settings, "decode_wait", 10.0)):
             out = sandbox.run("backend.audio:decode_job", path=str(path), kind=kind, preview_path=str(preview_path),
-                              preview_start=preview_start, max_seconds=max_seconds,
-                              pcm_path=str(pcm_path) if pcm_path else None, pcm_seconds=pcm_seconds)
+                              preview_start=preview_start, max_seconds=max_seconds, fingerprint=fingerprint)
     except sandbox.Busy as e:
         raise ApiError(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
     except sandbox.Refused as e:
         raise ApiError(422, str(e)) from None
     info = AudioInfo(kind, out["duration"], out["samplerate"], out["channels"])
-    return Analysis(info, preview_path.read_bytes(), pcm_path, out["pcm_rate"])
+    return Analysis(info, preview_path.read_bytes(), _unfingerprint(out["fingerprint"]) if fingerprint else None)
 
 
 # ---------------------------------------------------------------- older entry points
@@ -287,7 +308,7 @@ def make_preview(path: Path, start: float = 0.0, seconds: float = PREVIEW_SECOND
     try:
         with sandbox.decode_slot(2, 10.0):
             sandbox.run("backend.audio:decode_job", path=str(path), kind=kind, preview_path=str(scratch),
-                        preview_start=start, preview_seconds=seconds)
+                        preview_start=start, preview_seconds=seconds, preview_only=True)
         return scratch.read_bytes()
     except (sandbox.Busy, sandbox.Refused) as e:
         raise AudioError(str(e)) from None

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from indexer.events import Event
-from indexer.metadata import fetch_pending
+from indexer.metadata import MetadataWorker, fetch_pending
 from indexer.runner import Indexer
 from indexer.store import Ledger
 from ninety.chain import Rpc, with_retries
@@ -89,6 +89,8 @@ def run(settings: Settings, *, once: bool, metrics_port: int | None, console: Co
         start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
         console.print(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
     ipfs = Ipfs(settings.ipfs_api, timeout=10) if settings.ipfs_api else None
+    # Metadata is fetched on threads of its own: a hostile CID never holds up a sale.
+    worker = MetadataWorker(indexer.ledger.engine, ipfs).start() if ipfs is not None else None
     console.print(f"indexing {deployment.address} on chain {indexer.chain_id} from block {deployment.deploy_block} "
                   f"into {redact_url(settings.database_url)}")
     progress = Progress(TextColumn("backfill"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
@@ -127,14 +129,12 @@ def run(settings: Settings, *, once: bool, metrics_port: int | None, console: Co
                 console.print(f"block {s.indexed:,} (head {s.head:,}, lag {s.lag}) · {s.events:,} events · "
                               f"{s.reorgs} reorgs", end="\r" if console.is_terminal else "\n")
                 last_status = now
-        if ipfs is not None and any(e.name == "TrackRegistered" for e in events):
-            fetch_pending(indexer.ledger.engine, ipfs, limit=20)
+        if worker is not None and any(e.name == "TrackRegistered" for e in events):
+            worker.wake()
 
     def on_idle(ix: Indexer) -> None:
         metrics.head.set(ix.stats.head)
         metrics.lag.set(ix.stats.lag)
-        if ipfs is not None:
-            fetch_pending(ix.ledger.engine, ipfs, limit=20)  # retries of earlier failures
 
     indexer.on_commit = on_commit
     indexer.on_idle = on_idle
@@ -143,7 +143,9 @@ def run(settings: Settings, *, once: bool, metrics_port: int | None, console: Co
     finally:
         if task is not None:
             progress.stop()
-    if ipfs is not None:
+        if worker is not None:
+            worker.stop()
+    if ipfs is not None and once:
         fetch_pending(indexer.ledger.engine, ipfs, limit=1000)
     s = indexer.stats
     console.print(f"indexed to block {s.indexed:,}: {s.events:,} events, {s.reorgs} reorgs")

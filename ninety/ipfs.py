@@ -165,6 +165,24 @@ class Ipfs:
     def pin(self, cid: str) -> None:
         self._call("pin add", self._client.pin.add, cid)
 
+    def unpin(self, cid: str) -> bool:
+        """Drop our pin of `cid` (the node may then garbage-collect it); False if it was
+        not pinned."""
+        try:
+            self._call("pin rm", self._client.pin.rm, cid)
+        except IpfsUnavailableError:
+            raise
+        except IpfsError as e:
+            if "not pinned" in str(e):
+                return False
+            raise
+        return True
+
+    def size(self, cid: str) -> int:
+        """The byte size of the file `cid`, from its root block (nothing else is read)."""
+        stat = self._call("files stat", self._client.files.stat, f"/ipfs/{cid}")
+        return int(stat["Size"])
+
 
 def verify(cid: str, data: bytes) -> None:
     """Raise CidMismatchError unless `data` hashes to `cid` (any supported flavour)."""

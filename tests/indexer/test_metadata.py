@@ -86,3 +86,79 @@ def test_parse_metadata_accepts_top_level_and_properties():
         except ValueError:
             continue
         raise AssertionError(f"accepted {bad[:20]!r}")
+
+
+def _missing_cid() -> str:
+    """A valid CID of bytes nobody has: an offline node waits for it until its timeout."""
+    import os
+
+    import aleph_cid
+
+    hasher = aleph_cid.CidHasher.for_ipfs_v1_raw_leaves()
+    hasher.update(os.urandom(64))
+    return str(hasher.finalize())
+
+
+def test_metadata_past_the_cap_is_refused_without_reading_the_rest(anvil, ipfs_node, world, engine):
+    import os
+
+    from indexer.metadata import MAX_METADATA_BYTES
+
+    ipfs = Ipfs(ipfs_node.url)
+    huge = ipfs.add_bytes(b"{" + os.urandom(8 * 1024 * 1024))
+    track_id = register(world, huge)
+    make_indexer(anvil.url, engine, world).run(once=True)
+    received = []
+    stream = ipfs.stream
+
+    def counting(cid, *args, **kwargs):
+        for chunk in stream(cid, *args, **kwargs):
+            received.append(len(chunk))
+            yield chunk
+
+    ipfs.stream = counting
+    assert fetch_pending(engine, ipfs, now=0.0) == 0
+    row = track_row(engine, track_id)
+    assert row["metadata_status"] == "invalid" and f"more than {MAX_METADATA_BYTES:,} bytes" in row["metadata_error"]
+    assert sum(received) <= MAX_METADATA_BYTES + 1024 * 1024, f"read {sum(received):,} bytes of 8 MiB"
+    assert row["metadata_next_attempt"] >= 3600.0  # fixed bytes: no quick retries
+
+
+def test_the_worker_fetches_honest_metadata_while_a_hostile_cid_hangs(anvil, ipfs_node, world, engine):
+    import time
+
+    from indexer.metadata import MetadataWorker
+
+    ipfs = Ipfs(ipfs_node.url, timeout=6)
+    hostile = register(world, _missing_cid())
+    honest = register(world, ipfs.add_bytes(json.dumps(METADATA).encode()))
+    make_indexer(anvil.url, engine, world).run(once=True)
+    worker = MetadataWorker(engine, ipfs, concurrency=2, interval=0.2).start()
+    try:
+        started = time.monotonic()
+        while track_row(engine, honest)["metadata_status"] != "ok":
+            assert time.monotonic() - started < 5, "honest metadata waited behind the hostile CID"
+            time.sleep(0.05)
+        took = time.monotonic() - started
+        assert track_row(engine, hostile)["metadata_attempts"] == 0  # still hanging on the node
+        while track_row(engine, hostile)["metadata_attempts"] == 0:
+            assert time.monotonic() - started < 30
+            time.sleep(0.1)
+    finally:
+        worker.stop()
+    row = track_row(engine, hostile)
+    print(f"\nhonest metadata in {took:.2f} s while the hostile CID hung for {time.monotonic() - started:.1f} s")
+    assert row["metadata_status"] == "pending" and "did not answer" in row["metadata_error"]
+
+
+def test_new_registrations_are_fetched_before_retries_of_old_failures(anvil, ipfs_node, world, engine):
+    from indexer.metadata import _due
+
+    ipfs = Ipfs(ipfs_node.url)
+    old = register(world, ipfs.add_bytes(b"not json"))
+    make_indexer(anvil.url, engine, world).run(once=True)
+    fetch_pending(engine, ipfs, now=0.0)
+    new = register(world, ipfs.add_bytes(json.dumps(METADATA).encode()))
+    make_indexer(anvil.url, engine, world).run(once=True)
+    assert [r.track_id for r in _due(engine, 1, now=10**10)] == [new]
+    assert [r.track_id for r in _due(engine, 5, now=10**10)] == [new, old]

@@ -110,6 +110,8 @@ class LiveApi:
                     "NINETY_RATE_LIMITS": "off", **env}
         self.log_path = data_dir / "server.log"
         self.process: subprocess.Popen[str] | None = None
+        self.helpers: list[subprocess.Popen[str]] = []
+        self._engine: Any = None
 
     def start(self) -> "LiveApi":
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -136,16 +138,48 @@ class LiveApi:
         return self.process.pid
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self._engine is not None:
+            self._engine.dispose()
+        for proc in [*self.helpers, self.process]:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
 
     def log_tail(self, n: int = 3000) -> str:
         return self.log_path.read_text()[-n:] if self.log_path.exists() else ""
+
+    def start_indexer(self, **env: str) -> subprocess.Popen[str]:
+        """`ninety index` over this server's ledger, following the head; stopped with the server."""
+        log = open(self.data_dir / "indexer.log", "w")
+        proc = subprocess.Popen([sys.executable, "-m", "ninety.cli", "index"],
+                                env={**self.env, "NINETY_POLL_INTERVAL": "0.2", **env}, stdout=log,
+                                stderr=subprocess.STDOUT, text=True, preexec_fn=_limit_address_space)
+        log.close()
+        self.helpers.append(proc)
+        return proc
+
+    def track_row(self, track_id: int) -> dict[str, Any] | None:
+        """The ledger's row of a track, read from the database (the API shows only
+        tracks uploaded here)."""
+        from sqlalchemy import select
+        from sqlmodel import SQLModel
+
+        import ninety.models  # noqa: F401  (the ledger's tables)
+        from ninety.db import make_engine
+
+        if self._engine is None:
+            self._engine = make_engine(self.db_url)
+        track = SQLModel.metadata.tables["track"]
+        with self._engine.connect() as conn:
+            row = conn.execute(select(track).where(track.c.track_id == track_id)).mappings().first()
+        return dict(row) if row is not None else None
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", timeout=kwargs.pop("timeout", 30), **kwargs)
 
     def login(self, index: int) -> dict[str, str]:
         """A bearer token for dev account `index`, by Sign-In with Ethereum over HTTP."""
@@ -176,6 +210,17 @@ class LiveApi:
                  "artwork": (artwork_name, png_bytes() if artwork is None else artwork,
                              "image/jpeg" if artwork_name.endswith(".jpg") else "image/png")}
         return httpx.post(f"{self.url}/api/uploads", data=data, files=files, headers=headers, timeout=timeout)
+
+
+def until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.02) -> Any:
+    """Poll `condition` until it returns something true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
+        time.sleep(every)
 
 
 @pytest.fixture

@@ -1,0 +1,227 @@
+"""Per-wallet upload quotas, and the collection of uploads nobody registered.
+
+An upload pins up to a few hundred MB that stay pinned until someone unpins them, and
+signing in is free: so per wallet, uploads in the last 24 hours and bytes pinned but not
+yet registered are capped (NINETY_UPLOADS_PER_DAY, NINETY_MAX_UNREGISTERED_BYTES), and
+an upload still unregistered NINETY_UPLOAD_TTL seconds after it was made is unpinned and
+forgotten. "Registered" means a row of the ledger's `track` table with the upload's
+metadata CID and the upload's wallet as artist.
+
+Everything is counted from the database, so the caps hold across API worker processes.
+The count that decides is taken under a per-wallet lock in the transaction that records
+the upload (`lock_wallet`, then `check_upload_quota` on the same session), so two
+uploads racing in two workers cannot both take the last place; the same check made
+early, before anything is decoded, refuses most excess uploads cheaply.
+
+Expiry is judged against what the ledger has indexed: an upload is collected only once
+the ledger covers the chain up to its expiry time, so a registration mined in time but
+not yet indexed never loses its files.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import zlib
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Iterable
+
+from sqlalchemy import Engine, and_, delete, exists, func, select, text
+from sqlmodel import Session, SQLModel
+
+import ninety.models  # noqa: F401  (registers the ledger's `track` and `checkpoint` tables)
+from backend.models import Upload
+from ninety.errors import IpfsError
+
+log = logging.getLogger(__name__)
+DAY = 86_400.0
+T = SQLModel.metadata.tables
+
+
+def _unregistered() -> Any:
+    """Uploads with no track of theirs in the ledger (same metadata CID, same artist)."""
+    track, upload = T["track"], T["upload"]
+    return ~exists().where(and_(track.c.artist == upload.c.artist, track.c.metadata_cid == upload.c.metadata_cid))
+
+
+@dataclass(frozen=True)
+class Usage:
+    uploads_today: int
+    oldest_today: float | None
+    unregistered_bytes: int
+    oldest_unregistered: float | None
+
+
+def usage(db: Session | Engine, wallet: str, now: float | None = None) -> Usage:
+    """What `wallet` has used of its quotas at `now`."""
+    now = time.time() if now is None else now
+    upload = T["upload"]
+    wallet = wallet.lower()
+    today = select(func.count(), func.min(upload.c.created_at)).where(
+        upload.c.artist == wallet, upload.c.created_at > now - DAY)
+    pending = select(func.coalesce(func.sum(upload.c.size), 0), func.min(upload.c.created_at)).where(
+        upload.c.artist == wallet, _unregistered())
+
+    def run(conn: Any) -> Usage:
+        count, oldest = conn.execute(today).one()
+        size, oldest_pending = conn.execute(pending).one()
+        return Usage(int(count), oldest, int(size), oldest_pending)
+
+    if isinstance(db, Session):
+        return run(db)
+    with db.connect() as conn:
+        return run(conn)
+
+
+def check_upload_quota(db: Session | Engine, wallet: str, settings: Any, incoming_bytes: int = 0,
+                       now: float | None = None) -> None:
+    """Refuse (ApiError 429 with Retry-After) an upload of `incoming_bytes` by `wallet`
+    that would pass its daily count or its unregistered bytes. Call it with the engine
+    before decoding anything, and again on the session that records the upload, after
+    `lock_wallet` on it."""
+    from backend.errors import ApiError
+
+    now = time.time() if now is None else now
+    per_day = int(getattr(settings, "uploads_per_day", 0) or 0)
+    max_bytes = int(getattr(settings, "max_unregistered_bytes", 0) or 0)
+    if not per_day and not max_bytes:
+        return
+    used = usage(db, wallet, now)
+    if per_day and used.uploads_today >= per_day:
+        wait = (used.oldest_today or now) + DAY - now
+        raise ApiError(429, f"{wallet} has made {used.uploads_today} uploads in the last 24 hours, this server's "
+                            f"limit (NINETY_UPLOADS_PER_DAY); the next is possible in {_span(wait)}",
+                       headers={"Retry-After": str(_seconds(wait))})
+    if max_bytes and used.unregistered_bytes + max(0, incoming_bytes) > max_bytes:
+        ttl = float(getattr(settings, "upload_ttl", DAY))
+        wait = (used.oldest_unregistered or now) + ttl - now
+        raise ApiError(429, f"{wallet} has {used.unregistered_bytes:,} bytes uploaded but not registered; with "
+                            f"{max(0, incoming_bytes):,} more that passes this server's limit of {max_bytes:,} "
+                            "(NINETY_MAX_UNREGISTERED_BYTES): register your pending tracks first, or wait until "
+                            f"unregistered uploads expire (the oldest in {_span(wait)})",
+                       headers={"Retry-After": str(_seconds(wait))})
+
+
+def lock_wallet(db: Session, wallet: str) -> None:
+    """Serialise quota decisions for `wallet` across processes until `db` commits or
+    rolls back: a transaction-scoped advisory lock on PostgreSQL; on SQLite, the
+    database's write lock, taken now rather than at the first insert."""
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x5A1E_0000_0000 + zlib.crc32(wallet.lower().encode())})
+    else:
+        # Any write statement takes SQLite's RESERVED lock for the rest of the transaction.
+        db.execute(delete(T["upload"]).where(T["upload"].c.id == -1))
+
+
+def _seconds(wait: float) -> int:
+    return max(1, int(wait + 0.999))
+
+
+def _span(seconds: float) -> str:
+    seconds = max(1, int(seconds))
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+# ---------------------------------------------------------------- expiry
+
+
+def ledger_covers_until(engine: Engine, rpc: Any, contract: str) -> float:
+    """Unix time up to which every registration on chain is in the ledger: its last
+    block's timestamp, or, if that block is the head (a later block will be stamped at
+    least now), now; 0 if nothing is indexed yet."""
+    with engine.connect() as conn:
+        cp = conn.execute(select(T["checkpoint"].c.block_number).where(
+            T["checkpoint"].c.contract == contract.lower())).scalar()
+    if cp is None or cp < 0:
+        return 0.0
+    head = rpc.block_number()
+    stamped = float(int(rpc.headers([cp])[0]["timestamp"], 16))
+    return max(stamped, time.time()) if cp >= head else stamped
+
+
+def unpin_unreferenced(engine: Engine, ipfs: Any, cids: Iterable[str]) -> list[str]:
+    """Unpin those of `cids` that no upload row references; returns the ones unpinned."""
+    upload = T["upload"]
+    done = []
+    for cid in dict.fromkeys(c for c in cids if c):
+        with engine.connect() as conn:
+            used = conn.execute(select(upload.c.id).where(
+                (upload.c.metadata_cid == cid) | (upload.c.audio_cid == cid)
+                | (upload.c.preview_cid == cid) | (upload.c.artwork_cid == cid)).limit(1)).first()
+        if used is None and ipfs.unpin(cid):
+            done.append(cid)
+    return done
+
+
+def collect_expired_uploads(engine: Engine, ipfs: Any, rpc: Any, contract: str, ttl: float,
+                            now: float | None = None, limit: int = 500) -> list[str]:
+    """Unpin and forget uploads unregistered `ttl` seconds after they were made (once
+    the ledger covers that moment). Returns the metadata CIDs of those forgotten. Safe to
+    run from several processes at once; an IPFS outage leaves the rest for next time."""
+    now = time.time() if now is None else now
+    if not ipfs.ping():  # rows are deleted before their pins: do neither while the node is away
+        return []
+    cutoff = min(now, ledger_covers_until(engine, rpc, contract)) - ttl
+    upload = T["upload"]
+    with engine.connect() as conn:
+        expired = conn.execute(
+            select(upload.c.id, upload.c.metadata_cid, upload.c.audio_cid, upload.c.preview_cid, upload.c.artwork_cid)
+            .where(upload.c.created_at < cutoff, _unregistered()).order_by(upload.c.created_at).limit(limit)
+        ).all()
+    forgotten = []
+    for row in expired:
+        with engine.begin() as conn:
+            # Re-checked at delete time: the track may have been indexed meanwhile.
+            gone = conn.execute(delete(upload).where(upload.c.id == row.id, _unregistered())).rowcount
+        if not gone:
+            continue
+        try:
+            unpin_unreferenced(engine, ipfs, (row.metadata_cid, row.audio_cid, row.preview_cid, row.artwork_cid))
+        except IpfsError as e:
+            # The row is gone, so these pins are orphans now: say which, for an operator.
+            log.warning("upload %s expired but its files could not be unpinned (%s): %s", row.metadata_cid, e,
+                        " ".join((row.metadata_cid, row.audio_cid, row.preview_cid, row.artwork_cid)))
+        forgotten.append(row.metadata_cid)
+    if forgotten:
+        log.info("forgot %d upload(s) unregistered after %.0f s", len(forgotten), ttl)
+    return forgotten
+
+
+def gc_interval(ttl: float) -> float:
+    return min(600.0, max(1.0, ttl / 4))
+
+
+def install_upload_gc(app: Any, services: Any) -> None:
+    """Run `collect_expired_uploads` every few minutes while the server runs (from the
+    app's lifespan: not in tests that never start the server)."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        stop = threading.Event()
+        thread = threading.Thread(target=_gc_loop, args=(services, stop), name="upload-gc", daemon=True)
+        thread.start()
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            stop.set()
+
+    app.router.lifespan_context = lifespan
+
+
+def _gc_loop(services: Any, stop: threading.Event) -> None:
+    ttl = float(services.settings.upload_ttl)
+    while not stop.wait(gc_interval(ttl)):
+        if services.ipfs is None or services.rpc is None or services.deployment is None:
+            continue
+        try:
+            collect_expired_uploads(services.engine, services.ipfs, services.rpc, services.deployment.address, ttl)
+        except Exception:  # never let the thread die: try again next round
+            log.exception("collecting expired uploads failed")
