@@ -69,10 +69,15 @@ def _music(seed: int, seconds: float, rate: int) -> np.ndarray:
     scale = _MAJOR if rng.random() < 0.5 else _MINOR
     bpm = float(rng.uniform(78, 150))
     beat = 60.0 / bpm
-    progression = _PROGRESSIONS[int(rng.integers(len(_PROGRESSIONS)))]
+    if rng.random() < 0.5:
+        progression = _PROGRESSIONS[int(rng.integers(len(_PROGRESSIONS)))]
+    else:
+        progression = (0, *(int(d) for d in rng.integers(1, 6, 3)))
     lead = rng.uniform(0.1, 1.0, 6) / np.arange(1, 7) ** rng.uniform(0.5, 1.5)
     pad = np.array([1.0, 0.4, 0.2, 0.1]) * rng.uniform(0.5, 1.0, 4)
-    bass = np.array([1.0, 0.5, 0.33, 0.25, 0.2])
+    bass = np.array([1.0, 0.5, 0.33, 0.25, 0.2]) * rng.uniform(0.4, 1.0, 5)
+    chord_style = int(rng.integers(3))  # held pad, a stab on every beat, or an arpeggio
+    lead_gain, pad_gain = float(rng.uniform(0.14, 0.24)), float(rng.uniform(0.07, 0.12))
     pans = rng.uniform(0.2, 0.8, 4)
 
     def add(signal: np.ndarray, start_s: float, pan: float, gain: float) -> None:
@@ -95,8 +100,20 @@ def _music(seed: int, seconds: float, rate: int) -> np.ndarray:
     while b * bar < seconds:
         t0 = b * bar
         chord = progression[b % len(progression)]
-        for d in (chord, chord + 2, chord + 4):
-            add(_tone(_hz(degree(d, 1)), int(bar * rate), rate, pad, 0.6, 0.05), t0, pans[0], 0.10)
+        notes = (chord, chord + 2, chord + 4)
+        if chord_style == 0:
+            for d in notes:
+                add(_tone(_hz(degree(d, 1)), int(bar * rate), rate, pad, 0.6, 0.05), t0, pans[0], pad_gain)
+        elif chord_style == 1:
+            for k in range(4):
+                for d in notes:
+                    add(_tone(_hz(degree(d, 1)), int(beat * rate * 0.6), rate, pad, 4.0, 0.01), t0 + k * beat,
+                        pans[0], pad_gain * 1.3)
+        else:
+            for k in range(8):
+                d = (notes + (chord + 7,))[k % 4]
+                add(_tone(_hz(degree(d, 1)), int(beat * rate / 2), rate, pad, 3.0, 0.01), t0 + k * beat / 2,
+                    pans[0], pad_gain * 1.6)
         for k in range(4):
             f = _hz(degree(chord, -1 if root > 50 else 0))
             add(_tone(f, int(beat * rate * 0.9), rate, bass, 3.0, 0.005), t0 + k * beat, 0.5, 0.22)
@@ -105,7 +122,7 @@ def _music(seed: int, seconds: float, rate: int) -> np.ndarray:
             melody_degree = int(np.clip(melody_degree + rng.integers(-2, 3), 5, 16))
             if rng.random() < 0.85:
                 add(_tone(_hz(degree(melody_degree, 1)), int(length * beat * rate), rate, lead, 2.0, 0.01,
-                          vibrato=0.004), t, pans[1], 0.16)
+                          vibrato=0.004), t, pans[1], lead_gain)
             t += length * beat
         for step in range(16):
             ts = t0 + step * beat / 4
