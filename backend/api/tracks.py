@@ -165,39 +165,64 @@ def get_track(track_id: TrackId, services: ServicesDep, db: DbDep) -> TrackOut:
     return _item(services, _track(db, track_id))
 
 
-def _serve_bytes(request: Request, data: bytes, media_type: str, extra: dict[str, str] | None = None) -> Response:
+_ASSET_HEADS: dict[str, tuple[int, str]] = {}  # cid -> (size, media type): CIDs never change
+
+
+def _serve_bytes(request: Request, services: Any, cid: str, extra: dict[str, str] | None = None) -> Response:
+    """Stream `cid` from IPFS, Range supported, never holding the file whole. A whole
+    file is verified against its CID as it streams (a mismatch cuts the response)."""
+    ipfs = services.ipfs
+    if cid not in _ASSET_HEADS:
+        head = ipfs.cat(cid, offset=0, length=64)
+        kind = audio.AUDIO_TYPES.get(audio.sniff_audio(head) or "") or audio.sniff_image(head[:16])
+        if len(_ASSET_HEADS) > 4096:
+            _ASSET_HEADS.clear()
+        _ASSET_HEADS[cid] = (ipfs.size(cid), kind or "application/octet-stream")
+    size, media_type = _ASSET_HEADS[cid]
     headers = {"Accept-Ranges": "bytes", **(extra or {})}
-    span = parse_range(request.headers.get("range"), len(data))
-    if span is None:
-        return Response(data, media_type=media_type, headers=headers)
-    start, end = span
-    headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-    return Response(data[start : end + 1], status_code=206, media_type=media_type, headers=headers)
+    span = parse_range(request.headers.get("range"), size)
+    start, end = span if span is not None else (0, size - 1)
+    chunks = ipfs.stream(cid) if span is None else ipfs.stream(cid, offset=start, length=end - start + 1)
+    first = next(chunks, b"")  # fetched now: IPFS trouble is an error response, not a cut stream
+
+    def body() -> Iterator[bytes]:
+        yield first
+        yield from chunks
+
+    headers["Content-Length"] = str(end - start + 1)
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return StreamingResponse(body(), status_code=206 if span is not None else 200, media_type=media_type,
+                             headers=headers)
 
 
 def _asset(request: Request, services: Any, db: Any, track_id: int, column: str, what: str) -> Response:
-    """A public file of the track from IPFS, verified against its CID, Range supported."""
+    """A public file of the track, streamed from IPFS, Range supported: only files this
+    server made and pinned itself (its upload of the track), never a CID the track's
+    metadata names on its own, which anyone registering a track can point anywhere."""
     row = _track(db, track_id)
-    if not row[column]:
-        raise ApiError(404, f"track {track_id} has no {what} (its metadata is {row['metadata_status']})")
+    upload = db.exec(select_model(Upload).where(Upload.metadata_cid == row["metadata_cid"],
+                                                Upload.artist == row["artist"])).first()
+    if upload is None:
+        raise ApiError(404, f"track {track_id} was not uploaded through this server, which serves only the "
+                            f"{what}s it made itself")
     if services.ipfs is None:
         raise ApiError(503, "this server has no IPFS node configured")
-    data = services.ipfs.cat(row[column])
-    kind = audio.AUDIO_TYPES.get(audio.sniff_audio(data[:64]) or "") or audio.sniff_image(data[:16])
-    return _serve_bytes(request, data, kind or "application/octet-stream",
+    return _serve_bytes(request, services, getattr(upload, column),
                         {"Cache-Control": "public, max-age=31536000, immutable"})
 
 
 @router.get("/{track_id}/preview", responses={206: {"description": "a byte range"}})
 def preview(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep) -> Response:
-    """The public preview clip (Range requests supported). Every byte is verified
-    against its CID before it is served."""
+    """The public preview clip (Ogg Vorbis, Range requests supported), for tracks
+    uploaded through this server; a whole file is verified against its CID as it streams."""
     return _asset(request, services, db, track_id, "preview_cid", "preview")
 
 
 @router.get("/{track_id}/artwork")
 def artwork(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep) -> Response:
-    """The track's artwork (PNG or JPEG), verified against its CID."""
+    """The track's artwork (PNG or JPEG, re-encoded without metadata at upload), for
+    tracks uploaded through this server; verified against its CID as it streams."""
     return _asset(request, services, db, track_id, "artwork_cid", "artwork")
 
 
