@@ -13,8 +13,8 @@ from media import wav_bytes
 from ninety.ipfs import Ipfs
 
 UPLOADS_PY = (Path(__file__).resolve().parents[2] / "backend" / "api" / "uploads.py").read_text()
-wired = pytest.mark.skipif("quotas.check_upload_quota(" not in UPLOADS_PY,
-                           reason="backend/api/uploads.py does not call quotas.check_upload_quota yet")
+wired = pytest.mark.skipif("check_upload_quota(" not in UPLOADS_PY,
+                           reason="backend/api/uploads.py does not call check_upload_quota yet")
 
 
 def register(api, upload: dict, account: int) -> None:
