@@ -38,14 +38,20 @@ class Services:
     tokens: Any = None
     snapshots: Any = None
     rate_limits: Any = None
+    catalog: Any = None  # ninety.attest.CatalogSigner: signs listing attestations
+    recordings: Any = None  # backend.recordings.Recordings: who owns which recording
 
     def __post_init__(self) -> None:
         from backend.ratelimit import RateLimits
+        from backend.recordings import Recordings
         from backend.snapshots import Snapshots
         from backend.tokens import Tokens
+        from ninety.attest import load_signer
 
         self.tokens = Tokens(self)
         self.snapshots = Snapshots(self.settings.api_snapshots)
+        self.catalog = self.catalog or load_signer(self.settings.data_dir)
+        self.recordings = Recordings()
         self.rate_limits = RateLimits.from_settings(self.settings, self.engine)
 
     @property
@@ -85,7 +91,7 @@ def app_from_environment() -> FastAPI:
 
 
 def create_app(services: Services) -> FastAPI:
-    from backend.api import auth, ledger, pools, status, tracks, uploads
+    from backend.api import auth, ledger, moderation, pools, status, tracks, uploads
 
     app = FastAPI(
         title="Ninety",
@@ -103,6 +109,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(tracks.router)
     app.include_router(ledger.router)
     app.include_router(pools.router)
+    app.include_router(moderation.router)
     # Security headers, CSRF check, loopback-only /metrics, rate limits, 64 KiB body cap.
     from backend import security
 

@@ -93,3 +93,24 @@ def resolve_deployment(settings: Settings, chain_id: int) -> Deployment:
     if settings.start_block is not None:
         return Deployment(**{**recorded.__dict__, "deploy_block": settings.start_block})
     return recorded
+
+
+def describe_revert(data: str, abi: list[dict[str, Any]] | None = None) -> str:
+    """A custom error's revert data as `Name(values)`, for people; the data itself if
+    the ABI has no such error."""
+    from eth_abi import decode
+    from eth_utils import keccak
+
+    raw = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else b""
+    for item in abi or load_abi("Marketplace"):
+        if item.get("type") != "error":
+            continue
+        types = [i["type"] for i in item["inputs"]]
+        if raw[:4] == keccak(text=f"{item['name']}({','.join(types)})")[:4]:
+            try:
+                values = decode(types, raw[4:])
+            except Exception:
+                break
+            shown = ", ".join("0x" + v.hex() if isinstance(v, bytes) else str(v) for v in values)
+            return f"{item['name']}({shown})"
+    return data

@@ -51,6 +51,9 @@ class TrackOut(BaseModel):
     block_number: int
     block_time: int
     tx_hash: str
+    genuine: bool
+    blocked: bool
+    block_reason_cid: str | None
 
 
 class TrackPage(BaseModel):
@@ -69,9 +72,16 @@ def token_info(services: Any, token: str) -> tuple[str, int]:
 
 
 def _query() -> Select[Any]:
-    track, stats = T["track"], T["track_stats"]
-    return select(track, func.coalesce(stats.c.sales, 0).label("sales")).select_from(
-        track.outerjoin(stats, and_(stats.c.track_id == track.c.track_id, stats.c.token == track.c.token)))
+    return select(T["track"])
+
+
+def _deliverable() -> Any:
+    """This server holds the track's files, uploaded by the wallet that registered it.
+    With attested listings the chain already guarantees it; this is defence in depth
+    (and what keeps copies listed while registration was open out of the store)."""
+    track, upload = T["track"], T["upload"]
+    return (select(upload.c.id).where(upload.c.metadata_cid == track.c.metadata_cid,
+                                      upload.c.artist == track.c.artist).exists())
 
 
 def _item(services: Any, row: Any) -> TrackOut:
@@ -83,6 +93,7 @@ def _item(services: Any, row: Any) -> TrackOut:
         metadata_status=row["metadata_status"], genre=row["genre"], duration=row["duration"],
         artwork_cid=row["artwork_cid"], preview_cid=row["preview_cid"], audio_cid=row["audio_cid"],
         sales=int(row["sales"]), block_number=row["block_number"], block_time=row["block_time"], tx_hash=row["tx_hash"],
+        genuine=bool(row["genuine"]), blocked=bool(row["blocked"]), block_reason_cid=row["block_reason_cid"],
     )
 
 
@@ -90,16 +101,26 @@ def _cursor(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+PRICE_SORT = re.compile(r"^[0-9]{78}$")
+
+
 def _uncursor(raw: str, sort: str) -> dict[str, Any]:
+    """A cursor we made: {"sort", "id": last track id, and per order "p" (price_sort) or
+    "s" (sales)}. Anything else, however crafted, is a 422."""
+
+    def whole(value: Any) -> bool:  # bool is an int in Python, and JSON allows 1e999
+        return type(value) is int and 0 <= value <= MAX_DB_INT
+
     try:
         data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if not isinstance(data, dict) or data.get("sort") != sort:
+        if not isinstance(data, dict) or data.get("sort") != sort or not whole(data.get("id")):
             raise ValueError
-        position = int(data.get("after", data.get("offset", 0)))
-        if not 0 <= position <= MAX_DB_INT:
+        if sort == "price" and not (isinstance(data.get("p"), str) and PRICE_SORT.match(data["p"])):
+            raise ValueError
+        if sort == "sales" and not whole(data.get("s")):
             raise ValueError
         return data
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise ApiError(422, "cursor is malformed or belongs to another sort order; start again without it") from None
 
 
@@ -115,9 +136,12 @@ def list_tracks(
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
 ) -> TrackPage:
-    """Catalog search with cursor pagination (`next_cursor` until it is null)."""
+    """Catalog search with cursor pagination (`next_cursor` until it is null). Only
+    tracks this server can deliver: genuine (see the README), not blocked, and with the
+    files their registrant uploaded here. `include_unlisted` adds tracks their artist
+    took off sale. Every order is a keyset page over an index."""
     track = T["track"]
-    stmt = _query()
+    stmt = _query().where(track.c.genuine.is_(True), track.c.blocked.is_(False), _deliverable())
     if not include_unlisted:
         stmt = stmt.where(track.c.listed.is_(True))
     if artist is not None:
@@ -130,38 +154,58 @@ def list_tracks(
         like = f"%{q.lower().replace('%', '').replace('_', '')}%"
         stmt = stmt.where(or_(func.lower(track.c.title).like(like), func.lower(track.c.artist_name).like(like),
                               func.lower(track.c.genre).like(like)))
-    position = _uncursor(cursor, sort) if cursor else None
+    at = _uncursor(cursor, sort) if cursor else None
     if sort == "newest":
-        if position:
-            stmt = stmt.where(track.c.track_id < int(position["after"]))
-        stmt = stmt.order_by(track.c.track_id.desc()).limit(limit + 1)
-        rows = db.execute(stmt).mappings().all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = _cursor({"sort": sort, "after": rows[-1]["track_id"]}) if more and rows else None
-    else:
-        # Prices are 256-bit (text on SQLite): order exactly in Python over the filtered
-        # set, which a catalog page's filters keep small; the cursor is an offset.
-        rows = db.execute(stmt).mappings().all()
-        key = (lambda r: (int(r["price"]), r["track_id"])) if sort == "price" else (lambda r: (-int(r["sales"]), r["track_id"]))
-        rows = sorted(rows, key=key)
-        offset = int(position["offset"]) if position else 0
-        page = rows[offset : offset + limit]
-        next_cursor = _cursor({"sort": sort, "offset": offset + limit}) if offset + limit < len(rows) else None
-        rows = page
+        if at:
+            stmt = stmt.where(track.c.track_id < at["id"])
+        stmt = stmt.order_by(track.c.track_id.desc())
+    elif sort == "price":  # cheapest first; price_sort is the price as 78 digits
+        if at:
+            stmt = stmt.where(or_(track.c.price_sort > at["p"], and_(track.c.price_sort == at["p"], track.c.track_id > at["id"])))
+        stmt = stmt.order_by(track.c.price_sort, track.c.track_id)
+    else:  # best-selling first
+        if at:
+            stmt = stmt.where(or_(track.c.sales < at["s"], and_(track.c.sales == at["s"], track.c.track_id > at["id"])))
+        stmt = stmt.order_by(track.c.sales.desc(), track.c.track_id)
+    rows = db.execute(stmt.limit(limit + 1)).mappings().all()
+    more, rows = len(rows) > limit, rows[:limit]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        next_cursor = _cursor({"sort": sort, "id": last["track_id"], **({"p": last["price_sort"]} if sort == "price" else {}),
+                               **({"s": int(last["sales"])} if sort == "sales" else {})})
     return TrackPage(items=[_item(services, r) for r in rows], next_cursor=next_cursor)
 
 
 def _track(db: Any, track_id: int) -> Any:
+    """A track this server can show: 404 for one it does not know, or whose files were
+    not uploaded here by the wallet that registered it (a copy listed from another wallet)."""
     row = db.execute(_query().where(T["track"].c.track_id == track_id)).mappings().first()
     if row is None:
         raise ApiError(404, f"no track {track_id} in the ledger")
+    if not row["genuine"] or _upload_of(db, row) is None:
+        raise ApiError(404, f"track {track_id} is not available here: it was not uploaded through this server by "
+                            "the wallet that listed it", title="Not available")
     return row
+
+
+def _upload_of(db: Any, row: Any) -> Upload | None:
+    """The registrant's own upload of the track's files (never another wallet's)."""
+    return db.exec(select_model(Upload).where(Upload.metadata_cid == row["metadata_cid"],
+                                              Upload.artist == row["artist"])).first()
+
+
+def _refuse_if_blocked(row: Any) -> None:
+    if row["blocked"]:
+        raise ApiError(451, f"track {row['track_id']} was taken down; the reason is public at "
+                            f"ipfs://{row['block_reason_cid']}", title="Unavailable for legal reasons",
+                       reason_cid=row["block_reason_cid"])
 
 
 @router.get("/{track_id}", response_model=TrackOut)
 def get_track(track_id: TrackId, services: ServicesDep, db: DbDep) -> TrackOut:
-    """One track: its on-chain listing and its metadata."""
+    """One track: its on-chain listing and its metadata (`blocked` with the reason's CID
+    if it was taken down). 404 for a track this server cannot deliver."""
     return _item(services, _track(db, track_id))
 
 
@@ -200,12 +244,10 @@ def _asset(request: Request, services: Any, db: Any, track_id: int, column: str,
     """A public file of the track, streamed from IPFS, Range supported: only files this
     server made and pinned itself (its upload of the track), never a CID the track's
     metadata names on its own, which anyone registering a track can point anywhere."""
-    row = _track(db, track_id)
-    upload = db.exec(select_model(Upload).where(Upload.metadata_cid == row["metadata_cid"],
-                                                Upload.artist == row["artist"])).first()
-    if upload is None:
-        raise ApiError(404, f"track {track_id} was not uploaded through this server, which serves only the "
-                            f"{what}s it made itself")
+    row = _track(db, track_id)  # 404 unless its registrant uploaded it here
+    _refuse_if_blocked(row)
+    upload = _upload_of(db, row)
+    assert upload is not None
     if services.ipfs is None:
         raise ApiError(503, "this server has no IPFS node configured")
     return _serve_bytes(request, services, getattr(upload, column),
@@ -269,6 +311,7 @@ def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbD
     a free download counts once per wallet, track and epoch toward the sponsor pools.
     401 without a session, 403 without a purchase. Range requests work."""
     row = _track(db, track_id)
+    _refuse_if_blocked(row)
     free = _is_free(row)
     if not free:
         sale = T["sale"]
@@ -276,9 +319,8 @@ def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbD
         if bought is None:
             raise ApiError(403, f"{wallet} has not bought track {track_id}: buy it, then download once the sale is indexed",
                            title="Purchase required")
-    upload = db.exec(select_model(Upload).where(Upload.metadata_cid == row["metadata_cid"])).first()
-    if upload is None:
-        raise ApiError(404, f"track {track_id}'s audio was not uploaded through this server")
+    upload = _upload_of(db, row)
+    assert upload is not None  # _track refused the track otherwise
     if services.ipfs is None:
         raise ApiError(503, "this server has no IPFS node configured")
     if free:  # counted once the file can be served

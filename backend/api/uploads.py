@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import tempfile
 import time
@@ -20,7 +21,9 @@ from sqlmodel import Session, select
 from starlette.datastructures import UploadFile
 from web3 import Web3
 
-from backend import audio
+from backend import audio, fingerprint, recordings
+from backend.artwork import clean as clean_artwork
+from backend.quotas import check_upload_quota, lock_wallet, unpin_unreferenced
 from backend.crypto import CHUNK_SIZE, encrypt_file, new_key
 from backend.deps import ServicesDep, WalletDep
 from backend.errors import ApiError
@@ -46,6 +49,7 @@ class UploadOut(BaseModel):
     split_id: str
     duration: float
     sha256: str
+    attestation: str  # the catalog signer's EIP-712 signature: only this wallet can list metadata_cid
     register_call: Call
     create_split_call: Call
 
@@ -127,8 +131,8 @@ def _process(form: Any, services: Any, wallet: str) -> UploadOut:
         raise ApiError(422, "price must be between 0 and 2^88 - 1 base units")
     if token.lower() != ETH and price == 0:
         raise ApiError(422, "a track priced in a token needs a price above zero")
-    if preview_start < 0:
-        raise ApiError(422, "preview_start cannot be negative")
+    if not math.isfinite(preview_start) or preview_start < 0:
+        raise ApiError(422, "preview_start must be a number of seconds, zero or more")
     recipients, shares = _split(_text(form, "split", max_len=20_000), wallet)
     audio_file, art_file = _file(form, "audio"), _file(form, "artwork")
 
@@ -145,6 +149,18 @@ def _process(form: Any, services: Any, wallet: str) -> UploadOut:
     art_type = audio.sniff_image(art_head)
     if art_type is None:
         raise ApiError(415, "artwork must be a PNG or JPEG image (judged from its bytes)")
+    file_name = PurePath(audio_file.filename or f"track.{kind}").name[:200] or f"track.{kind}"
+    audio_file.file.seek(0, 2)
+    incoming = audio_file.file.tell()
+    # Before any decoding, the cheap refusals: a wallet that keeps matching other artists'
+    # recordings, or that is past its upload quotas.
+    with Session(services.engine) as db:
+        refused, retry_after = services.recordings.refusals_today(db, wallet)
+        if refused >= recordings.MAX_REFUSALS_PER_DAY:
+            raise ApiError(429, f"{refused} of your uploads matched other artists' recordings in the last 24 hours; "
+                                "try again later, or file a counter-notice if they are yours",
+                           headers={"Retry-After": str(int(retry_after))})
+        check_upload_quota(db, wallet, services.settings, incoming)
 
     with tempfile.TemporaryDirectory(prefix="ninety-upload-") as tmp:
         original = Path(tmp) / f"original.{kind}"
@@ -156,17 +172,19 @@ def _process(form: Any, services: Any, wallet: str) -> UploadOut:
                 digest.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
-        try:
-            info = audio.inspect(original, kind)
-        except audio.AudioError as e:
-            raise ApiError(422, str(e)) from None
+        # One sandboxed pass, in a decode slot: measure, preview, fingerprint.
+        decoded = audio.analyse(original, kind, preview_start, services.settings, fingerprint=True)
+        info, preview, analysis = decoded.info, decoded.preview, decoded.fingerprint
         if preview_start >= info.duration:
             raise ApiError(422, f"preview_start {preview_start:g} s is past the end of the {info.duration:.1f} s track")
+        refusal = recordings.check(services.recordings, services.engine, wallet, analysis, file_name)
+        if refusal is not None:
+            _refuse_duplicate(*refusal)
         art_file.file.seek(0)
-        artwork = art_file.file.read(MAX_ARTWORK_BYTES + 1)
-        if len(artwork) > MAX_ARTWORK_BYTES:
+        raw_artwork = art_file.file.read(MAX_ARTWORK_BYTES + 1)
+        if len(raw_artwork) > MAX_ARTWORK_BYTES:
             raise ApiError(413, f"artwork is larger than {MAX_ARTWORK_BYTES // (1024 * 1024)} MiB")
-        preview = audio.make_preview(original, preview_start)
+        artwork = clean_artwork(raw_artwork, services.settings, Path(tmp)).data  # decoded, stripped, re-encoded
 
         key = new_key()
         encrypted = Path(tmp) / "audio.enc"
@@ -177,7 +195,6 @@ def _process(form: Any, services: Any, wallet: str) -> UploadOut:
         artwork_cid = ipfs.add_bytes(artwork)
         preview_cid = ipfs.add_bytes(preview)
         audio_cid = ipfs.add_file(encrypted)
-        file_name = PurePath(audio_file.filename or f"track.{kind}").name[:200] or f"track.{kind}"
         metadata = {
             "name": title,
             "description": description,
@@ -198,22 +215,53 @@ def _process(form: Any, services: Any, wallet: str) -> UploadOut:
         metadata_cid = ipfs.add_bytes(json.dumps(metadata, sort_keys=True, indent=1).encode())
 
     with Session(services.engine) as db:
+        # The deciding quota check, serialised per wallet across workers, in the
+        # transaction that records the upload.
+        lock_wallet(db, wallet)
+        try:
+            check_upload_quota(db, wallet, services.settings, size)
+        except ApiError:
+            db.rollback()
+            unpin_unreferenced(services.engine, ipfs, [metadata_cid, audio_cid, preview_cid, artwork_cid])
+            raise
         if db.exec(select(Upload).where(Upload.metadata_cid == metadata_cid)).first() is None:
             db.add(Upload(artist=wallet, metadata_cid=metadata_cid, audio_cid=audio_cid, preview_cid=preview_cid,
                           artwork_cid=artwork_cid, file_name=file_name, content_type=audio.AUDIO_TYPES[kind],
                           size=size, sha256=digest.hexdigest(), chunk_size=CHUNK_SIZE, nonce_prefix=prefix.hex(),
-                          wrapped_key=services.master_key.wrap(key), created_at=time.time()))
+                          wrapped_key=services.master_key.wrap(key), created_at=time.time(),
+                          audio_hash=analysis.audio_hash, duration=round(info.duration, 3),
+                          fingerprint=None if analysis.frames is None else fingerprint.pack(analysis.frames)))
             db.commit()
 
     contract = Web3().eth.contract(address=Web3.to_checksum_address(services.deployment.address),
                                    abi=load_abi("Marketplace"))
     split_id = Web3.keccak(Web3().codec.encode(["address[]", "uint32[]"], [recipients, shares])).hex()
     split_id = "0x" + split_id.removeprefix("0x")
+    attestation = services.catalog.sign_listing(metadata_cid, wallet, services.deployment.chain_id, contract.address)
     return UploadOut(
         metadata_cid=metadata_cid, audio_cid=audio_cid, preview_cid=preview_cid, artwork_cid=artwork_cid,
-        split_id=split_id, duration=round(info.duration, 3), sha256=digest.hexdigest(),
+        split_id=split_id, duration=round(info.duration, 3), sha256=digest.hexdigest(), attestation=attestation,
         register_call=Call(to=contract.address, data=contract.encode_abi(
-            "registerTrack", [metadata_cid, split_id, Web3.to_checksum_address(token), price])),
+            "registerTrack", [metadata_cid, split_id, Web3.to_checksum_address(token), price,
+                              bytes.fromhex(attestation[2:])])),
         create_split_call=Call(to=contract.address, data=contract.encode_abi("createSplit", [recipients, shares])),
     )
 
+
+
+def _refuse_duplicate(owner: recordings.Owner, refusal: Any) -> None:
+    """409 naming the public track the upload matches (never an unregistered upload)."""
+    name = f"track {owner.track_id}" + (f" “{owner.title}”" if owner.title else "")
+    by = owner.artist_name or owner.artist
+    if owner.blocked:
+        detail = (f"this recording matches {name} by {by}, which was taken down; it cannot be uploaded again. "
+                  f"If you hold the rights, file a counter-notice for refusal {refusal.id}")
+    else:
+        detail = (f"this recording matches {name} by {by}, registered first by another wallet. If it is yours "
+                  f"(a new wallet, or a licensed sample), file a counter-notice for refusal {refusal.id}")
+    raise ApiError(409, detail, title="Recording already registered", refusal_id=refusal.id,
+                   track={"track_id": owner.track_id, "title": owner.title, "artist_name": owner.artist_name,
+                          "artist": owner.artist, "blocked": owner.blocked},
+                   match={"kind": owner.kind, "similarity": owner.similarity, "overlap_seconds": owner.overlap_seconds},
+                   counter_notice={"method": "POST", "path": "/api/moderation/counter-notices",
+                                   "body": {"refusal_id": refusal.id, "statement": "…", "contact": "…"}})

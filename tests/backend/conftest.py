@@ -37,6 +37,8 @@ class Stack:
         self.services = build_services(self.settings, public_url=PUBLIC_URL, max_upload_bytes=max_upload_bytes)
         self.client = TestClient(create_app(self.services), raise_server_exceptions=False)
         self.world = world
+        if world.catalog is None:  # listings need this server's attestations, as in production
+            world.require_attestations(self.services.catalog)
         self.indexer = Indexer(Rpc(anvil_url), Ledger(self.services.engine, world.market.address),
                                start_block=world.deploy_block, chain_id=31337)
 

@@ -17,6 +17,7 @@ import requests
 
 from activity import new_world
 from media import png_bytes, wav_bytes
+from ninety.attest import CatalogSigner
 from ninety.market import ETH
 from ninety.paths import ROOT
 from ninety.supervisor import Supervisor, api_service, indexer_service
@@ -71,6 +72,8 @@ def web(anvil, ipfs_node, tmp_path_factory):
     with Supervisor(tmp) as sup:
         sup.start(indexer_service(tmp, env, db, world.market.address, world.w3.eth.block_number))
         api = sup.start(api_service(tmp, env, port=None))
+        # Listings need this API's attestations, as after `ninety deploy`.
+        world.require_attestations(CatalogSigner.load(None, tmp))
         yield world, api.url, env, tmp / "ledger.sqlite3"
 
 
@@ -175,6 +178,35 @@ def test_artist_uploads_splits_and_registers_then_a_fan_buys_and_downloads(web, 
     gained = world.w3.eth.get_balance(artist) - before
     assert share - 10**15 < gained <= share, "the artist's wallet received their 70% (less gas)"
     assert world.market.owed(artist, ETH) == 0
+    assert not page.errors
+
+
+def test_another_wallet_uploading_a_registered_recording_sees_the_match_and_files_a_counter_notice(web, browser, tmp_path):
+    world, url = web[:2]
+    listed = [t for t in requests.get(f"{url}/api/tracks", params={"q": "Browser Song"}, timeout=10).json()["items"]]
+    assert listed, "the first test registers Browser Song"
+    (tmp_path / "same.wav").write_bytes(wav_bytes(3.0, freq=523.0))  # the very recording it registered
+    (tmp_path / "cover.png").write_bytes(png_bytes(200, 20, 20))
+    page = page_as(browser, web, world.accounts[6])
+    page.goto("/#/studio")
+    page.get_by_role("button", name="Sign in").last.click()
+    page.get_by_label("Title").wait_for()
+    page.get_by_label("Audio (WAV, FLAC, MP3 or OGG)").set_input_files(str(tmp_path / "same.wav"))
+    page.get_by_label("Artwork (PNG or JPEG)").set_input_files(str(tmp_path / "cover.png"))
+    page.get_by_label("Title").fill("Totally Mine")
+    page.get_by_label("Artist name").fill("Mallory")
+    page.get_by_label("Price").fill("0.01")
+    page.locator("#upload").click()
+    refusal = page.locator("#duplicate")
+    refusal.wait_for()
+    text = refusal.inner_text()
+    assert "Browser Song" in text and "registered first by another wallet" in text and "counter-notice" in text
+    assert refusal.get_by_role("link", name="“Browser Song”").get_attribute("href") == f"#/track/{listed[0]['track_id']}"
+    page.get_by_label("Why this recording is yours to sell").fill("I produced this song and licensed it to them.")
+    page.get_by_label("How a moderator can reach you").fill("mallory@example.org")
+    page.get_by_role("button", name="File a counter-notice").click()
+    page.locator("#counter-notice-filed").wait_for()
+    page.screenshot(path=str(SHOTS / "1b-duplicate-refused.png"), full_page=True)
     assert not page.errors
 
 

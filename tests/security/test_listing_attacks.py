@@ -1,0 +1,229 @@
+"""Only the artist who uploaded a recording can sell it (issue 13), attacked for real:
+`ninety serve` over Anvil, the IPFS node and a ledger indexed from the chain.
+
+- The three-call copy: every metadata CID is public in TrackRegistered, so an attacker
+  creates a split of their own and lists the victim's CID; before attestations the store
+  listed the copy and served the victim's decrypted original to any signed-in wallet.
+- The self-pinned variant: metadata of the attacker's own that names the attacker as
+  uploader but points at the victim's audio, preview and artwork.
+- A fan who bought the track uploading the file (or a re-encoded copy) from another wallet.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from web3 import Web3
+
+from media import change_speed, decode, encode, music_bytes, music_samples, prepend, resample, trim_start
+from ninety.attest import CatalogSigner
+from ninety.cli import dev_account
+from ninety.config import DEV_MNEMONIC
+from ninety.ipfs import Ipfs
+from ninety.market import ETH
+
+VICTIM, FAN, MALLORY = 1, 2, 3
+
+
+def wallet(index: int) -> str:
+    return dev_account(DEV_MNEMONIC, index)[0]
+
+
+@pytest.fixture
+def api(live_api, world):
+    """The API, with the contract requiring its attestations (as `ninety deploy` sets up)."""
+    server = live_api()
+    world.require_attestations(CatalogSigner.load(None, server.data_dir))
+    return server
+
+
+def sync(api, world) -> None:
+    """Index the chain into the API's ledger and fetch metadata, as `ninety index` does."""
+    from indexer.metadata import fetch_pending
+    from indexer.runner import Indexer
+    from indexer.store import Ledger
+    from ninety.chain import Rpc
+    from ninety.db import make_engine
+
+    engine = make_engine(api.db_url)
+    try:
+        Indexer(Rpc(api.env["NINETY_RPC_URL"]), Ledger(engine, world.market.address), start_block=world.deploy_block,
+                chain_id=31337).run(once=True)
+        with Ipfs(api.env["NINETY_IPFS_API"]) as ipfs:
+            fetch_pending(engine, ipfs, limit=100)
+    finally:
+        engine.dispose()
+
+
+def send(world, call: dict, sender: str) -> None:
+    tx = world.w3.eth.send_transaction({"from": sender, "to": call["to"], "data": call["data"]})
+    assert world.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+
+
+def reverts(world, fn, sender: str) -> str:
+    """The custom error a call would revert with (its name), failing if it would not revert."""
+    try:
+        fn.call({"from": Web3.to_checksum_address(sender)})
+    except Exception as e:  # web3 raises ContractCustomError with the error's data
+        data = str(e.args[0]) if e.args else ""
+        for item in world.market.contract.abi:
+            if item["type"] == "error":
+                sig = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
+                if data.startswith("0x" + Web3.keccak(text=sig)[:4].hex().removeprefix("0x")):
+                    return item["name"]
+        return data
+    raise AssertionError("the call did not revert")
+
+
+def list_upload(api, world, index: int, audio: bytes, price: int = 10**15, **fields) -> tuple[int, dict]:
+    headers = api.login(index)
+    r = api.upload(headers, audio, price=str(price), **fields)
+    assert r.status_code == 201, r.text
+    up = r.json()
+    send(world, up["create_split_call"], wallet(index))
+    send(world, up["register_call"], wallet(index))
+    return world.market.contract.functions.trackCount().call(), up
+
+
+def test_copying_another_artists_listing_reverts_and_the_original_still_sells(api, world):
+    tid, up = list_upload(api, world, VICTIM, music_bytes(1, 32), title="Original")
+    m, mallory = world.market, wallet(MALLORY)
+    split = m.create_split([(mallory, 1_000_000)], mallory)
+    cid = up["metadata_cid"]
+    # The three-call attack, with no attestation and with the victim's (bound to the victim's wallet).
+    for attestation in (b"", bytes.fromhex(up["attestation"][2:])):
+        fn = m.contract.functions.registerTrack(cid, split, Web3.to_checksum_address(ETH), 0, attestation)
+        assert reverts(world, fn, mallory) == "Marketplace__InvalidAttestation"
+    assert m.contract.functions.trackCount().call() == tid
+    # The original sells and downloads, to its buyer only.
+    m.buy(tid, 10**15, wallet(FAN))
+    sync(api, world)
+    assert [t["track_id"] for t in api.get("/api/tracks").json()["items"]] == [tid]
+    got = api.get(f"/api/tracks/{tid}/download", headers=api.login(FAN))
+    assert got.status_code == 200 and got.content == music_bytes(1, 32)
+    assert api.get(f"/api/tracks/{tid}/download", headers=api.login(MALLORY)).status_code == 403
+
+
+def test_an_attestation_is_issued_only_to_the_uploader_for_this_chain_and_contract(api, world):
+    _, up = list_upload(api, world, VICTIM, music_bytes(2, 3))
+    signer = CatalogSigner.load(None, api.data_dir)
+    market = world.market.address
+    assert up["attestation"] == signer.sign_listing(up["metadata_cid"], wallet(VICTIM), 31337, market)
+    assert up["attestation"] != signer.sign_listing(up["metadata_cid"], wallet(MALLORY), 31337, market)
+
+
+def test_self_pinned_metadata_pointing_at_another_artists_files_is_never_listed_or_served(api, world):
+    tid, up = list_upload(api, world, VICTIM, music_bytes(3, 32), title="Original")
+    m, mallory = world.market, wallet(MALLORY)
+    with Ipfs(api.env["NINETY_IPFS_API"]) as ipfs:
+        original = json.loads(ipfs.cat(up["metadata_cid"]))
+        forged = {**original, "properties": {**original["properties"], "uploaded_by": mallory.lower(),
+                                             "artist": "Mallory"}}
+        forged_cid = ipfs.add_bytes(json.dumps(forged).encode())
+    split = m.create_split([(mallory, 1_000_000)], mallory)
+    fn = m.contract.functions.registerTrack(forged_cid, split, Web3.to_checksum_address(ETH), 0, b"")
+    assert reverts(world, fn, mallory) == "Marketplace__InvalidAttestation"
+    # Defence in depth: on a contract whose registration is open (no signer), the copy
+    # reaches the chain, and the API still neither lists nor serves it.
+    m.set_catalog_signer(ETH, world.owner)
+    copy = m.register(forged_cid, split, ETH, 0, mallory)
+    copy3 = m.register(up["metadata_cid"], split, ETH, 0, mallory)  # the plain three-call copy too
+    sync(api, world)
+    assert [t["track_id"] for t in api.get("/api/tracks").json()["items"]] == [tid]
+    fan = api.login(FAN)
+    for c in (copy, copy3):
+        assert api.get(f"/api/tracks/{c}").status_code == 404
+        for what in ("download", "preview", "artwork"):
+            r = api.get(f"/api/tracks/{c}/{what}", headers=fan)
+            assert r.status_code == 404, (c, what, r.status_code)
+
+
+# ---------------------------------------------------------------- re-uploads
+
+def refused(r, tid: int) -> dict:
+    assert r.status_code == 409, r.text
+    body = r.json()
+    assert r.headers["content-type"] == "application/problem+json"
+    assert body["track"]["track_id"] == tid and body["refusal_id"] >= 1
+    return body
+
+
+def test_a_buyer_reuploading_the_file_from_another_wallet_is_refused(api, world):
+    tid, _ = list_upload(api, world, VICTIM, music_bytes(4, 40), title="Bought")
+    world.market.buy(tid, 10**15, wallet(FAN))
+    sync(api, world)
+    bought = api.get(f"/api/tracks/{tid}/download", headers=api.login(FAN)).content
+    body = refused(api.upload(api.login(FAN), bought, title="Mine now"), tid)
+    assert body["match"]["kind"] == "exact" and "Bought" in body["detail"]
+    # A tag added (a RIFF LIST/INFO comment) changes the file, not the decoded audio.
+    payload = b"INFO" + b"ICMT" + (6).to_bytes(4, "little") + b"mine!\0"
+    chunk = b"LIST" + len(payload).to_bytes(4, "little") + payload
+    tagged = bought[:4] + (int.from_bytes(bought[4:8], "little") + len(chunk)).to_bytes(4, "little") + bought[8:] + chunk
+    assert tagged != bought
+    assert refused(api.upload(api.login(MALLORY), tagged), tid)["match"]["kind"] == "exact"
+
+
+def test_reencoded_copies_are_refused(api, world):
+    tid, _ = list_upload(api, world, VICTIM, music_bytes(5, 40), title="Re-encoded")
+    sync(api, world)
+    samples, rate = music_samples(5, 40), 44100
+    copies = {"flac": (encode(samples, rate, "FLAC"), "copy.flac", "audio/flac"),
+              "mp3 128k": (encode(samples, rate, "MP3"), "copy.mp3", "audio/mpeg"),
+              "22.05 kHz": (encode(resample(samples, 0.5), 22050), "copy.wav", "audio/wav"),
+              "trimmed 2 s": (encode(trim_start(samples, rate, 2.0), rate), "copy.wav", "audio/wav"),
+              "prepended": (encode(prepend(samples, music_samples(99, 15)), rate), "copy.wav", "audio/wav"),
+              "4% faster": (encode(change_speed(samples, 1.04), rate), "copy.wav", "audio/wav")}
+    # One wallet each: a wallet's fourth refusal in a day is a 429 (tested below).
+    for index, (variant, (data, name, kind)) in zip(range(3, 10), copies.items()):
+        body = refused(api.upload(api.login(index), data, name=name, content_type=kind), tid)
+        print(f"{variant}: {body['match']}")
+
+
+def test_distinct_recordings_and_unregistered_uploads_are_not_refused(api, world):
+    tid, _ = list_upload(api, world, VICTIM, music_bytes(6, 40))
+    sync(api, world)
+    assert api.upload(api.login(MALLORY), music_bytes(7, 40)).status_code == 201  # another piece
+    # Uploaded but never registered: claims nothing.
+    assert api.upload(api.login(VICTIM), music_bytes(8, 40)).status_code == 201
+    assert api.upload(api.login(MALLORY), music_bytes(8, 40)).status_code == 201
+
+
+def test_the_same_artist_may_upload_a_new_version(api, world):
+    list_upload(api, world, VICTIM, music_bytes(9, 40))
+    sync(api, world)
+    remaster = encode(trim_start(music_samples(9, 40), 44100, 1.0), 44100, "FLAC")
+    assert api.upload(api.login(VICTIM), remaster, name="v2.flac", content_type="audio/flac").status_code == 201
+
+
+def test_more_than_three_refused_matches_a_day_answer_429_and_the_owner_can_allow_one(api, world):
+    tid, _ = list_upload(api, world, VICTIM, music_bytes(10, 40))
+    sync(api, world)
+    mallory = api.login(MALLORY)
+    copy = music_bytes(10, 40, fmt="FLAC")
+    ids = [refused(api.upload(mallory, copy, name="c.flac", content_type="audio/flac"), tid)["refusal_id"]
+           for _ in range(3)]
+    fourth = api.upload(mallory, copy, name="c.flac", content_type="audio/flac")
+    assert fourth.status_code == 429 and int(fourth.headers["retry-after"]) > 0
+    # A counter-notice for one's own refusal; never for someone else's.
+    notice = {"refusal_id": ids[0], "statement": "I licensed this recording from its label.", "contact": "m@x.example"}
+    assert api.post_json("/api/moderation/counter-notices", notice, headers=mallory).status_code == 201
+    assert api.post_json("/api/moderation/counter-notices", notice, headers=api.login(FAN)).status_code == 404
+    queue = subprocess.run([sys.executable, "-m", "ninety.cli", "moderate", "queue"], env=api.env,
+                           capture_output=True, text=True, timeout=60)
+    assert queue.returncode == 0 and f"matches track {tid}" in queue.stdout and "licensed" in queue.stdout
+    # The owner allows one refused recording for that wallet; the refusals then age out of the day.
+    allowed = subprocess.run([sys.executable, "-m", "ninety.cli", "moderate", "allow", str(ids[0]), "--note", "label"],
+                             env=api.env, capture_output=True, text=True, timeout=60)
+    assert allowed.returncode == 0, allowed.stderr
+    from sqlalchemy import update
+
+    from backend.models import UploadRefusal
+    from ninety.db import make_engine
+
+    engine = make_engine(api.db_url)
+    with engine.begin() as conn:  # a day later
+        conn.execute(update(UploadRefusal).values(created_at=1.0))
+    engine.dispose()
+    assert api.upload(mallory, copy, name="c.flac", content_type="audio/flac").status_code == 201
