@@ -12,7 +12,7 @@ class AuthNonce(SQLModel, table=True):
     __tablename__ = "auth_nonce"
     nonce: str = Field(primary_key=True)
     created_at: float
-    expires_at: float
+    expires_at: float = Field(index=True)  # expired ones are purged
     used: bool = False
 
 
@@ -21,7 +21,7 @@ class AuthSession(SQLModel, table=True):
     token_hash: str = Field(primary_key=True)  # SHA-256 of the bearer token; the token itself is never stored
     address: str = Field(index=True)
     created_at: float
-    expires_at: float
+    expires_at: float = Field(index=True)  # expired ones are purged
     revoked: bool = False
 
 

@@ -29,7 +29,8 @@ from typing import Any, Awaitable, Callable, Iterable
 from limits import RateLimitItem, parse_many
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
-from sqlalchemy import Column, Engine, Float, Index, Integer, MetaData, String, Table, case, delete, select
+from sqlalchemy import Column, Engine, Float, Index, Integer, String, Table, case, delete, select
+from sqlmodel import SQLModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
@@ -41,9 +42,10 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-# Not in SQLModel.metadata: the backend's counters are not ledger data (migration 0008).
+# A backend table like sessions and uploads (migration 0008), in the same metadata so the
+# migrations' drift check covers it.
 rate_limit_table = Table(
-    "rate_limit", MetaData(),
+    "rate_limit", SQLModel.metadata,
     Column("key", String, primary_key=True),
     Column("hits", Integer, nullable=False),
     Column("expires_at", Float, nullable=False),

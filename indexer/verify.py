@@ -87,9 +87,7 @@ def onchain_balances(rpc: Rpc, contract: str, block: int, accounts: list[tuple[s
     for split_id, token in splits:
         data = split_sel + encode(["bytes32", "address"], [bytes.fromhex(split_id[2:]), token])
         calls.append(("eth_call", [{"to": contract, "data": "0x" + data.hex()}, tag]))
-    results: list[int] = []
-    for i in range(0, len(calls), 200):
-        results += [decode(["uint256"], bytes.fromhex(r[2:]))[0] for r in rpc.batch(calls[i : i + 200])]
+    results = [decode(["uint256"], bytes.fromhex(r[2:]))[0] for r in rpc.batch_chunked(calls)]
     owed = dict(zip(accounts, results[: len(accounts)]))
     balances = dict(zip(splits, results[len(accounts):]))
     return owed, balances
@@ -102,9 +100,7 @@ def onchain_pools(rpc: Rpc, contract: str, block: int, keys: list[tuple[int, str
         sel = _selector(name)
         calls += [("eth_call", [{"to": contract, "data": "0x" + (sel + encode(["uint256", "address"], [e, t])).hex()}, hex(block)])
                   for e, t in keys]
-    values: list[int] = []
-    for i in range(0, len(calls), 200):
-        values += [decode(["uint256"], bytes.fromhex(r[2:]))[0] for r in rpc.batch(calls[i : i + 200])]
+    values = [decode(["uint256"], bytes.fromhex(r[2:]))[0] for r in rpc.batch_chunked(calls)]
     return list(zip(values[: len(keys)], values[len(keys):]))
 
 

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import backend.models  # noqa: F401  (the backend's own tables)
+import backend.ratelimit  # noqa: F401  (rate-limit counters)
 import ninety.models  # noqa: F401  (the ledger)
 from sqlmodel import SQLModel
 
