@@ -181,6 +181,9 @@ class LiveApi:
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", timeout=kwargs.pop("timeout", 30), **kwargs)
 
+    def post_json(self, path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", json=body, headers={"Origin": PUBLIC_URL, **(headers or {})}, timeout=30)
+
     def login(self, index: int) -> dict[str, str]:
         """A bearer token for dev account `index`, by Sign-In with Ethereum over HTTP."""
         from siwe import SiweMessage
