@@ -25,9 +25,9 @@ its own speed. A query also carries `probes`: up to `PROBE_SECONDS` of its audio
 windows of at most `PROBE_WINDOW_SECONDS` (the whole track when it is that short),
 each fingerprinted at every speed of the grid by telling Chromaprint the rate is
 rate / speed, which undoes a speed change in pitch and tempo at once. Chromaprint is
-pitch-sensitive: half a grid step (0.25 %) off costs about 17 % of the bits, a full
-1 % about 27 %, hence the 0.5 % grid, and hence probes rather than 25 fingerprints of
-a whole 30-minute upload.
+pitch-sensitive: 0.25 % off (half a grid step, the most the grid leaves) keeps about
+0.82 of the bits equal, 1 % off about 0.72, hence the 0.5 % grid, and hence probes
+rather than 25 fingerprints of a whole 30-minute upload.
 
 Decision (`compare`); the thresholds are measured by bench/fingerprint.py:
 
@@ -36,9 +36,10 @@ Decision (`compare`); the thresholds are measured by bench/fingerprint.py:
   window's best offset, at which every other window of that speed is then read.
   Its units are blocks of `BLOCK_FRAMES` (about 5 s), or the probe windows.
 - A run of consecutive units matches when its share of equal bits over its audible
-  frames is at least `MIN_SIMILARITY` (0.75). Measured on generated music: copies 0.80
-  or more (0.80 for a speed midway between two grid speeds, 0.93 or more at speed 1);
-  distinct pieces at most 0.70 over any 30 s at any offset and speed (552 pairs).
+  frames is at least `MIN_SIMILARITY` (0.75), midway between what bench/fingerprint.py
+  measures on generated music: copies 0.797 or more (that low only for a speed midway
+  between two grid speeds; 0.93 or more at speed 1), distinct pieces 0.689 at most over
+  any 30 s at any offset and speed (24 pieces, 552 ordered pairs).
 - The overlap is the audible time of the stored track that the longest matching run
   spans. For probe windows, a run holding the first (last) window inside the aligned
   span reaches to that span's start (end): beyond `PROBE_SECONDS` the overlap is
@@ -60,7 +61,7 @@ fingerprint plus the same per probe window (n, m: the two lengths in frames), an
 O(b^2) over the b blocks of an alignment. The candidate filter (`Index`) costs the
 total length of the posting lists of the query's keys, not the number of tracks: a key
 is `KEY_BITS` bits of a frame, a posting is (track, position), and a track becomes a
-candidate when `MIN_VOTES` postings agree on one speed and alignment.
+candidate when `MIN_VOTES` postings agree on a speed and an alignment.
 """
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ MIN_SIMILARITY = 0.75
 CHROMAPRINT_RATE = 11025
 FRAME_SECONDS = 4096 / 3 / CHROMAPRINT_RATE  # Chromaprint's frame step (default algorithm)
 SPEED_MIN, SPEED_MAX, SPEED_STEP = 0.94, 1.06, 0.005
-SPEEDS = tuple(round(SPEED_MIN + k * SPEED_STEP, 4) for k in range(round((SPEED_MAX - SPEED_MIN) / SPEED_STEP) + 1))
+SPEEDS = tuple(round(SPEED_MIN + k * SPEED_STEP, 4)
+               for k in range(round((SPEED_MAX - SPEED_MIN) / SPEED_STEP) + 1))
 PROBE_SECONDS = 120.0
 PROBE_WINDOW_SECONDS = 30.0
 BLOCK_FRAMES = 40  # about 5 s: the unit a whole-track alignment is judged in
@@ -97,7 +99,7 @@ PEAKS = 3  # offsets of the whole-track correlation examined block by block
 # other 12; measured on generated music, 8 pieces).
 KEY_MASK = 0xF8C3EEB3
 KEY_BITS = bin(KEY_MASK).count("1")
-MIN_VOTES = 10  # postings agreeing on one speed and alignment make a track a candidate (copies: 15+)
+MIN_VOTES = 12  # agreeing postings that make a track a candidate (measured: copies 24+, others 8-)
 VOTE_BIN_FRAMES = 8
 
 BLOCKSIZE = 65536  # frames per decoded block: memory stays bounded whatever the duration
@@ -526,51 +528,73 @@ def frame_keys(frames: np.ndarray) -> np.ndarray:
     return keys
 
 
-def _query_units(query: Analysis) -> Iterator[tuple[float, int, np.ndarray]]:
-    """(speed, shift, frames): shift puts a probe window's frames where its start falls
-    in the query, at that speed, so that all windows of one speed vote together."""
+def _query_units(query: Analysis) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(step, shift, frames): step numbers the speed on the grid (SPEEDS[step]); shift
+    puts a probe window's frames where its start falls in the query at that speed, so
+    that all windows of one speed vote together."""
     if query.frames is not None:
-        yield 1.0, 0, query.frames
+        yield _step(1.0), 0, query.frames
     for p in query.probes:
-        yield p.speed, round(p.speed * p.start / FRAME_SECONDS), p.frames
+        yield _step(p.speed), round(p.speed * p.start / FRAME_SECONDS), p.frames
+
+
+def _step(speed: float) -> int:
+    return round((speed - SPEED_MIN) / SPEED_STEP)
 
 
 class Index:
-    """An in-memory inverted index from frame keys to (track, position) postings.
+    """An in-memory inverted index from frame keys to (track, position) postings, kept
+    as sorted numpy arrays (12 bytes a posting, about 100 bytes a second of audio).
 
     `candidates` votes: every posting of every query key votes for its track, the
     speed of the query unit holding the key, and the alignment (stored position minus
     query position, in bins of VOTE_BIN_FRAMES); a track's score is its best-voted
-    speed and alignment. Random key collisions
-    spread over offsets, copies pile up on one. The work is the total length of the
-    posting lists touched, not the number of tracks."""
+    speed and alignment. Random key collisions spread over alignments, copies pile up
+    on one. The work is the total length of the posting lists touched (binary searches
+    into the sorted keys, then vectorised counting), not the number of tracks. New
+    postings go to a small sorted tier that is merged into the main one when it grows
+    past a quarter of it, so adding stays cheap amortised."""
 
     def __init__(self) -> None:
-        self._postings: dict[int, list[tuple[Hashable, int]]] = defaultdict(list)
+        self._ids: dict[Hashable, int] = {}  # track -> internal number, never reused
+        self._tracks: list[Hashable] = []
         self._frames: dict[Hashable, np.ndarray] = {}
+        self._removed: set[int] = set()
+        self._main = self._recent = _EMPTY  # (keys, ids, positions), sorted by key
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def __len__(self) -> int:
         return len(self._frames)
 
     def add(self, key: Hashable, frames: np.ndarray) -> None:
-        if key in self._frames:
+        if key in self._ids:
             self.remove(key)
         frames = np.asarray(frames, dtype=np.uint32)
+        number = len(self._tracks)
+        self._tracks.append(key)
+        self._ids[key] = number
         self._frames[key] = frames
-        for pos, k in enumerate(frame_keys(frames).tolist()):
-            if k >= 0:
-                self._postings[k].append((key, pos))
+        keys = frame_keys(frames)
+        positions = np.flatnonzero(keys >= 0)
+        self._pending.append((keys[positions].astype(np.uint32), np.full(len(positions), number, np.int32),
+                              positions.astype(np.int32)))
 
     def remove(self, key: Hashable) -> None:
-        frames = self._frames.pop(key, None)
-        if frames is None:
-            return
-        for k in set(frame_keys(frames).tolist()) - {-1}:
-            kept = [p for p in self._postings[k] if p[0] != key]
-            if kept:
-                self._postings[k] = kept
+        number = self._ids.pop(key, None)
+        if number is not None:
+            self._removed.add(number)
+            del self._frames[key]
+
+    def _tiers(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        if self._pending:
+            new = [self._recent, *self._pending]
+            self._pending = []
+            if sum(len(p[0]) for p in new) > len(self._main[0]) // 4:
+                self._main = _sorted_postings([self._main, *new], drop=self._removed)
+                self._recent = _EMPTY
             else:
-                del self._postings[k]
+                self._recent = _sorted_postings(new)
+        return [self._main, self._recent]
 
     def candidates(self, query: Analysis, limit: int = 20) -> list[Hashable]:
         """Tracks with at least MIN_VOTES agreeing postings, best first, at most `limit`."""
@@ -579,20 +603,45 @@ class Index:
         return ranked[:limit]
 
     def scores(self, query: Analysis) -> dict[Hashable, int]:
-        """Each track's best-voted speed and alignment: its number of votes."""
-        votes: dict[tuple[Hashable, float, int], int] = defaultdict(int)
-        for speed, shift, frames in _query_units(query):
-            for i, k in enumerate(frame_keys(frames).tolist()):
-                if k < 0:
-                    continue
-                for track, j in self._postings.get(k, ()):
-                    votes[(track, speed, (j - i - shift) // VOTE_BIN_FRAMES)] += 1
-        score: dict[Hashable, int] = {}
-        for (track, speed, b), v in votes.items():
-            total = v + votes.get((track, speed, b + 1), 0)
-            if total > score.get(track, 0):
-                score[track] = total
-        return score
+        """Each track's votes at its best speed and alignment. A copy whose speed falls
+        between two grid speeds splits its votes over both, and an alignment may straddle
+        two bins: a score adds up two neighbouring speeds and two neighbouring bins."""
+        units = [(step, shift, frame_keys(frames)) for step, shift, frames in _query_units(query)]
+        if not units:
+            return {}
+        qkeys = np.concatenate([k for _, _, k in units])
+        qpos = np.concatenate([np.arange(len(k)) + shift for _, shift, k in units])
+        qstep = np.concatenate([np.full(len(k), step) for step, _, k in units])
+        heard = qkeys >= 0
+        qkeys, qpos, qstep = qkeys[heard].astype(np.uint32), qpos[heard], qstep[heard]
+        codes = []
+        for keys, ids, positions in self._tiers():
+            lo = np.searchsorted(keys, qkeys, "left")
+            hi = np.searchsorted(keys, qkeys, "right")
+            count = hi - lo
+            total = int(count.sum())
+            if not total:
+                continue
+            # Every posting of every query key: its index in this tier, and which query frame.
+            which = np.repeat(np.arange(len(qkeys)), count)
+            first = np.cumsum(count) - count
+            at = lo[which] + (np.arange(total) - first[which])
+            ids_at = ids[at].astype(np.int64)
+            alive = ~np.isin(ids_at, list(self._removed)) if self._removed else slice(None)
+            bins = (positions[at].astype(np.int64) - qpos[which]) // VOTE_BIN_FRAMES + (1 << 15)
+            codes.append(((ids_at << 21) | (qstep[which] << 16) | np.clip(bins, 0, (1 << 16) - 2))[alive])
+        if not codes:
+            return {}
+        code, votes = np.unique(np.concatenate(codes), return_counts=True)
+        total = votes.copy()
+        for neighbour in (1, 1 << 16, (1 << 16) + 1):  # next bin, next speed, both
+            k = np.searchsorted(code, code + neighbour)
+            found = (k < len(code)) & (code[np.minimum(k, len(code) - 1)] == code + neighbour)
+            total[found] += votes[k[found]]
+        track = code >> 21
+        order = np.lexsort((total, track))
+        last = np.r_[track[order][1:] != track[order][:-1], True]
+        return {self._tracks[int(t)]: int(v) for t, v in zip(track[order][last], total[order][last])}
 
     def search(self, query: Analysis, limit: int = 20) -> list[tuple[Hashable, Match]]:
         """Candidates, then the exact comparison: matches, best first."""
@@ -604,3 +653,16 @@ class Index:
             if m is not None:
                 out.append((track, m))
         return sorted(out, key=lambda tm: (-tm[1].overlap_seconds, -tm[1].similarity))
+
+
+_EMPTY = (np.zeros(0, np.uint32), np.zeros(0, np.int32), np.zeros(0, np.int32))
+
+
+def _sorted_postings(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                     drop: set[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    keys, ids, positions = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    if drop:
+        keep = ~np.isin(ids, list(drop))
+        keys, ids, positions = keys[keep], ids[keep], positions[keep]
+    order = np.argsort(keys)
+    return keys[order], ids[order], positions[order]

@@ -4,7 +4,7 @@ Prints, on generated music (tests/media.py): the similarity and overlap that eac
 transformation gets against its original, the highest similarity any unit of a distinct
 piece reached (over all ordered pairs), what the candidate filter returns, and the time
 to analyse and search a 30-minute track. Run: `.venv/bin/python bench/fingerprint.py`
-(about 4 minutes on two cores; `--quick` for fewer pieces)."""
+(about 6 minutes on two cores; `--quick` for fewer pieces and a smaller index)."""
 from __future__ import annotations
 
 import argparse
@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--pieces", type=int, default=24)
     parser.add_argument("--long-minutes", type=float, default=30.0)
+    parser.add_argument("--index-tracks", type=int, default=10_000)
     args = parser.parse_args()
     pieces = 10 if args.quick else args.pieces
     sources = 3 if args.quick else 6
@@ -108,6 +109,7 @@ def main() -> None:
           f"mean {statistics.mean(candidates):.1f}, max {max(candidates)}")
 
     long_track(folder, args.long_minutes, index, analyses)
+    index_at_scale(analyses, 1000 if args.quick else args.index_tracks)
 
 
 def long_track(folder: Path, minutes: float, index: fp.Index, analyses: dict[int, fp.Analysis]) -> None:
@@ -140,6 +142,30 @@ def long_track(folder: Path, minutes: float, index: fp.Index, analyses: dict[int
     took_short = time.perf_counter() - t
     print(f"candidates for it among {len(index)} tracks: {found} in {took:.2f} s; compare with itself "
           f"{took_self:.2f} s ({m}); a 40 s piece against it {took_short:.2f} s ({short})")
+
+
+def index_at_scale(analyses: dict[int, fp.Analysis], tracks: int) -> None:
+    """The candidate filter's cost among many tracks. Their frames are random (this
+    measures time and memory, not accuracy), 4 minutes each."""
+    rng = np.random.default_rng(0)
+    index = fp.Index()
+    t = time.perf_counter()
+    for k in range(tracks):
+        index.add(("random", k), rng.integers(0, 1 << 32, int(240 / fp.FRAME_SECONDS), dtype=np.uint64).astype(np.uint32))
+    for s, a in analyses.items():
+        index.add(s, a.frames)
+    added = time.perf_counter() - t
+    t = time.perf_counter()
+    index.candidates(analyses[0])
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    found = [index.candidates(a)[:1] == [s] for s, a in analyses.items()]
+    each = (time.perf_counter() - t) / len(analyses)
+    postings = sum(len(tier[0]) for tier in index._tiers())
+    size = sum(a.nbytes for tier in index._tiers() for a in tier)
+    print(f"\nindex of {len(index)} tracks ({postings / 1e6:.1f} M postings, {size / 1e6:.0f} MB): added in {added:.1f} s, "
+          f"first query (sorts) {first:.1f} s, then {each * 1000:.0f} ms a 40 s query; "
+          f"each piece its own top candidate: {sum(found)}/{len(found)}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Small valid media files for tests: a sine-wave WAV and a solid-colour PNG."""
+"""Small valid media files for tests: a sine-wave WAV, a solid-colour PNG, and music-like
+pieces with the copy transformations that duplicate-upload fingerprints must see through."""
 from __future__ import annotations
 
 import io

@@ -136,7 +136,8 @@ def test_silence_is_not_evidence(folder, samples, analyses):
     assert quiet.audible_seconds == 0
     assert fingerprint.compare(quiet, quiet.frames) is None
     # Silence on both sides of a short piece of music does not make up the overlap.
-    padded = np.concatenate([silent[: 20 * MUSIC_RATE], samples[ORIGINAL][: 20 * MUSIC_RATE], silent[: 20 * MUSIC_RATE]])
+    gap = silent[: 20 * MUSIC_RATE]
+    padded = np.concatenate([gap, samples[ORIGINAL][: 20 * MUSIC_RATE], gap])
     a = analyse(folder, encode(padded, MUSIC_RATE), "padded-a.wav")
     assert fingerprint.compare(a, a.frames) is None
 
