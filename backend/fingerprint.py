@@ -41,9 +41,10 @@ Decision (`compare`); the thresholds are measured by bench/fingerprint.py:
   between two grid speeds; 0.93 or more at speed 1), distinct pieces 0.689 at most over
   any 30 s at any offset and speed (24 pieces, 552 ordered pairs).
 - The overlap is the audible time of the stored track that the longest matching run
-  spans. For probe windows, a run holding the first (last) window inside the aligned
-  span reaches to that span's start (end): beyond `PROBE_SECONDS` the overlap is
-  verified on a sample of windows.
+  spans, less its units below `MIN_UNIT_SIMILARITY` (0.65; copies' units measure 0.70
+  or more), so that a run does not carry unrelated audio along. For probe windows, a
+  run holding the first (last) window inside the aligned span reaches to that span's
+  start (end): beyond `PROBE_SECONDS` the overlap is verified on a sample of windows.
 - A match needs an overlap of at least `MIN_OVERLAP_SECONDS` (30 s) and at least
   `MIN_OVERLAP_SHARE` (1/2) of the shorter track's audible time.
 - Silence (the frame Chromaprint gives below its own silence threshold) counts neither
@@ -82,6 +83,7 @@ MIN_FINGERPRINT_SECONDS = 30.0
 MIN_OVERLAP_SECONDS = 30.0
 MIN_OVERLAP_SHARE = 0.5
 MIN_SIMILARITY = 0.75
+MIN_UNIT_SIMILARITY = 0.65  # a unit inside a matching run counts as overlap from here
 
 CHROMAPRINT_RATE = 11025
 FRAME_SECONDS = 4096 / 3 / CHROMAPRINT_RATE  # Chromaprint's frame step (default algorithm)
@@ -395,8 +397,13 @@ class _Judge:
         (forward to hi), as the windows sample that span."""
         if not units:
             return
-        agree = np.concatenate([[0.0], np.cumsum([u.agree for u in units])])
-        pairs = np.concatenate([[0.0], np.cumsum([u.pairs for u in units])])
+        each_agree = np.array([u.agree for u in units])
+        each_pairs = np.array([u.pairs for u in units])
+        agree = np.concatenate([[0.0], np.cumsum(each_agree)])
+        pairs = np.concatenate([[0.0], np.cumsum(each_pairs)])
+        # Units of a run that do not match on their own do not count as overlap.
+        passing = np.where(each_agree >= MIN_UNIT_SIMILARITY * 32 * each_pairs, each_pairs, 0.0)
+        passed = np.concatenate([[0.0], np.cumsum(passing)])
         n = len(units)
         starts = np.array([u.start for u in units])
         ends = np.array([u.end for u in units])
@@ -407,8 +414,9 @@ class _Judge:
         ok = count > 0
         i, j, count = i[ok], j[ok], count[ok]
         sim = (agree[j + 1] - agree[i]) / (32 * count)
-        overlap = self.audible_between(starts[i], ends[j])
-        long_enough = overlap >= MIN_OVERLAP_SECONDS
+        span = self.audible_between(starts[i], ends[j])
+        overlap = span * (passed[j + 1] - passed[i]) / count
+        long_enough = span >= MIN_OVERLAP_SECONDS
         if long_enough.any():
             self.score = max(self.score, float(sim[long_enough].max()))
         good = sim >= MIN_SIMILARITY

@@ -130,6 +130,14 @@ def test_a_copy_too_short_to_cover_the_overlap_does_not_match(folder, samples, a
     assert fingerprint.compare(excerpt, analyses[ORIGINAL].frames) is None  # 28.5 s of frames < 30 s
 
 
+def test_sharing_less_than_half_of_the_shorter_track_is_no_match(folder, samples):
+    shared = samples[ORIGINAL]  # 40 s
+    stored = analyse(folder, encode(np.concatenate([shared, music_samples(8, 60)]), MUSIC_RATE), "album.wav")
+    query = analyse(folder, encode(np.concatenate([shared, music_samples(9, 45)]), MUSIC_RATE), "medley.wav")
+    assert fingerprint.best_alignment(query, stored.frames)[0].overlap_seconds >= fingerprint.MIN_OVERLAP_SECONDS
+    assert fingerprint.compare(query, stored.frames) is None  # about 37 s of the query's 82 s
+
+
 def test_silence_is_not_evidence(folder, samples, analyses):
     silent = np.zeros((40 * MUSIC_RATE, 2))
     quiet = analyse(folder, encode(silent, MUSIC_RATE), "silence.wav")
