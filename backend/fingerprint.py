@@ -41,10 +41,11 @@ Decision (`compare`); the thresholds are measured by bench/fingerprint.py:
   between two grid speeds; 0.93 or more at speed 1), distinct pieces 0.689 at most over
   any 30 s at any offset and speed (24 pieces, 552 ordered pairs).
 - The overlap is the audible time of the stored track that the longest matching run
-  spans, less its units below `MIN_UNIT_SIMILARITY` (0.65; copies' units measure 0.70
-  or more), so that a run does not carry unrelated audio along. For probe windows, a
-  run holding the first (last) window inside the aligned span reaches to that span's
-  start (end): beyond `PROBE_SECONDS` the overlap is verified on a sample of windows.
+  spans, less its units below `MIN_UNIT_SIMILARITY` (0.65; copies' units measured 0.72
+  or more, but for a window straddling a copy's edge), so that a run does not carry
+  unrelated audio along. For probe windows, a run holding the first (last) window
+  inside the aligned span reaches to that span's start (end): beyond `PROBE_SECONDS`
+  the overlap is verified on a sample of windows.
 - A match needs an overlap of at least `MIN_OVERLAP_SECONDS` (30 s) and at least
   `MIN_OVERLAP_SHARE` (1/2) of the shorter track's audible time.
 - Silence (the frame Chromaprint gives below its own silence threshold) counts neither
@@ -63,6 +64,11 @@ O(b^2) over the b blocks of an alignment. The candidate filter (`Index`) costs t
 total length of the posting lists of the query's keys, not the number of tracks: a key
 is `KEY_BITS` bits of a frame, a posting is (track, position), and a track becomes a
 candidate when `MIN_VOTES` postings agree on a speed and an alignment.
+
+Measured here (bench/fingerprint.py, 2 shared cores): analysing a 40 s piece 0.6 s, a
+30-minute FLAC 7.2 s (WAV 4.5 s); comparing a 40 s query with a stored 40 s track
+about 30 ms, a 30-minute query with a 30-minute track about 1 s; among 10,000 indexed
+4-minute tracks (233 MB of postings) the candidates of a 40 s query in 56 ms.
 """
 from __future__ import annotations
 
