@@ -63,7 +63,11 @@ def main() -> None:
     args = parser.parse_args()
     pieces = 10 if args.quick else args.pieces
     sources = 3 if args.quick else 6
-    folder = Path(tempfile.mkdtemp(prefix="fp-bench-"))
+    with tempfile.TemporaryDirectory(prefix="fp-bench-") as tmp:
+        run(Path(tmp), args, pieces, sources)
+
+
+def run(folder: Path, args: argparse.Namespace, pieces: int, sources: int) -> None:
 
     print(f"thresholds: unit similarity >= {fp.MIN_SIMILARITY}, overlap >= {fp.MIN_OVERLAP_SECONDS} s "
           f"and >= {fp.MIN_OVERLAP_SHARE:.0%} of the shorter track; speeds {fp.SPEEDS[0]}..{fp.SPEEDS[-1]} "
@@ -108,7 +112,7 @@ def main() -> None:
           f"max {max(scores):.3f}; matches {false}; other candidates per query: "
           f"mean {statistics.mean(candidates):.1f}, max {max(candidates)}")
 
-    long_track(folder, args.long_minutes, index, analyses)
+    long_track(folder, 5.0 if args.quick else args.long_minutes, index, analyses)
     index_at_scale(analyses, 1000 if args.quick else args.index_tracks)
 
 
