@@ -314,7 +314,9 @@ class RateLimitMiddleware:
                     from urllib.parse import parse_qsl
 
                     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-                    accept = dict(scope.get("headers") or ()).get(b"accept", b"").decode("latin-1")
+                    # Every Accept header, not only the last: the route reads the first one, so a
+                    # request with two must count as the export it may turn out to be.
+                    accept = ", ".join(v.decode("latin-1") for k, v in scope.get("headers") or () if k == b"accept")
                     if not wants_csv(query, accept):
                         return None
                 return name

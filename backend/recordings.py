@@ -4,8 +4,12 @@ An upload is checked against every registered track's recording (its registrant'
 upload on this server), by the decoded-audio hash and, from 30 s on, by fingerprint
 (backend/fingerprint.py). Among the registered tracks it matches, the earliest
 registration owns the recording:
-- owned by the uploading wallet and not blocked: allowed (an artist's new version);
-- owned by another wallet, or blocked (a takedown blocks the recording): refused.
+- owned by the uploading wallet and not blocked: allowed (an artist's new version), even
+  if a later copy by someone else was taken down;
+- owned by another wallet: refused;
+- owner's track blocked (a takedown blocks the recording): refused, for everyone.
+The check runs at upload and again for every fresh listing attestation, so a copy
+uploaded before the owner registered cannot be listed after.
 Unregistered uploads claim nothing, and a refusal never names one. The owner may allow
 one refused recording for one wallet (`ninety moderate allow`), e.g. a licensed sample
 or the same artist's new wallet.
@@ -68,8 +72,10 @@ class Recordings:
         """(refused matches in the last 24 h, seconds until one of them ages out)."""
         now = time.time() if now is None else now
         ur = T["upload_refusal"]
+        # A refusal the owner allowed was a mistake of ours: it does not count.
         count, oldest = db.execute(select(func.count(), func.min(ur.c.created_at))
-                                   .where(ur.c.wallet == wallet, ur.c.created_at > now - DAY)).one()
+                                   .where(ur.c.wallet == wallet, ur.c.created_at > now - DAY,
+                                          ur.c.allowed_at.is_(None))).one()
         return int(count), (max(1.0, oldest + DAY - now) if count else 0.0)
 
     def allowed(self, db: Session, wallet: str, audio_hash: str) -> bool:
@@ -125,8 +131,12 @@ def check(recordings: Recordings, engine: Engine, wallet: str, analysis: fingerp
         if recordings.allowed(db, wallet, analysis.audio_hash):
             return None
         found = recordings.matches(db, analysis)
-        # A takedown blocks the recording for everyone; otherwise the first registrant owns it.
-        owner = next((m for m in found if m.blocked), found[0] if found else None)
-        if owner is None or (owner.artist == wallet and not owner.blocked):
+        if not found:
             return None
+        owner = found[0]  # the earliest registration
+        if owner.artist == wallet and not owner.blocked:
+            return None
+        if owner.artist != wallet and not owner.blocked:
+            # Name a takedown among the matches if there is one: the clearer reason.
+            owner = next((m for m in found if m.blocked), owner)
         return owner, recordings.refuse(db, wallet, analysis, owner, file_name)

@@ -29,7 +29,7 @@ class Tokens:
         symbol, decimals = "?", 0
         if rpc is not None:
             try:
-                raw_symbol, raw_decimals = rpc.batch([
+                raw_symbol, raw_decimals = rpc.batch_chunked([
                     ("eth_call", [{"to": token, "data": _SYMBOL}, "latest"]),
                     ("eth_call", [{"to": token, "data": _DECIMALS}, "latest"]),
                 ])

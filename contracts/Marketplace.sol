@@ -25,8 +25,8 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 /// amount) with the report's CID; each allocation is claimed once into the split's
 /// balance, then follows steps 2 and 3 like a sale.
 /// Listings are attested: while a catalog signer is set, `registerTrack` needs its EIP-712
-/// signature over (metadataCid, registrant), so only the wallet that uploaded a recording
-/// through the platform can list it. The owner can block a track (a takedown, with a
+/// signature over (metadataCid, registrant, deadline), so only the wallet that uploaded a
+/// recording through the platform can list it, once per metadata CID. The owner can block a track (a takedown, with a
 /// public reason); a blocked track cannot be bought, and what its payees earned stays
 /// theirs to withdraw.
 /// For every token: balance == sum of `owed` + sum of `splitBalance` + every open pool
@@ -47,8 +47,9 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall, EIP71
     /// numbers stay small: ledgers store them as ordinary integers).
     uint256 public constant MAX_EPOCHS_AHEAD = 1000;
     /// @dev EIP-712 type of a listing attestation (domain: name "Ninety", version "1", this
-    /// chain and this contract): Listing(string metadataCid,address registrant).
-    bytes32 private constant LISTING_TYPEHASH = keccak256("Listing(string metadataCid,address registrant)");
+    /// chain and this contract): Listing(string metadataCid,address registrant,uint256 deadline).
+    bytes32 private constant LISTING_TYPEHASH =
+        keccak256("Listing(string metadataCid,address registrant,uint256 deadline)");
 
     /// @dev `Track.flags` bits. Listing and blocking share the slot `buy` reads anyway.
     uint8 private constant LISTED = 1;
@@ -103,6 +104,9 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall, EIP71
     mapping(uint256 epoch => mapping(bytes32 leaf => bool)) public poolClaimed;
     mapping(uint256 epoch => address[]) private _poolTokens;
     mapping(uint256 epoch => mapping(address token => bool)) private _poolHasToken;
+    /// @dev Metadata CIDs (keccak256) listed with an attestation: each is listed once, so
+    /// an attestation cannot list a second copy (e.g. after the first was taken down).
+    mapping(bytes32 cidHash => bool) private _attestedCid;
 
     /// @notice A new split was created; its id is keccak256(abi.encode(recipients, sharesPpm)).
     event SplitCreated(bytes32 indexed splitId, address[] recipients, uint32[] sharesPpm);
@@ -247,6 +251,13 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall, EIP71
     /// @param recovered Who signed it, as far as it can be told.
     /// @param catalogSigner Who had to sign it.
     error Marketplace__InvalidAttestation(address recovered, address catalogSigner);
+    /// @notice The listing attestation's deadline has passed: ask the API for a fresh one.
+    /// @param deadline Until when it was valid (unix seconds).
+    /// @param timestamp The block's time.
+    error Marketplace__AttestationExpired(uint256 deadline, uint256 timestamp);
+    /// @notice This metadata CID was already listed with an attestation (once per CID).
+    /// @param metadataCid The CID.
+    error Marketplace__CidAlreadyListed(string metadataCid);
     /// @notice The track is blocked (taken down) and cannot be bought.
     /// @param trackId The blocked track.
     error Marketplace__TrackBlocked(uint256 trackId);
@@ -347,8 +358,10 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall, EIP71
     /// @param token The zero address for ETH, or an allowed ERC-20.
     /// @param price Minimum amount in the token's base unit (fans may pay more); above
     /// zero for ERC-20 tracks.
-    /// @param attestation The catalog signer's EIP-712 signature of
-    /// Listing(metadataCid, msg.sender); ignored (may be empty) while no signer is set.
+    /// @param attestation While a catalog signer is set: a 32-byte deadline (unix seconds)
+    /// followed by the signer's 65-byte EIP-712 signature of Listing(metadataCid,
+    /// msg.sender, deadline); each CID is then listed once. Ignored (may be empty) while no
+    /// signer is set.
     /// @return trackId The new track's id (ids start at 1).
     function registerTrack(
         string calldata metadataCid,
@@ -405,19 +418,32 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall, EIP71
     }
 
     /// @notice The EIP-712 digest the catalog signer signs to let `registrant` list
-    /// `metadataCid` on this contract and chain.
+    /// `metadataCid` on this contract and chain until `deadline`.
     /// @param metadataCid The metadata CID to be listed.
     /// @param registrant The wallet that will call `registerTrack`.
-    function listingDigest(string calldata metadataCid, address registrant) public view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(LISTING_TYPEHASH, keccak256(bytes(metadataCid)), registrant)));
+    /// @param deadline The last unix second the attestation is valid.
+    function listingDigest(string calldata metadataCid, address registrant, uint256 deadline)
+        public
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(LISTING_TYPEHASH, keccak256(bytes(metadataCid)), registrant, deadline))
+        );
     }
 
-    function _checkAttestation(string calldata metadataCid, bytes calldata attestation) private view {
+    function _checkAttestation(string calldata metadataCid, bytes calldata attestation) private {
         address signer = catalogSigner;
         if (signer == address(0)) return;
+        if (attestation.length != 97) revert Marketplace__InvalidAttestation(address(0), signer);
+        uint256 deadline = uint256(bytes32(attestation[:32]));
+        if (block.timestamp > deadline) revert Marketplace__AttestationExpired(deadline, block.timestamp);
         // tryRecover refuses malleable (high-s) and malformed signatures without reverting.
-        (address recovered,,) = ECDSA.tryRecover(listingDigest(metadataCid, msg.sender), attestation);
+        (address recovered,,) = ECDSA.tryRecover(listingDigest(metadataCid, msg.sender, deadline), attestation[32:]);
         if (recovered != signer) revert Marketplace__InvalidAttestation(recovered, signer);
+        bytes32 cidHash = keccak256(bytes(metadataCid));
+        if (_attestedCid[cidHash]) revert Marketplace__CidAlreadyListed(metadataCid);
+        _attestedCid[cidHash] = true;
     }
 
     function _checkListing(bytes32 splitId, address token, uint256 price) private view {

@@ -1,5 +1,7 @@
 """Listing attestations: the catalog signer's EIP-712 signature that lets one wallet list
-one metadata CID on one Marketplace (the contract's `registerTrack` checks it).
+one metadata CID on one Marketplace until a deadline (the contract's `registerTrack`
+checks it, and lists each attested CID once). On the wire an attestation is the 32-byte
+deadline followed by the 65-byte signature.
 
 The API signs only for the wallet that uploaded the files behind the CID, so no wallet can
 list a recording it did not upload, whatever frontend it uses. The key comes from
@@ -21,7 +23,12 @@ from ninety.errors import ConfigError
 
 DOMAIN_NAME = "Ninety"
 DOMAIN_VERSION = "1"
-LISTING_TYPES = {"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"}]}
+LISTING_TYPES = {"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"},
+                            {"name": "deadline", "type": "uint256"}]}
+# How long an attestation is valid: long enough to sign two transactions, short enough
+# that one saved now cannot list a recording someone registers in the meantime (the API
+# checks the recording again for each fresh attestation).
+ATTESTATION_SECONDS = 3600
 
 
 def domain(chain_id: int, contract: str) -> dict[str, Any]:
@@ -40,16 +47,18 @@ class CatalogSigner:
     def address(self) -> str:
         return str(Account.from_key(self.key).address)
 
-    def sign_listing(self, metadata_cid: str, registrant: str, chain_id: int, contract: str) -> str:
-        """The attestation `registrant` passes to registerTrack for `metadata_cid`."""
+    def sign_listing(self, metadata_cid: str, registrant: str, chain_id: int, contract: str, deadline: int) -> str:
+        """The attestation `registrant` passes to registerTrack for `metadata_cid`, valid
+        until `deadline` (unix seconds, by block time): 0x, deadline, signature."""
         from web3 import Web3
 
         signable = encode_typed_data(
             domain_data=domain(chain_id, contract), message_types=LISTING_TYPES,
-            message_data={"metadataCid": metadata_cid, "registrant": Web3.to_checksum_address(registrant)},
+            message_data={"metadataCid": metadata_cid, "registrant": Web3.to_checksum_address(registrant),
+                          "deadline": deadline},
         )
         signature = Account.sign_message(signable, self.key).signature
-        return "0x" + bytes(signature).hex()
+        return "0x" + deadline.to_bytes(32, "big").hex() + bytes(signature).hex()
 
     @classmethod
     def load(cls, env_value: str | None, data_dir: Path) -> "CatalogSigner":

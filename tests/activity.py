@@ -20,12 +20,14 @@ class World:
     deploy_block: int = 0
     blocked: set[int] = field(default_factory=set)  # track ids the owner took down
     catalog: object = None  # ninety.attest.CatalogSigner once listings need attestations
+    listed: int = 0  # listings made, for unique metadata CIDs (an attested CID lists once)
 
     def attest(self, cid: str, artist: str) -> str | bytes:
         """The attestation registerTrack needs for `artist` to list `cid` (none while open)."""
         if self.catalog is None:
             return b""
-        return self.catalog.sign_listing(cid, artist, self.w3.eth.chain_id, self.market.address)
+        deadline = self.w3.eth.get_block("latest")["timestamp"] + 3600
+        return self.catalog.sign_listing(cid, artist, self.w3.eth.chain_id, self.market.address, deadline)
 
     def require_attestations(self, catalog) -> None:
         self.catalog = catalog
@@ -130,7 +132,8 @@ def random_activity(world: World, steps: int, seed: int = 1, pools: bool = True)
         elif len(world.tracks) < 2 or roll < 0.18:
             token = rng.choice([ETH, world.usdc.address])
             price = rng.randint(0, 10**16) if token == ETH else rng.randint(1, 10**7)
-            cid, artist = f"bafkreitrack{len(world.tracks)}", rng.choice(people)
+            world.listed += 1
+            cid, artist = f"bafkreitrack{world.listed}", rng.choice(people)
             tid = m.register(cid, rng.choice(world.splits), token, price, artist, world.attest(cid, artist))
             world.tracks.append((tid, token, price))
         elif roll < 0.70:

@@ -431,7 +431,11 @@ function upload(form, split, progress, out, submit) {
       try {
         await send({ to: body.create_split_call.to, data: body.create_split_call.data });
         steps.mark("split", "Split created");
-        const receipt = await send({ to: body.register_call.to, data: body.register_call.data }, steps);
+        // A fresh attestation right before listing: the server checks the recording again
+        // against what was registered since the upload (a copy is refused here).
+        const fresh = await api(`/api/uploads/${body.metadata_cid}/attestation`, { method: "POST" });
+        const data = state.iface.encodeFunctionData("registerTrack", [body.metadata_cid, body.split_id, token.address, price, fresh.attestation]);
+        const receipt = await send({ to: body.register_call.to, data }, steps);
         const log = receipt.logs.map((l) => { try { return state.iface.parseLog(l); } catch { return null; } }).find((l) => l?.name === "TrackRegistered");
         await waitIndexed(receipt.blockNumber, steps);
         const id = log ? Number(log.args.trackId) : null;

@@ -51,6 +51,12 @@ def file_counter_notice(body: CounterNoticeIn, db: DbDep, wallet: WalletDep) -> 
             raise ApiError(404, f"no track {body.track_id} of yours")
         if not row[1]:
             raise ApiError(409, f"track {body.track_id} is not taken down")
+    same = db.execute(select(CounterNotice.id).where(  # type: ignore[call-overload]
+        CounterNotice.wallet == wallet, CounterNotice.status == "open",
+        CounterNotice.refusal_id == body.refusal_id if body.refusal_id is not None
+        else CounterNotice.track_id == body.track_id).limit(1)).first()
+    if same is not None:
+        raise ApiError(409, f"counter-notice {same[0]} about this is still open; a moderator will answer it")
     open_count = db.execute(select(func.count()).select_from(CounterNotice)
                             .where(CounterNotice.wallet == wallet, CounterNotice.status == "open")).scalar() or 0
     if open_count >= MAX_OPEN_NOTICES:

@@ -104,6 +104,34 @@ def _cursor(data: dict[str, Any]) -> str:
 PRICE_SORT = re.compile(r"^[0-9]{78}$")
 
 
+def _recording_taken_down() -> Any:
+    """The reason CIDs of takedowns of the same recording (same decoded audio, among this
+    server's uploads) listed as another track: a block covers the recording, not only the
+    one listing (the attestation lists each CID once, not each recording)."""
+    track, upload = T["track"], T["upload"]
+    mine, other, taken = upload.alias("mine"), upload.alias("other"), track.alias("taken")
+    return (select(taken.c.block_reason_cid)
+            .select_from(mine.join(other, other.c.audio_hash == mine.c.audio_hash)
+                         .join(taken, and_(taken.c.metadata_cid == other.c.metadata_cid, taken.c.artist == other.c.artist)))
+            .where(mine.c.metadata_cid == track.c.metadata_cid, mine.c.artist == track.c.artist,
+                   taken.c.blocked.is_(True)))
+
+
+def _registered_first_by_another() -> Any:
+    """The same recording (same decoded audio) listed earlier by another wallet: the first
+    registration owns it, so a later copy is not shown (closing the hour a saved listing
+    attestation stays valid after the owner registers)."""
+    track, upload = T["track"], T["upload"]
+    mine, other, first = upload.alias("mine_"), upload.alias("other_"), track.alias("first_")
+    return (select(first.c.track_id)
+            .select_from(mine.join(other, other.c.audio_hash == mine.c.audio_hash)
+                         .join(first, and_(first.c.metadata_cid == other.c.metadata_cid, first.c.artist == other.c.artist)))
+            .where(mine.c.metadata_cid == track.c.metadata_cid, mine.c.artist == track.c.artist,
+                   first.c.artist != track.c.artist,
+                   or_(first.c.block_number < track.c.block_number,
+                       and_(first.c.block_number == track.c.block_number, first.c.log_index < track.c.log_index))))
+
+
 def _uncursor(raw: str, sort: str) -> dict[str, Any]:
     """A cursor we made: {"sort", "id": last track id, and per order "p" (price_sort) or
     "s" (sales)}. Anything else, however crafted, is a 422."""
@@ -141,7 +169,8 @@ def list_tracks(
     files their registrant uploaded here. `include_unlisted` adds tracks their artist
     took off sale. Every order is a keyset page over an index."""
     track = T["track"]
-    stmt = _query().where(track.c.genuine.is_(True), track.c.blocked.is_(False), _deliverable())
+    stmt = _query().where(track.c.genuine.is_(True), track.c.blocked.is_(False), _deliverable(),
+                          ~_recording_taken_down().exists(), ~_registered_first_by_another().exists())
     if not include_unlisted:
         stmt = stmt.where(track.c.listed.is_(True))
     if artist is not None:
@@ -186,6 +215,14 @@ def _track(db: Any, track_id: int) -> Any:
     if not row["genuine"] or _upload_of(db, row) is None:
         raise ApiError(404, f"track {track_id} is not available here: it was not uploaded through this server by "
                             "the wallet that listed it", title="Not available")
+    first = db.execute(_registered_first_by_another().where(T["track"].c.track_id == track_id).limit(1)).scalar()
+    if first is not None:
+        raise ApiError(404, f"track {track_id} is not available here: its recording was listed first by another "
+                            f"wallet, as track {first}", title="Not available")
+    if not row["blocked"]:
+        reason = db.execute(_recording_taken_down().where(T["track"].c.track_id == track_id).limit(1)).scalar()
+        if reason is not None:  # another listing of this recording was taken down
+            row = {**row, "blocked": True, "block_reason_cid": reason}
     return row
 
 

@@ -12,12 +12,13 @@ import re
 import tempfile
 import time
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 from starlette.datastructures import UploadFile
 from web3 import Web3
 
@@ -28,6 +29,7 @@ from backend.crypto import CHUNK_SIZE, encrypt_file, new_key
 from backend.deps import ServicesDep, WalletDep
 from backend.errors import ApiError
 from backend.models import Upload
+from ninety.attest import ATTESTATION_SECONDS
 from ninety.contract import load_abi
 from ninety.market import ETH, sorted_split
 
@@ -49,7 +51,8 @@ class UploadOut(BaseModel):
     split_id: str
     duration: float
     sha256: str
-    attestation: str  # the catalog signer's EIP-712 signature: only this wallet can list metadata_cid
+    attestation: str  # the catalog signer's EIP-712 attestation: only this wallet can list metadata_cid
+    attestation_expires_at: int  # unix seconds (block time); later, ask POST /api/uploads/{cid}/attestation
     register_call: Call
     create_split_call: Call
 
@@ -237,16 +240,56 @@ def _process(form: Any, services: Any, wallet: str) -> UploadOut:
                                    abi=load_abi("Marketplace"))
     split_id = Web3.keccak(Web3().codec.encode(["address[]", "uint32[]"], [recipients, shares])).hex()
     split_id = "0x" + split_id.removeprefix("0x")
-    attestation = services.catalog.sign_listing(metadata_cid, wallet, services.deployment.chain_id, contract.address)
+    attestation, deadline = _attest(services, metadata_cid, wallet)
     return UploadOut(
         metadata_cid=metadata_cid, audio_cid=audio_cid, preview_cid=preview_cid, artwork_cid=artwork_cid,
         split_id=split_id, duration=round(info.duration, 3), sha256=digest.hexdigest(), attestation=attestation,
+        attestation_expires_at=deadline,
         register_call=Call(to=contract.address, data=contract.encode_abi(
             "registerTrack", [metadata_cid, split_id, Web3.to_checksum_address(token), price,
                               bytes.fromhex(attestation[2:])])),
         create_split_call=Call(to=contract.address, data=contract.encode_abi("createSplit", [recipients, shares])),
     )
 
+def _attest(services: Any, metadata_cid: str, wallet: str) -> tuple[str, int]:
+    """An attestation for `wallet` to list `metadata_cid`, valid ATTESTATION_SECONDS by
+    block time (the contract's clock, which a dev chain may have moved ahead)."""
+    chain_now = int(services.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    deadline = max(chain_now, int(time.time())) + ATTESTATION_SECONDS
+    contract = Web3.to_checksum_address(services.deployment.address)
+    return services.catalog.sign_listing(metadata_cid, wallet, services.deployment.chain_id, contract, deadline), deadline
+
+
+class AttestationOut(BaseModel):
+    metadata_cid: str
+    attestation: str
+    attestation_expires_at: int
+
+
+@router.post("/api/uploads/{metadata_cid}/attestation", response_model=AttestationOut)
+def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], services: ServicesDep,
+                      wallet: WalletDep) -> AttestationOut:
+    """A fresh attestation for one of your uploads, right before you register it: the
+    recording is checked again against what was registered since the upload (409 as for
+    an upload), and a CID already listed is refused (409)."""
+    if services.deployment is None or services.rpc is None:
+        raise ApiError(503, "this server has no chain configured (NINETY_RPC_URL)")
+    with Session(services.engine) as db:
+        upload = db.exec(select(Upload).where(Upload.metadata_cid == metadata_cid, Upload.artist == wallet)).first()
+        if upload is None:
+            raise ApiError(404, f"no upload {metadata_cid} of yours")
+        track = SQLModel.metadata.tables["track"]
+        if db.execute(select(track.c.track_id).where(track.c.metadata_cid == metadata_cid).limit(1)).first():
+            raise ApiError(409, f"{metadata_cid} is already listed")
+        stored = upload
+    if stored.audio_hash is not None:
+        again = fingerprint.Analysis(stored.audio_hash, stored.duration or 0.0, 0, 0,
+                                     None if stored.fingerprint is None else fingerprint.unpack(stored.fingerprint))
+        refusal = recordings.check(services.recordings, services.engine, wallet, again, stored.file_name)
+        if refusal is not None:
+            _refuse_duplicate(*refusal)
+    attestation, deadline = _attest(services, metadata_cid, wallet)
+    return AttestationOut(metadata_cid=metadata_cid, attestation=attestation, attestation_expires_at=deadline)
 
 
 def _refuse_duplicate(owner: recordings.Owner, refusal: Any) -> None:
@@ -262,6 +305,7 @@ def _refuse_duplicate(owner: recordings.Owner, refusal: Any) -> None:
     raise ApiError(409, detail, title="Recording already registered", refusal_id=refusal.id,
                    track={"track_id": owner.track_id, "title": owner.title, "artist_name": owner.artist_name,
                           "artist": owner.artist, "blocked": owner.blocked},
-                   match={"kind": owner.kind, "similarity": owner.similarity, "overlap_seconds": owner.overlap_seconds},
+                   # The kind only: scores would let a copier tune a copy until it passes.
+                   match={"kind": owner.kind},
                    counter_notice={"method": "POST", "path": "/api/moderation/counter-notices",
                                    "body": {"refusal_id": refusal.id, "statement": "…", "contact": "…"}})

@@ -160,8 +160,13 @@ def test_quotas_count_todays_uploads_and_unregistered_bytes(stack):
     # Retry-After: when the oldest unregistered upload expires (it is already past its TTL).
     assert refused.value.headers == {"Retry-After": "1"}
     quotas.check_upload_quota(engine, me, settings, incoming_bytes=200, now=now)
-    # Registering frees its bytes; a track with the same CID by another wallet does not.
-    _register(stack, old.metadata_cid, 2)
+    # Registering frees its bytes; a track with the same CID by another wallet does not
+    # (possible only while registration is open: an attested CID lists once).
+    w = stack.world
+    w.market.set_catalog_signer("0x" + "00" * 20, w.owner)
+    w.market.register(old.metadata_cid, w.market.create_split([(w.accounts[2], 1_000_000)], w.accounts[2]),
+                      "0x" + "00" * 20, 1, w.accounts[2])
+    w.require_attestations(w.catalog)
     stack.indexer.run(once=True)
     assert quotas.usage(engine, me, now).unregistered_bytes == 800
     _register(stack, old.metadata_cid, 1)

@@ -18,14 +18,22 @@ def signer():
     return Account.create()
 
 
-def attest(key, market, cid, registrant, chain_id=None, contract=None):
-    signable = encode_typed_data(
+LISTING = {"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"},
+                       {"name": "deadline", "type": "uint256"}]}
+
+
+def signable(market, cid, registrant, deadline, chain_id=None, contract=None):
+    return encode_typed_data(
         domain_data={"name": "Ninety", "version": "1", "chainId": chain_id or brownie.chain.id,
                      "verifyingContract": contract or market.address},
-        message_types={"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"}]},
-        message_data={"metadataCid": cid, "registrant": str(registrant)},
-    )
-    return Account.sign_message(signable, key.key).signature
+        message_types=LISTING, message_data={"metadataCid": cid, "registrant": str(registrant), "deadline": deadline})
+
+
+def attest(key, market, cid, registrant, chain_id=None, contract=None, deadline=None):
+    """The wire format: the 32-byte deadline, then the 65-byte signature."""
+    deadline = brownie.chain.time() + 3600 if deadline is None else deadline
+    sig = Account.sign_message(signable(market, cid, registrant, deadline, chain_id, contract), key.key).signature
+    return deadline.to_bytes(32, "big") + bytes(sig)
 
 
 @pytest.fixture
@@ -63,13 +71,41 @@ def test_an_attested_registration_lists_the_track(market, artist, solo_split, at
 
 
 def test_listing_digest_is_the_eip712_digest(market, artist, attested):
-    signable = encode_typed_data(
-        domain_data={"name": "Ninety", "version": "1", "chainId": brownie.chain.id, "verifyingContract": market.address},
-        message_types={"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"}]},
-        message_data={"metadataCid": CID, "registrant": str(artist)},
-    )
-    digest = keccak(b"\x19\x01" + signable.header + signable.body)
-    assert market.listingDigest(CID, artist) == "0x" + digest.hex()
+    message = signable(market, CID, artist, 1234)
+    digest = keccak(b"\x19\x01" + message.header + message.body)
+    assert market.listingDigest(CID, artist, 1234) == "0x" + digest.hex()
+
+
+def test_the_python_signer_matches_the_contract(market, artist, attested, owner):
+    from ninety.attest import CatalogSigner
+
+    signer = CatalogSigner("0x" + bytes(attested.key).hex())
+    deadline = brownie.chain.time() + 60
+    wire = signer.sign_listing(CID, str(artist), brownie.chain.id, market.address, deadline)
+    assert bytes.fromhex(wire[2:]) == attest(attested, market, CID, artist, deadline=deadline)
+
+
+def test_an_expired_attestation_is_refused(market, artist, solo_split, attested, reverts_with):
+    deadline = brownie.chain.time() + 100
+    sig = attest(attested, market, CID, artist, deadline=deadline)
+    brownie.chain.sleep(200)
+    brownie.chain.mine()
+    with brownie.reverts():
+        market.registerTrack(CID, solo_split, ETH, 1, sig, {"from": artist})
+
+
+def test_an_attested_cid_is_listed_once(market, artist, solo_split, attested, reverts_with):
+    market.registerTrack(CID, solo_split, ETH, 1, attest(attested, market, CID, artist), {"from": artist})
+    # The same call again (e.g. to relist a copy after a takedown), or a fresh attestation.
+    with reverts_with("Marketplace__CidAlreadyListed", CID):
+        market.registerTrack(CID, solo_split, ETH, 1, attest(attested, market, CID, artist), {"from": artist})
+
+
+def test_an_attestation_of_the_wrong_length_is_refused(market, artist, solo_split, attested, reverts_with):
+    good = attest(attested, market, CID, artist)
+    for bad in (good[32:], good + b"\0", b"\1" * 97):
+        with brownie.reverts():
+            market.registerTrack(CID, solo_split, ETH, 1, bad, {"from": artist})
 
 
 def test_registration_without_attestation_reverts(market, artist, solo_split, attested, reverts_with):
@@ -111,11 +147,12 @@ def test_an_attestation_by_another_key_is_refused(market, artist, solo_split, at
 
 
 def test_a_malleable_high_s_attestation_is_refused(market, artist, solo_split, attested, reverts_with):
-    sig = bytes(attest(attested, market, CID, artist))
+    wire = attest(attested, market, CID, artist)
+    deadline, sig = wire[:32], wire[32:]
     n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
     s = int.from_bytes(sig[32:64], "big")
     # The same signature's twin (s -> n - s, v flipped): valid for ecrecover, refused by us.
-    flipped = sig[:32] + (n - s).to_bytes(32, "big") + bytes([55 - sig[64]])
+    flipped = deadline + sig[:32] + (n - s).to_bytes(32, "big") + bytes([55 - sig[64]])
     with reverts_with("Marketplace__InvalidAttestation", ETH, attested.address):
         market.registerTrack(CID, solo_split, ETH, 1, flipped, {"from": artist})
 

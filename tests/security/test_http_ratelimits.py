@@ -30,6 +30,10 @@ def test_sign_in_exports_and_reconciliation_are_rate_limited_with_retry_after(li
     got = statuses(api, "/api/ledger/sales?format=csv", 4)
     assert got == [200] * 3 + [429], got
     assert statuses(api, "/api/ledger/withdrawals", 1, {"Accept": "text/csv"}) == [429]
+    # Two Accept headers, CSV first (the route reads the first): still an export, still limited.
+    twice = httpx.get(f"{api.url}/api/ledger/sales", timeout=60,
+                      headers=httpx.Headers([("Accept", "text/csv"), ("Accept", "application/json")]))
+    assert twice.status_code == 429, twice.headers.get("content-type")
     assert statuses(api, "/api/ledger/sales", 5) == [200] * 5  # JSON pages are not exports
     assert statuses(api, "/api/ledger/reconciliation", 5) == [200] * 4 + [429]
     assert statuses(api, "/api/status", 3) == [200] * 3  # the rest is not limited

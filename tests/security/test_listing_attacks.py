@@ -110,8 +110,53 @@ def test_an_attestation_is_issued_only_to_the_uploader_for_this_chain_and_contra
     _, up = list_upload(api, world, VICTIM, music_bytes(2, 3))
     signer = CatalogSigner.load(None, api.data_dir)
     market = world.market.address
-    assert up["attestation"] == signer.sign_listing(up["metadata_cid"], wallet(VICTIM), 31337, market)
-    assert up["attestation"] != signer.sign_listing(up["metadata_cid"], wallet(MALLORY), 31337, market)
+    deadline = up["attestation_expires_at"]
+    assert up["attestation"] == signer.sign_listing(up["metadata_cid"], wallet(VICTIM), 31337, market, deadline)
+    assert up["attestation"] != signer.sign_listing(up["metadata_cid"], wallet(MALLORY), 31337, market, deadline)
+    # Valid for an hour of block time, no more.
+    now = world.w3.eth.get_block("latest")["timestamp"]
+    assert now < deadline <= now + 3600 + 60
+
+
+def test_resending_the_listing_after_a_takedown_reverts(api, world, tmp_path):
+    """Found by review: an attestation was reusable, so a blocked artist relisted the same
+    CID as a new, unblocked track by re-sending its register_call."""
+    tid, up = list_upload(api, world, MALLORY, music_bytes(12, 32))
+    world.market.block_track(tid, "bafkreitakedown", world.owner)
+    m = world.market
+    fn = m.contract.functions.registerTrack(up["metadata_cid"], up["split_id"], Web3.to_checksum_address(ETH), 10**15,
+                                            bytes.fromhex(up["attestation"][2:]))
+    assert reverts(world, fn, wallet(MALLORY)) == "Marketplace__CidAlreadyListed"
+    # A second upload of the same recording by the same wallet is refused (blocked).
+    sync(api, world)
+    body = refused(api.upload(api.login(MALLORY), music_bytes(12, 32)), tid)
+    assert body["track"]["blocked"] is True
+
+
+def test_a_copy_uploaded_before_the_owner_registered_is_refused_at_listing_and_hidden(api, world):
+    """Found by review: unregistered uploads claim nothing, so a copier could upload first
+    and list after the owner with a saved attestation."""
+    recording = music_bytes(13, 40)
+    early = api.upload(api.login(MALLORY), recording, title="Copy")
+    assert early.status_code == 201, early.text
+    tid, _ = list_upload(api, world, VICTIM, recording, title="Original")
+    sync(api, world)
+    # A fresh attestation re-checks the recording: refused, naming the owner's track.
+    again = api.post_json(f"/api/uploads/{early.json()['metadata_cid']}/attestation", {}, headers=api.login(MALLORY))
+    assert again.status_code == 409 and again.json()["track"]["track_id"] == tid, again.text
+    # The saved one still lists on chain within its hour; the store does not show the copy.
+    m, mallory = world.market, wallet(MALLORY)
+    send(world, early.json()["create_split_call"], mallory)
+    send(world, early.json()["register_call"], mallory)
+    copy = m.contract.functions.trackCount().call()
+    sync(api, world)
+    assert [t["track_id"] for t in api.get("/api/tracks").json()["items"]] == [tid]
+    assert api.get(f"/api/tracks/{copy}").status_code == 404
+    # Blocking the copy does not lock the owner out of their own recording.
+    m.block_track(copy, "bafkreicopy", world.owner)
+    sync(api, world)
+    remaster = encode(trim_start(music_samples(13, 40), 44100, 1.0), 44100, "FLAC")
+    assert api.upload(api.login(VICTIM), remaster, name="v2.flac", content_type="audio/flac").status_code == 201
 
 
 def test_self_pinned_metadata_pointing_at_another_artists_files_is_never_listed_or_served(api, world):
