@@ -48,9 +48,14 @@ build: $(STAMPS)/build web/vendor/ethers.min.js
 run: build
 	$(BIN)/ninety up $(ARGS)
 
+# Two workers, one test file each at a time (a file's fixtures and order stay together):
+# most of these tests wait on servers, chains and subprocesses rather than on a core.
+PYTEST_WORKERS ?= 2
+
 test: build slither $(STAMPS)/schema-venv
 	NINETY_SCHEMATHESIS=$(CURDIR)/$(SCHEMA_VENV)/bin/schemathesis \
-	  $(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider tests --ignore=tests/contracts
+	  $(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile \
+	  --durations=15 tests --ignore=tests/contracts
 	$(BIN)/python -m pytest -p no:cacheprovider tests/contracts
 
 # Slither's dependencies clash with brownie's pins: it gets its own virtualenv.
@@ -74,7 +79,8 @@ test-contracts: build
 	$(BIN)/python -m pytest -p no:cacheprovider tests/contracts
 
 test-python: build
-	$(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider tests --ignore=tests/contracts
+	$(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile \
+	  tests --ignore=tests/contracts
 
 bench: bench-gas bench-indexer bench-api
 
