@@ -272,7 +272,8 @@ async function viewTrack(id) {
       h("p", { class: "muted" }, [t.genre, t.duration ? `${t.duration.toFixed(1)} s` : null, `${t.sales} sales`].filter(Boolean).join(" · ")),
       h("audio", { controls: true, preload: "none", src: `/api/tracks/${t.track_id}/preview`, "aria-label": `Preview of ${title}` }),
       h("p", {}, "Price: ", h("span", { class: "price" }, isFree(t) ? "Free" : money(t.price, t.token))),
-      t.blocked ? h("p", { class: "error", id: "taken-down" }, `This track was taken down and cannot be bought or downloaded. The public reason is at ipfs://${t.block_reason_cid}.`) :
+      t.blocked ? [h("p", { class: "error", id: "taken-down" }, `This track was taken down and cannot be bought or downloaded. The public reason is at ipfs://${t.block_reason_cid}.`),
+        state.account && state.account.toLowerCase() === t.artist ? counterNoticeForm({ track_id: t.track_id }, "It is your track: if the takedown is mistaken, tell the moderators.") : null] :
       isFree(t) && t.listed ? [h("p", { class: "muted" }, "Free to download: sponsors pay the artists for every fan who does, through the public sponsor pools."),
         downloadLink(t)] :
       t.listed ? [h("label", { for: "amount" }, `Pay (${info.symbol})`), amount,
@@ -569,29 +570,38 @@ async function earningsChart(me) {
 function duplicateRefusal(body) {
   const t = body.track;
   const name = t.title ? `“${t.title}”` : `track ${t.track_id}`;
-  const how = body.match.kind === "exact" ? "the same audio" : `${Math.round(body.match.similarity * 100)}% alike over ${Math.round(body.match.overlap_seconds)} s`;
+  const how = body.match.kind === "exact" ? "the same audio" : "its audio fingerprint (a re-encoded or edited copy)";
+  const form = counterNoticeForm({ refusal_id: body.refusal_id }, "");
+  return h("div", { class: "panel", id: "duplicate" },
+    h("p", { class: "error" }, t.blocked
+      ? ["This recording matches ", h("a", { href: `#/track/${t.track_id}` }, name), ", which was taken down: it cannot be uploaded again."]
+      : ["This recording matches ", h("a", { href: `#/track/${t.track_id}` }, name), ` by ${t.artist_name || short(t.artist)}, registered first by another wallet.`]),
+    h("p", { class: "muted" }, `Matched by ${how}. Nothing was pinned. If it is yours (a new wallet, a licensed sample), file a counter-notice for refusal ${body.refusal_id}.`),
+    form);
+}
+
+// A counter-notice about `subject` ({refusal_id} or {track_id}): moderators read it in
+// `ninety moderate queue`.
+function counterNoticeForm(subject, intro) {
   const out = h("div", { "aria-live": "polite" });
   const form = h("form", { id: "counter-notice", onsubmit: async (e) => {
     e.preventDefault();
     const f = new FormData(e.target);
     try {
       const n = await api("/api/moderation/counter-notices", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ refusal_id: body.refusal_id, statement: f.get("statement"), contact: f.get("contact") }) });
-      put(out, h("p", { class: "ok", id: "counter-notice-filed" }, `Counter-notice ${n.id} filed. A moderator will contact you; if they allow it, upload the same file again.`));
+        body: JSON.stringify({ ...subject, statement: f.get("statement"), contact: f.get("contact") }) });
+      put(out, h("p", { class: "ok", id: "counter-notice-filed" }, `Counter-notice ${n.id} filed. A moderator will contact you.`
+        + (subject.refusal_id ? " If they allow it, upload the same file again." : "")));
       e.target.hidden = true;
     } catch (err) { put(out, h("p", { class: "error" }, explain(err))); }
   } },
+  intro ? h("p", {}, intro) : null,
   h("label", { for: "cn-statement" }, "Why this recording is yours to sell (moderators only see this)"),
   h("textarea", { id: "cn-statement", name: "statement", required: true, minlength: 20, maxlength: 5000, rows: 4 }),
   h("label", { for: "cn-contact" }, "How a moderator can reach you"),
   h("input", { id: "cn-contact", name: "contact", required: true, minlength: 3, maxlength: 300 }),
   h("button", { type: "submit" }, "File a counter-notice"));
-  return h("div", { class: "panel", id: "duplicate" },
-    h("p", { class: "error" }, t.blocked
-      ? ["This recording matches ", h("a", { href: `#/track/${t.track_id}` }, name), ", which was taken down: it cannot be uploaded again."]
-      : ["This recording matches ", h("a", { href: `#/track/${t.track_id}` }, name), ` by ${t.artist_name || short(t.artist)}, registered first by another wallet.`]),
-    h("p", { class: "muted" }, `Matched by ${how}. Nothing was pinned. If it is yours (a new wallet, a licensed sample), file a counter-notice for refusal ${body.refusal_id}.`),
-    form, out);
+  return h("div", {}, form, out);
 }
 
 // ------------------------------------------------------------------ ledger explorer
@@ -636,10 +646,10 @@ async function viewLedger(params) {
   await ledgerPage(kind, query, null, table);
   const blocks = (await api("/api/moderation/takedowns?limit=20")).items;
   put(takedowns, h("h2", {}, "Takedowns"), blocks.length
-    ? h("table", {}, h("thead", {}, h("tr", {}, ["Block", "Time", "Track", "Action", "Public reason"].map((c) => h("th", { scope: "col" }, c)))),
+    ? h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, ["Block", "Time", "Track", "Action", "Public reason"].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, blocks.map((b) => h("tr", {}, h("td", { class: "num" }, b.block_number), h("td", {}, when(b.block_time)),
         h("td", {}, h("a", { href: `#/ledger/track/${b.track_id}` }, b.track_id)), h("td", {}, b.blocked ? "blocked" : "unblocked"),
-        h("td", { class: "mono" }, b.reason_cid)))))
+        h("td", { class: "mono" }, b.reason_cid))))))
     : h("p", { class: "muted" }, "No track has been taken down."));
 }
 

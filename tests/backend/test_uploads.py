@@ -369,3 +369,30 @@ def _png_declaring(width: int, height: int) -> bytes:
 
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+
+
+def test_backfill_fingerprints_uploads_made_before_fingerprints(stack):
+    """`ninety moderate backfill`: uploads recorded without a hash or fingerprint get them
+    from their own encrypted audio on IPFS, exactly as a fresh upload would."""
+    from sqlalchemy import update
+
+    from backend.moderation import backfill
+    from media import music_bytes
+
+    r = stack.client.post("/api/uploads", headers=stack.login(1), data={"title": "Old", "artist_name": "A", "price": "1"},
+                          files={"audio": ("old.wav", music_bytes(21, 35), "audio/wav"),
+                                 "artwork": ("c.png", png_bytes(), "image/png")})
+    assert r.status_code == 201, r.text
+    engine = stack.services.engine
+    with Session(engine) as db:
+        fresh = db.exec(select(Upload).where(Upload.metadata_cid == r.json()["metadata_cid"])).one()
+    assert fresh.audio_hash and fresh.fingerprint
+    with engine.begin() as conn:  # as an upload made before this version
+        conn.execute(update(Upload).values(audio_hash=None, fingerprint=None, duration=None))
+    lines: list[str] = []
+    assert backfill(engine, stack.services.ipfs, stack.services.master_key, say=lines.append) == 1
+    with Session(engine) as db:
+        again = db.exec(select(Upload).where(Upload.id == fresh.id)).one()
+    assert (again.audio_hash, again.fingerprint, again.duration) == (fresh.audio_hash, fresh.fingerprint, fresh.duration)
+    assert "fingerprinted" in lines[0]
+    assert backfill(engine, stack.services.ipfs, stack.services.master_key, say=lines.append) == 0  # idempotent

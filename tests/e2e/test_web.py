@@ -275,6 +275,7 @@ def test_auditor_filters_sales_and_downloads_csv(web, browser):
                                     ETH, 10**15, world.accounts[4], world.attest(cid, world.accounts[4]))
         world.market.buy(tid, 10**15, buyer)
     world.market.buy(tid, 10**15, world.accounts[6])
+    world.market.block_track(tid, "bafkreiauditortakedownreason", world.owner)  # the explorer lists takedowns
     page = page_as(browser, web, world.accounts[0], width=390)  # a phone-width screen
     page.goto("/#/ledger")
     page.get_by_label("buyer").fill(buyer)
@@ -289,6 +290,9 @@ def test_auditor_filters_sales_and_downloads_csv(web, browser):
     page.get_by_role("button", name="Check now").click()
     page.locator("#recon-result").wait_for()
     assert page.locator("#recon-result").inner_text().startswith("OK at block")
+    takedown = page.locator("#takedowns tbody tr").first
+    takedown.wait_for()
+    assert "blocked" in takedown.inner_text() and "bafkreiauditortakedownreason" in takedown.inner_text()
     page.screenshot(path=str(SHOTS / "4-auditor-filters-and-exports.png"), full_page=True)
     # Each row links to its proof.
     page.locator("#ledger-table tbody tr a.mono").last.click()
