@@ -104,32 +104,35 @@ def _cursor(data: dict[str, Any]) -> str:
 PRICE_SORT = re.compile(r"^[0-9]{78}$")
 
 
-def _recording_taken_down() -> Any:
-    """The reason CIDs of takedowns of the same recording (same decoded audio, among this
-    server's uploads) listed as another track: a block covers the recording, not only the
-    one listing (the attestation lists each CID once, not each recording)."""
+def _same_recording(name: str) -> tuple[Any, Any, Any]:
+    """(listing, joined, condition): `listing` ranges over the tracks that list the same
+    recording as the track being queried (same decoded audio among this server's uploads,
+    each listed by its own uploader), the track itself included; `joined` is what to
+    select from, `condition` ties it to the outer `track` row."""
     track, upload = T["track"], T["upload"]
-    mine, other, taken = upload.alias("mine"), upload.alias("other"), track.alias("taken")
-    return (select(taken.c.block_reason_cid)
-            .select_from(mine.join(other, other.c.audio_hash == mine.c.audio_hash)
-                         .join(taken, and_(taken.c.metadata_cid == other.c.metadata_cid, taken.c.artist == other.c.artist)))
-            .where(mine.c.metadata_cid == track.c.metadata_cid, mine.c.artist == track.c.artist,
-                   taken.c.blocked.is_(True)))
+    mine, other, listing = upload.alias(f"{name}_mine"), upload.alias(f"{name}_other"), track.alias(f"{name}_listing")
+    joined = (mine.join(other, other.c.audio_hash == mine.c.audio_hash)
+              .join(listing, and_(listing.c.metadata_cid == other.c.metadata_cid, listing.c.artist == other.c.artist)))
+    return listing, joined, and_(mine.c.metadata_cid == track.c.metadata_cid, mine.c.artist == track.c.artist)
+
+
+def _recording_taken_down() -> Any:
+    """The reason CIDs of takedowns of the same recording listed as another track: a
+    block covers the recording, not only the one listing (the attestation lists each CID
+    once, not each recording)."""
+    listing, joined, this = _same_recording("taken")
+    return select(listing.c.block_reason_cid).select_from(joined).where(this, listing.c.blocked.is_(True))
 
 
 def _registered_first_by_another() -> Any:
-    """The same recording (same decoded audio) listed earlier by another wallet: the first
-    registration owns it, so a later copy is not shown (closing the hour a saved listing
-    attestation stays valid after the owner registers)."""
-    track, upload = T["track"], T["upload"]
-    mine, other, first = upload.alias("mine_"), upload.alias("other_"), track.alias("first_")
-    return (select(first.c.track_id)
-            .select_from(mine.join(other, other.c.audio_hash == mine.c.audio_hash)
-                         .join(first, and_(first.c.metadata_cid == other.c.metadata_cid, first.c.artist == other.c.artist)))
-            .where(mine.c.metadata_cid == track.c.metadata_cid, mine.c.artist == track.c.artist,
-                   first.c.artist != track.c.artist,
-                   or_(first.c.block_number < track.c.block_number,
-                       and_(first.c.block_number == track.c.block_number, first.c.log_index < track.c.log_index))))
+    """The same recording listed earlier by another wallet: the first registration owns
+    it, so a later copy is not shown (closing the hour a saved listing attestation stays
+    valid after the owner registers)."""
+    track = T["track"]
+    listing, joined, this = _same_recording("first")
+    earlier = or_(listing.c.block_number < track.c.block_number,
+                  and_(listing.c.block_number == track.c.block_number, listing.c.log_index < track.c.log_index))
+    return select(listing.c.track_id).select_from(joined).where(this, listing.c.artist != track.c.artist, earlier)
 
 
 def _uncursor(raw: str, sort: str) -> dict[str, Any]:
