@@ -8,8 +8,8 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
-import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 
 /// @title Ninety Marketplace
 /// @notice Sells tracks listed by artists and settles every sale on-chain: the payees of
@@ -32,7 +32,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 /// For every token: balance == sum of `owed` + sum of `splitBalance` + every open pool
 /// + every published pool's unclaimed allocations, unless someone forces funds in
 /// without a sale (then balance is larger).
-contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall, EIP712 {
+contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     using SafeERC20 for IERC20;
 
     /// @notice The platform fee can never exceed 10% (1,000 basis points) of a sale.
@@ -50,6 +50,13 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall, EIP71
     /// chain and this contract): Listing(string metadataCid,address registrant,uint256 deadline).
     bytes32 private constant LISTING_TYPEHASH =
         keccak256("Listing(string metadataCid,address registrant,uint256 deadline)");
+    /// @dev The EIP-712 domain, computed here rather than through OpenZeppelin's EIP712
+    /// (whose ShortStrings constructor static analysers cannot follow), cached for the
+    /// deployment chain and recomputed if the chain id ever changes (a fork).
+    bytes32 private constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 private immutable _cachedDomainSeparator;
+    uint256 private immutable _cachedChainId;
 
     /// @dev `Track.flags` bits. Listing and blocking share the slot `buy` reads anyway.
     uint8 private constant LISTED = 1;
@@ -270,13 +277,15 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall, EIP71
 
     /// @param feeRecipient_ Receives platform fees.
     /// @param platformFeeBps_ Initial fee in basis points, at most `MAX_PLATFORM_FEE_BPS`.
-    constructor(address feeRecipient_, uint16 platformFeeBps_) Ownable(msg.sender) EIP712("Ninety", "1") {
+    constructor(address feeRecipient_, uint16 platformFeeBps_) Ownable(msg.sender) {
         if (feeRecipient_ == address(0)) revert Marketplace__ZeroAddress();
         if (platformFeeBps_ > MAX_PLATFORM_FEE_BPS) {
             revert Marketplace__FeeAboveCap(platformFeeBps_, MAX_PLATFORM_FEE_BPS);
         }
         feeRecipient = feeRecipient_;
         platformFeeBps = platformFeeBps_;
+        _cachedChainId = block.chainid;
+        _cachedDomainSeparator = _buildDomainSeparator();
         emit FeeRecipientChanged(address(0), feeRecipient_);
         emit PlatformFeeChanged(0, platformFeeBps_);
     }
@@ -427,9 +436,14 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall, EIP71
         view
         returns (bytes32)
     {
-        return _hashTypedDataV4(
-            keccak256(abi.encode(LISTING_TYPEHASH, keccak256(bytes(metadataCid)), registrant, deadline))
+        bytes32 domain = block.chainid == _cachedChainId ? _cachedDomainSeparator : _buildDomainSeparator();
+        return MessageHashUtils.toTypedDataHash(
+            domain, keccak256(abi.encode(LISTING_TYPEHASH, keccak256(bytes(metadataCid)), registrant, deadline))
         );
+    }
+
+    function _buildDomainSeparator() private view returns (bytes32) {
+        return keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("Ninety"), keccak256("1"), block.chainid, address(this)));
     }
 
     function _checkAttestation(string calldata metadataCid, bytes calldata attestation) private {
@@ -439,8 +453,13 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall, EIP71
         uint256 deadline = uint256(bytes32(attestation[:32]));
         if (block.timestamp > deadline) revert Marketplace__AttestationExpired(deadline, block.timestamp);
         // tryRecover refuses malleable (high-s) and malformed signatures without reverting.
-        (address recovered,,) = ECDSA.tryRecover(listingDigest(metadataCid, msg.sender, deadline), attestation[32:]);
-        if (recovered != signer) revert Marketplace__InvalidAttestation(recovered, signer);
+        // The third value only details `failure` (e.g. the bad length): not needed.
+        // slither-disable-next-line unused-return
+        (address recovered, ECDSA.RecoverError failure,) =
+            ECDSA.tryRecover(listingDigest(metadataCid, msg.sender, deadline), attestation[32:]);
+        if (failure != ECDSA.RecoverError.NoError || recovered != signer) {
+            revert Marketplace__InvalidAttestation(recovered, signer);
+        }
         bytes32 cidHash = keccak256(bytes(metadataCid));
         if (_attestedCid[cidHash]) revert Marketplace__CidAlreadyListed(metadataCid);
         _attestedCid[cidHash] = true;
