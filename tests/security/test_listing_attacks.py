@@ -144,6 +144,9 @@ def test_a_copy_uploaded_before_the_owner_registered_is_refused_at_listing_and_h
     # A fresh attestation re-checks the recording: refused, naming the owner's track.
     again = api.post_json(f"/api/uploads/{early.json()['metadata_cid']}/attestation", {}, headers=api.login(MALLORY))
     assert again.status_code == 409 and again.json()["track"]["track_id"] == tid, again.text
+    # Nobody gets an attestation for another wallet's upload.
+    theirs = api.post_json(f"/api/uploads/{early.json()['metadata_cid']}/attestation", {}, headers=api.login(FAN))
+    assert theirs.status_code == 404, theirs.text
     # The saved one still lists on chain within its hour; the store does not show the copy.
     m, mallory = world.market, wallet(MALLORY)
     send(world, early.json()["create_split_call"], mallory)
@@ -254,6 +257,7 @@ def test_more_than_three_refused_matches_a_day_answer_429_and_the_owner_can_allo
     # A counter-notice for one's own refusal; never for someone else's.
     notice = {"refusal_id": ids[0], "statement": "I licensed this recording from its label.", "contact": "m@x.example"}
     assert api.post_json("/api/moderation/counter-notices", notice, headers=mallory).status_code == 201
+    assert api.post_json("/api/moderation/counter-notices", notice, headers=mallory).status_code == 409  # once
     assert api.post_json("/api/moderation/counter-notices", notice, headers=api.login(FAN)).status_code == 404
     queue = subprocess.run([sys.executable, "-m", "ninety.cli", "moderate", "queue"], env=api.env,
                            capture_output=True, text=True, timeout=60)
