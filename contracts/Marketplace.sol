@@ -20,10 +20,15 @@ import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/Messa
 ///  2. `distribute` (anyone may call it) allots a split's balance to its payees by share,
 ///     rounding dust to the first payee, so the sum of credits equals the balance exactly.
 ///  3. `withdraw` (anyone may call it, for any account) pays an account what it is owed.
-/// Sponsor pools pay artists for free downloads: sponsors deposit into an epoch's pool;
-/// when the epoch closes the owner publishes a Merkle root of allocations (split, token,
-/// amount) with the report's CID; each allocation is claimed once into the split's
-/// balance, then follows steps 2 and 3 like a sale.
+/// Sponsor pools pay artists for free downloads. Epochs are fixed windows of block time
+/// (`epochSeconds` long from the deployment block). Sponsors deposit into the current
+/// epoch's pool or a later one and may take a deposit back until its epoch ends; an
+/// ended epoch's pools never change. After the end the owner publishes, in order, a
+/// Merkle root of allocations (split, token, amount) computed by the pool rules committed
+/// on chain before the epoch began (`setPoolRules`), with the report's CID; each
+/// allocation is claimed once into the split's balance, then follows steps 2 and 3 like
+/// a sale. The platform's part of a pool is at most 1/9 of what it allocates (10% of what
+/// is paid out), so money carried over is never charged.
 /// Listings are attested: while a catalog signer is set, `registerTrack` needs its EIP-712
 /// signature over (metadataCid, registrant, deadline), so only the wallet that uploaded a
 /// recording through the platform can list it, once per metadata CID. The owner can block a track (a takedown, with a
@@ -43,9 +48,12 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     uint256 public constant MAX_RECIPIENTS = 100;
     /// @notice The largest price a track can have (prices are packed into 88 bits).
     uint256 public constant MAX_PRICE = type(uint88).max;
-    /// @notice Deposits may go this many epochs past the open one, no further (epoch
+    /// @notice Deposits may go this many epochs past the current one, no further (epoch
     /// numbers stay small: ledgers store them as ordinary integers).
     uint256 public constant MAX_EPOCHS_AHEAD = 1000;
+    /// @notice A deposit into an ended epoch still unpublished this many epochs after its
+    /// end can be taken back (a lost owner key locks nothing).
+    uint256 public constant RESCUE_EPOCHS = 8;
     /// @dev EIP-712 type of a listing attestation (domain: name "Ninety", version "1", this
     /// chain and this contract): Listing(string metadataCid,address registrant,uint256 deadline).
     bytes32 private constant LISTING_TYPEHASH =
@@ -57,6 +65,14 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 private immutable _cachedDomainSeparator;
     uint256 private immutable _cachedChainId;
+    /// @dev EIP-712 type a listener signs for a free download it wants counted (checked
+    /// off-chain by anyone re-running an epoch's report; see `freeDownloadDigest`).
+    bytes32 private constant FREE_DOWNLOAD_TYPEHASH = keccak256("FreeDownload(uint256 trackId,uint256 epoch)");
+
+    /// @notice When epoch 0 began: the deployment block's timestamp.
+    uint256 public immutable epochStart;
+    /// @notice The length of every epoch, in seconds of block time.
+    uint32 public immutable epochSeconds;
 
     /// @dev `Track.flags` bits. Listing and blocking share the slot `buy` reads anyway.
     uint8 private constant LISTED = 1;
@@ -76,6 +92,11 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         uint32[] sharesPpm;
     }
 
+    struct PoolRules {
+        uint64 fromEpoch;
+        bytes32 rulesHash;
+    }
+
     /// @notice Receives platform fees (as an `owed` balance).
     address public feeRecipient;
     /// @notice Current platform fee in basis points, at most `MAX_PLATFORM_FEE_BPS`.
@@ -85,6 +106,8 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// @notice Signs listing attestations; the zero address means open registration (any
     /// wallet may list any metadata CID, unattested).
     address public catalogSigner;
+    /// @dev Set by the first pool deposit: from then on epoch 0's rules are fixed.
+    bool private _depositsMade;
 
     /// @notice Number of tracks registered; track ids run from 1 to `trackCount`.
     uint256 public trackCount;
@@ -97,20 +120,25 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     mapping(bytes32 splitId => mapping(address token => uint256)) public splitBalance;
     mapping(address account => mapping(address token => uint256)) private _owed;
 
-    /// @notice Epochs below this are published (closed); deposits go to this one or later.
-    uint256 public openEpoch;
+    /// @notice The first epoch not yet published (or skipped, having no pool).
+    uint256 public nextEpochToPublish;
     /// @notice The Merkle root of an epoch's allocations; zero until published.
     mapping(uint256 epoch => bytes32) public epochRoot;
     /// @notice Deposited into an epoch's pool and not withdrawn (zero once published).
     mapping(uint256 epoch => mapping(address token => uint256)) public poolBalance;
     /// @notice A published epoch's allocations not yet claimed.
     mapping(uint256 epoch => mapping(address token => uint256)) public poolUnclaimed;
-    /// @notice What a sponsor put into an open epoch's pool (and can still take back).
+    /// @notice What a sponsor put into an epoch's pool (and can take back until it ends).
     mapping(uint256 epoch => mapping(address sponsor => mapping(address token => uint256))) public poolDeposit;
     /// @notice Allocation leaves already claimed.
     mapping(uint256 epoch => mapping(bytes32 leaf => bool)) public poolClaimed;
     mapping(uint256 epoch => address[]) private _poolTokens;
     mapping(uint256 epoch => mapping(address token => bool)) private _poolHasToken;
+    /// @dev Bit `e % 256` of word `e / 256` is set once epoch `e` has a pool: publishing
+    /// skips the others 256 at a time.
+    mapping(uint256 word => uint256 bits) private _fundedEpochs;
+    /// @dev Committed pool rules, by the epoch they apply from (ascending).
+    PoolRules[] private _poolRules;
     /// @dev Metadata CIDs (keccak256) listed with an attestation: each is listed once, so
     /// an attestation cannot list a second copy (e.g. after the first was taken down).
     mapping(bytes32 cidHash => bool) private _attestedCid;
@@ -153,18 +181,28 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     event SalesPausedChanged(bool paused);
     /// @notice `sponsor` put `amount` of `token` into epoch `epoch`'s pool.
     event PoolDeposited(uint256 indexed epoch, address indexed sponsor, address indexed token, uint256 amount);
-    /// @notice `sponsor` took `amount` back from an epoch that was still open.
+    /// @notice `sponsor` took `amount` back from an epoch before its end (or abandoned).
     event PoolDepositWithdrawn(uint256 indexed epoch, address indexed sponsor, address indexed token, uint256 amount);
-    /// @notice Epoch `epoch` closed in `token`: of `pool`, `allocated` is claimable by
-    /// splits, `platformFee` (at most 10%) went to the fee recipient and `carriedOver`
-    /// moved to the next epoch's pool.
+    /// @notice Epoch `epoch` settled in `token`: of `pool`, `allocated` is claimable by
+    /// splits, `platformFee` (at most 1/9 of `allocated`) went to the fee recipient and
+    /// `carriedOver` moved to epoch `carriedToEpoch`'s pool (the current one).
     event PoolSettled(
-        uint256 indexed epoch, address indexed token, uint256 pool, uint256 allocated, uint256 platformFee, uint256 carriedOver
+        uint256 indexed epoch,
+        address indexed token,
+        uint256 pool,
+        uint256 allocated,
+        uint256 platformFee,
+        uint256 carriedOver,
+        uint256 carriedToEpoch
     );
     /// @notice Epoch `epoch`'s allocations were published: `root` over leaves
-    /// keccak256(keccak256(abi.encode(epoch, splitId, token, amount))), and the full report
-    /// (every count, amount and rule) at IPFS `reportCid`.
-    event EpochPublished(uint256 indexed epoch, bytes32 root, string reportCid);
+    /// keccak256(keccak256(abi.encode(epoch, splitId, token, amount))), `listensRoot` over
+    /// the counted free downloads (wallet, track), and the full report (rules, every signed
+    /// download, qualifying sale and amount) at IPFS `reportCid`.
+    event EpochPublished(uint256 indexed epoch, bytes32 root, bytes32 listensRoot, string reportCid);
+    /// @notice Pools of epoch `fromEpoch` on are allocated by the rules at IPFS `rulesCid`,
+    /// whose canonical JSON hashes (keccak256) to `rulesHash`.
+    event PoolRulesSet(uint256 indexed fromEpoch, bytes32 rulesHash, string rulesCid);
     /// @notice An allocation of epoch `epoch` was claimed into split `splitId`'s balance.
     event PoolClaimed(uint256 indexed epoch, bytes32 indexed splitId, address indexed token, uint256 amount);
     /// @notice Listings now need attestations by `newSigner` (none if it is the zero address).
@@ -227,12 +265,25 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     error Marketplace__NothingToWithdraw(address account);
     /// @notice The account did not accept the ETH sent to it.
     error Marketplace__EthTransferFailed(address account, uint256 amount);
-    /// @notice Epochs below `openEpoch` are closed.
-    error Marketplace__EpochClosed(uint256 epoch, uint256 openEpoch);
-    /// @notice Deposits go at most `MAX_EPOCHS_AHEAD` epochs past the open one.
+    /// @notice The epoch has ended: its pools no longer change.
+    error Marketplace__EpochEnded(uint256 epoch, uint256 currentEpoch);
+    /// @notice Deposits go at most `MAX_EPOCHS_AHEAD` epochs past the current one.
     error Marketplace__EpochTooFar(uint256 epoch, uint256 lastEpoch);
-    /// @notice Epochs are published in order: `openEpoch` is next.
-    error Marketplace__NotNextEpoch(uint256 epoch, uint256 openEpoch);
+    /// @notice An epoch is published only once it has ended.
+    error Marketplace__EpochNotEnded(uint256 epoch, uint256 currentEpoch);
+    /// @notice The epoch is already published (or was skipped, having no pool).
+    error Marketplace__EpochAlreadyPublished(uint256 epoch);
+    /// @notice Epochs are published in order: `pending` has a pool and comes first.
+    error Marketplace__NotNextEpoch(uint256 epoch, uint256 pending);
+    /// @notice The epoch has ended: its deposits belong to its pool until it is published,
+    /// or until epoch `unlockEpoch` if it never is.
+    error Marketplace__DepositLocked(uint256 epoch, uint256 unlockEpoch);
+    /// @notice No pool rules apply to this epoch yet.
+    error Marketplace__NoPoolRules(uint256 epoch);
+    /// @notice Pool rules need a non-zero hash and the CID of their text.
+    error Marketplace__InvalidPoolRules();
+    /// @notice An epoch length of zero.
+    error Marketplace__ZeroEpochSeconds();
     /// @notice The epoch's allocations are not published yet.
     error Marketplace__EpochNotPublished(uint256 epoch);
     /// @notice An amount of zero was given.
@@ -245,8 +296,9 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     error Marketplace__WrongTokenCount(uint256 given, uint256 expected);
     /// @notice Allocations plus fee exceed the pool.
     error Marketplace__AllocationAbovePool(address token, uint256 allocated, uint256 fee, uint256 pool);
-    /// @notice The platform's part of a pool is capped at 10%.
-    error Marketplace__PoolFeeAboveCap(address token, uint256 fee, uint256 pool);
+    /// @notice The platform's part of a pool is at most 10% of what it pays out
+    /// (allocated + fee), i.e. at most `allocated / 9`.
+    error Marketplace__PoolFeeAboveCap(address token, uint256 fee, uint256 allocated);
     /// @notice This allocation was already claimed.
     error Marketplace__AlreadyClaimed(uint256 epoch, bytes32 leaf);
     /// @notice The proof does not lead to the epoch's root.
@@ -277,11 +329,15 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
 
     /// @param feeRecipient_ Receives platform fees.
     /// @param platformFeeBps_ Initial fee in basis points, at most `MAX_PLATFORM_FEE_BPS`.
-    constructor(address feeRecipient_, uint16 platformFeeBps_) Ownable(msg.sender) {
+    /// @param epochSeconds_ The length of a sponsor-pool epoch; epoch 0 starts now.
+    constructor(address feeRecipient_, uint16 platformFeeBps_, uint32 epochSeconds_) Ownable(msg.sender) {
         if (feeRecipient_ == address(0)) revert Marketplace__ZeroAddress();
         if (platformFeeBps_ > MAX_PLATFORM_FEE_BPS) {
             revert Marketplace__FeeAboveCap(platformFeeBps_, MAX_PLATFORM_FEE_BPS);
         }
+        if (epochSeconds_ == 0) revert Marketplace__ZeroEpochSeconds();
+        epochStart = block.timestamp;
+        epochSeconds = epochSeconds_;
         feeRecipient = feeRecipient_;
         platformFeeBps = platformFeeBps_;
         _cachedChainId = block.chainid;
@@ -436,10 +492,23 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         view
         returns (bytes32)
     {
-        bytes32 domain = block.chainid == _cachedChainId ? _cachedDomainSeparator : _buildDomainSeparator();
         return MessageHashUtils.toTypedDataHash(
-            domain, keccak256(abi.encode(LISTING_TYPEHASH, keccak256(bytes(metadataCid)), registrant, deadline))
+            _domainSeparator(), keccak256(abi.encode(LISTING_TYPEHASH, keccak256(bytes(metadataCid)), registrant, deadline))
         );
+    }
+
+    /// @notice The EIP-712 digest a listener signs to have a free download of `trackId`
+    /// counted in epoch `epoch` (FreeDownload(uint256 trackId,uint256 epoch), same domain).
+    /// @param trackId The free track downloaded.
+    /// @param epoch The epoch it counts in.
+    function freeDownloadDigest(uint256 trackId, uint256 epoch) external view returns (bytes32) {
+        return MessageHashUtils.toTypedDataHash(
+            _domainSeparator(), keccak256(abi.encode(FREE_DOWNLOAD_TYPEHASH, trackId, epoch))
+        );
+    }
+
+    function _domainSeparator() private view returns (bytes32) {
+        return block.chainid == _cachedChainId ? _cachedDomainSeparator : _buildDomainSeparator();
     }
 
     function _buildDomainSeparator() private view returns (bytes32) {
@@ -563,27 +632,67 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         return _poolTokens[epoch];
     }
 
-    /// @notice Put `amount` of `token` (the zero address for ETH, sent as msg.value) into
-    /// the pool of `epoch`, which must be open or at most `MAX_EPOCHS_AHEAD` later. An ERC-20 must be allowed and approved;
-    /// the amount actually received is credited.
-    function depositToPool(uint256 epoch, address token, uint256 amount) external payable nonReentrant {
-        if (epoch < openEpoch) revert Marketplace__EpochClosed(epoch, openEpoch);
-        if (epoch > openEpoch + MAX_EPOCHS_AHEAD) revert Marketplace__EpochTooFar(epoch, openEpoch + MAX_EPOCHS_AHEAD);
-        if (amount == 0) revert Marketplace__ZeroAmount();
-        uint256 received = _receive(token, amount);
-        poolDeposit[epoch][msg.sender][token] += received;
-        poolBalance[epoch][token] += received;
-        if (!_poolHasToken[epoch][token]) {
-            _poolHasToken[epoch][token] = true;
-            _poolTokens[epoch].push(token);
+    /// @notice The epoch `block.timestamp` falls in.
+    function currentEpoch() public view returns (uint256) {
+        return (block.timestamp - epochStart) / epochSeconds;
+    }
+
+    /// @notice The hash of the pool rules that allocate epoch `epoch`'s pools (zero if
+    /// none were committed for it).
+    /// @param epoch The epoch.
+    function poolRulesHash(uint256 epoch) public view returns (bytes32) {
+        for (uint256 i = _poolRules.length; i > 0; --i) {
+            PoolRules storage rules = _poolRules[i - 1];
+            if (rules.fromEpoch <= epoch) return rules.rulesHash;
         }
+        return bytes32(0);
+    }
+
+    /// @notice Commit the pool rules (qualifying amounts, window, multiplier, fee rate) for
+    /// every epoch from the next one on; epoch 0's may be set during epoch 0 until the
+    /// first deposit. Rules never change for an epoch that has begun.
+    /// @param rulesHash keccak256 of the rules' canonical JSON.
+    /// @param rulesCid IPFS CID of that JSON.
+    function setPoolRules(bytes32 rulesHash, string calldata rulesCid) external onlyOwner {
+        if (rulesHash == bytes32(0) || bytes(rulesCid).length == 0) revert Marketplace__InvalidPoolRules();
+        uint256 current = currentEpoch();
+        uint256 fromEpoch = current == 0 && !_depositsMade ? 0 : current + 1;
+        uint256 n = _poolRules.length;
+        if (n != 0 && _poolRules[n - 1].fromEpoch == fromEpoch) {
+            _poolRules[n - 1].rulesHash = rulesHash;
+        } else {
+            _poolRules.push(PoolRules({fromEpoch: uint64(fromEpoch), rulesHash: rulesHash}));
+        }
+        emit PoolRulesSet(fromEpoch, rulesHash, rulesCid);
+    }
+
+    /// @notice Put `amount` of `token` (the zero address for ETH, sent as msg.value) into
+    /// the pool of `epoch`: the current one or at most `MAX_EPOCHS_AHEAD` later, with pool
+    /// rules committed for it. An ERC-20 must be allowed and approved; the amount actually
+    /// received is credited.
+    function depositToPool(uint256 epoch, address token, uint256 amount) external payable nonReentrant {
+        uint256 current = currentEpoch();
+        if (epoch < current) revert Marketplace__EpochEnded(epoch, current);
+        if (epoch > current + MAX_EPOCHS_AHEAD) revert Marketplace__EpochTooFar(epoch, current + MAX_EPOCHS_AHEAD);
+        if (amount == 0) revert Marketplace__ZeroAmount();
+        if (poolRulesHash(epoch) == bytes32(0)) revert Marketplace__NoPoolRules(epoch);
+        uint256 received = _receive(token, amount);
+        _depositsMade = true;
+        poolDeposit[epoch][msg.sender][token] += received;
+        _addToPool(epoch, token, received);
         emit PoolDeposited(epoch, msg.sender, token, received);
     }
 
-    /// @notice Take back `amount` of what the caller deposited into an epoch that is still
-    /// open. Once the epoch is published its pool belongs to the artists.
+    /// @notice Take back `amount` of what the caller deposited into `epoch`'s pool: at any
+    /// time before the epoch ends, or once it is still unpublished `RESCUE_EPOCHS` epochs
+    /// after its end. Otherwise an ended epoch's pool belongs to the artists.
     function withdrawPoolDeposit(uint256 epoch, address token, uint256 amount) external nonReentrant {
-        if (epoch < openEpoch) revert Marketplace__EpochClosed(epoch, openEpoch);
+        uint256 current = currentEpoch();
+        if (epoch < current) {
+            if (epoch < nextEpochToPublish) revert Marketplace__EpochAlreadyPublished(epoch);
+            uint256 unlock = epoch + 1 + RESCUE_EPOCHS;
+            if (current < unlock) revert Marketplace__DepositLocked(epoch, unlock);
+        }
         if (amount == 0) revert Marketplace__ZeroAmount();
         uint256 deposited = poolDeposit[epoch][msg.sender][token];
         if (amount > deposited) revert Marketplace__DepositTooSmall(amount, deposited);
@@ -593,49 +702,79 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         _send(msg.sender, token, amount);
     }
 
-    /// @notice Close epoch `openEpoch`: publish the Merkle root of its allocations and the
-    /// CID of the full report. Per pool token (in `poolTokens(epoch)` order), `allocated`
-    /// becomes claimable and `platformFees` (at most 10% of the pool) is credited to the fee
-    /// recipient; the remainder carries over to the next epoch's pool.
+    /// @notice Publish ended epoch `epoch`: the Merkle root of its allocations, the root of
+    /// its counted free downloads and the CID of the full report. Epochs are published in
+    /// order; those without any pool in between are skipped. Per pool token (in
+    /// `poolTokens(epoch)` order), `allocated` becomes claimable and `platformFees` (at
+    /// most `allocated / 9`) is credited to the fee recipient; the rest carries over to the
+    /// current epoch's pool.
     /// @dev The contract cannot read the leaves, so it bounds what they can take: claims
-    /// in a token never exceed `allocated`, which never exceeds the pool.
+    /// in a token never exceed `allocated`, which with the fee never exceeds the pool.
     function publishEpoch(
         uint256 epoch,
         bytes32 root,
+        bytes32 listensRoot,
         string calldata reportCid,
         uint256[] calldata allocated,
         uint256[] calldata platformFees
     ) external onlyOwner {
-        if (epoch != openEpoch) revert Marketplace__NotNextEpoch(epoch, openEpoch);
+        uint256 current = currentEpoch();
+        if (epoch >= current) revert Marketplace__EpochNotEnded(epoch, current);
+        if (epoch < nextEpochToPublish) revert Marketplace__EpochAlreadyPublished(epoch);
+        uint256 pending = _firstFunded(nextEpochToPublish, epoch);
+        if (pending != epoch) revert Marketplace__NotNextEpoch(epoch, pending);
         if (root == bytes32(0) || bytes(reportCid).length == 0) revert Marketplace__InvalidEpochReport();
         address[] storage tokens = _poolTokens[epoch];
         uint256 n = tokens.length;
         if (allocated.length != n) revert Marketplace__WrongTokenCount(allocated.length, n);
         if (platformFees.length != n) revert Marketplace__WrongTokenCount(platformFees.length, n);
         for (uint256 i = 0; i < n; ++i) {
-            _settle(epoch, tokens[i], allocated[i], platformFees[i]);
+            _settle(epoch, tokens[i], allocated[i], platformFees[i], current);
         }
         epochRoot[epoch] = root;
-        openEpoch = epoch + 1;
-        emit EpochPublished(epoch, root, reportCid);
+        nextEpochToPublish = epoch + 1;
+        emit EpochPublished(epoch, root, listensRoot, reportCid);
     }
 
-    function _settle(uint256 epoch, address token, uint256 allocated, uint256 fee) private {
+    /// @dev The first epoch in [from, to) with a pool, or `to`; reads one word per 256 epochs.
+    function _firstFunded(uint256 from, uint256 to) private view returns (uint256) {
+        while (from < to) {
+            uint256 bits = _fundedEpochs[from >> 8] >> (from & 255);
+            if (bits != 0) {
+                while (bits & 1 == 0) {
+                    bits >>= 1;
+                    ++from;
+                }
+                return from < to ? from : to;
+            }
+            from = (from | 255) + 1;
+        }
+        return to;
+    }
+
+    function _addToPool(uint256 epoch, address token, uint256 amount) private {
+        poolBalance[epoch][token] += amount;
+        if (!_poolHasToken[epoch][token]) {
+            _poolHasToken[epoch][token] = true;
+            _poolTokens[epoch].push(token);
+            _fundedEpochs[epoch >> 8] |= 1 << (epoch & 255);
+        }
+    }
+
+    function _settle(uint256 epoch, address token, uint256 allocated, uint256 fee, uint256 carryTo) private {
         uint256 pool = poolBalance[epoch][token];
-        if (fee * 10_000 > pool * MAX_PLATFORM_FEE_BPS) revert Marketplace__PoolFeeAboveCap(token, fee, pool);
-        if (allocated + fee > pool) revert Marketplace__AllocationAbovePool(token, allocated, fee, pool);
+        if (allocated > pool || fee > pool - allocated) revert Marketplace__AllocationAbovePool(token, allocated, fee, pool);
+        // fee <= 10% of (allocated + fee): nothing allocated, nothing charged, so money
+        // carried from epoch to epoch is never charged twice.
+        if (fee * (10_000 - MAX_PLATFORM_FEE_BPS) > allocated * MAX_PLATFORM_FEE_BPS) {
+            revert Marketplace__PoolFeeAboveCap(token, fee, allocated);
+        }
         uint256 carried = pool - allocated - fee;
         poolBalance[epoch][token] = 0;
         poolUnclaimed[epoch][token] = allocated;
         if (fee != 0) _owed[feeRecipient][token] += fee;
-        if (carried != 0) {
-            poolBalance[epoch + 1][token] += carried;
-            if (!_poolHasToken[epoch + 1][token]) {
-                _poolHasToken[epoch + 1][token] = true;
-                _poolTokens[epoch + 1].push(token);
-            }
-        }
-        emit PoolSettled(epoch, token, pool, allocated, fee, carried);
+        if (carried != 0) _addToPool(carryTo, token, carried);
+        emit PoolSettled(epoch, token, pool, allocated, fee, carried, carryTo);
     }
 
     /// @notice Claim one allocation of a published epoch into split `splitId`'s balance
