@@ -50,14 +50,20 @@ class Upload(SQLModel, table=True):
 
 
 class FreeDownload(SQLModel, table=True):
-    """A signed-in wallet downloaded a free track (priced 0) during an epoch: counted at
-    most once per wallet, track and epoch; sponsor pools pay by these counts."""
+    """A wallet's signed free download of a free track (ETH price 0) in an epoch,
+    recorded at most once per wallet, track and epoch. The signature (EIP-712
+    FreeDownload(trackId, epoch), by `wallet`) and the server's receipt are published in
+    the epoch's report; whether it counts is judged there, as of `block_number`."""
 
     __tablename__ = "free_download"
     epoch: int = Field(primary_key=True)
     track_id: int = Field(primary_key=True)
-    wallet: str = Field(primary_key=True)
-    split_id: str  # the split the track paid to when it was downloaded
+    wallet: str = Field(primary_key=True)  # lower-case 0x address
+    split_id: str  # the track's split when recorded
+    signature: str  # the listener's, 0x + 130 hex digits
+    block_number: int  # the chain head when recorded: eligibility is judged at this block
+    block_time: int  # that block's timestamp
+    receipt: str  # the server's signature over what it recorded, 0x…
     created_at: float
 
 

@@ -241,7 +241,8 @@ class PoolDeposit(ChainRef, table=True):
 
 
 class PoolWithdrawal(ChainRef, table=True):
-    """A sponsor took `amount` back while the epoch was open."""
+    """A sponsor took `amount` back: before the epoch ended, or (a rescue) once it was
+    still unpublished `RESCUE_EPOCHS` epochs after its end."""
 
     __tablename__ = "pool_withdrawal"
     __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
@@ -254,8 +255,9 @@ class PoolWithdrawal(ChainRef, table=True):
 
 
 class PoolSettlement(ChainRef, table=True):
-    """An epoch closed in one token: of `pool`, `allocated` became claimable,
-    `platform_fee` was credited to `fee_recipient`, `carried_over` went to the next epoch."""
+    """An epoch was published, settling one token: of `pool`, `allocated` became claimable,
+    `platform_fee` was credited to `fee_recipient`, `carried_over` went to the pool of
+    `carried_to_epoch` (the epoch current when it was published)."""
 
     __tablename__ = "pool_settlement"
     __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
@@ -266,19 +268,37 @@ class PoolSettlement(ChainRef, table=True):
     allocated: int = u256_field()
     platform_fee: int = u256_field()
     carried_over: int = u256_field()
+    carried_to_epoch: int
     fee_recipient: str
     block_time: int
 
 
 class Epoch(ChainRef, table=True):
-    """A published epoch: the Merkle root of its allocations and its report's CID."""
+    """A published epoch: the Merkle root of its allocations, the Merkle root of its
+    counted free downloads (wallet, track) and its report's CID."""
 
     __tablename__ = "epoch"
     __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     epoch: int = Field(index=True, unique=True)
     root: str
+    listens_root: str
     report_cid: str
+    block_time: int
+
+
+class PoolRules(ChainRef, table=True):
+    """The owner committed pool rules: epochs from `from_epoch` on (until a later row's
+    `from_epoch`) are allocated by the JSON at IPFS `rules_cid`, whose canonical form
+    hashes (keccak256) to `rules_hash`. A later row with the same `from_epoch` replaces
+    an earlier one (only possible before that epoch began)."""
+
+    __tablename__ = "pool_rules"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    from_epoch: int = Field(index=True)
+    rules_hash: str
+    rules_cid: str
     block_time: int
 
 
@@ -372,9 +392,10 @@ class ArtistStats(SQLModel, table=True):
 
 
 class PoolTotal(SQLModel, table=True):
-    """Per epoch and token: funded (deposits and carry-in), withdrawn by sponsors, settled
-    (the pool when the epoch closed), allocated, claimed. The contract holds `funded -
-    withdrawn - settled` in the open pool and `allocated - claimed` for claims."""
+    """Per epoch and token: funded (deposits, and carry-over from earlier epochs published
+    while this one was current), withdrawn by sponsors, settled (the pool when the epoch
+    was published), allocated, claimed. The contract holds `funded - withdrawn - settled`
+    in the unpublished pool and `allocated - claimed` for claims."""
 
     __tablename__ = "pool_total"
     epoch: int = Field(primary_key=True)
@@ -416,7 +437,7 @@ class Checkpoint(SQLModel, table=True):
 LEDGER_TABLES = [
     "split", "split_recipient", "track", "track_update", "track_block", "catalog_signer_change", "sale", "distribution", "withdrawal",
     "fee_change", "fee_recipient_change", "token_allowance", "sales_pause",
-    "pool_deposit", "pool_withdrawal", "pool_settlement", "epoch", "pool_claim", "pool_total",
+    "pool_deposit", "pool_withdrawal", "pool_settlement", "epoch", "pool_rules", "pool_claim", "pool_total",
     "account_balance", "split_balance", "track_stats", "artist_stats", "artist_buyer", "track_day", "track_split",
     "indexed_block", "checkpoint",
 ]

@@ -40,3 +40,47 @@ def test_the_migrations_build_exactly_the_schema_the_models_declare(engine):
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     # Server defaults exist only to backfill added columns; the models set their own.
     assert [d for d in diff if "server_default" not in str(d)] == []
+
+
+def test_0009_backfills_pool_rows_from_the_earlier_contract_and_drops_unsigned_downloads(db_url):
+    """A ledger written from the earlier contract: its settlements carried into epoch + 1
+    and its epochs had no listens root; unsigned free-download counts cannot be kept."""
+    from sqlalchemy import text
+
+    from ninety.db import make_engine
+
+    engine = make_engine(db_url)
+    cfg = _alembic_config(engine)
+    command.upgrade(cfg, "0008")
+    ref = {"block_hash": "0x" + "11" * 32, "block_time": 1_700_000_000}
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO pool_settlement (block_number, block_hash, tx_hash, log_index, epoch, token, pool, allocated,"
+            " platform_fee, carried_over, fee_recipient, block_time) VALUES (7, :block_hash, :tx, 0, 3, :token, :pool,"
+            " :alloc, :fee, :carry, :token, :block_time)"),
+            {**ref, "tx": "0x" + "22" * 32, "token": "0x" + "00" * 20, "pool": 100, "alloc": 80, "fee": 8, "carry": 12})
+        conn.execute(text(
+            "INSERT INTO epoch (block_number, block_hash, tx_hash, log_index, epoch, root, report_cid, block_time)"
+            " VALUES (7, :block_hash, :tx, 1, 3, :root, 'bafkreireport', :block_time)"),
+            {**ref, "tx": "0x" + "22" * 32, "root": "0x" + "33" * 32})
+        conn.execute(text("INSERT INTO free_download (epoch, track_id, wallet, split_id, created_at)"
+                          " VALUES (3, 1, '0xabc', '0xsplit', 1.5)"))
+    command.upgrade(cfg, "0009")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT epoch, carried_to_epoch FROM pool_settlement")).all() == [(3, 4)]
+        assert conn.execute(text("SELECT listens_root FROM epoch")).scalar() == "0x" + "00" * 32
+        assert conn.execute(text("SELECT count(*) FROM free_download")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM pool_rules")).scalar() == 0
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO free_download (epoch, track_id, wallet, split_id, signature, block_number, block_time,"
+            " receipt, created_at) VALUES (5, 2, '0xabc', '0xsplit', :sig, 9, 1700000100, :sig, 2.5)"),
+            {"sig": "0x" + "ab" * 65})
+    # And back: the signed download keeps its old-shape columns.
+    command.downgrade(cfg, "0008")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT epoch, track_id, wallet FROM free_download")).all() == [(5, 2, "0xabc")]
+        assert conn.execute(text("SELECT epoch FROM pool_settlement")).all() == [(3,)]
+    command.upgrade(cfg, "head")
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
