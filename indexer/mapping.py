@@ -33,12 +33,13 @@ EVENT_TABLES = {
     "PoolDepositWithdrawn": "pool_withdrawal",
     "PoolSettled": "pool_settlement",
     "EpochPublished": "epoch",
+    "PoolRulesSet": "pool_rules",
     "PoolClaimed": "pool_claim",
 }
 POOL_COLUMNS = ("funded", "withdrawn", "settled", "allocated", "claimed")
 # Tables carrying (block_number, tx_hash, log_index), in the order rows are undone.
 CHAIN_TABLES = [
-    "pool_claim", "epoch", "pool_settlement", "pool_withdrawal", "pool_deposit", "sales_pause", "token_allowance", "fee_recipient_change", "fee_change", "withdrawal",
+    "pool_claim", "pool_rules", "epoch", "pool_settlement", "pool_withdrawal", "pool_deposit", "sales_pause", "token_allowance", "fee_recipient_change", "fee_change", "withdrawal",
     "distribution", "sale", "catalog_signer_change", "track_block", "track_update", "track", "split",
 ]
 
@@ -152,12 +153,15 @@ def map_events(events: Iterable[Event], ctx: Context, block_times: dict[int, int
         elif e.name == "PoolSettled":
             out.tables["pool_settlement"].append({
                 **ref, "epoch": a["epoch"], "token": a["token"], "pool": a["pool"], "allocated": a["allocated"],
-                "platform_fee": a["platformFee"], "carried_over": a["carriedOver"], "fee_recipient": ctx.fee_recipient,
-                "block_time": when,
+                "platform_fee": a["platformFee"], "carried_over": a["carriedOver"],
+                "carried_to_epoch": a["carriedToEpoch"], "fee_recipient": ctx.fee_recipient, "block_time": when,
             })
         elif e.name == "EpochPublished":
-            out.tables["epoch"].append({**ref, "epoch": a["epoch"], "root": a["root"], "report_cid": a["reportCid"],
-                                        "block_time": when})
+            out.tables["epoch"].append({**ref, "epoch": a["epoch"], "root": a["root"], "listens_root": a["listensRoot"],
+                                        "report_cid": a["reportCid"], "block_time": when})
+        elif e.name == "PoolRulesSet":
+            out.tables["pool_rules"].append({**ref, "from_epoch": a["fromEpoch"], "rules_hash": a["rulesHash"],
+                                             "rules_cid": a["rulesCid"], "block_time": when})
         elif e.name == "PoolClaimed":
             out.tables["pool_claim"].append({**ref, "epoch": a["epoch"], "split_id": a["splitId"], "token": a["token"],
                                              "amount": a["amount"], "block_time": when})
@@ -228,7 +232,8 @@ def deltas(
         row = d.pool[(epoch, token)]
         row[2] += sign * int(x["pool"])
         row[3] += sign * int(x["allocated"])
-        d.pool[(epoch + 1, token)][0] += sign * int(x["carried_over"])
+        # The carry-over went into the pool of the epoch current at publication.
+        d.pool[(int(x["carried_to_epoch"]), token)][0] += sign * int(x["carried_over"])
         if int(x["platform_fee"]):
             d.account[(x["fee_recipient"], token)][0] += sign * int(x["platform_fee"])
     for x in tables.get("pool_claim", ()):

@@ -145,7 +145,7 @@ class Ledger:
                 self._splits.pop(r["split_id"], None)
         for table in ("track", "track_update", "track_block", "catalog_signer_change", "sale", "distribution", "withdrawal", "fee_change",
                       "fee_recipient_change", "token_allowance", "sales_pause", "pool_deposit", "pool_withdrawal",
-                      "pool_settlement", "epoch", "pool_claim"):
+                      "pool_settlement", "epoch", "pool_rules", "pool_claim"):
             if rows.tables.get(table):
                 conn.execute(T[table].insert(), rows.tables[table])
         for track_id, split_id, price, listed in rows.track_state:

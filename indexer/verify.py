@@ -36,9 +36,10 @@ COMPARED = {
     "sales_pause": ("paused",),
     "pool_deposit": ("epoch", "sponsor", "token", "amount", "block_time"),
     "pool_withdrawal": ("epoch", "sponsor", "token", "amount", "block_time"),
-    "pool_settlement": ("epoch", "token", "pool", "allocated", "platform_fee", "carried_over", "fee_recipient",
-                        "block_time"),
-    "epoch": ("epoch", "root", "report_cid", "block_time"),
+    "pool_settlement": ("epoch", "token", "pool", "allocated", "platform_fee", "carried_over", "carried_to_epoch",
+                        "fee_recipient", "block_time"),
+    "epoch": ("epoch", "root", "listens_root", "report_cid", "block_time"),
+    "pool_rules": ("from_epoch", "rules_hash", "rules_cid", "block_time"),
     "pool_claim": ("epoch", "split_id", "token", "amount", "block_time"),
 }
 REF = ("block_number", "block_hash", "tx_hash", "log_index")
