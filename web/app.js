@@ -74,11 +74,24 @@ function explain(err) {
   if (data && state.iface) {
     try {
       const e = state.iface.parseError(typeof data === "string" ? data : data.data);
-      if (e) return `The contract refused: ${e.name.replace("Marketplace__", "")}(${e.args.map(String).join(", ")}).`;
+      if (e) return refusal(e.name.replace("Marketplace__", ""), e.args.map(String));
     } catch { /* not one of ours */ }
   }
   if (err instanceof ApiError) return err.message;
   return msg.length > 300 ? msg.slice(0, 300) + "…" : msg;
+}
+
+// The contract's refusals that a person can act on, in words; the others by name.
+function refusal(name, a) {
+  const words = {
+    EpochEnded: () => `Epoch ${a[0]} has ended and its pools no longer change: fund the current epoch (${a[1]}) or a later one.`,
+    EpochTooFar: () => `Deposits go at most 1,000 epochs ahead: choose epoch ${a[1]} or an earlier one.`,
+    NoPoolRules: () => `No pool rules are committed for epoch ${a[0]} yet, so it cannot be funded: choose an earlier epoch.`,
+    DepositLocked: () => `Epoch ${a[0]} has ended: its deposits belong to its pool until it is published (or, if it never is, until epoch ${a[1]}).`,
+    ZeroAmount: () => "Enter an amount above zero.",
+    AlreadyClaimed: () => `This allocation of epoch ${a[0]} was already claimed.`,
+  };
+  return words[name] ? "The contract refused: " + words[name]() : `The contract refused: ${name}(${a.join(", ")}).`;
 }
 
 // ------------------------------------------------------------------ status banner
@@ -274,8 +287,7 @@ async function viewTrack(id) {
       h("p", {}, "Price: ", h("span", { class: "price" }, isFree(t) ? "Free" : money(t.price, t.token))),
       t.blocked ? [h("p", { class: "error", id: "taken-down" }, `This track was taken down and cannot be bought or downloaded. The public reason is at ipfs://${t.block_reason_cid}.`),
         state.account && state.account.toLowerCase() === t.artist ? counterNoticeForm({ track_id: t.track_id }, "It is your track: if the takedown is mistaken, tell the moderators.") : null] :
-      isFree(t) && t.listed ? [h("p", { class: "muted" }, "Free to download: sponsors pay the artists for every fan who does, through the public sponsor pools."),
-        downloadLink(t)] :
+      isFree(t) && t.listed ? freeDownload(t) :
       t.listed ? [h("label", { for: "amount" }, `Pay (${info.symbol})`), amount,
         h("p", { id: "amount-help", class: "muted" }, "Pay what you want: the price or more. The split sends it to the artist and collaborators."),
         buy] : h("p", { class: "error" }, "This track is not for sale right now."),
@@ -315,11 +327,114 @@ async function buyTrack(t, amountText, out, button) {
 
 function downloadLink(t) {
   return h("button", { type: "button", class: "download", onclick: async () => {
-    if (!(await needSession())) return;
-    // Through a link so the browser streams the file to disk; the session cookie gates it.
-    const a = h("a", { href: `/api/tracks/${t.track_id}/download`, download: "" });
-    document.body.append(a); a.click(); a.remove();
+    if (await needSession()) downloadFile(t);
   } }, `Download ${t.title || "the track"}`);
+}
+
+// ------------------------------------------------------------------ free downloads
+
+// A free download counts toward the sponsor pools only when the wallet signs it
+// (EIP-712 FreeDownload(trackId, epoch)); the server records it in public, so the
+// fan is told so before the wallet opens, and can download without being counted.
+function freeDownload(t) {
+  const title = t.title || "the track";
+  const out = h("div", { id: "free-download-result", "aria-live": "polite" });
+  const notice = h("div", { class: "panel notice", id: "free-download-notice", hidden: true },
+    h("p", {}, h("strong", {}, "Your download is recorded publicly. "),
+      "To count toward the sponsor pools, your wallet signs this download. The sponsor-pool report of this epoch, " +
+      "published on IPFS for anyone to check, then lists your wallet address with this track."),
+    h("p", { class: "muted" }, "Signing costs nothing and sends no transaction. If you prefer not to be listed, download without signing: " +
+      "you get the same file, it just does not count."),
+    h("div", { class: "actions" },
+      h("button", { type: "button", id: "sign-download", onclick: () => go(true) }, "Sign and download"),
+      h("button", { type: "button", class: "secondary", id: "plain-download", onclick: () => go(false) }, "Download without counting")));
+  const start = h("button", { type: "button", class: "download", onclick: () => {
+    notice.hidden = false;
+    start.hidden = true;
+    put(out);
+    notice.querySelector("#sign-download").focus();
+  } }, `Download ${title}`);
+  async function go(sign) {
+    for (const b of notice.querySelectorAll("button")) b.disabled = true;
+    try {
+      if (!(await needSession())) { put(out, h("p", { class: "error" }, "Sign in with your wallet to download this track.")); return; }
+      if (sign) put(out, await countFreeDownload(t));
+      else put(out, h("p", { class: "muted" }, "Not counted: you chose not to sign. Downloading."));
+      downloadFile(t);
+      notice.hidden = true;
+      start.hidden = false;
+    } finally {
+      for (const b of notice.querySelectorAll("button")) b.disabled = false;
+    }
+  }
+  return [h("p", { class: "muted" }, "Free to download: sponsors pay the artists for fans who download it, through the public sponsor pools."),
+    start, notice, out];
+}
+
+function downloadFile(t) {
+  // Through a link so the browser streams the file to disk; the session cookie gates it.
+  const a = h("a", { href: `/api/tracks/${t.track_id}/download`, download: "" });
+  document.body.append(a); a.click(); a.remove();
+}
+
+const freeDownloadTypes = { FreeDownload: [{ name: "trackId", type: "uint256" }, { name: "epoch", type: "uint256" }] };
+const receiptTypes = { FreeDownloadRecorded: [{ name: "listener", type: "address" }, { name: "trackId", type: "uint256" }, { name: "epoch", type: "uint256" }] };
+const eip712Domain = () => ({ name: "Ninety", version: "1", chainId: state.status.chain_id, verifyingContract: ethers.getAddress(state.contract.address) });
+
+// Sign FreeDownload(trackId, current epoch), record it, keep the receipt; what happened, in words.
+async function countFreeDownload(t) {
+  let epoch, signature;
+  try {
+    epoch = (await api("/api/pools")).current_epoch;
+    if (state.chainId !== state.status.chain_id) throw new Error(`Your wallet is on chain ${state.chainId}; Ninety runs on chain ${state.status.chain_id}.`);
+    const typed = { types: { EIP712Domain: [{ name: "name", type: "string" }, { name: "version", type: "string" },
+      { name: "chainId", type: "uint256" }, { name: "verifyingContract", type: "address" }], ...freeDownloadTypes },
+    primaryType: "FreeDownload", domain: eip712Domain(), message: { trackId: t.track_id, epoch } };
+    signature = await state.wallet.request({ method: "eth_signTypedData_v4", params: [state.account, JSON.stringify(typed)] });
+    const signer = ethers.verifyTypedData(eip712Domain(), freeDownloadTypes, { trackId: t.track_id, epoch }, signature);
+    if (signer !== state.account) throw new Error(`Your wallet signed as ${short(signer)}, not as ${short(state.account)}.`);
+  } catch (e) {
+    const why = explain(e);
+    return h("p", { class: "warn", id: "not-counted" },
+      why === "You rejected the request in your wallet." ? "Not counted: you declined to sign in your wallet. " : `Not counted: ${why} `,
+      "You still get the track: it is downloading now, it just does not count toward the sponsor pools.");
+  }
+  let r;
+  try {
+    r = await api(`/api/tracks/${t.track_id}/free-download`, { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ epoch, signature }) });
+  } catch (e) {
+    return h("p", { class: "error", id: "not-counted" }, `Not counted: the server did not record it (${explain(e)}). Downloading anyway.`);
+  }
+  if (r.receipt) await keepReceipt(t, r, signature);
+  const kept = r.receipt ? " Your receipt is kept in this browser: after the epoch is published, the Pools page checks the report includes it." : "";
+  return r.counted
+    ? h("p", { class: "ok", id: "counted" }, `Counted: this download adds to epoch ${r.epoch}'s sponsor pools for the artist.${kept}`)
+    : h("p", { class: "warn", id: "not-counted" }, `Not counted: ${r.reason || "the server did not say why"}.${r.receipt ? " It is recorded, and counts if your wallet qualifies later in the epoch." : ""}${kept}`);
+}
+
+// ------------------------------------------------------------------ receipts (localStorage)
+
+const receiptsKey = () => `ninety-receipts:${state.status.chain_id}:${state.contract.address.toLowerCase()}`;
+
+function loadReceipts() {
+  try {
+    const list = JSON.parse(localStorage.getItem(receiptsKey()) || "[]");
+    return Array.isArray(list) ? list : [];
+  } catch { return []; }
+}
+
+// The receipt is the server's EIP-712 signature over FreeDownloadRecorded(listener,
+// trackId, epoch): kept with who signed it, so a missing download can be proven.
+async function keepReceipt(t, r, signature) {
+  let receiptSigner = null;
+  try { receiptSigner = ethers.verifyTypedData(eip712Domain(), receiptTypes, { listener: state.account, trackId: r.track_id, epoch: r.epoch }, r.receipt); } catch { /* kept as is */ }
+  const entry = { chain_id: state.status.chain_id, contract: state.contract.address.toLowerCase(), epoch: r.epoch,
+    wallet: state.account.toLowerCase(), track_id: r.track_id, title: t.title || null, signature, receipt: r.receipt,
+    receipt_signer: receiptSigner && receiptSigner.toLowerCase(), counted: r.counted, reason: r.reason || "", recorded_at: Math.floor(Date.now() / 1000) };
+  const list = loadReceipts().filter((x) => !(x.epoch === entry.epoch && x.wallet === entry.wallet && x.track_id === entry.track_id));
+  list.push(entry);
+  try { localStorage.setItem(receiptsKey(), JSON.stringify(list)); } catch { toast("This browser did not keep the receipt (storage is full or disabled)."); }
 }
 
 async function viewPurchases() {
@@ -676,59 +791,251 @@ async function ledgerPage(kind, query, cursor, table) {
     cursor ? h("button", { type: "button", class: "secondary", onclick: () => ledgerPage(kind, query, null, table) }, "First page") : null, more);
 }
 
+// ------------------------------------------------------------------ sponsor pools
+
+const duration = (s) => {
+  s = Math.max(0, Math.floor(s));
+  const d = Math.floor(s / 86400), hr = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  return d ? `${d} d ${hr} h` : hr ? `${hr} h ${m} min` : m ? `${m} min` : `${s} s`;
+};
+
+// The chain's time: the latest block's timestamp through the wallet when there is one,
+// else this computer's clock, kept inside the current epoch (the API dates it by block).
+async function chainNow(current) {
+  let now = Date.now() / 1000;
+  if (state.wallet) {
+    try { now = Number((await state.wallet.request({ method: "eth_getBlockByNumber", params: ["latest", false] })).timestamp); } catch { /* the clock will do */ }
+  }
+  return current ? Math.min(Math.max(now, current.starts_at), current.ends_at) : now;
+}
+
+// A listen leaf as ninety.merkle.listen_leaf builds it, and OpenZeppelin's MerkleProof
+// check (each step hashes the pair in ascending order).
+function listenLeaf(epoch, wallet, trackId) {
+  const inner = ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(["uint256", "address", "uint256"], [epoch, wallet, trackId]));
+  return ethers.keccak256(inner);
+}
+function verifyProof(root, proof, leaf) {
+  let node = leaf.toLowerCase();
+  for (const p of proof) {
+    const sibling = p.toLowerCase();
+    node = ethers.keccak256(node < sibling ? ethers.concat([node, sibling]) : ethers.concat([sibling, node]));
+  }
+  return node === String(root).toLowerCase();
+}
+
+const fact = (term, ...value) => [h("dt", {}, term), h("dd", {}, ...value)];
+const mono = (text, full = false) => h("span", { class: "mono", title: text || "" }, text ? (full ? text : short(text)) : "none");
+
 async function viewPools() {
   const pools = await api("/api/pools");
-  const tokens = state.status.tokens;
+  const current = pools.current_epoch;
+  const seconds = pools.epoch_seconds;
+  const byEpoch = new Map(pools.epochs.map((e) => [e.epoch, e]));
+  const now = byEpoch.get(current) || { epoch: current, published: false, tokens: [], starts_at: pools.epoch_start + current * seconds,
+    ends_at: pools.epoch_start + (current + 1) * seconds, rules_hash: null, rules_cid: null, qualified_listeners: 0, free_downloads: 0 };
+  const chainTime = await chainNow(now);
+  put(main, h("h1", {}, "Sponsor pools"),
+    h("p", { class: "muted" }, "Sponsors fund a pool per epoch, a fixed window of block time. When it ends, every qualified listener ",
+      "(a wallet that bought a track in that epoch or the 3 before) directs an equal share of each pool to the free tracks it signed for, ",
+      "at most what it paid the platform in fees. The platform keeps at most 10% of what is paid out; what is left carries over. ",
+      "The report lists every signed download, so anyone can re-check it."),
+    currentPanel(pools, now, chainTime), youPanel(pools), fundPanel(pools), receiptsPanel(pools),
+    h("h2", {}, "Epochs"),
+    pools.epochs.length ? pools.epochs.map((e) => epochPanel(pools, e)) : h("p", { class: "muted" }, "No epoch has money or a report yet."));
+  // Each published epoch's allocations, and whether they were claimed.
+  for (const e of pools.epochs) {
+    if (!e.published) continue;
+    const a = await api(`/api/pools/${e.epoch}/allocations`).catch(() => null);
+    const panel = document.getElementById(`epoch-${e.epoch}`);
+    if (!a || !a.allocations.length || !panel) continue;
+    panel.append(h("h3", {}, "Allocations"), h("div", { class: "table-wrap" }, h("table", { class: "allocations" },
+      h("thead", {}, h("tr", {}, ["Split", "Payees", "Amount", "Claimed"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, a.allocations.map((x) => h("tr", {}, h("td", { class: "mono" }, short(x.split_id)),
+        h("td", {}, x.recipients.map((r, j) => [j ? ", " : "", h("a", { class: "mono", href: `#/ledger/artist/${r}` }, short(r))])),
+        h("td", { class: "num" }, money(x.amount, x.token)), h("td", {}, x.claimed ? "yes" : "not yet")))))));
+  }
+  await checkReceipts(pools);
+}
+
+function currentPanel(pools, e, chainTime) {
+  const left = e.ends_at - chainTime;
+  return h("section", { class: "panel", id: "current-epoch", "aria-labelledby": "current-h" },
+    h("h2", { id: "current-h" }, `Now: epoch ${e.epoch}`),
+    h("dl", { class: "facts" },
+      fact("Runs", `${when(e.starts_at)} to ${when(e.ends_at)} (block time)`),
+      fact("Time left", left > 0 ? `${duration(left)} (by the latest block)` : "ending: the next block starts the next epoch"),
+      fact("Rules", e.rules_hash ? [mono(e.rules_hash), " · ", mono(e.rules_cid, true), h("span", { class: "muted" }, " (committed on chain before the epoch began)")]
+        : h("span", { class: "error" }, "none committed: this epoch cannot be funded")),
+      fact("Listeners", `${e.qualified_listeners ?? 0} qualified listener${e.qualified_listeners === 1 ? "" : "s"}, `,
+        `${e.free_downloads ?? 0} counted free download${e.free_downloads === 1 ? "" : "s"} so far`)),
+    tokensTable(e, false));
+}
+
+// The signed-in wallet's standing in the current epoch (`you` is null unless signed in).
+function youPanel(pools) {
+  const you = pools.you;
+  const panel = h("section", { class: "panel", id: "you", "aria-labelledby": "you-h" }, h("h2", { id: "you-h" }, "Your wallet this epoch"));
+  if (!you) {
+    add(panel, h("p", {}, "Sign in to see whether your wallet qualifies to direct sponsor money with its free downloads."),
+      h("button", { type: "button", onclick: async () => { if (await signIn()) route(); } }, "Sign in"));
+    return panel;
+  }
+  const can = (you.can_direct || []).filter((c) => BigInt(c.amount) > 0n);
+  add(panel,
+    you.qualifies
+      ? h("p", { class: "ok", id: "standing" }, `${short(you.wallet)} qualifies in epoch ${pools.current_epoch}. `,
+        can.length ? `It can direct up to ${can.map((c) => money(c.amount, c.token)).join(" and ")}, shared evenly among the free tracks it signs for.`
+          : "It can direct nothing yet (it paid no platform fees in this window).")
+      : h("p", { class: "warn", id: "standing" }, `${short(you.wallet)} does not qualify in epoch ${pools.current_epoch}: ${you.reason || "no reason given"}. `,
+        "Its signed free downloads are still recorded, and count if it qualifies by the end of the epoch."),
+    h("p", { class: "muted" }, `Free downloads it signed this epoch: ${you.free_downloads ?? 0}.`));
+  return panel;
+}
+
+function fundPanel(pools) {
+  const current = pools.current_epoch;
   const out = h("div", { "aria-live": "polite" });
   const amount = h("input", { id: "fund-amount", inputmode: "decimal", value: "0.1" });
-  const token = h("select", { id: "fund-token" }, tokens.map((t) => h("option", { value: t.address }, t.symbol)));
-  const fund = h("form", { class: "filters", "aria-label": "Fund the open epoch", onsubmit: async (e) => {
+  const token = h("select", { id: "fund-token" }, state.status.tokens.map((t) => h("option", { value: t.address }, t.symbol)));
+  const submit = h("button", { type: "submit" }, `Fund epoch ${current}`);
+  const epoch = h("input", { id: "fund-epoch", type: "number", min: current, max: current + 1000, step: 1, value: current,
+    oninput: () => { submit.textContent = `Fund epoch ${epoch.value || current}`; } });
+  const fund = h("form", { class: "filters", "aria-label": "Fund a pool", onsubmit: async (e) => {
     e.preventDefault();
-    if (!state.account && !(await connect())) return;
+    const target = Number(epoch.value);
+    if (!Number.isInteger(target) || target < current || target > current + 1000) {
+      put(out, h("p", { class: "error" }, `Choose epoch ${current} (the current one) or a later one, up to ${current + 1000}.`)); return;
+    }
     const info = tokenInfo(token.value);
     let value;
     try { value = ethers.parseUnits(amount.value.trim(), info.decimals); } catch { put(out, h("p", { class: "error" }, "Enter an amount like 0.1.")); return; }
+    if (value <= 0n) { put(out, h("p", { class: "error" }, "Enter an amount above zero.")); return; }
+    if (!state.account && !(await connect())) return;
     const isEth = token.value === ETH;
     const steps = stepList([...(isEth ? [] : [["approved", "Approve the token"]]), ["submitted", "Submit the deposit"], ["mined", "Mined"], ["indexed", "In the ledger"]]);
     put(out, steps);
+    submit.disabled = true;
     try {
       if (!isEth) {
         const erc20 = new ethers.Interface(["function approve(address,uint256) returns (bool)"]);
         await send({ to: token.value, data: erc20.encodeFunctionData("approve", [state.contract.address, value]) });
         steps.mark("approved", "Token approved");
       }
-      const receipt = await send(contractTx("depositToPool", [pools.open_epoch, token.value, value], isEth ? value : 0n), steps);
+      const receipt = await send(contractTx("depositToPool", [target, token.value, value], isEth ? value : 0n), steps);
       await waitIndexed(receipt.blockNumber, steps);
-      add(out, h("p", { class: "ok", id: "funded" }, "Thank you: the pool is funded."));
+      add(out, h("p", { class: "ok", id: "funded" }, `Thank you: epoch ${target}'s pool is funded.`));
       setTimeout(route, 800);
-    } catch (err) { steps.fail(explain(err)); }
-  } }, h("div", {}, h("label", { for: "fund-amount" }, "Amount"), amount), h("div", {}, h("label", { for: "fund-token" }, "Token"), token),
-  h("button", { type: "submit" }, `Fund epoch ${pools.open_epoch}`));
-  const epochs = pools.epochs.map((e) => h("section", { class: "panel", "aria-label": `Epoch ${e.epoch}` },
-    h("h2", {}, `Epoch ${e.epoch}`, e.published ? "" : " (open)"),
-    e.published ? h("p", {}, "Report: ", h("span", { class: "mono" }, e.report_cid), " · root ", h("span", { class: "mono" }, short(e.root)),
-      ` · published in block ${e.published_block}. Anyone can check it: `, h("code", {}, `ninety verify epoch ${e.epoch}`))
-      : h("p", { class: "muted" }, `${e.free_downloads ?? 0} free downloads counted so far.`),
-    e.tokens.length ? h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {},
-      ["Token", "Funded", "Taken back", "In the pool", "Allocated", "Claimed", "Platform (≤10%)", "Carried over"].map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, e.tokens.map((t) => h("tr", {}, h("td", {}, t.token_symbol),
-        ...[t.funded, t.withdrawn, e.published ? t.settled_pool : t.open_balance, t.allocated, t.claimed, t.platform_fee ?? "0", t.carried_over ?? "0"]
-          .map((v) => h("td", { class: "num" }, money(v, t.token)))))))) : h("p", { class: "muted" }, "No sponsor money yet.")));
-  // Each published epoch's allocations, and whether they were claimed.
-  for (const [i, e] of pools.epochs.entries()) {
-    if (!e.published) continue;
-    const a = await api(`/api/pools/${e.epoch}/allocations`).catch(() => null);
-    if (!a || !a.allocations.length) continue;
-    epochs[i].append(h("h3", {}, "Allocations"), h("div", { class: "table-wrap" }, h("table", { class: "allocations" },
-      h("thead", {}, h("tr", {}, ["Split", "Payees", "Amount", "Claimed"].map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, a.allocations.map((x) => h("tr", {}, h("td", { class: "mono" }, short(x.split_id)),
-        h("td", {}, x.recipients.map((r, j) => [j ? ", " : "", h("a", { class: "mono", href: `#/ledger/artist/${r}` }, short(r))])),
-        h("td", { class: "num" }, money(x.amount, x.token)), h("td", {}, x.claimed ? "yes" : "not yet")))))));
-  }
-  put(main, h("h1", {}, "Sponsor pools"),
-    h("p", { class: "muted" }, "Sponsors fund a pool per epoch; at its end the pool is shared among the payees of free tracks in proportion to free downloads, with a report anyone can check."),
-    h("section", { class: "panel" }, h("h2", {}, "Fund the open epoch"), fund, out), epochs);
+    } catch (err) { steps.fail(explain(err)); submit.disabled = false; }
+  } },
+  h("div", {}, h("label", { for: "fund-epoch" }, "Epoch"), epoch),
+  h("div", {}, h("label", { for: "fund-amount" }, "Amount"), amount), h("div", {}, h("label", { for: "fund-token" }, "Token"), token), submit);
+  return h("section", { class: "panel", "aria-labelledby": "fund-h" }, h("h2", { id: "fund-h" }, "Fund a pool"),
+    h("p", { class: "muted" }, `Fund the current epoch (${current}) or a later one. You can take a deposit back until its epoch ends; `,
+      "after that it belongs to the pool (or comes back to you if the epoch is still unpublished 8 epochs later)."),
+    fund, out);
 }
+
+function epochPanel(pools, e) {
+  const status = e.published ? `published in block ${e.published_block}`
+    : e.epoch === pools.current_epoch ? "current"
+      : e.epoch > pools.current_epoch ? "not started"
+        : e.epoch >= pools.next_epoch_to_publish ? "ended, waiting to be published" : "ended, nothing to publish";
+  return h("section", { class: "panel", id: `epoch-${e.epoch}`, "aria-label": `Epoch ${e.epoch}` },
+    h("h2", {}, `Epoch ${e.epoch}`), h("p", { class: "muted" }, status),
+    h("dl", { class: "facts" },
+      e.starts_at != null ? fact("Runs", `${when(e.starts_at)} to ${when(e.ends_at)}`) : null,
+      fact("Rules", e.rules_hash ? [mono(e.rules_hash), " · ", mono(e.rules_cid, true)] : "none committed"),
+      e.published ? [
+        fact("Allocations root", mono(e.root, true)),
+        fact("Listens root", e.listens_root ? mono(e.listens_root, true) : h("span", { class: "muted" }, "see the report")),
+        fact("Report", mono(e.report_cid, true)),
+        fact("Check it", h("code", {}, `ninety verify epoch ${e.epoch}`))] : null,
+      e.epoch === pools.current_epoch ? fact("Listeners", `${e.qualified_listeners ?? 0} qualified, ${e.free_downloads ?? 0} counted free downloads`) : null),
+    tokensTable(e, e.published));
+}
+
+function tokensTable(e, settled) {
+  if (!e.tokens.length) return h("p", { class: "muted" }, "No sponsor money yet.");
+  const head = settled ? ["Token", "Funded", "Taken back", "Pool at the end", "Allocated", "Claimed", "Platform fee", "Carried over"]
+    : ["Token", "Funded", "Taken back", "In the pool"];
+  const carried = (t) => {
+    if (t.carried_over == null || BigInt(t.carried_over) === 0n) return money(t.carried_over ?? "0", t.token);
+    return `${money(t.carried_over, t.token)} → epoch ${t.carried_to_epoch ?? "?"}`;
+  };
+  return h("div", { class: "table-wrap" }, h("table", { class: settled ? "settlements" : "pool-tokens" },
+    h("thead", {}, h("tr", {}, head.map((c, i) => h("th", { scope: "col", class: i ? "num" : "" }, c)))),
+    h("tbody", {}, e.tokens.map((t) => h("tr", {}, h("td", {}, t.token_symbol),
+      ...(settled ? [t.funded, t.withdrawn, t.settled_pool ?? "0", t.allocated, t.claimed, t.platform_fee ?? "0"] : [t.funded, t.withdrawn, t.open_balance])
+        .map((v) => h("td", { class: "num" }, money(v, t.token))),
+      settled ? h("td", { class: "num" }, carried(t)) : null)))));
+}
+
+// Receipts this browser kept for signed free downloads: once their epoch is published,
+// each (wallet, track) must be a leaf of the report's listens root.
+function receiptsPanel(pools) {
+  const receipts = loadReceipts().sort((a, b) => b.epoch - a.epoch || a.track_id - b.track_id);
+  const panel = h("section", { class: "panel", id: "receipts", "aria-labelledby": "receipts-h" }, h("h2", { id: "receipts-h" }, "My receipts"));
+  if (!receipts.length) {
+    add(panel, h("p", { class: "muted" }, "No receipts in this browser yet. When you sign a free download, the server's receipt is kept here, ",
+      "and once its epoch is published this page checks that the report includes your download."));
+    return panel;
+  }
+  add(panel, h("p", { class: "muted" }, "Kept in this browser only. Each is checked against the published report's listens root with its Merkle proof."),
+    h("div", { class: "table-wrap" }, h("table", {},
+      h("thead", {}, h("tr", {}, ["Epoch", "Track", "Wallet", "When signed", "In the report"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, receipts.map((r) => h("tr", { class: "receipt-row", "data-epoch": r.epoch, "data-track": r.track_id, "data-wallet": r.wallet },
+        h("td", { class: "num" }, r.epoch), h("td", {}, h("a", { href: `#/track/${r.track_id}` }, r.title || `Track ${r.track_id}`)),
+        h("td", { class: "mono" }, short(r.wallet)), h("td", {}, r.counted ? "counted" : `not counted: ${r.reason || "no reason given"}`),
+        h("td", { class: "receipt-status wrap", "aria-live": "polite" }, waiting(pools, r))))))));
+  return panel;
+}
+
+function waiting(pools, r) {
+  const e = pools.epochs.find((x) => x.epoch === r.epoch);
+  if (e?.published) return "checking…";
+  if (r.epoch >= pools.current_epoch) return `waiting: epoch ${r.epoch} has not ended`;
+  return `waiting: epoch ${r.epoch} has ended and is not published yet`;
+}
+
+async function checkReceipts(pools) {
+  const published = new Map(pools.epochs.filter((e) => e.published).map((e) => [e.epoch, e]));
+  const byKey = new Map(loadReceipts().map((r) => [`${r.epoch}:${r.wallet}:${r.track_id}`, r]));
+  const fetched = {};
+  for (const row of document.querySelectorAll("#receipts tr.receipt-row")) {
+    const r = byKey.get(`${row.dataset.epoch}:${row.dataset.wallet}:${row.dataset.track}`);
+    const e = r && published.get(r.epoch);
+    if (!e) continue;
+    const cell = row.querySelector(".receipt-status");
+    try {
+      const key = `${r.epoch}:${r.wallet}`;
+      fetched[key] ||= api(`/api/pools/${r.epoch}/listens?wallet=${r.wallet}`);
+      const data = await fetched[key];
+      if (e.listens_root && data.listens_root && e.listens_root.toLowerCase() !== data.listens_root.toLowerCase()) {
+        put(cell, missing(r, `the server's listens root ${short(data.listens_root)} is not the one published on chain (${short(e.listens_root)})`));
+        continue;
+      }
+      const leaf = listenLeaf(r.epoch, r.wallet, r.track_id);
+      const entry = (data.listens || []).find((x) => Number(x.track_id) === r.track_id && x.wallet.toLowerCase() === r.wallet);
+      if (entry && Array.isArray(entry.proof) && verifyProof(data.listens_root, entry.proof, leaf)) {
+        put(cell, h("span", { class: "ok" }, "included"), h("span", { class: "muted" },
+          entry.counted ? " · counted" : ` · not counted: ${entry.reason || "no reason given"}`));
+      } else {
+        put(cell, missing(r, entry ? "its proof does not lead to the listens root" : "the report does not list it"));
+      }
+    } catch (err) {
+      put(cell, h("span", { class: "error" }, `Could not check it now: ${explain(err)}`));
+    }
+  }
+}
+
+function missing(r, why) {
+  const evidence = { epoch: r.epoch, wallet: r.wallet, track_id: r.track_id, signature: r.signature, receipt: r.receipt,
+    receipt_signer: r.receipt_signer, chain_id: r.chain_id, contract: r.contract };
+  return [h("strong", { class: "error" }, "MISSING — keep this receipt: it proves the server recorded your download"),
+    h("span", { class: "muted" }, ` (${why}).`), h("pre", { class: "receipt" }, JSON.stringify(evidence, null, 2))];
+}
+
 
 async function viewArtistLedger(address) {
   const s = await api(`/api/ledger/artists/${address}`);
