@@ -105,6 +105,14 @@ def onchain_pools(rpc: Rpc, contract: str, block: int, keys: list[tuple[int, str
     return list(zip(values[: len(keys)], values[len(keys):]))
 
 
+def onchain_rules(rpc: Rpc, contract: str, block: int, epochs: list[int]) -> list[str]:
+    """poolRulesHash(epoch) at `block` for each epoch, as 0x-hex."""
+    sel = _selector("poolRulesHash(uint256)")
+    calls = [("eth_call", [{"to": contract, "data": "0x" + (sel + encode(["uint256"], [e])).hex()}, hex(block)])
+             for e in epochs]
+    return ["0x" + bytes(decode(["bytes32"], bytes.fromhex(r[2:]))[0]).hex() for r in rpc.batch_chunked(calls)]
+
+
 def verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
            progress: Callable[[int], None] | None = None) -> tuple[int, list[str]]:
     """Returns (block verified at, differences)."""
@@ -198,4 +206,13 @@ def verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
                 diffs.append(f"poolBalance{key}: {funded - withdrawn - settled} in the database, {balance} from the contract")
             if allocated - claimed != unclaimed:
                 diffs.append(f"poolUnclaimed{key}: {allocated - claimed} in the database, {unclaimed} from the contract")
+        # Committed pool rules as the contract applies them: per `from_epoch`, the last
+        # PoolRulesSet wins (a later one for the same epoch replaces it).
+        rules: dict[int, str] = {}
+        for r in conn.execute(select(T["pool_rules"]).order_by(T["pool_rules"].c.block_number,
+                                                              T["pool_rules"].c.log_index)).mappings():
+            rules[int(r["from_epoch"])] = r["rules_hash"]
+        for epoch, want in zip(sorted(rules), onchain_rules(rpc, contract, height, sorted(rules))):
+            if rules[epoch] != want:
+                diffs.append(f"poolRulesHash({epoch}): {rules[epoch]} in the database, {want} from the contract")
     return height, diffs
