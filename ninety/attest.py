@@ -1,4 +1,7 @@
-"""Listing attestations: the catalog signer's EIP-712 signature that lets one wallet list
+"""Listing attestations and free-download signatures, all EIP-712 on the Marketplace's
+domain (name "Ninety", version "1", chain id, contract address).
+
+Listing attestations: the catalog signer's EIP-712 signature that lets one wallet list
 one metadata CID on one Marketplace until a deadline (the contract's `registerTrack`
 checks it, and lists each attested CID once). On the wire an attestation is the 32-byte
 deadline followed by the 65-byte signature.
@@ -7,6 +10,12 @@ The API signs only for the wallet that uploaded the files behind the CID, so no 
 list a recording it did not upload, whatever frontend it uses. The key comes from
 NINETY_CATALOG_KEY or, for a local setup, `<data dir>/catalog.key` (created on first use,
 owner-only). Whoever holds it decides what can be listed: keep it on the API server only.
+
+Free downloads: a listener signs FreeDownload(trackId, epoch) for each free download it
+wants counted toward a sponsor pool (the contract's `freeDownloadDigest` gives the same
+digest); the API answers with a receipt, the catalog signer's signature of
+FreeDownloadRecorded(listener, trackId, epoch). The listener keeps it: if the epoch's
+published report leaves that download out, the receipt proves the server recorded it.
 """
 from __future__ import annotations
 
@@ -25,6 +34,11 @@ DOMAIN_NAME = "Ninety"
 DOMAIN_VERSION = "1"
 LISTING_TYPES = {"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"},
                             {"name": "deadline", "type": "uint256"}]}
+FREE_DOWNLOAD_TYPES = {"FreeDownload": [{"name": "trackId", "type": "uint256"}, {"name": "epoch", "type": "uint256"}]}
+RECEIPT_TYPES = {"FreeDownloadRecorded": [{"name": "listener", "type": "address"}, {"name": "trackId", "type": "uint256"},
+                                          {"name": "epoch", "type": "uint256"}]}
+# secp256k1's group order: signatures with s above half of it are the malleable twins.
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 # How long an attestation is valid: long enough to sign two transactions, short enough
 # that one saved now cannot list a recording someone registers in the meantime (the API
 # checks the recording again for each fresh attestation).
@@ -37,6 +51,50 @@ def domain(chain_id: int, contract: str) -> dict[str, Any]:
 
     return {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id,
             "verifyingContract": Web3.to_checksum_address(contract)}
+
+
+def _digest(chain_id: int, contract: str, types: dict[str, Any], message: dict[str, Any]) -> bytes:
+    from eth_utils import keccak
+
+    signable = encode_typed_data(domain_data=domain(chain_id, contract), message_types=types, message_data=message)
+    return bytes(keccak(b"\x19" + signable.version + signable.header + signable.body))
+
+
+def free_download_digest(chain_id: int, contract: str, track_id: int, epoch: int) -> bytes:
+    """What a listener signs to have its free download of `track_id` counted in `epoch`."""
+    return _digest(chain_id, contract, FREE_DOWNLOAD_TYPES, {"trackId": track_id, "epoch": epoch})
+
+
+def _recover(digest: bytes, signature: str | bytes) -> str | None:
+    """The lower-case signer of `digest`, or None for a malformed or high-s signature."""
+    try:
+        raw = bytes.fromhex(signature[2:] if signature.startswith("0x") else signature) \
+            if isinstance(signature, str) else bytes(signature)
+    except ValueError:
+        return None
+    if len(raw) != 65 or raw[64] not in (27, 28) or int.from_bytes(raw[32:64], "big") > _SECP256K1_N // 2:
+        return None
+    try:
+        return str(Account._recover_hash(digest, signature=raw)).lower()
+    except Exception:  # an r or s out of range: not a signature
+        return None
+
+
+def recover_free_download(chain_id: int, contract: str, track_id: int, epoch: int, signature: str | bytes) -> str | None:
+    """Who signed FreeDownload(track_id, epoch) (lower case), or None if nobody validly did."""
+    return _recover(free_download_digest(chain_id, contract, track_id, epoch), signature)
+
+
+def receipt_digest(chain_id: int, contract: str, wallet: str, track_id: int, epoch: int) -> bytes:
+    from web3 import Web3
+
+    return _digest(chain_id, contract, RECEIPT_TYPES,
+                   {"listener": Web3.to_checksum_address(wallet), "trackId": track_id, "epoch": epoch})
+
+
+def receipt_signer(chain_id: int, contract: str, wallet: str, track_id: int, epoch: int, receipt: str) -> str | None:
+    """Who signed this free-download receipt (the catalog signer, if it is genuine)."""
+    return _recover(receipt_digest(chain_id, contract, wallet, track_id, epoch), receipt)
 
 
 @dataclass(frozen=True)
@@ -59,6 +117,11 @@ class CatalogSigner:
         )
         signature = Account.sign_message(signable, self.key).signature
         return "0x" + deadline.to_bytes(32, "big").hex() + bytes(signature).hex()
+
+    def sign_receipt(self, chain_id: int, contract: str, wallet: str, track_id: int, epoch: int) -> str:
+        """The receipt for a recorded free download: FreeDownloadRecorded(wallet, track, epoch)."""
+        signature = Account._sign_hash(receipt_digest(chain_id, contract, wallet, track_id, epoch), self.key).signature
+        return "0x" + bytes(signature).hex()
 
     @classmethod
     def load(cls, env_value: str | None, data_dir: Path) -> "CatalogSigner":

@@ -3,6 +3,7 @@ shared core to the indexer and the backend (imported inside commands, so `--help
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -74,19 +75,25 @@ def _deploy_if_needed(settings: Settings, rpc_url: str) -> Deployment:
         return existing
     from brownie import accounts
 
-    from ninety.deploy import connect, deploy_marketplace, load_project
+    from ninety.deploy import DEV_EPOCH_SECONDS, connect, deploy_marketplace, load_project
+    from ninety.ipfs import Ipfs
 
     load_project()
     connect(rpc_url=rpc_url)
     deployer = accounts.add(dev_account(settings.mnemonic, 0)[1])
-    record = deploy_marketplace(
-        deployer,
-        settings.deployments_dir,
-        fee_recipient=settings.fee_recipient,
-        fee_bps=settings.fee_bps,
-        force=existing is not None,
-        catalog_signer=load_signer(settings.data_dir).address,
-    )
+    console.print(f"Sponsor-pool epochs on this dev chain last {DEV_EPOCH_SECONDS // 60} minutes of block time "
+                  "(a week by default with `ninety deploy`).")
+    with Ipfs(settings.ipfs_api) if settings.ipfs_api else contextlib.nullcontext() as ipfs:
+        record = deploy_marketplace(
+            deployer,
+            settings.deployments_dir,
+            fee_recipient=settings.fee_recipient,
+            fee_bps=settings.fee_bps,
+            force=existing is not None,
+            catalog_signer=load_signer(settings.data_dir).address,
+            epoch_seconds=DEV_EPOCH_SECONDS,
+            pin=ipfs.add_bytes if ipfs is not None else None,
+        )
     return Deployment.from_json(record)
 
 
@@ -227,6 +234,8 @@ def deploy(
         None, "--catalog-signer",
         help="Address whose attestations listings need (default: the API's key, NINETY_CATALOG_KEY or "
              "<data dir>/catalog.key); 'none' opens registration to any wallet and CID."),
+    epoch_seconds: int = typer.Option(7 * 24 * 3600, "--epoch-seconds", min=1, max=2**32 - 1,
+                                      help="Length of a sponsor-pool epoch in seconds of block time (default: a week)."),
 ) -> None:
     """Deploy the Marketplace through Brownie; record deployments/<chain id>.json.
 
@@ -260,14 +269,19 @@ def deploy(
             deployer = accounts.add(dev_account(settings.mnemonic, 0)[1])
         else:
             _fail("set NINETY_DEPLOYER_KEY to the deployer's private key")
-        record = deploy_marketplace(
-            deployer,
-            settings.deployments_dir,
-            fee_recipient=fee_recipient or settings.fee_recipient,
-            fee_bps=settings.fee_bps if fee_bps is None else fee_bps,
-            force=force,
-            catalog_signer=signer,
-        )
+        from ninety.ipfs import Ipfs
+
+        with Ipfs(settings.ipfs_api) if settings.ipfs_api else contextlib.nullcontext() as ipfs:
+            record = deploy_marketplace(
+                deployer,
+                settings.deployments_dir,
+                fee_recipient=fee_recipient or settings.fee_recipient,
+                fee_bps=settings.fee_bps if fee_bps is None else fee_bps,
+                force=force,
+                catalog_signer=signer,
+                epoch_seconds=epoch_seconds,
+                pin=ipfs.add_bytes if ipfs is not None else None,
+            )
     except NinetyError as e:
         _fail(str(e))
     console.print(f"Marketplace {record['address']} on chain {record['chain_id']} (block {record['deploy_block']})")
@@ -299,20 +313,23 @@ def verify(
     epoch: Optional[int] = typer.Argument(None, min=0, help="The epoch number, with `epoch`."),
     report: Optional[Path] = typer.Option(None, "--report", help="Check this copy of the report instead of the "
                                           "one the chain names (its CID must still match)."),
+    receipts: Optional[Path] = typer.Option(None, "--receipts", help="A JSON list of free-download receipts "
+                                            "({wallet, track_id, epoch, receipt}) that must be in the report."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Recompute the ledger from the chain alone (events and the contract's balances) and
     diff it with the database. Exit 0 only when they match.
 
     `ninety verify epoch N` needs only NINETY_RPC_URL, NINETY_IPFS_API and the deployment:
-    it fetches epoch N's report by the CID the contract recorded, recomputes the allocation,
-    every proof and the Merkle root from the report's rules, and checks them against the
-    chain. Anyone can run it."""
+    it fetches epoch N's report by the CID the contract recorded, checks its rules against
+    the on-chain commitment, recovers every download signature, re-finds every listener's
+    qualifying sales and fees on chain, recomputes weights, allocations, the fee, every
+    proof and both roots, and compares them with the chain. Anyone can run it."""
     _setup_logging(verbose)
     if what is not None:
         if what != "epoch" or epoch is None:
             _fail("usage: ninety verify [epoch N]")
-        _verify_epoch(epoch, report)
+        _verify_epoch(epoch, report, receipts)
         return
     from indexer.service import connect_chain
     from indexer.verify import verify as run_verify
@@ -350,7 +367,7 @@ def _exit_on_differences(diffs: list[str], where: str) -> None:
         raise typer.Exit(1)
 
 
-def _verify_epoch(epoch: int, report_path: Optional[Path]) -> None:
+def _verify_epoch(epoch: int, report_path: Optional[Path], receipts_path: Optional[Path]) -> None:
     import json
 
     from ninety.epochs import check_report, published_epoch
@@ -360,9 +377,18 @@ def _verify_epoch(epoch: int, report_path: Optional[Path]) -> None:
     try:
         rpc, chain_id, deployment = _chain_and_deployment(settings)
         try:
-            root, cid, settled = published_epoch(rpc, deployment.address.lower(), epoch, deployment.deploy_block)
+            published = published_epoch(rpc, deployment.address.lower(), epoch, deployment.deploy_block)
         except LookupError as e:
             raise NinetyError(str(e)) from None
+        cid = published.report_cid
+        receipts = []
+        if receipts_path is not None:
+            try:
+                receipts = json.loads(receipts_path.read_text())
+                if not isinstance(receipts, list):
+                    raise ValueError("expected a JSON list of {wallet, track_id, epoch, receipt}")
+            except (OSError, ValueError) as e:
+                raise NinetyError(f"cannot read the receipts in {receipts_path}: {e}") from None
         diffs = []
         if report_path is not None:
             body = report_path.read_bytes()
@@ -376,14 +402,19 @@ def _verify_epoch(epoch: int, report_path: Optional[Path]) -> None:
                 body = ipfs.cat(cid)  # verified against the CID
         try:
             report = json.loads(body)
-            diffs += check_report(report, contract=deployment.address, epoch=epoch, root=root, settled=settled)
+            diffs += check_report(report, rpc=rpc, chain_id=chain_id, contract=deployment.address, epoch=epoch,
+                                  deploy_block=deployment.deploy_block, receipts=receipts,
+                                  progress=lambda line: console.print(line, soft_wrap=True))
         except (ValueError, KeyError, TypeError) as e:
             diffs.append(f"the report is not a Ninety epoch report ({e.__class__.__name__}: {e})")
     except NinetyError as e:
         _fail(str(e))
     _exit_on_differences(diffs, f"in epoch {epoch}: it does not check out")
-    console.print(f"[green]epoch {epoch} checks out[/]: report {cid}, root {root}, "
-                  f"{len(report['allocations'])} allocations recomputed from its rules and proven")
+    counted = sum(1 for x in report["listens"] if x.get("counted"))
+    console.print(f"[green]epoch {epoch} checks out[/]: report {cid}; rules match the on-chain commitment; "
+                  f"{len(report['listens'])} signed downloads ({counted} counted) and their listeners' sales "
+                  f"re-checked on chain; {len(report['allocations'])} allocations, the fee and both roots recomputed"
+                  + (f"; {len(receipts)} receipts found in the report" if receipts else ""), soft_wrap=True)
 
 
 epoch_app = typer.Typer(help="Sponsor-pool epochs.", no_args_is_help=True)
@@ -392,12 +423,15 @@ app.add_typer(epoch_app, name="epoch")
 
 @epoch_app.command("close")
 def epoch_close(
-    epoch: int = typer.Argument(..., min=0, help="The open epoch (epochs close in order)."),
+    epoch: Optional[int] = typer.Argument(None, min=0, help="The ended epoch to publish (default: the first ended "
+                                          "epoch with a pool; epochs publish in order)."),
+    advance: bool = typer.Option(False, "--advance", help="Dev chain only: move the chain's clock to the epoch's "
+                                 "end and mine a block, instead of waiting for it."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Count the epoch's free downloads, pin the allocation report to IPFS and publish its
-    Merkle root. Needs the owner's key: NINETY_OWNER_KEY (on a dev chain, the dev
-    mnemonic's first account)."""
+    """Judge the ended epoch's signed free downloads against the chain, apply the committed
+    rules, pin the report to IPFS and publish its roots. Needs the owner's key:
+    NINETY_OWNER_KEY (on a dev chain, the dev mnemonic's first account)."""
     _setup_logging(verbose)
     from web3 import Web3
 
@@ -419,7 +453,8 @@ def epoch_close(
         engine = make_engine(settings.database_url)
         ensure_schema(engine)
         with Ipfs(settings.ipfs_api) as ipfs:
-            close_epoch(engine, w3, ipfs, deployment, key, epoch, say=lambda line: console.print(line, soft_wrap=True))
+            close_epoch(engine, w3, ipfs, deployment, key, epoch, advance=advance,
+                        say=lambda line: console.print(line, soft_wrap=True))
     except NinetyError as e:
         _fail(str(e))
 

@@ -20,6 +20,10 @@ from ninety.paths import ROOT, use_repo_tools
 log = logging.getLogger(__name__)
 
 DEV_CHAIN_IDS = {31337, 1337}
+# Sponsor-pool epochs: a week on real chains; `ninety up` uses DEV_EPOCH_SECONDS so a
+# newcomer sees an epoch end (and `ninety epoch close --advance` can move the clock).
+WEEK = 7 * 24 * 3600
+DEV_EPOCH_SECONDS = 600
 
 
 def load_project() -> Any:
@@ -73,11 +77,15 @@ def deploy_marketplace(
     force: bool = False,
     dev_token: bool | None = None,
     catalog_signer: str | None = None,
+    epoch_seconds: int = WEEK,
+    pin: Any = None,
 ) -> dict[str, Any]:
     """Deploy Marketplace (and, on dev chains, MockUSDC, allowed for sales); record
     `<deployments_dir>/<chain id>.json`. Refuses a second deployment unless `force`.
     `catalog_signer` is the address whose attestations listings need (None: open
-    registration, any wallet may list any CID)."""
+    registration, any wallet may list any CID). Sponsor-pool epochs last `epoch_seconds`;
+    the default pool rules are committed for epoch 0 on, pinned with `pin(bytes) -> cid`
+    when given and always written next to the deployment record (pin that file if not)."""
     from brownie import chain, web3
 
     project = load_project()
@@ -92,10 +100,14 @@ def deploy_marketplace(
         log.warning("recorded Marketplace %s has no code on chain %s: deploying again", existing.address, chain_id)
     if not 0 <= fee_bps <= 1000:
         raise DeploymentError(f"platform fee must be 0..1000 basis points (at most 10%), got {fee_bps}")
+    if not 1 <= epoch_seconds < 2**32:
+        raise DeploymentError(f"an epoch must last 1 second to 136 years, got {epoch_seconds} s")
     recipient = fee_recipient or deployer.address
     chatter = io.StringIO()  # brownie prints every transaction; keep it for the debug log
     with contextlib.redirect_stdout(chatter):
-        record = _deploy(project, deployer, chain_id, recipient, fee_bps, dev_token, catalog_signer)
+        record = _deploy(project, deployer, chain_id, recipient, fee_bps, dev_token, catalog_signer, epoch_seconds)
+        rules_path = deployments_dir / f"{chain_id}-pool-rules.json"
+        _commit_rules(record, deployer, project, fee_bps, rules_path, pin)
     log.debug("brownie output:\n%s", chatter.getvalue())
     deployments_dir.mkdir(parents=True, exist_ok=True)
     path = deployment_path(deployments_dir, chain_id)
@@ -105,9 +117,29 @@ def deploy_marketplace(
     return record
 
 
+def _commit_rules(record: dict[str, Any], deployer: Any, project: Any, fee_bps: int, path: Path, pin: Any) -> None:
+    """Commit the default pool rules: 0.001 ETH (and 1 unit of each dev stablecoin)
+    qualifies a listener, multiplier 1, the deployment's fee rate."""
+    from ninety.epochs import canonical, default_rules, rules_cid, rules_hash
+
+    qualifying = {"0x" + "00" * 20: 10**15}
+    for token in record["tokens"].values():
+        qualifying[token["address"]] = 10 ** int(token["decimals"])
+    rules = default_rules(fee_bps, qualifying)
+    body = canonical(rules)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    cid = pin(body) if pin is not None else rules_cid(body)
+    market = project.Marketplace.at(record["address"])
+    market.setPoolRules(rules_hash(rules), cid, {"from": deployer})
+    record["pool_rules"] = {"hash": "0x" + rules_hash(rules).hex(), "cid": cid, "file": path.name}
+    if pin is None:
+        log.warning("pool rules not pinned (no IPFS node given): pin %s so anyone can read them (CID %s)", path, cid)
+
+
 def _deploy(project: Any, deployer: Any, chain_id: int, recipient: str, fee_bps: int,
-            dev_token: bool | None, catalog_signer: str | None) -> dict[str, Any]:
-    market = project.Marketplace.deploy(recipient, fee_bps, {"from": deployer})
+            dev_token: bool | None, catalog_signer: str | None, epoch_seconds: int) -> dict[str, Any]:
+    market = project.Marketplace.deploy(recipient, fee_bps, epoch_seconds, {"from": deployer})
     tx = market.tx
     if catalog_signer:
         market.setCatalogSigner(catalog_signer, {"from": deployer})
@@ -119,6 +151,7 @@ def _deploy(project: Any, deployer: Any, chain_id: int, recipient: str, fee_bps:
         "abi_hash": abi_hash(market.abi),
         "fee_recipient": recipient,
         "fee_bps": fee_bps,
+        "epoch_seconds": epoch_seconds,
         "catalog_signer": catalog_signer or "0x" + "00" * 20,
         "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "tokens": {},

@@ -74,9 +74,13 @@ class Market:
         return self.send(self.contract.functions.depositToPool(epoch, Web3.to_checksum_address(token), amount),
                          sponsor, amount if token == ETH else 0)
 
-    def publish_epoch(self, epoch: int, root: bytes, report_cid: str, allocated: Sequence[int],
+    def publish_epoch(self, epoch: int, root: bytes, listens_root: bytes, report_cid: str, allocated: Sequence[int],
                       fees: Sequence[int], owner: str) -> Any:
-        return self.send(self.contract.functions.publishEpoch(epoch, root, report_cid, list(allocated), list(fees)), owner)
+        return self.send(self.contract.functions.publishEpoch(
+            epoch, root, listens_root, report_cid, list(allocated), list(fees)), owner)
+
+    def set_pool_rules(self, rules_hash: bytes, rules_cid: str, owner: str) -> Any:
+        return self.send(self.contract.functions.setPoolRules(rules_hash, rules_cid), owner)
 
     def claim_from_pool(self, epoch: int, allocation: Any, proof: Sequence[bytes], sender: str) -> Any:
         return self.send(self.contract.functions.claimFromPool(
@@ -95,9 +99,15 @@ class Market:
         return int(self.contract.functions.owed(Web3.to_checksum_address(account), Web3.to_checksum_address(token)).call())
 
 
-def deploy_direct(w3: Web3, owner: str, fee_recipient: str, fee_bps: int = 500) -> tuple[Market, Contract]:
-    """Deploy Marketplace and an allowed MockUSDC with web3 alone (tests, benchmarks).
-    Real deployments go through Brownie (`ninety deploy`)."""
+def deploy_direct(w3: Web3, owner: str, fee_recipient: str, fee_bps: int = 500, epoch_seconds: int = 3600,
+                  rules: dict[str, Any] | None = None, pin: Any = None) -> tuple[Market, Contract]:
+    """Deploy Marketplace and an allowed MockUSDC with web3 alone (tests, benchmarks), and
+    commit pool rules (by default `ninety.epochs.default_rules` for ETH and the USDC) for
+    epoch 0 on. `pin(bytes) -> cid` puts the rules on IPFS (e.g. `Ipfs.add_bytes`); without
+    it the CID is computed locally and nothing is pinned. Real deployments go through
+    Brownie (`ninety deploy`)."""
+    from ninety.epochs import canonical, default_rules, rules_cid, rules_hash
+
     owner = Web3.to_checksum_address(owner)
 
     def deploy(name: str, *args: Any) -> Contract:
@@ -105,8 +115,11 @@ def deploy_direct(w3: Web3, owner: str, fee_recipient: str, fee_bps: int = 500) 
         receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(*args).transact({"from": owner}))
         return w3.eth.contract(address=receipt["contractAddress"], abi=load_abi(name))
 
-    market_contract = deploy("Marketplace", Web3.to_checksum_address(fee_recipient), fee_bps)
+    market_contract = deploy("Marketplace", Web3.to_checksum_address(fee_recipient), fee_bps, epoch_seconds)
     usdc = deploy("MockUSDC")
     market = Market(w3, market_contract.address)
     market.send(market.contract.functions.setTokenAllowed(usdc.address, True), owner)
+    rules = rules if rules is not None else default_rules(fee_bps, {ETH: 10**15, usdc.address: 10**6})
+    body = canonical(rules)
+    market.set_pool_rules(rules_hash(rules), pin(body) if pin is not None else rules_cid(body), owner)
     return market, usdc

@@ -6,6 +6,7 @@ Reads from the environment:
   NINETY_FEE_BPS          platform fee in basis points, 0..1000 (default 500 = 5%)
   NINETY_DEPLOYMENTS_DIR  where <chain id>.json is recorded (default ./deployments)
   NINETY_FORCE_DEPLOY=1   deploy again on a chain that already has one
+  NINETY_EPOCH_SECONDS    sponsor-pool epoch length in seconds of block time (default a week)
 """
 import os
 from pathlib import Path
@@ -29,5 +30,6 @@ def main():
         fee_recipient=os.environ.get("NINETY_FEE_RECIPIENT") or None,
         fee_bps=int(os.environ.get("NINETY_FEE_BPS") or 500),
         force=os.environ.get("NINETY_FORCE_DEPLOY") == "1",
+        epoch_seconds=int(os.environ.get("NINETY_EPOCH_SECONDS") or 7 * 24 * 3600),
     )
     print(f"Marketplace: {record['address']} (chain {record['chain_id']}, block {record['deploy_block']})")

@@ -41,26 +41,44 @@ class World:
         return self.accounts[0]
 
 
-def new_world(rpc_url: str, fee_bps: int = 500) -> World:
+def new_world(rpc_url: str, fee_bps: int = 500, pin=None, epoch_seconds: int = 3600) -> World:
+    """A fresh Marketplace with funded, approving accounts. `pin(bytes) -> cid` puts the
+    pool rules on IPFS (the API reads them from there)."""
     w3 = web3_for(rpc_url)
     accounts = [str(a) for a in w3.eth.accounts]
-    market, usdc = deploy_direct(w3, accounts[0], accounts[9], fee_bps)
-    world = World(w3, market, usdc, accounts, deploy_block=w3.eth.block_number - 2)
+    start = w3.eth.block_number
+    market, usdc = deploy_direct(w3, accounts[0], accounts[9], fee_bps, epoch_seconds=epoch_seconds, pin=pin)
+    world = World(w3, market, usdc, accounts, deploy_block=start + 1)
     for a in accounts[1:8]:
         usdc.functions.mint(a, 10**15).transact({"from": accounts[0]})
         usdc.functions.approve(market.address, 2**256 - 1).transact({"from": a})
     return world
 
 
+def advance_epoch(world: World) -> None:
+    """Move the dev chain's clock to the next epoch and mine a block there."""
+    f = world.market.contract.functions
+    start, seconds = f.epochStart().call(), f.epochSeconds().call()
+    now = world.w3.eth.get_block("latest")["timestamp"]
+    world.w3.provider.make_request("evm_increaseTime", [seconds - (now - start) % seconds])
+    world.w3.provider.make_request("evm_mine", [])
+
+
 def pool_step(world: World, rng: random.Random) -> None:
-    """One sponsor-pool action: a deposit, taking part of one back, closing the epoch
-    (allocations to random splits, a fee up to 10%, sometimes a carry-over) or a claim."""
+    """One sponsor-pool action: a deposit, taking part of one back, the clock moving to the
+    next epoch, publishing the first ended epoch with a pool (allocations to random splits
+    within the distributable part, the fee on what is allocated, sometimes a carry-over) or
+    a claim."""
+    from ninety.epochs import distributable, fee_on
     from ninety.merkle import Allocation, MerkleTree
 
     m, people = world.market, world.accounts[1:8]
-    epoch = m.contract.functions.openEpoch().call()
+    f = m.contract.functions
+    epoch = f.currentEpoch().call()
     roll = rng.random()
-    if roll < 0.45:
+    if roll < 0.1:
+        advance_epoch(world)
+    elif roll < 0.45:
         token = rng.choice([ETH, world.usdc.address])
         amount = rng.randint(1, 10**16) if token == ETH else rng.randint(1, 10**7)
         sponsor, target = rng.choice(people), epoch + rng.choice([0, 0, 1])
@@ -75,21 +93,24 @@ def pool_step(world: World, rng: random.Random) -> None:
             m.send(m.contract.functions.withdrawPoolDeposit(target, Web3.to_checksum_address(token), amount), sponsor)
             world.deposits[(target, sponsor, token)] -= amount
     elif roll < 0.75 and world.splits:
+        pending = next((e for e in range(f.nextEpochToPublish().call(), epoch) if f.poolTokens(e).call()), None)
+        if pending is None:
+            return
         allocations, allocated, fees = [], [], []
-        for token in m.contract.functions.poolTokens(epoch).call():
-            pool = m.contract.functions.poolBalance(epoch, token).call()
-            fee = pool * rng.randint(0, 100) // 1000
+        bps = rng.randint(0, 1000)
+        for token in f.poolTokens(pending).call():
+            pool = f.poolBalance(pending, token).call()
             distinct = sorted(set(world.splits))  # the same split may have been created twice
             chosen = rng.sample(distinct, min(len(distinct), rng.randint(1, 3)))
-            each = (pool - fee) // (len(chosen) + rng.choice([0, 1]))
+            each = distributable(pool, bps) // (len(chosen) + rng.choice([0, 1]))
             allocations += [Allocation(sid, token.lower(), each) for sid in chosen if each]
             allocated.append(each * len(chosen))
-            fees.append(fee)
+            fees.append(fee_on(each * len(chosen), bps))
         if not allocations:
             allocations = [Allocation(world.splits[0], ETH, 0)]
-        tree = MerkleTree(epoch, allocations)
-        m.publish_epoch(epoch, tree.root, f"bafkreireport{epoch}", allocated, fees, world.owner)
-        world.claims += [(epoch, a, tree.proof(a)) for a in allocations if a.amount]
+        tree = MerkleTree(pending, allocations)
+        m.publish_epoch(pending, tree.root, b"\x00" * 32, f"bafkreireport{pending}", allocated, fees, world.owner)
+        world.claims += [(pending, a, tree.proof(a)) for a in allocations if a.amount]
     elif world.claims:
         epoch_of, a, proof = world.claims.pop(rng.randrange(len(world.claims)))
         m.claim_from_pool(epoch_of, a, proof, rng.choice(people))
