@@ -198,13 +198,30 @@ def _seed_demo(settings: Settings, api_url: str, rpc_url: str, deployment: Deplo
             Seeder.skip(settings.data_dir)
         return None
     console.print("Seeding the demo catalog (first run only; --no-demo skips it)…")
+
+    def close(epoch: int) -> dict[str, Any]:
+        from web3 import Web3
+
+        from backend.epochs import close_epoch
+        from ninety.db import make_engine
+        from ninety.ipfs import Ipfs
+
+        engine = make_engine(settings.database_url)
+        try:
+            with Ipfs(settings.ipfs_api) as ipfs:
+                return close_epoch(engine, Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30})), ipfs,
+                                   deployment, dev_account(settings.mnemonic, 0)[1], epoch, advance=True,
+                                   say=lambda line: console.print(f"  demo: {line}", soft_wrap=True))
+        finally:
+            engine.dispose()
+
     try:
         Seeder(api_url, rpc_url, deployment, lambda i: dev_account(settings.mnemonic, i), settings.data_dir,
-               say=lambda line: console.print(line, soft_wrap=True)).run()
+               say=lambda line: console.print(line, soft_wrap=True), close_epoch=close).run()
     except Exception as e:  # the product is up without it; the next run goes on where this one stopped
         log.exception("seeding the demo catalog failed")
         return f"[red]incomplete ({e.__class__.__name__}: {str(e)[:200]}); the next run continues it[/]"
-    return f"{len(TRACKS)} tracks by {len(ARTISTS)} artists, with sales and a withdrawal"
+    return f"{len(TRACKS)} tracks by {len(ARTISTS)} artists, with sales, a withdrawal and a published sponsor-pool epoch"
 
 
 def _watch(supervisor: Supervisor) -> None:

@@ -5,7 +5,11 @@ Everything goes through the product's real paths, as an artist and a fan would: 
 artist signs in with SIWE and uploads through the API (files pinned to the IPFS node,
 audio encrypted), sends the createSplit and registerTrack calls the API returns, fans
 buy in ETH and in the dev stablecoin (some paying more than the price), a payee
-distributes and withdraws, and the indexer mirrors it all. The audio and artwork are
+distributes and withdraws, and the indexer mirrors it all. Then a sponsor-pool round:
+a sponsor funds the current epoch, two fans who bought from other artists (so they
+qualify) sign free downloads of the free track, a wallet that never bought signs one too
+(recorded, not counted), the epoch is closed on the dev chain's clock and published, the
+artist's split claims its allocation, and the next epoch is funded. The audio and artwork are
 synthesised here, different for every track, so nothing is downloaded.
 
 Progress is kept in `<data dir>/demo.json`: a second run does not seed again, and a run
@@ -70,7 +74,14 @@ TRACKS = (
               "A three-way split between the band and two producers."),
     DemoTrack("Cassette Summer", 4, "Lo-fi", "0.0015 ETH", ((4, 900_000), (6, 100_000)), "Warm tape hiss, warmer chords."),
     DemoTrack("Night Train to Kobe", 4, "Jazz", "4 mUSDC", ((4, 1_000_000),), "Brushed drums and a walking bass line."),
+    DemoTrack("Open Air", 4, "Ambient", "0 ETH", ((4, 1_000_000),),
+              "Free to download: sign your download and the sponsor pool pays Kyoto Tape Club."),
 )
+FREE_TRACK = len(TRACKS) - 1
+# The pool round: wallet 8 sponsors; fans 2 and 7 (who bought) and wallet 9 (who never did)
+# sign free downloads.
+SPONSOR, LISTENERS, NEVER_BOUGHT = 8, (2, 7), 9
+POOL_DEPOSIT = 5 * 10**16  # 0.05 ETH into the demo epoch, and as much into the next
 # (fan wallet, track index, paid as a multiple of the price): pay what you want, at least the price.
 SALES = ((2, 0, 1.0), (2, 1, 1.0), (2, 3, 1.5), (2, 6, 1.0), (7, 0, 2.0), (7, 4, 1.0), (7, 7, 1.2), (2, 5, 1.0))
 
@@ -144,7 +155,9 @@ def synth_png(seed: int, size: int = 256) -> bytes:
 
 class Seeder:
     def __init__(self, api_url: str, rpc_url: str, deployment: Deployment, keys: Callable[[int], tuple[str, str]],
-                 data_dir: Path, say: Callable[[str], None] = print) -> None:
+                 data_dir: Path, say: Callable[[str], None] = print,
+                 close_epoch: Callable[[int], dict[str, Any]] | None = None) -> None:
+        self.close_epoch = close_epoch
         self.api = api_url.rstrip("/")
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
         self.deployment = deployment
@@ -271,9 +284,71 @@ class Seeder:
             self.state["withdrawal"] = True
             self._save()
         self._wait_indexed()
+        if self.close_epoch is not None and not self.state.get("pool_round"):
+            self._pool_round(tracks[TRACKS[FREE_TRACK].title])
         self.state["complete"] = True
         self._save()
         return self.state
+
+    def _pool_round(self, free_track: int) -> None:
+        """One whole sponsor-pool epoch, through the same paths as the product's users."""
+        from ninety.attest import FREE_DOWNLOAD_TYPES, domain
+
+        assert self.close_epoch is not None
+        f = self.market.functions
+        epoch = self.state.get("pool_epoch")
+        if epoch is None:
+            epoch = f.currentEpoch().call()
+            self.say(f"  demo: a sponsor funds epoch {epoch} with {POOL_DEPOSIT / 10**18} ETH; listeners sign free downloads")
+            self._call(SPONSOR, f.depositToPool(epoch, ETH, POOL_DEPOSIT), POOL_DEPOSIT)
+            self.state["pool_epoch"] = epoch
+            self._save()
+        answers = self.state.setdefault("free_downloads", {})
+        for wallet in (*LISTENERS, NEVER_BOUGHT):
+            if str(wallet) in answers:
+                continue
+            headers = self._login(wallet)
+            signed = Account.sign_typed_data(
+                self.keys(wallet)[1], domain_data=domain(self.deployment.chain_id, self.deployment.address),
+                message_types=FREE_DOWNLOAD_TYPES, message_data={"trackId": free_track, "epoch": epoch})
+            r = self.http.post(f"{self.api}/api/tracks/{free_track}/free-download", headers=headers, timeout=30,
+                               json={"epoch": epoch, "signature": "0x" + bytes(signed.signature).hex()})
+            if r.status_code != 200:
+                raise NinetyError(f"demo free download refused: HTTP {r.status_code} {r.text[:300]}")
+            answers[str(wallet)] = r.json()
+            self._save()
+        if not self.state.get("pool_published"):
+            self.say(f"  demo: closing epoch {epoch} (the dev chain's clock moves to its end) and publishing it")
+            self.close_epoch(epoch)
+            self.state["pool_published"] = True
+            self._save()
+        if not self.state.get("pool_claimed"):
+            self._wait_published(epoch)
+            artist = self.keys(ARTISTS[TRACKS[FREE_TRACK].artist].wallet)[0]
+            mine = self.http.get(f"{self.api}/api/pools/{epoch}/allocations", params={"payee": artist},
+                                 timeout=30).json()["allocations"]
+            for a in mine:
+                if not a["claimed"]:
+                    self._call(ARTISTS[TRACKS[FREE_TRACK].artist].wallet, f.claimFromPool(
+                        epoch, a["split_id"], Web3.to_checksum_address(a["token"]), int(a["amount"]), a["proof"]))
+            self.say(f"  demo: Kyoto Tape Club claims {len(mine)} allocation(s); the next epoch is funded")
+            self._call(SPONSOR, f.depositToPool(f.currentEpoch().call(), ETH, POOL_DEPOSIT), POOL_DEPOSIT)
+            self.state["pool_claimed"] = True
+            self._save()
+        self.state["pool_round"] = True
+        self._save()
+
+    def _wait_published(self, epoch: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                epochs = self.http.get(f"{self.api}/api/pools", timeout=10).json()["epochs"]
+                if any(e["epoch"] == epoch and e["published"] for e in epochs):
+                    return
+            except (requests.RequestException, KeyError, ValueError):
+                pass
+            time.sleep(0.5)
+        raise NinetyError(f"epoch {epoch} was published but the indexer has not caught up in {timeout:.0f} s")
 
     def _wait_indexed(self, timeout: float = 90.0) -> None:
         """Until the indexer has the whole demo, with every track's metadata read from IPFS."""

@@ -113,10 +113,10 @@ def test_up_seeds_a_demo_catalog_once_and_stops_cleanly(tmp_path):
 
     proc, out = start_up(tmp_path, demo=True)
     try:
-        assert "Seeding the demo catalog" in out and "8 tracks by 3 artists" in out
+        assert "Seeding the demo catalog" in out and "9 tracks by 3 artists" in out
         api = api_url(out)
         tracks = requests.get(f"{api}/api/tracks", params={"limit": 100}, timeout=10).json()["items"]
-        assert len(tracks) >= 8 and all(t["metadata_status"] == "ok" and t["title"] for t in tracks)
+        assert len(tracks) >= 9 and all(t["metadata_status"] == "ok" and t["title"] for t in tracks)
         assert len({t["artist"] for t in tracks}) >= 3
         assert {t["token_symbol"] for t in tracks} == {"ETH", "mUSDC"}
         assert len({t["audio_cid"] for t in tracks}) == len(tracks), "every track has its own audio"
@@ -140,7 +140,7 @@ def test_up_seeds_a_demo_catalog_once_and_stops_cleanly(tmp_path):
     try:
         assert "Seeding" not in out and "seeded on the first run" in out
         tracks = requests.get(f"{api_url(out)}/api/tracks", params={"limit": 100}, timeout=10).json()["items"]
-        assert len(tracks) == 8
+        assert len(tracks) == 9
     finally:
         stop_with_ctrl_c(proc)
 
