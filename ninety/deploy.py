@@ -129,12 +129,18 @@ def _commit_rules(record: dict[str, Any], deployer: Any, project: Any, fee_bps: 
     body = canonical(rules)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(body)
-    cid = pin(body) if pin is not None else rules_cid(body)
+    cid = rules_cid(body)
+    pinned = False
+    if pin is not None:
+        try:
+            pinned = pin(body) == cid
+        except Exception as e:  # the contract is deployed already: record it, say what to pin
+            log.warning("could not pin the pool rules to IPFS: %s", e)
     market = project.Marketplace.at(record["address"])
     market.setPoolRules(rules_hash(rules), cid, {"from": deployer})
     record["pool_rules"] = {"hash": "0x" + rules_hash(rules).hex(), "cid": cid, "file": path.name}
-    if pin is None:
-        log.warning("pool rules not pinned (no IPFS node given): pin %s so anyone can read them (CID %s)", path, cid)
+    if not pinned:
+        log.warning("pool rules not pinned: pin %s (CID %s) so anyone, and the API, can read them", path, cid)
 
 
 def _deploy(project: Any, deployer: Any, chain_id: int, recipient: str, fee_bps: int,

@@ -31,7 +31,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-import aleph_cid
 from eth_abi import decode, encode
 from eth_utils import keccak
 
@@ -88,9 +87,9 @@ def rules_hash(rules: dict[str, Any]) -> bytes:
 
 def rules_cid(data: bytes) -> str:
     """The CID IPFS gives `data` (CIDv1, raw leaves), computed locally."""
-    hasher = aleph_cid.CidHasher.for_ipfs_v1_raw_leaves()
-    hasher.update(data)
-    return str(hasher.finalize())
+    from ninety.ipfs import local_cid
+
+    return local_cid(data)
 
 
 @dataclass(frozen=True)
