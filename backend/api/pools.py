@@ -1,24 +1,30 @@
-"""Sponsor pools, read-only: epochs with their pools, settlements and claims, and each
-published epoch's allocations with their Merkle proofs (what a payee needs to claim)."""
+"""Sponsor pools, read-only: epochs (fixed windows of block time) with their committed
+rules, pools, settlements and claims; the caller's standing in the current epoch; each
+published epoch's allocations with their Merkle proofs (what a payee needs to claim) and
+its recorded free downloads with theirs (what a listener needs to check a receipt)."""
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
+from web3 import Web3
 
-from backend.api.tracks import open_epoch
-from backend.deps import MAX_DB_INT, DbDep, ServicesDep
+from backend.api.tracks import problem_response
+from backend.deps import MAX_DB_INT, DbDep, ServicesDep, current_wallet, session_token
 from backend.errors import ApiError
 from backend.models import EpochReport, FreeDownload
-from ninety.errors import IpfsError, IpfsUnavailableError
+from ninety.errors import IpfsError, IpfsUnavailableError, NinetyError
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/pools", tags=["pools"])
 T = SQLModel.metadata.tables
+ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 
 
 class PoolToken(BaseModel):
@@ -34,30 +40,105 @@ class PoolToken(BaseModel):
     unclaimed: str
     platform_fee: str | None
     carried_over: str | None
+    carried_to_epoch: int | None = Field(description="the epoch the carry-over went to (the one current at "
+                                                     "publication)")
 
 
 class EpochOut(BaseModel):
     epoch: int
+    starts_at: int = Field(description="unix seconds of block time")
+    ends_at: int = Field(description="unix seconds of block time: the next epoch starts then")
+    rules_hash: str | None = Field(description="the pool rules committed on chain for this epoch (null: none yet)")
+    rules_cid: str | None
     published: bool
     root: str | None
+    listens_root: str | None
     report_cid: str | None
     published_block: int | None
-    free_downloads: int | None
+    qualified_listeners: int | None = Field(description="the current epoch's qualified listeners so far (null for "
+                                                        "other epochs)")
+    free_downloads: int | None = Field(description="the current epoch's counted free downloads so far (null for "
+                                                   "other epochs)")
     tokens: list[PoolToken]
 
 
+class DirectOut(BaseModel):
+    token: str
+    token_symbol: str
+    token_decimals: int
+    amount: str
+
+
+class YouOut(BaseModel):
+    wallet: str
+    qualifies: bool
+    reason: str = Field(description="why the wallet does not qualify this epoch; empty when it does")
+    can_direct: list[DirectOut] = Field(description="per token, at most how much of the pools its downloads can "
+                                                    "direct this epoch")
+    free_downloads: int = Field(description="its free downloads recorded this epoch")
+
+
 class PoolsOut(BaseModel):
-    open_epoch: int
+    current_epoch: int
+    next_epoch_to_publish: int
+    epoch_start: int = Field(description="unix seconds of block time when epoch 0 began")
+    epoch_seconds: int
+    you: YouOut | None = Field(description="the signed-in wallet's standing in the current epoch; null when not "
+                                           "signed in")
     epochs: list[EpochOut]
 
 
-@router.get("", response_model=PoolsOut)
-def pools(services: ServicesDep, db: DbDep) -> PoolsOut:
-    """Every epoch with money or a publication, newest first: per token what sponsors put
-    in and took back, what was settled, allocated, claimed, the platform's part and the
-    carry-over; the root and report CID once published; free downloads counted so far
-    in the open epoch."""
-    current = open_epoch(db)
+NEXT_EPOCH_TO_PUBLISH = "0x" + Web3.keccak(text="nextEpochToPublish()")[:4].hex().removeprefix("0x")
+
+
+def _signed_in(request: Request, db: Any) -> str | None:
+    """The session's wallet, or None: this page is public, a stale session only hides `you`."""
+    if not session_token(request):
+        return None
+    try:
+        return current_wallet(request, db)
+    except ApiError:
+        return None
+
+
+def _rules_by_epoch(db: Any) -> list[tuple[int, str, str]]:
+    """(from_epoch, rules_hash, rules_cid), in the order the chain applies them: for an
+    epoch, the last entry whose from_epoch is not after it (a later commitment for the
+    same from_epoch replaced the earlier one)."""
+    pr = T["pool_rules"]
+    rows = db.execute(select(pr.c.from_epoch, pr.c.rules_hash, pr.c.rules_cid)
+                      .order_by(pr.c.from_epoch, pr.c.block_number, pr.c.log_index)).all()
+    return [(int(r[0]), r[1], r[2]) for r in rows]
+
+
+def _rules_for(rules: list[tuple[int, str, str]], epoch: int) -> tuple[str | None, str | None]:
+    found: tuple[str | None, str | None] = (None, None)
+    for from_epoch, rules_hash, rules_cid in rules:
+        if from_epoch > epoch:
+            break
+        found = (rules_hash, rules_cid)
+    return found
+
+
+@router.get("", response_model=PoolsOut, responses={
+    503: problem_response("No chain RPC or contract configured, or the chain RPC is unavailable")})
+def pools(request: Request, services: ServicesDep, db: DbDep) -> PoolsOut:
+    """Every epoch with money or a publication, and the current one, newest first: when it
+    starts and ends (block time), its committed rules, per token what sponsors put in and
+    took back, what was settled, allocated, claimed, the platform's part and the
+    carry-over; the roots and report CID once published; for the current epoch its
+    qualified listeners and counted free downloads so far. `you`: the signed-in wallet's
+    standing in the current epoch (whether it qualifies, why not, how much it can
+    direct, its recorded free downloads)."""
+    from backend.api.tracks import standing_or_why
+    from backend.epochs import clock as clock_of, current_epoch, epoch_counts
+
+    if services.rpc is None or services.deployment is None:
+        raise ApiError(503, "this server has no chain RPC or contract configured")
+    clock = clock_of(services)
+    current = int(current_epoch(services)[0])
+    next_to_publish = int(services.rpc.call("eth_call", [{"to": services.deployment.address,
+                                                          "data": NEXT_EPOCH_TO_PUBLISH}, "latest"]), 16)
     published = {int(r["epoch"]): r for r in db.execute(select(T["epoch"])).mappings()}
     settled = {(int(r["epoch"]), r["token"]): r for r in db.execute(select(T["pool_settlement"])).mappings()}
     per_epoch: dict[int, list[PoolToken]] = defaultdict(list)
@@ -71,16 +152,46 @@ def pools(services: ServicesDep, db: DbDep) -> PoolsOut:
             token=token, token_symbol=symbol, token_decimals=decimals, funded=str(funded), withdrawn=str(withdrawn),
             open_balance=str(funded - withdrawn - settled_amount), settled_pool=str(s["pool"]) if s else None,
             allocated=str(allocated), claimed=str(claimed), unclaimed=str(allocated - claimed),
-            platform_fee=str(s["platform_fee"]) if s else None, carried_over=str(s["carried_over"]) if s else None))
-    fd = FreeDownload
-    downloads = db.execute(select(func.count()).select_from(fd).where(fd.epoch == current)).scalar() or 0
+            platform_fee=str(s["platform_fee"]) if s else None, carried_over=str(s["carried_over"]) if s else None,
+            carried_to_epoch=int(s["carried_to_epoch"]) if s and s["carried_to_epoch"] is not None else None))
+    listeners: int | None
+    downloads: int | None
+    try:
+        listeners, downloads = epoch_counts(db, services, current)
+    except LookupError:  # no rules committed for the epoch: nobody qualifies
+        listeners, downloads = 0, 0
+    except (ValueError, NinetyError) as e:  # the rules cannot be read now: unknown, the rest still shown
+        log.warning("cannot count epoch %d's listeners: %s", current, e)
+        listeners = downloads = None
+    rules = _rules_by_epoch(db)
     out = []
     for e in sorted(set(per_epoch) | set(published) | {current}, reverse=True):
         p = published.get(e)
-        out.append(EpochOut(epoch=e, published=p is not None, root=p["root"] if p else None,
-                            report_cid=p["report_cid"] if p else None, published_block=p["block_number"] if p else None,
-                            free_downloads=int(downloads) if e == current else None, tokens=per_epoch.get(e, [])))
-    return PoolsOut(open_epoch=current, epochs=out)
+        rules_hash, rules_cid = _rules_for(rules, e)
+        out.append(EpochOut(
+            epoch=e, starts_at=int(clock.start_of(e)), ends_at=int(clock.end_of(e)), rules_hash=rules_hash,
+            rules_cid=rules_cid, published=p is not None, root=p["root"] if p else None,
+            listens_root=p["listens_root"] if p else None, report_cid=p["report_cid"] if p else None,
+            published_block=p["block_number"] if p else None,
+            qualified_listeners=listeners if e == current else None,
+            free_downloads=downloads if e == current else None, tokens=per_epoch.get(e, [])))
+    you = None
+    wallet = _signed_in(request, db)
+    if wallet is not None:
+        mine = standing_or_why(db, services, current, wallet)
+        direct = []
+        for d in mine["can_direct"]:
+            symbol, decimals = services.tokens.info(d["token"])
+            direct.append(DirectOut(token=d["token"], token_symbol=symbol, token_decimals=decimals,
+                                    amount=str(d["amount"])))
+        if mine["free_downloads"] is None:
+            fd = FreeDownload
+            mine["free_downloads"] = db.execute(select(func.count()).select_from(fd)
+                                                .where(fd.epoch == current, fd.wallet == wallet)).scalar()
+        you = YouOut(wallet=wallet, qualifies=bool(mine["qualifies"]), reason=str(mine["reason"]), can_direct=direct,
+                     free_downloads=int(mine["free_downloads"] or 0))
+    return PoolsOut(current_epoch=current, next_epoch_to_publish=next_to_publish, epoch_start=int(clock.start),
+                    epoch_seconds=int(clock.seconds), you=you, epochs=out)
 
 
 class AllocationOut(BaseModel):
@@ -125,6 +236,56 @@ def allocations(epoch: Annotated[int, Path(ge=0, le=MAX_DB_INT)], services: Serv
                                  amount=a["amount"], proof=a["proof"], claimed=(a["split_id"], a["token"]) in claimed,
                                  recipients=recipients))
     return AllocationsOut(epoch=epoch, root=row["root"], report_cid=row["report_cid"], allocations=out)
+
+
+class ListenOut(BaseModel):
+    wallet: str
+    track_id: int
+    signature: str
+    block_number: int
+    counted: bool
+    reason: str
+    proof: list[str] = Field(description="sibling hashes from the leaf keccak256(keccak256(abi.encode(epoch, wallet, "
+                                         "trackId))) up to `listens_root`")
+
+
+class ListensOut(BaseModel):
+    epoch: int
+    listens_root: str | None = Field(description="as published on chain (EpochPublished)")
+    report_cid: str
+    listens: list[ListenOut]
+
+
+_LISTENS = TypeAdapter(list[ListenOut])
+
+
+@router.get("/{epoch}/listens", response_model=ListensOut, responses={
+    404: problem_response("The epoch is not published (yet), or its report is not a Ninety report"),
+    422: problem_response("wallet is not an address"),
+    503: problem_response("The report cannot be fetched from IPFS now")})
+def listens(epoch: Annotated[int, Path(ge=0, le=MAX_DB_INT)], services: ServicesDep, db: DbDep,
+            wallet: str = Query(..., min_length=42, max_length=42, pattern=ADDRESS,
+                                description="the listener: its recorded free downloads")) -> ListensOut:
+    """A published epoch's recorded free downloads by one wallet, from the epoch's report,
+    each with whether it counted, why not, and its Merkle proof into the listens root the
+    chain holds: a listener checks its receipts against them (a download recorded with a
+    receipt but missing here was dropped)."""
+    row = db.execute(select(T["epoch"]).where(T["epoch"].c.epoch == epoch)).mappings().first()
+    if row is None:
+        raise ApiError(404, f"epoch {epoch} is not published (yet)")
+    report = _report(services, db, epoch, row["report_cid"])
+    who = wallet.lower()
+    entries = report.get("listens", [])  # reports of the earlier contract have none
+    try:
+        if not isinstance(entries, list):
+            raise ValueError("listens is not a list")
+        mine = _LISTENS.validate_python([e for e in entries if isinstance(e, dict)
+                                         and str(e.get("wallet", "")).lower() == who])
+    except (ValueError, ValidationError):
+        raise ApiError(404, f"epoch {epoch}'s report {row['report_cid']!r} does not list free downloads the way a "
+                            "Ninety report does") from None
+    return ListensOut(epoch=epoch, listens_root=row.get("listens_root"), report_cid=row["report_cid"],
+                      listens=[m.model_copy(update={"wallet": m.wallet.lower()}) for m in mine])
 
 
 def _report(services: Any, db: Any, epoch: int, cid: str) -> dict[str, Any]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import time
 from typing import Any, Iterator, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel
-from sqlalchemy import Select, and_, func, or_, select
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Select, and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 from sqlmodel import select as select_model
@@ -22,8 +23,10 @@ from backend.deps import MAX_DB_INT, DbDep, ServicesDep, TrackId, WalletDep
 from backend.errors import ApiError
 from backend.models import FreeDownload, Upload
 from backend.ranges import parse_range
+from ninety.errors import NinetyError
 from ninety.market import ETH
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/tracks", tags=["catalog"])
 T = SQLModel.metadata.tables
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -313,43 +316,18 @@ def _safe_name(name: str) -> str:
     return cleaned[:150]
 
 
-# Abuse limits: a wallet's free downloads count toward the pools at most this many times
-# per epoch (more are still served), and a wallet must be signed in (one SIWE signature).
-MAX_COUNTED_FREE_DOWNLOADS = 50
-
-
 def _is_free(row: Any) -> bool:
     return row["token"] == ETH and int(row["price"]) == 0 and bool(row["listed"])
-
-
-def open_epoch(db: Any) -> int:
-    """The epoch free downloads count toward now: the one after the last published."""
-    last = db.execute(select(func.max(T["epoch"].c.epoch))).scalar()
-    return 0 if last is None else int(last) + 1
-
-
-def _count_free_download(db: Any, row: Any, wallet: str) -> None:
-    epoch = open_epoch(db)
-    fd = FreeDownload
-    key = (epoch, int(row["track_id"]), wallet)
-    if db.get(fd, key) is not None:
-        return  # already counted this epoch
-    counted = db.execute(select(func.count()).select_from(fd).where(fd.epoch == epoch, fd.wallet == wallet)).scalar()
-    if counted >= MAX_COUNTED_FREE_DOWNLOADS:
-        return
-    db.add(fd(epoch=epoch, track_id=key[1], wallet=wallet, split_id=row["split_id"], created_at=time.time()))
-    try:
-        db.commit()
-    except IntegrityError:  # the same wallet, twice at once: counted once
-        db.rollback()
 
 
 @router.get("/{track_id}/download", responses={206: {"description": "a byte range"}})
 def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep, wallet: WalletDep) -> Response:
     """The full original file, for a signed-in wallet that bought the track (a Sale of it
-    in the ledger), or for any signed-in wallet if the track is free (an ETH price of 0):
-    a free download counts once per wallet, track and epoch toward the sponsor pools.
-    401 without a session, 403 without a purchase. Range requests work."""
+    in the ledger), or for any signed-in wallet if the track is free (an ETH price of 0).
+    Serving a file never counts toward the sponsor pools (any site can make a signed-in
+    browser send a GET): a listener signs the download and POSTs it to
+    `/api/tracks/{track_id}/free-download`. 401 without a session, 403 without a
+    purchase. Range requests work."""
     row = _track(db, track_id)
     _refuse_if_blocked(row)
     free = _is_free(row)
@@ -363,8 +341,6 @@ def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbD
     assert upload is not None  # _track refused the track otherwise
     if services.ipfs is None:
         raise ApiError(503, "this server has no IPFS node configured")
-    if free:  # counted once the file can be served
-        _count_free_download(db, row, wallet)
     key = services.master_key.unwrap(upload.wrapped_key)
     span = parse_range(request.headers.get("range"), upload.size)
     start, end = span if span is not None else (0, upload.size - 1)
@@ -394,3 +370,199 @@ def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbD
         headers["Content-Range"] = f"bytes {start}-{end}/{upload.size}"
         status = 206
     return StreamingResponse(body, status_code=status, media_type=upload.content_type, headers=headers)
+
+
+# ------------------------------------------------------------------ signed free downloads
+
+# A wallet's recorded free downloads per epoch, at most (more answer counted: false and
+# are not recorded): every recorded download is a leaf of the epoch's public report.
+MAX_RECORDED_FREE_DOWNLOADS = 50
+# Per client address, like the sign-in limit: each request recovers a signature, reads the
+# chain head (cached) and the listener's standing. NINETY_RATE_LIMITS=off turns it off
+# with the others.
+FREE_DOWNLOAD_RATE = "60/minute"
+SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
+
+
+def problem_response(description: str) -> dict[str, Any]:
+    """An OpenAPI response entry for an error answered as problem details (RFC 9457)."""
+    return {"description": description, "content": {"application/problem+json": {"schema": {
+        "type": "object", "required": ["type", "title", "status", "detail"],
+        "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                       "detail": {"type": "string"}}}}}}
+
+
+class FreeDownloadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epoch: int = Field(..., strict=True, ge=0, le=MAX_DB_INT,
+                       description="the current epoch (by the chain's latest block time), as signed")
+    signature: str = Field(..., strict=True, min_length=132, max_length=132, pattern=SIGNATURE,
+                           description="the listener's EIP-712 signature of FreeDownload(uint256 trackId,uint256 "
+                                       "epoch), domain {name: \"Ninety\", version: \"1\", chainId, verifyingContract: "
+                                       "the Marketplace}: 0x and 65 bytes (r, s, v), low s")
+
+
+class FreeDownloadOut(BaseModel):
+    track_id: int
+    epoch: int
+    counted: bool = Field(description="whether it counts toward the epoch's pools as things stand now (the epoch's "
+                                      "report decides, as of the block it was recorded at)")
+    reason: str = Field(description="why it does not count; empty when it does")
+    receipt: str | None = Field(description="the server's signature over what it recorded (0x…), to check against "
+                                            "the epoch's published listens root; null when nothing was recorded")
+
+
+def _enforce_free_download_rate(request: Request, services: Any) -> None:
+    from limits import parse_many
+
+    from backend.ratelimit import _namespaced, client_address, client_key, parse_proxies
+
+    limits = services.rate_limits
+    if limits is None or not limits.enabled:
+        return
+    if "free_download" not in limits.items:
+        spec = getattr(services.settings, "rate_limit_free_download", None) or FREE_DOWNLOAD_RATE
+        limits.items["free_download"] = [_namespaced(i, "free_download") for i in parse_many(spec)]
+    who = client_key(client_address(request.scope, parse_proxies(getattr(services.settings, "trusted_proxies", ()))))
+    try:
+        refusal = limits.hit("free_download", who)
+    except Exception:  # the counters' store is down: serve rather than refuse everyone (as the middleware does)
+        log.exception("rate limit storage failed; letting the request through")
+        return
+    if refusal is not None:
+        raise ApiError(429, f"too many free downloads recorded from your address; try again in {refusal.retry_after} s",
+                       headers={"Retry-After": str(refusal.retry_after)})
+
+
+def _split_pays(db: Any, split_id: str, wallet: str) -> bool:
+    sr = T["split_recipient"]
+    return db.execute(select(sr.c.position).where(sr.c.split_id == split_id, sr.c.recipient == wallet)
+                      .limit(1)).first() is not None
+
+
+def _lock_wallet(db: Any, wallet: str) -> None:
+    """Serialise one wallet's recordings (PostgreSQL: a transaction-scoped advisory lock),
+    so two at once cannot both pass the per-epoch cap. SQLite serialises writers itself,
+    and the cap is checked again after the insert."""
+    if db.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(bytes.fromhex(wallet[2:18]), "big", signed=True)
+        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def standing_or_why(db: Any, services: Any, epoch: int, wallet: str) -> dict[str, Any]:
+    """backend.epochs.standing, or, when the epoch's rules cannot be read (none committed,
+    not Ninety rules, IPFS or the chain unavailable), a standing that does not qualify and
+    says why."""
+    from backend.epochs import standing
+
+    try:
+        return standing(db, services, epoch, wallet)
+    except (LookupError, ValueError, NinetyError) as e:
+        if isinstance(e, LookupError):  # e.g. no rules committed for the epoch: nothing can count
+            reason = f"{e}: nothing counts in epoch {epoch}"
+        else:
+            log.warning("cannot judge %s's standing in epoch %d: %s", wallet, epoch, e)
+            reason = "whether it counts cannot be judged right now (the epoch's pool rules cannot be read); try again later"
+        return {"qualifies": False, "reason": reason, "can_direct": [], "free_downloads": None}
+
+
+def _answer(db: Any, services: Any, record: FreeDownload, wallet: str) -> FreeDownloadOut:
+    """A recorded download as it stands: counted if the track's split (when recorded) did
+    not pay the listener and the listener qualifies in the epoch."""
+    if _split_pays(db, record.split_id, wallet):
+        counted, reason = False, "the track's split pays you: your own downloads never count"
+    else:
+        mine = standing_or_why(db, services, record.epoch, wallet)
+        counted, reason = bool(mine["qualifies"]), ("" if mine["qualifies"] else str(mine["reason"]))
+    return FreeDownloadOut(track_id=record.track_id, epoch=record.epoch, counted=counted, reason=reason,
+                           receipt=record.receipt)
+
+
+@router.post("/{track_id}/free-download", response_model=FreeDownloadOut, responses={
+    401: problem_response("Not signed in"),
+    403: problem_response("The signature is not the signed-in wallet's (another wallet, track or epoch), or the "
+                          "request comes from another site"),
+    404: problem_response("No such track here"),
+    409: problem_response("The epoch is not the current one (`current_epoch` says which is), or the track is not "
+                          "free (listed at an ETH price of 0)"),
+    422: problem_response("Malformed body: epoch must be a whole number, signature 0x and 130 hex digits, a valid "
+                          "low-s signature"),
+    429: problem_response("Too many free downloads recorded from this client (Retry-After)"),
+    451: problem_response("The track was taken down (`reason_cid`)"),
+    503: problem_response("No chain RPC, contract or IPFS configured, or the chain RPC is unavailable"),
+})
+def record_free_download(track_id: TrackId, body: FreeDownloadIn, request: Request, services: ServicesDep,
+                         db: DbDep, wallet: WalletDep) -> FreeDownloadOut:
+    """Record a free download toward the sponsor pools, signed by the listener.
+
+    The signed-in wallet signs the EIP-712 message FreeDownload(trackId, epoch) for the
+    current epoch (by the chain's latest block time). It is recorded once per wallet, track
+    and epoch (a repeat answers the same record), published in the epoch's report with the
+    signature, and answered with the server's receipt. Whether it counts is decided when the
+    epoch is closed; `counted` and `reason` say how it stands now: a wallet that has not
+    (yet) qualified this epoch is recorded but not counted (it may still qualify by buying
+    during the epoch). A download of a track whose split pays the listener, or beyond
+    50 per wallet and epoch, is not recorded (`counted` false, `receipt` null)."""
+    from ninety.attest import recover_free_download
+
+    _enforce_free_download_rate(request, services)
+    if services.rpc is None or services.deployment is None or services.chain_id is None:
+        raise ApiError(503, "this server has no chain RPC or contract configured: free downloads cannot be recorded")
+    row = _track(db, track_id)
+    _refuse_if_blocked(row)
+    if not _is_free(row):
+        raise ApiError(409, f"track {track_id} is not free (listed at an ETH price of 0): only free downloads are "
+                            "recorded", title="Not a free track")
+    from backend.epochs import current_epoch
+
+    epoch, head_block, head_time = current_epoch(services)
+    if body.epoch != epoch:
+        raise ApiError(409, f"epoch {body.epoch} is not the current epoch: the current epoch is {epoch} (by the chain's "
+                            f"latest block time); sign FreeDownload({track_id}, {epoch})", title="Not the current epoch",
+                       current_epoch=epoch)
+    contract = services.deployment.address
+    signer = recover_free_download(services.chain_id, contract, track_id, body.epoch, body.signature)
+    if signer is None:
+        raise ApiError(422, "signature is not a valid signature: 65 bytes (r, s, v) with a low s, as wallets make "
+                            "for eth_signTypedData_v4")
+    if signer.lower() != wallet:
+        raise ApiError(403, f"the signature is not {wallet}'s signature of FreeDownload({track_id}, {body.epoch}) on "
+                            "this chain and Marketplace (it is another wallet's, or of another track or epoch)",
+                       title="Wrong signer")
+
+    key = (epoch, track_id, wallet)
+    record = db.get(FreeDownload, key)
+    if record is not None:
+        return _answer(db, services, record, wallet)
+    if _split_pays(db, row["split_id"], wallet):
+        return FreeDownloadOut(track_id=track_id, epoch=epoch, counted=False, receipt=None,
+                               reason="the track's split pays you: your own downloads never count (not recorded)")
+    fd = FreeDownload
+    over = FreeDownloadOut(track_id=track_id, epoch=epoch, counted=False, receipt=None,
+                           reason=f"you have recorded {MAX_RECORDED_FREE_DOWNLOADS} free downloads this epoch, the "
+                                  "most a wallet may (not recorded)")
+
+    def recorded() -> int:
+        return int(db.execute(select(func.count()).select_from(fd)
+                              .where(fd.epoch == epoch, fd.wallet == wallet)).scalar() or 0)
+
+    _lock_wallet(db, wallet)
+    if recorded() >= MAX_RECORDED_FREE_DOWNLOADS:
+        db.rollback()
+        return over
+    receipt = services.catalog.sign_receipt(services.chain_id, contract, wallet, track_id, epoch)
+    record = fd(epoch=epoch, track_id=track_id, wallet=wallet, split_id=row["split_id"],
+                signature=body.signature.lower(), block_number=int(head_block), block_time=int(head_time),
+                receipt=receipt, created_at=time.time())
+    db.add(record)
+    try:
+        db.flush()
+        if recorded() > MAX_RECORDED_FREE_DOWNLOADS:  # another of this wallet's got in first
+            db.rollback()
+            return over
+        db.commit()
+    except IntegrityError:  # the same download, twice at once: recorded once
+        db.rollback()
+        record = db.get(FreeDownload, key)
+        assert record is not None
+    return _answer(db, services, record, wallet)
