@@ -5,7 +5,6 @@ its recorded free downloads with theirs (what a listener needs to check a receip
 from __future__ import annotations
 
 import json
-import logging
 from collections import defaultdict
 from typing import Annotated, Any
 
@@ -19,9 +18,8 @@ from backend.api.tracks import problem_response
 from backend.deps import MAX_DB_INT, DbDep, ServicesDep, current_wallet, session_token
 from backend.errors import ApiError
 from backend.models import EpochReport, FreeDownload
-from ninety.errors import IpfsError, IpfsUnavailableError, NinetyError
+from ninety.errors import IpfsError, IpfsUnavailableError
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/pools", tags=["pools"])
 T = SQLModel.metadata.tables
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
@@ -130,7 +128,7 @@ def pools(request: Request, services: ServicesDep, db: DbDep) -> PoolsOut:
     qualified listeners and counted free downloads so far. `you`: the signed-in wallet's
     standing in the current epoch (whether it qualifies, why not, how much it can
     direct, its recorded free downloads)."""
-    from backend.api.tracks import standing_or_why
+    from backend.api.tracks import RulesUnreadable, judged, standing_or_why
     from backend.epochs import clock as clock_of, current_epoch, epoch_counts
 
     if services.rpc is None or services.deployment is None:
@@ -157,12 +155,9 @@ def pools(request: Request, services: ServicesDep, db: DbDep) -> PoolsOut:
     listeners: int | None
     downloads: int | None
     try:
-        listeners, downloads = epoch_counts(db, services, current)
-    except LookupError:  # no rules committed for the epoch: nobody qualifies
-        listeners, downloads = 0, 0
-    except (ValueError, NinetyError) as e:  # the rules cannot be read now: unknown, the rest still shown
-        log.warning("cannot count epoch %d's listeners: %s", current, e)
-        listeners = downloads = None
+        listeners, downloads = judged(services, current, lambda: epoch_counts(db, services, current))
+    except RulesUnreadable as e:  # none committed: nobody qualifies; unreadable now: unknown
+        listeners = downloads = None if e.committed else 0
     rules = _rules_by_epoch(db)
     out = []
     for e in sorted(set(per_epoch) | set(published) | {current}, reverse=True):

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import time
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -27,6 +27,7 @@ from ninety.errors import NinetyError
 from ninety.market import ETH
 
 log = logging.getLogger(__name__)
+T_ = TypeVar("T_")
 router = APIRouter(prefix="/api/tracks", tags=["catalog"])
 T = SQLModel.metadata.tables
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -449,21 +450,52 @@ def _lock_wallet(db: Any, wallet: str) -> None:
         db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
+# When an epoch's rules cannot be read (IPFS down or slow, a CID nobody serves), each
+# attempt waits for the IPFS timeout: the failure is remembered this long, so requests in
+# the meantime answer at once instead of each tying up a worker for the timeout.
+RULES_RETRY_SECONDS = 30.0
+_unreadable: dict[tuple[str, int], tuple[float, Exception]] = {}
+
+
+class RulesUnreadable(Exception):
+    def __init__(self, reason: str, committed: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.committed = committed  # false: no rules are committed for the epoch (nothing counts)
+
+
+def judged(services: Any, epoch: int, judge: Callable[[], T_]) -> T_:
+    """`judge()` (something that reads the epoch's committed rules), or RulesUnreadable
+    saying why it cannot be done now; a failure is remembered for RULES_RETRY_SECONDS."""
+    key = (str(getattr(services.deployment, "address", "")).lower(), epoch)
+    failed = _unreadable.get(key)
+    error: Exception | None = failed[1] if failed is not None and time.monotonic() < failed[0] else None
+    if error is None:
+        try:
+            return judge()
+        except (LookupError, ValueError, NinetyError) as e:
+            if not isinstance(e, LookupError):
+                log.warning("cannot read epoch %d's pool rules: %s", epoch, e)
+            if len(_unreadable) > 1024:
+                _unreadable.clear()
+            _unreadable[key] = (time.monotonic() + RULES_RETRY_SECONDS, e)
+            error = e
+    if isinstance(error, LookupError):  # e.g. no rules committed for the epoch: nothing can count
+        raise RulesUnreadable(f"{error}: nothing counts in epoch {epoch}", committed=False)
+    raise RulesUnreadable("whether it counts cannot be judged right now (the epoch's pool rules cannot be read); "
+                          "try again later", committed=True)
+
+
 def standing_or_why(db: Any, services: Any, epoch: int, wallet: str) -> dict[str, Any]:
     """backend.epochs.standing, or, when the epoch's rules cannot be read (none committed,
     not Ninety rules, IPFS or the chain unavailable), a standing that does not qualify and
-    says why."""
+    says why (`free_downloads` None)."""
     from backend.epochs import standing
 
     try:
-        return standing(db, services, epoch, wallet)
-    except (LookupError, ValueError, NinetyError) as e:
-        if isinstance(e, LookupError):  # e.g. no rules committed for the epoch: nothing can count
-            reason = f"{e}: nothing counts in epoch {epoch}"
-        else:
-            log.warning("cannot judge %s's standing in epoch %d: %s", wallet, epoch, e)
-            reason = "whether it counts cannot be judged right now (the epoch's pool rules cannot be read); try again later"
-        return {"qualifies": False, "reason": reason, "can_direct": [], "free_downloads": None}
+        return judged(services, epoch, lambda: standing(db, services, epoch, wallet))
+    except RulesUnreadable as e:
+        return {"qualifies": False, "reason": e.reason, "can_direct": [], "free_downloads": None}
 
 
 def _answer(db: Any, services: Any, record: FreeDownload, wallet: str) -> FreeDownloadOut:

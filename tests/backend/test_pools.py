@@ -295,3 +295,45 @@ def test_the_openapi_describes_the_free_download_and_listens_routes(stack):
     pools = spec["components"]["schemas"]["PoolsOut"]["properties"]
     assert {"current_epoch", "next_epoch_to_publish", "epoch_start", "epoch_seconds", "you", "epochs"} <= set(pools)
     assert "open_epoch" not in pools
+
+
+def test_unreadable_rules_still_record_and_answer_at_once(stack, monkeypatch):
+    """IPFS down (or the rules' CID served by nobody): a download is still recorded with its
+    receipt, /api/pools still answers, and the failure is remembered for a while instead
+    of every request waiting for the IPFS timeout again."""
+    import backend.epochs
+    from ninety.errors import IpfsUnavailableError
+
+    calls = []
+
+    def unreadable(services, epoch):
+        calls.append(epoch)
+        raise IpfsUnavailableError("the IPFS node timed out")
+
+    monkeypatch.setattr(backend.epochs, "rules_for", unreadable)
+    artist_h = stack.login(ARTIST)
+    list_track(stack, artist_h, ARTIST, "Free", 0, None, 440.0)
+    stack.sync()
+    tid = stack.client.get("/api/tracks").json()["items"][0]["track_id"]
+    fan_h = stack.login(FAN)
+    r = record(stack, fan_h, tid, 0, sign_free_download(stack, FAN, tid, 0))
+    assert r.status_code == 200, r.text
+    assert r.json()["receipt"] and r.json()["counted"] is False and "cannot be judged right now" in r.json()["reason"]
+    for _ in range(3):
+        pools = stack.client.get("/api/pools", headers=fan_h).json()
+        assert pools["epochs"][0]["free_downloads"] is None and pools["epochs"][0]["qualified_listeners"] is None
+        assert pools["you"]["free_downloads"] == 1 and "cannot be judged" in pools["you"]["reason"]
+    assert calls == [0]  # tried once; remembered since
+
+    # No rules committed for an epoch: nothing counts there, and the page says 0.
+    import backend.api.tracks as tracks_api
+
+    tracks_api._unreadable.clear()
+
+    def none_committed(services, epoch):
+        raise LookupError(f"no pool rules are committed for epoch {epoch}")
+
+    monkeypatch.setattr(backend.epochs, "rules_for", none_committed)
+    pools = stack.client.get("/api/pools", headers=fan_h).json()
+    assert (pools["epochs"][0]["free_downloads"], pools["epochs"][0]["qualified_listeners"]) == (0, 0)
+    assert "no pool rules are committed for epoch 0" in pools["you"]["reason"]
