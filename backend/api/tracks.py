@@ -21,7 +21,7 @@ from backend import audio
 from backend.crypto import decrypt_range
 from backend.deps import MAX_DB_INT, DbDep, ServicesDep, TrackId, WalletDep
 from backend.errors import ApiError
-from backend.models import FreeDownload, Upload
+from backend.models import EpochReport, FreeDownload, Upload
 from backend.ranges import parse_range
 from ninety.errors import NinetyError
 from ninety.market import ETH
@@ -515,13 +515,13 @@ def _answer(db: Any, services: Any, record: FreeDownload, wallet: str) -> FreeDo
     403: problem_response("The signature is not the signed-in wallet's (another wallet, track or epoch), or the "
                           "request comes from another site"),
     404: problem_response("No such track here"),
-    409: problem_response("The epoch is not the current one (`current_epoch` says which is), or the track is not "
-                          "free (listed at an ETH price of 0)"),
+    409: problem_response("The epoch is not the current one (`current_epoch` says which is) or is already "
+                          "published, or the track is not free (listed at an ETH price of 0)"),
     422: problem_response("Malformed body: epoch must be a whole number, signature 0x and 130 hex digits, a valid "
                           "low-s signature"),
     429: problem_response("Too many free downloads recorded from this client (Retry-After)"),
     451: problem_response("The track was taken down (`reason_cid`)"),
-    503: problem_response("No chain RPC, contract or IPFS configured, or the chain RPC is unavailable"),
+    503: problem_response("No chain RPC or contract configured, or the chain RPC is unavailable"),
 })
 def record_free_download(track_id: TrackId, body: FreeDownloadIn, request: Request, services: ServicesDep,
                          db: DbDep, wallet: WalletDep) -> FreeDownloadOut:
@@ -552,6 +552,10 @@ def record_free_download(track_id: TrackId, body: FreeDownloadIn, request: Reque
         raise ApiError(409, f"epoch {body.epoch} is not the current epoch: the current epoch is {epoch} (by the chain's "
                             f"latest block time); sign FreeDownload({track_id}, {epoch})", title="Not the current epoch",
                        current_epoch=epoch)
+    if db.execute(select(T["epoch"].c.epoch).where(T["epoch"].c.epoch == epoch)).first() is not None \
+            or db.get(EpochReport, epoch) is not None:  # the chain RPC's head lags behind the publication
+        raise ApiError(409, f"epoch {epoch} is already published: it takes no more downloads (the chain RPC's latest "
+                            "block is behind; try again in a moment)", title="Not the current epoch")
     contract = services.deployment.address
     signer = recover_free_download(services.chain_id, contract, track_id, body.epoch, body.signature)
     if signer is None:

@@ -82,7 +82,7 @@ def list_track(stack, headers, index: int, title: str, price: int, split: list[t
     send(stack, r.json()["register_call"], address(index))
 
 
-def test_a_whole_epoch_from_signed_free_downloads_to_proofs_and_claims(stack, tmp_path):
+def test_a_whole_epoch_from_signed_free_downloads_to_proofs_and_claims(stack, tmp_path, monkeypatch):
     artist, collab, fan, other = address(ARTIST), address(COLLAB), address(FAN), address(OTHER)
     m, w3 = stack.world.market, stack.world.w3
     artist_h = stack.login(ARTIST)
@@ -172,6 +172,14 @@ def test_a_whole_epoch_from_signed_free_downloads_to_proofs_and_claims(stack, tm
     # A signature for the ended epoch is refused now, naming the current one.
     late = record(stack, fan_h, one, 0, sign_free_download(stack, FAN, one, 0))
     assert late.status_code == 409 and late.json()["current_epoch"] == 1 and "current epoch is 1" in late.json()["detail"]
+    # Even through a chain RPC whose head still lags in epoch 0: it is published, closed.
+    import backend.epochs
+
+    with monkeypatch.context() as patch:
+        patch.setattr(backend.epochs, "current_epoch", lambda services: (0, 1, pools["epoch_start"]))
+        lagging = record(stack, other_h, one, 0, sign_free_download(stack, OTHER, one, 0))
+    assert lagging.status_code == 409 and "already published" in lagging.json()["detail"], lagging.text
+    assert (0, one, other.lower()) not in rows(stack)
 
     # Each listener's recorded downloads with proofs into the published listens root.
     from ninety.merkle import listen_leaf, verify
