@@ -345,3 +345,33 @@ def test_unreadable_rules_still_record_and_answer_at_once(stack, monkeypatch):
     pools = stack.client.get("/api/pools", headers=fan_h).json()
     assert (pools["epochs"][0]["free_downloads"], pools["epochs"][0]["qualified_listeners"]) == (0, 0)
     assert "no pool rules are committed for epoch 0" in pools["you"]["reason"]
+
+
+def test_slow_rules_delay_an_answer_by_a_bounded_wait_only(stack, monkeypatch):
+    """IPFS slow to serve the rules: the page answers after RULES_WAIT_SECONDS with the
+    counts unknown, the fetch goes on, and once it lands the counts are back."""
+    import threading
+    import time
+
+    import backend.api.tracks as tracks_api
+    import backend.epochs
+
+    monkeypatch.setattr(tracks_api, "RULES_WAIT_SECONDS", 1.0)
+    real, first = backend.epochs.rules_for, threading.Event()
+
+    def slow(services, epoch):
+        if not first.is_set():
+            first.set()
+            time.sleep(4)
+        return real(services, epoch)
+
+    monkeypatch.setattr(backend.epochs, "rules_for", slow)
+    fan_h = stack.login(FAN)
+    t0 = time.monotonic()
+    pools = stack.client.get("/api/pools", headers=fan_h).json()
+    assert time.monotonic() - t0 < 3.5
+    assert pools["epochs"][0]["free_downloads"] is None and "cannot be judged" in pools["you"]["reason"]
+    time.sleep(4)
+    pools = stack.client.get("/api/pools", headers=fan_h).json()
+    assert (pools["epochs"][0]["free_downloads"], pools["epochs"][0]["qualified_listeners"]) == (0, 0)
+    assert "purchase" in pools["you"]["reason"]
