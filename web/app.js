@@ -18,7 +18,7 @@ function h(tag, attrs = {}, ...children) {
     else if (k === "text") el.textContent = v;
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
   return el;
 }
 
@@ -410,7 +410,7 @@ async function countFreeDownload(t) {
   const kept = r.receipt ? " Your receipt is kept in this browser: after the epoch is published, the Pools page checks the report includes it." : "";
   return r.counted
     ? h("p", { class: "ok", id: "counted" }, `Counted: this download adds to epoch ${r.epoch}'s sponsor pools for the artist.${kept}`)
-    : h("p", { class: "warn", id: "not-counted" }, `Not counted: ${r.reason || "the server did not say why"}.${r.receipt ? " It is recorded, and counts if your wallet qualifies later in the epoch." : ""}${kept}`);
+    : h("p", { class: "warn", id: "not-counted" }, `Not counted: ${(r.reason || "the server did not say why").replace(/\.$/, "")}.${r.receipt ? " It is recorded, and counts if your wallet qualifies later in the epoch." : ""}${kept}`);
 }
 
 // ------------------------------------------------------------------ receipts (localStorage)
@@ -613,7 +613,7 @@ async function claimsPanel() {
     const a = await api(`/api/pools/${e.epoch}/allocations?payee=${me}`).catch(() => ({ allocations: [] }));
     for (const x of a.allocations) if (!x.claimed) open.push({ epoch: e.epoch, ...x });
   }
-  if (!open.length) { add(panel, h("p", { class: "muted" }, "Nothing to claim. Free downloads of your free tracks earn a share of each epoch's sponsor pools.")); return panel; }
+  if (!open.length) { add(panel, h("p", { class: "muted" }, "Nothing to claim. Free downloads of your free tracks, signed by qualified listeners, earn a share of each epoch's sponsor pools.")); return panel; }
   const rows = open.map((x) => {
     const out = h("td", { "aria-live": "polite" });
     const button = h("button", { type: "button", class: "claim", onclick: async () => {
@@ -835,14 +835,15 @@ async function viewPools() {
   const now = byEpoch.get(current) || { epoch: current, published: false, tokens: [], starts_at: pools.epoch_start + current * seconds,
     ends_at: pools.epoch_start + (current + 1) * seconds, rules_hash: null, rules_cid: null, qualified_listeners: 0, free_downloads: 0 };
   const chainTime = await chainNow(now);
+  const others = pools.epochs.filter((e) => e.epoch !== current);
   put(main, h("h1", {}, "Sponsor pools"),
     h("p", { class: "muted" }, "Sponsors fund a pool per epoch, a fixed window of block time. When it ends, every qualified listener ",
       "(a wallet that bought a track in that epoch or the 3 before) directs an equal share of each pool to the free tracks it signed for, ",
       "at most what it paid the platform in fees. The platform keeps at most 10% of what is paid out; what is left carries over. ",
       "The report lists every signed download, so anyone can re-check it."),
     currentPanel(pools, now, chainTime), youPanel(pools), fundPanel(pools), receiptsPanel(pools),
-    h("h2", {}, "Epochs"),
-    pools.epochs.length ? pools.epochs.map((e) => epochPanel(pools, e)) : h("p", { class: "muted" }, "No epoch has money or a report yet."));
+    h("h2", {}, "Other epochs"),
+    others.length ? others.map((e) => epochPanel(pools, e)) : h("p", { class: "muted" }, "No other epoch has money or a report yet."));
   // Each published epoch's allocations, and whether they were claimed.
   for (const e of pools.epochs) {
     if (!e.published) continue;
@@ -882,12 +883,13 @@ function youPanel(pools) {
     return panel;
   }
   const can = (you.can_direct || []).filter((c) => BigInt(c.amount) > 0n);
+  const who = short(ethers.getAddress(you.wallet));
   add(panel,
     you.qualifies
-      ? h("p", { class: "ok", id: "standing" }, `${short(you.wallet)} qualifies in epoch ${pools.current_epoch}. `,
+      ? h("p", { class: "ok", id: "standing" }, `${who} qualifies in epoch ${pools.current_epoch}. `,
         can.length ? `It can direct up to ${can.map((c) => money(c.amount, c.token)).join(" and ")}, shared evenly among the free tracks it signs for.`
           : "It can direct nothing yet (it paid no platform fees in this window).")
-      : h("p", { class: "warn", id: "standing" }, `${short(you.wallet)} does not qualify in epoch ${pools.current_epoch}: ${you.reason || "no reason given"}. `,
+      : h("p", { class: "warn", id: "standing" }, `${who} does not qualify in epoch ${pools.current_epoch}: ${you.reason || "no reason given"}. `,
         "Its signed free downloads are still recorded, and count if it qualifies by the end of the epoch."),
     h("p", { class: "muted" }, `Free downloads it signed this epoch: ${you.free_downloads ?? 0}.`));
   return panel;
@@ -938,9 +940,8 @@ function fundPanel(pools) {
 
 function epochPanel(pools, e) {
   const status = e.published ? `published in block ${e.published_block}`
-    : e.epoch === pools.current_epoch ? "current"
-      : e.epoch > pools.current_epoch ? "not started"
-        : e.epoch >= pools.next_epoch_to_publish ? "ended, waiting to be published" : "ended, nothing to publish";
+    : e.epoch > pools.current_epoch ? "not started yet"
+      : e.epoch >= pools.next_epoch_to_publish ? "ended, waiting to be published" : "ended, nothing to publish";
   return h("section", { class: "panel", id: `epoch-${e.epoch}`, "aria-label": `Epoch ${e.epoch}` },
     h("h2", {}, `Epoch ${e.epoch}`), h("p", { class: "muted" }, status),
     h("dl", { class: "facts" },
@@ -950,25 +951,30 @@ function epochPanel(pools, e) {
         fact("Allocations root", mono(e.root, true)),
         fact("Listens root", e.listens_root ? mono(e.listens_root, true) : h("span", { class: "muted" }, "see the report")),
         fact("Report", mono(e.report_cid, true)),
-        fact("Check it", h("code", {}, `ninety verify epoch ${e.epoch}`))] : null,
-      e.epoch === pools.current_epoch ? fact("Listeners", `${e.qualified_listeners ?? 0} qualified, ${e.free_downloads ?? 0} counted free downloads`) : null),
+        fact("Check it", h("code", {}, `ninety verify epoch ${e.epoch}`))] : null),
     tokensTable(e, e.published));
 }
 
+// An epoch's pools, a column per token: what sponsors put in and took back, and once
+// published how it settled (allocated, the platform's fee, the carry-over and its epoch).
 function tokensTable(e, settled) {
   if (!e.tokens.length) return h("p", { class: "muted" }, "No sponsor money yet.");
-  const head = settled ? ["Token", "Funded", "Taken back", "Pool at the end", "Allocated", "Claimed", "Platform fee", "Carried over"]
-    : ["Token", "Funded", "Taken back", "In the pool"];
   const carried = (t) => {
     if (t.carried_over == null || BigInt(t.carried_over) === 0n) return money(t.carried_over ?? "0", t.token);
-    return `${money(t.carried_over, t.token)} → epoch ${t.carried_to_epoch ?? "?"}`;
+    return t.carried_to_epoch != null ? `${money(t.carried_over, t.token)} → epoch ${t.carried_to_epoch}` : money(t.carried_over, t.token);
   };
+  const rows = settled
+    ? [["Funded", (t) => money(t.funded, t.token)], ["Taken back", (t) => money(t.withdrawn, t.token)],
+      ["Pool at the end", (t) => money(t.settled_pool ?? "0", t.token)], ["Allocated to artists", (t) => money(t.allocated, t.token)],
+      ["Claimed", (t) => money(t.claimed, t.token)], ["Platform fee (≤ 1/9 of allocated)", (t) => money(t.platform_fee ?? "0", t.token)],
+      ["Carried over", carried]]
+    : [["Funded", (t) => money(t.funded, t.token)], ["Taken back", (t) => money(t.withdrawn, t.token)],
+      ["In the pool", (t) => money(t.open_balance, t.token)]];
   return h("div", { class: "table-wrap" }, h("table", { class: settled ? "settlements" : "pool-tokens" },
-    h("thead", {}, h("tr", {}, head.map((c, i) => h("th", { scope: "col", class: i ? "num" : "" }, c)))),
-    h("tbody", {}, e.tokens.map((t) => h("tr", {}, h("td", {}, t.token_symbol),
-      ...(settled ? [t.funded, t.withdrawn, t.settled_pool ?? "0", t.allocated, t.claimed, t.platform_fee ?? "0"] : [t.funded, t.withdrawn, t.open_balance])
-        .map((v) => h("td", { class: "num" }, money(v, t.token))),
-      settled ? h("td", { class: "num" }, carried(t)) : null)))));
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, settled ? "Settlement" : "Pool"),
+      e.tokens.map((t) => h("th", { scope: "col", class: "num" }, t.token_symbol)))),
+    h("tbody", {}, rows.map(([label, cell]) => h("tr", {}, h("th", { scope: "row" }, label),
+      e.tokens.map((t) => h("td", { class: "num" }, cell(t))))))));
 }
 
 // Receipts this browser kept for signed free downloads: once their epoch is published,
@@ -982,12 +988,11 @@ function receiptsPanel(pools) {
     return panel;
   }
   add(panel, h("p", { class: "muted" }, "Kept in this browser only. Each is checked against the published report's listens root with its Merkle proof."),
-    h("div", { class: "table-wrap" }, h("table", {},
-      h("thead", {}, h("tr", {}, ["Epoch", "Track", "Wallet", "When signed", "In the report"].map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, receipts.map((r) => h("tr", { class: "receipt-row", "data-epoch": r.epoch, "data-track": r.track_id, "data-wallet": r.wallet },
-        h("td", { class: "num" }, r.epoch), h("td", {}, h("a", { href: `#/track/${r.track_id}` }, r.title || `Track ${r.track_id}`)),
-        h("td", { class: "mono" }, short(r.wallet)), h("td", {}, r.counted ? "counted" : `not counted: ${r.reason || "no reason given"}`),
-        h("td", { class: "receipt-status wrap", "aria-live": "polite" }, waiting(pools, r))))))));
+    h("ul", { class: "receipts" }, receipts.map((r) => h("li", { class: "receipt-row", "data-epoch": r.epoch, "data-track": r.track_id, "data-wallet": r.wallet },
+      h("div", {}, h("strong", {}, `Epoch ${r.epoch}`), " · ", h("a", { href: `#/track/${r.track_id}` }, r.title || `Track ${r.track_id}`),
+        " · ", h("span", { class: "mono" }, short(ethers.getAddress(r.wallet)))),
+      h("div", { class: "muted" }, "When recorded: ", r.counted ? "counted" : `not counted: ${r.reason || "no reason given"}`),
+      h("div", {}, "In the report: ", h("span", { class: "receipt-status", "aria-live": "polite" }, waiting(pools, r)))))));
   return panel;
 }
 
@@ -1002,7 +1007,7 @@ async function checkReceipts(pools) {
   const published = new Map(pools.epochs.filter((e) => e.published).map((e) => [e.epoch, e]));
   const byKey = new Map(loadReceipts().map((r) => [`${r.epoch}:${r.wallet}:${r.track_id}`, r]));
   const fetched = {};
-  for (const row of document.querySelectorAll("#receipts tr.receipt-row")) {
+  for (const row of document.querySelectorAll("#receipts .receipt-row")) {
     const r = byKey.get(`${row.dataset.epoch}:${row.dataset.wallet}:${row.dataset.track}`);
     const e = r && published.get(r.epoch);
     if (!e) continue;
@@ -1019,7 +1024,7 @@ async function checkReceipts(pools) {
       const entry = (data.listens || []).find((x) => Number(x.track_id) === r.track_id && x.wallet.toLowerCase() === r.wallet);
       if (entry && Array.isArray(entry.proof) && verifyProof(data.listens_root, entry.proof, leaf)) {
         put(cell, h("span", { class: "ok" }, "included"), h("span", { class: "muted" },
-          entry.counted ? " · counted" : ` · not counted: ${entry.reason || "no reason given"}`));
+          entry.counted ? " · counted" : entry.reason && entry.reason !== r.reason ? ` · not counted: ${entry.reason}` : " · not counted"));
       } else {
         put(cell, missing(r, entry ? "its proof does not lead to the listens root" : "the report does not list it"));
       }
