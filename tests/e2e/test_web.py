@@ -61,7 +61,10 @@ PROVIDER = """
 @pytest.fixture(scope="module")
 def web(anvil, ipfs_node, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("web")
-    world = new_world(anvil.url)
+    from ninety.ipfs import Ipfs
+
+    with Ipfs(ipfs_node.url) as ipfs:  # the API reads the committed pool rules from IPFS
+        world = new_world(anvil.url, pin=ipfs.add_bytes)
     db = f"sqlite:///{tmp / 'ledger.sqlite3'}"
     env = {"NINETY_DATA_DIR": str(tmp), "NINETY_RPC_URL": anvil.url, "NINETY_IPFS_API": ipfs_node.url,
            "NINETY_DB_URL": db, "NINETY_CONTRACT_ADDRESS": world.market.address,
@@ -93,12 +96,18 @@ def browser():
 def page_as(browser, web, account: str, *, chain: int = 31337, refuse: tuple[str, ...] = (), width: int = 1100):
     world, url = web[:2]
     context = browser.new_context(base_url=url, accept_downloads=True, viewport={"width": width, "height": 900})
-    context.expose_function("ninetyTestWalletRpc", lambda rpc, payload: requests.post(
-        rpc, data=payload, headers={"Content-Type": "application/json"}, timeout=60).text)
+    calls: list[str] = []  # what the wallet forwarded to the node, in order (when it opened)
+
+    def forward(rpc: str, payload: str) -> str:
+        calls.append(json.loads(payload)["method"])
+        return requests.post(rpc, data=payload, headers={"Content-Type": "application/json"}, timeout=60).text
+
+    context.expose_function("ninetyTestWalletRpc", forward)
     context.add_init_script(PROVIDER % {"rpc": json.dumps(world.w3.provider.endpoint_uri), "account": json.dumps(account),
                                         "chain": json.dumps(hex(chain)), "refuse": json.dumps(list(refuse))})
     page = context.new_page()
     page.errors = []
+    page.wallet_calls = calls
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.set_default_timeout(30_000)
     return page
@@ -345,14 +354,43 @@ def test_node_trouble_and_a_lagging_indexer_are_banners(web, browser, tmp_path):
         assert not page.errors
 
 
-def test_a_sponsor_funds_a_fan_downloads_free_and_the_artist_claims(web, browser, tmp_path):
-    import subprocess
-    import sys
+def close_epoch_after_its_end(web, epoch: int) -> dict:
+    """Move Anvil's clock past `epoch`'s end, mine a block, then close it as `ninety epoch
+    close` does (report pinned to IPFS, roots published from the owner's key); wait until
+    the API shows it published."""
     import time
 
-    world, url, env, _ = web
-    artist, sponsor, fan = world.accounts[1], world.accounts[6], world.accounts[7]
-    (tmp_path / "free.wav").write_bytes(wav_bytes(2.0, freq=660.0))
+    from backend.epochs import close_epoch
+    from ninety.cli import dev_account
+    from ninety.config import DEV_MNEMONIC
+    from ninety.contract import Deployment
+    from ninety.db import make_engine
+    from ninety.ipfs import Ipfs
+
+    world, url, env, db_path = web
+    c = world.market.contract.functions
+    end = c.epochStart().call() + (epoch + 1) * c.epochSeconds().call()
+    now = world.w3.eth.get_block("latest")["timestamp"]
+    world.w3.provider.make_request("evm_increaseTime", [max(0, end - now) + 1])
+    world.w3.provider.make_request("evm_mine", [])
+    assert c.currentEpoch().call() > epoch
+    deployment = Deployment(chain_id=world.w3.eth.chain_id, address=world.market.address, deploy_block=world.deploy_block)
+    with Ipfs(env["NINETY_IPFS_API"]) as ipfs:
+        report = close_epoch(make_engine(f"sqlite:///{db_path}"), world.w3, ipfs, deployment,
+                             dev_account(DEV_MNEMONIC, 0)[1], epoch, say=lambda line: None)
+    deadline = time.monotonic() + 30
+    while not any(e["epoch"] == epoch and e["published"] for e in requests.get(f"{url}/api/pools", timeout=10).json()["epochs"]):
+        assert time.monotonic() < deadline, "the indexer did not pick up the published epoch"
+        time.sleep(0.3)
+    return report
+
+
+def test_a_sponsor_funds_fans_sign_free_downloads_and_a_receipt_is_checked_after_the_close(web, browser, tmp_path):
+    world, url = web[:2]
+    artist, sponsor, fan, newcomer, shy = world.accounts[1], world.accounts[6], world.accounts[7], world.accounts[5], world.accounts[3]
+    c = world.market.contract.functions
+    audio = wav_bytes(2.0, freq=660.0)
+    (tmp_path / "free.wav").write_bytes(audio)
     (tmp_path / "cover.png").write_bytes(png_bytes(90, 20, 160))
 
     # The artist lists a free track from the studio.
@@ -369,34 +407,112 @@ def test_a_sponsor_funds_a_fan_downloads_free_and_the_artist_claims(web, browser
     page.locator("#registered").wait_for()
     track_id = int(page.locator("#registered a").get_attribute("href").rsplit("/", 1)[1])
 
-    # A sponsor funds the open epoch from the Pools page.
+    # The fan qualifies: it bought a track (0.01 ETH, 5% of it the platform's) this epoch.
+    seller = world.accounts[4]
+    cid = "bafkreisponsorqualifier"
+    paid = world.market.register(cid, world.market.create_split([(seller, 1_000_000)], seller), ETH, 10**16, seller,
+                                 world.attest(cid, seller))
+    world.market.buy(paid, 10**16, fan)
+    epoch = c.currentEpoch().call()
+
+    # A sponsor funds the current epoch from the Pools page.
     sponsor_page = page_as(browser, web, sponsor)
     sponsor_page.goto("/#/pools")
-    epoch = world.market.contract.functions.openEpoch().call()
+    sponsor_page.get_by_role("heading", name=f"Now: epoch {epoch}").wait_for()
     sponsor_page.get_by_label("Amount").fill("0.5")
     sponsor_page.get_by_role("button", name=f"Fund epoch {epoch}").click()
     sponsor_page.locator("#funded").wait_for()
-    assert world.market.contract.functions.poolBalance(epoch, ETH).call() == 5 * 10**17
+    assert c.poolBalance(epoch, ETH).call() == 5 * 10**17
 
-    # A fan downloads the free track: no purchase, just a signed-in wallet.
+    # The fan is told the download is recorded publicly before the wallet opens, then signs.
     fan_page = page_as(browser, web, fan)
     fan_page.goto(f"/#/track/{track_id}")
-    fan_page.get_by_text("Free to download").wait_for()
+    fan_page.get_by_role("button", name="Download Free For All").click()
+    notice = fan_page.locator("#free-download-notice")
+    notice.wait_for()
+    assert "recorded publicly" in notice.inner_text() and "wallet address" in notice.inner_text()
+    assert fan_page.wallet_calls == [], "the wallet has not been asked for anything yet"
+    fan_page.screenshot(path=str(SHOTS / "7-free-download-notice.png"), full_page=True)
     with fan_page.expect_download() as download:
-        fan_page.get_by_role("button", name="Download Free For All").click()
-    assert Path(download.value.path()).read_bytes() == (tmp_path / "free.wav").read_bytes()
+        fan_page.get_by_role("button", name="Sign and download").click()
+    assert Path(download.value.path()).read_bytes() == audio
+    counted = fan_page.locator("#counted")
+    counted.wait_for()
+    assert f"Counted: this download adds to epoch {epoch}" in counted.inner_text()
+    assert "eth_signTypedData_v4" in fan_page.wallet_calls
+    fan_page.screenshot(path=str(SHOTS / "7b-free-download-counted.png"), full_page=True)
 
-    # The platform closes the epoch (report pinned to IPFS, root on chain).
-    closed = subprocess.run([sys.executable, "-m", "ninety.cli", "epoch", "close", str(epoch)], env={**os.environ, **env},
-                            capture_output=True, text=True, timeout=120)
-    assert closed.returncode == 0, closed.stdout + closed.stderr
-    deadline = time.monotonic() + 30
-    while not any(e["epoch"] == epoch and e["published"] for e in requests.get(f"{url}/api/pools", timeout=10).json()["epochs"]):
-        assert time.monotonic() < deadline, "the indexer did not pick up the published epoch"
-        time.sleep(0.3)
-    sponsor_page.reload()  # the same #/pools: a reload shows the published epoch
-    sponsor_page.get_by_role("heading", name=f"Epoch {epoch}", exact=True).wait_for()
-    sponsor_page.screenshot(path=str(SHOTS / "7-sponsor-pools.png"), full_page=True)
+    # A wallet that never bought is recorded but not counted, and told why.
+    newcomer_page = page_as(browser, web, newcomer, width=390)  # a phone-width screen
+    newcomer_page.goto(f"/#/track/{track_id}")
+    newcomer_page.get_by_role("button", name="Download Free For All").click()
+    with newcomer_page.expect_download():
+        newcomer_page.get_by_role("button", name="Sign and download").click()
+    not_counted = newcomer_page.locator("#not-counted")
+    not_counted.wait_for()
+    assert not_counted.inner_text().startswith("Not counted: ") and "no purchase" in not_counted.inner_text()
+    newcomer_page.screenshot(path=str(SHOTS / "7c-free-download-not-counted.png"), full_page=True)
+
+    # A wallet that refuses to sign still gets the file, and is told it does not count.
+    shy_page = page_as(browser, web, shy, refuse=("eth_signTypedData_v4",))
+    shy_page.goto(f"/#/track/{track_id}")
+    shy_page.get_by_role("button", name="Download Free For All").click()
+    with shy_page.expect_download() as download:
+        shy_page.get_by_role("button", name="Sign and download").click()
+    assert Path(download.value.path()).read_bytes() == audio
+    shy_page.get_by_text("Not counted: you declined to sign in your wallet.").wait_for()
+    assert "it just does not count" in shy_page.locator("#not-counted").inner_text()
+
+    # The Pools page: the epoch's window, rules, listeners and the fan's standing.
+    fan_page.goto("/#/pools")
+    current = fan_page.locator("#current-epoch")
+    current.get_by_text("counted free download").wait_for()
+    assert "1 counted free download so far" in current.inner_text()
+    assert "(block time)" in current.inner_text() and "by the latest block" in current.inner_text()
+    assert fan_page.locator("#standing").inner_text().startswith(f"{fan[:6]}…{fan[-4:]} qualifies in epoch {epoch}.")
+    assert f"waiting: epoch {epoch} has not ended" in fan_page.locator("#receipts").inner_text()
+    fan_page.screenshot(path=str(SHOTS / "8-pools-current-epoch.png"), full_page=True)
+
+    # The epoch ends (Anvil's clock moves on) and the platform closes it.
+    report = close_epoch_after_its_end(web, epoch)
+    fan_page.reload()
+    status = fan_page.locator("#receipts .receipt-status").first
+    status.get_by_text("included").wait_for()
+    assert "counted" in status.inner_text()
+    newcomer_page.goto("/#/pools")
+    newcomer_page.locator("#receipts .receipt-status").first.get_by_text("included").wait_for()
+    assert "not counted" in newcomer_page.locator("#receipts .receipt-status").first.inner_text()
+    newcomer_page.screenshot(path=str(SHOTS / "9b-receipt-included-not-counted-phone.png"), full_page=True)
+    fan_page.screenshot(path=str(SHOTS / "9-receipt-included.png"), full_page=True)
+
+    # A receipt for a download the report leaves out (here: one the shy wallet never
+    # made, planted in its browser) is flagged, with the receipt to keep.
+    planted = {"chain_id": 31337, "contract": world.market.address.lower(), "epoch": epoch, "wallet": shy.lower(),
+               "track_id": track_id, "title": "Free For All", "signature": "0x" + "11" * 65, "receipt": "0x" + "22" * 65,
+               "receipt_signer": None, "counted": True, "reason": "", "recorded_at": 0}
+    key = f"ninety-receipts:31337:{world.market.address.lower()}"
+    shy_page.context.add_init_script(f"localStorage.getItem({json.dumps(key)}) || localStorage.setItem({json.dumps(key)}, "
+                                     f"{json.dumps(json.dumps([planted]))});")
+    shy_page.goto("/#/pools")
+    shy_page.reload()  # a hash change alone does not load the page again (nor run the script)
+    shy_status = shy_page.locator("#receipts .receipt-status").first
+    shy_status.get_by_text("MISSING — keep this receipt: it proves the server recorded your download").wait_for()
+    assert "the report does not list it" in shy_status.inner_text() and "0x" + "22" * 65 in shy_status.inner_text()
+    shy_page.screenshot(path=str(SHOTS / "9c-receipt-missing.png"), full_page=True)
+
+    # By hand: the fan paid 5e14 wei in fees this window, so it directs at most 5e14 / 4 to
+    # its one downloaded track; the platform takes 5/95 of that; the rest carries over.
+    fees_paid = 10**16 * c.platformFeeBps().call() // 10_000
+    allocated = fees_paid // 4
+    fee = allocated * 500 // 9500
+    settled = {s["token"]: s for s in report["settlements"]}[ETH]
+    assert (int(settled["allocated"]), int(settled["platform_fee"])) == (allocated, fee)
+    sponsor_page.reload()
+    panel = sponsor_page.locator(f"#epoch-{epoch}")
+    panel.locator("table.settlements").wait_for()
+    assert f"→ epoch {c.currentEpoch().call()}" in panel.inner_text()
+    text = panel.inner_text()
+    assert "Listens root" in text and report["listens_root"] in text, text
 
     # The artist claims from the studio: the allocation lands in their owed balance.
     before = world.market.owed(artist, ETH)
@@ -404,10 +520,10 @@ def test_a_sponsor_funds_a_fan_downloads_free_and_the_artist_claims(web, browser
     page.reload()
     page.locator("#claims button.claim").first.click()
     page.get_by_text("Claimed: now in your owed balance.").wait_for()
-    page.screenshot(path=str(SHOTS / "8-artist-claims.png"), full_page=True)
-    pool = 5 * 10**17
-    fee = pool * world.market.contract.functions.platformFeeBps().call() // 10_000
-    assert world.market.owed(artist, ETH) - before == pool - fee, "the only free download: the whole pool less the fee"
+    page.screenshot(path=str(SHOTS / "10-artist-claims.png"), full_page=True)
+    assert world.market.owed(artist, ETH) - before == allocated
     sponsor_page.reload()  # the explorer now shows the allocation as claimed
     sponsor_page.locator("table.allocations td", has_text="yes").wait_for()
-    assert not page.errors and not fan_page.errors and not sponsor_page.errors
+    sponsor_page.screenshot(path=str(SHOTS / "11-sponsor-pools-published.png"), full_page=True)
+    for p in (page, fan_page, sponsor_page, newcomer_page, shy_page):
+        assert not p.errors
