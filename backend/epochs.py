@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Any, Callable
 
 from eth_account import Account
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlmodel import Session, SQLModel
 from web3 import Web3
 
@@ -74,17 +74,22 @@ def rules_for(services: Any, epoch: int) -> tuple[dict[str, Any], Rules]:
     return value
 
 
-def _window_purchases(db: Any, clock_: EpochClock, rules: Rules, epoch: int, wallets: list[str]) -> dict[str, list[Purchase]]:
-    """Indexed sales the wallets bought in the window, from splits that do not pay them."""
-    if not wallets:
-        return {}
+def _window_purchases(db: Any, clock_: EpochClock, rules: Rules, epoch: int,
+                      wallets: list[str] | None) -> dict[str, list[Purchase]]:
+    """Indexed sales bought in the window from splits that do not pay the buyer, by
+    `wallets`, or (None) by every wallet that recorded a free download in the epoch: a
+    join, so wallets that never bought (however many) cost nothing here."""
     start, end = clock_.window(epoch, rules.window)
-    sale, sr = T["sale"], T["split_recipient"]
+    sale, sr, fd = T["sale"], T["split_recipient"], T["free_download"]
     paid_back = select(sr.c.split_id).where(sr.c.split_id == sale.c.split_id, sr.c.recipient == sale.c.buyer).exists()
-    rows = db.execute(select(sale).where(sale.c.buyer.in_(wallets), sale.c.block_time >= start,
-                                         sale.c.block_time < end, ~paid_back)).mappings()
+    query = select(sale).where(sale.c.block_time >= start, sale.c.block_time < end, ~paid_back)
+    if wallets is None:
+        listened = select(fd.c.wallet).where(fd.c.epoch == epoch, fd.c.wallet == sale.c.buyer).exists()
+        query = query.where(listened)
+    else:
+        query = query.where(sale.c.buyer.in_(wallets))
     out: dict[str, list[Purchase]] = defaultdict(list)
-    for r in rows:
+    for r in db.execute(query).mappings():
         out[r["buyer"]].append(Purchase(r["buyer"], r["tx_hash"], int(r["log_index"]), int(r["track_id"]), r["token"],
                                         int(r["amount"]), int(r["platform_fee"]), int(r["block_time"])))
     return out
@@ -96,36 +101,38 @@ def _pools(db: Any, epoch: int) -> list[tuple[str, int]]:
     return [(r["token"], int(r["funded"]) - int(r["withdrawn"]) - int(r["settled"])) for r in rows]
 
 
-def _qualified(db: Any, services: Any, epoch: int) -> tuple[Rules, dict[str, list[Purchase]], dict[str, int]]:
-    """The epoch's rules, qualifying purchases of its recorded listeners, and how many
-    downloads each qualified listener recorded."""
+def _counted(db: Any, services: Any, epoch: int) -> dict[str, int]:
+    """Recorded downloads per qualified listener in the epoch (as the ledger stands now)."""
     _, rules = rules_for(services, epoch)
-    fd = FreeDownload
-    per_wallet: dict[str, int] = defaultdict(int)
-    for (w,) in db.execute(select(fd.wallet).where(fd.epoch == epoch)):
-        per_wallet[str(w)] += 1
-    bought = _window_purchases(db, clock(services), rules, epoch, sorted(per_wallet))
-    counted = {w: n for w, n in per_wallet.items() if qualification(rules, bought.get(w, []))[0]}
-    return rules, bought, counted
+    bought = _window_purchases(db, clock(services), rules, epoch, None)
+    qualified = [w for w, mine in bought.items() if qualification(rules, mine)[0]]
+    if not qualified:
+        return {}
+    fd = T["free_download"]
+    rows = db.execute(select(fd.c.wallet, func.count()).where(fd.c.epoch == epoch, fd.c.wallet.in_(qualified))
+                      .group_by(fd.c.wallet))
+    return {str(w): int(n) for w, n in rows}
 
 
 def epoch_counts(db: Any, services: Any, epoch: int) -> tuple[int, int]:
     """(qualified listeners with a recorded download, their recorded downloads) so far."""
-    _, _, counted = _qualified(db, services, epoch)
+    counted = _counted(db, services, epoch)
     return len(counted), sum(counted.values())
 
 
-def standing(db: Any, services: Any, epoch: int, wallet: str) -> dict[str, Any]:
-    """Whether `wallet` qualifies in `epoch` now, why not, and how much it could direct
-    per pool token if the epoch ended now (an estimate from the indexed ledger)."""
+def standing(db: Any, services: Any, epoch: int, wallet: str, *, amounts: bool = True) -> dict[str, Any]:
+    """Whether `wallet` qualifies in `epoch` now, why not, and (with `amounts`) how much it
+    could direct per pool token if the epoch ended now (an estimate from the ledger)."""
     wallet = wallet.lower()
-    rules, bought, counted = _qualified(db, services, epoch)
-    mine = bought.get(wallet) or _window_purchases(db, clock(services), rules, epoch, [wallet]).get(wallet, [])
+    _, rules = rules_for(services, epoch)
+    mine = _window_purchases(db, clock(services), rules, epoch, [wallet]).get(wallet, [])
     qualifies, reason = qualification(rules, mine)
     fd = FreeDownload
-    downloads = len(db.execute(select(fd.track_id).where(fd.epoch == epoch, fd.wallet == wallet)).all())
+    downloads = int(db.execute(select(func.count()).select_from(fd).where(fd.epoch == epoch, fd.wallet == wallet))
+                    .scalar() or 0)
     can_direct = []
-    if qualifies:
+    if qualifies and amounts:
+        counted = _counted(db, services, epoch)
         n = len(counted) + (0 if wallet in counted else 1)
         fees = fees_paid(mine)
         for token, pool in _pools(db, epoch):
@@ -150,6 +157,20 @@ def pending_epoch(market: Any, current: int) -> int | None:
         if market.functions.poolTokens(e).call():
             return e
     return None
+
+
+def _records(engine: Engine, epoch: int) -> tuple[list[tuple[str, int, str, int]], list[int]]:
+    """The epoch's recorded downloads (wallet, track, signature, block), sorted, and which
+    of their tracks the API judged not genuine."""
+    with Session(engine) as db:
+        fd = FreeDownload
+        records = sorted((r.wallet, int(r.track_id), r.signature, int(r.block_number))
+                         for r in db.execute(select(fd).where(fd.epoch == epoch)).scalars())
+        track = T["track"]
+        ids = sorted({t for _, t, _, _ in records})
+        not_genuine = [int(t) for (t,) in db.execute(select(track.c.track_id).where(
+            track.c.track_id.in_(ids), track.c.genuine.is_(False)))] if ids else []
+    return records, not_genuine
 
 
 def close_epoch(engine: Engine, w3: Web3, ipfs: Ipfs, deployment: Deployment, owner_key: str, epoch: int | None = None,
@@ -190,26 +211,30 @@ def close_epoch(engine: Engine, w3: Web3, ipfs: Ipfs, deployment: Deployment, ow
         raise NinetyError(f"epoch {earlier} has a pool and is not published: epochs are published in order")
     rules_doc = rules_document(rpc, ipfs, contract, epoch, deployment.deploy_block)
     rules = Rules.parse(rules_doc)
-    with Session(engine) as db:
-        fd = FreeDownload
-        records = [(r.wallet, int(r.track_id), r.signature, int(r.block_number))
-                   for r in db.execute(select(fd).where(fd.epoch == epoch)).scalars()]
-        track = T["track"]
-        ids = sorted({t for _, t, _, _ in records})
-        not_genuine = [int(t) for (t,) in db.execute(select(track.c.track_id).where(
-            track.c.track_id.in_(ids), track.c.genuine.is_(False)))] if ids else []
     view = ChainView(rpc, contract)
     pools = view.pools(epoch)
-    head = rpc.block_number()
-    say(f"epoch {epoch}: judging {len(records)} recorded free downloads against the chain")
-    listens, purchases = gather(view, chain_id=w3.eth.chain_id, clock=clock_, epoch=epoch, rules=rules,
-                                records=records, from_block=deployment.deploy_block, to_block=head)
+    # The API records a download only while its chain head is inside the epoch; one whose
+    # write lands while we judge (a lagging RPC node) shows up as a changed record set:
+    # judge again, so no receipted download is left out.
+    records: list[tuple[str, int, str, int]] | None = None
+    for _ in range(3):
+        seen = records
+        records, not_genuine = _records(engine, epoch)
+        if records == seen:
+            break
+        say(f"epoch {epoch}: judging {len(records)} recorded free downloads against the chain")
+        listens, purchases = gather(view, chain_id=w3.eth.chain_id, clock=clock_, epoch=epoch, rules=rules,
+                                    records=records, from_block=deployment.deploy_block, to_block=rpc.block_number())
+    else:
+        raise NinetyError(f"free downloads for epoch {epoch} are still being recorded: is an API's chain node "
+                          "lagging? Try again in a minute")
     outcome = compute(epoch, rules, pools, listens, purchases, not_genuine)
     report = build_report(chain_id=w3.eth.chain_id, contract=contract, epoch=epoch, clock=clock_, rules=rules_doc,
                           outcome=outcome, not_genuine=not_genuine)
     cid = ipfs.add_bytes(report_bytes(report))
     counted = sum(1 for x in outcome.listens if x["counted"])
     listeners = sum(1 for x in outcome.listeners if x["counted_tracks"])
+    assert records is not None
     say(f"epoch {epoch}: {counted} of {len(records)} free downloads counted, from {listeners} qualified listeners; "
         f"{len(report['allocations'])} allocations; report pinned as {cid}")
     by_token = {s["token"]: s for s in report["settlements"]}

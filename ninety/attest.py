@@ -72,6 +72,8 @@ def _recover(digest: bytes, signature: str | bytes) -> str | None:
             if isinstance(signature, str) else bytes(signature)
     except ValueError:
         return None
+    if len(raw) == 65 and raw[64] in (0, 1):  # some wallets (hardware) give v as 0/1
+        raw = raw[:64] + bytes([raw[64] + 27])
     if len(raw) != 65 or raw[64] not in (27, 28) or int.from_bytes(raw[32:64], "big") > _SECP256K1_N // 2:
         return None
     try:

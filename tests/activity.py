@@ -64,6 +64,15 @@ def advance_epoch(world: World) -> None:
     world.w3.provider.make_request("evm_mine", [])
 
 
+def pinned_world(rpc_url: str, ipfs_url: str, **kwargs) -> World:
+    """`new_world` with its pool rules on the IPFS node, as `ninety deploy` leaves them
+    (the API reads them from there to judge listeners)."""
+    from ninety.ipfs import Ipfs
+
+    with Ipfs(ipfs_url) as ipfs:
+        return new_world(rpc_url, pin=ipfs.add_bytes, **kwargs)
+
+
 def pool_step(world: World, rng: random.Random) -> None:
     """One sponsor-pool action: a deposit, taking part of one back, the clock moving to the
     next epoch, publishing the first ended epoch with a pool (allocations to random splits

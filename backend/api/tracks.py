@@ -526,14 +526,14 @@ def judged(services: Any, epoch: int, judge: Callable[[], T_]) -> T_:
         raise _unreadable_because(e, epoch) from None
 
 
-def standing_or_why(db: Any, services: Any, epoch: int, wallet: str) -> dict[str, Any]:
+def standing_or_why(db: Any, services: Any, epoch: int, wallet: str, *, amounts: bool = True) -> dict[str, Any]:
     """backend.epochs.standing, or, when the epoch's rules cannot be read (none committed,
     not Ninety rules, IPFS or the chain unavailable), a standing that does not qualify and
     says why (`free_downloads` None)."""
     from backend.epochs import standing
 
     try:
-        return judged(services, epoch, lambda: standing(db, services, epoch, wallet))
+        return judged(services, epoch, lambda: standing(db, services, epoch, wallet, amounts=amounts))
     except RulesUnreadable as e:
         return {"qualifies": False, "reason": e.reason, "can_direct": [], "free_downloads": None}
 
@@ -544,7 +544,7 @@ def _answer(db: Any, services: Any, record: FreeDownload, wallet: str) -> FreeDo
     if _split_pays(db, record.split_id, wallet):
         counted, reason = False, "the track's split pays you: your own downloads never count"
     else:
-        mine = standing_or_why(db, services, record.epoch, wallet)
+        mine = standing_or_why(db, services, record.epoch, wallet, amounts=False)  # one wallet's sales only
         counted, reason = bool(mine["qualifies"]), ("" if mine["qualifies"] else str(mine["reason"]))
     return FreeDownloadOut(track_id=record.track_id, epoch=record.epoch, counted=counted, reason=reason,
                            receipt=record.receipt)

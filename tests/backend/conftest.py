@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from activity import new_world  # noqa: E402
+from activity import pinned_world  # noqa: E402
 from media import png_bytes, wav_bytes  # noqa: E402,F401 (the suites import them from here)
 from backend.app import build_services, create_app  # noqa: E402
 from indexer.metadata import fetch_pending  # noqa: E402
@@ -73,7 +73,7 @@ class Stack:
 
 @pytest.fixture
 def stack(anvil, ipfs_node, tmp_path):
-    world = new_world(anvil.url)
+    world = pinned_world(anvil.url, ipfs_node.url)
     s = Stack(anvil.url, ipfs_node.url, tmp_path, world)
     yield s
     s.services.engine.dispose()

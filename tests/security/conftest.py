@@ -20,7 +20,7 @@ from eth_account.messages import encode_defunct
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from activity import new_world  # noqa: E402
+from activity import pinned_world  # noqa: E402
 from ninety.cli import dev_account  # noqa: E402
 from ninety.config import DEV_MNEMONIC  # noqa: E402
 from ninety.supervisor import free_port  # noqa: E402
@@ -227,8 +227,8 @@ def until(condition: Callable[[], Any], timeout: float, what: str, every: float 
 
 
 @pytest.fixture
-def world(anvil):
-    return new_world(anvil.url)
+def world(anvil, ipfs_node):
+    return pinned_world(anvil.url, ipfs_node.url)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from activity import new_world
+from activity import pinned_world
 from conftest import LiveApi
 from media import music_bytes
 
@@ -20,7 +20,7 @@ CRAFTED_CURSORS = [
 @pytest.fixture(scope="module")
 def api(anvil, ipfs_node, tmp_path_factory):
     """One server for every crafted input here: none of them changes anything."""
-    server = LiveApi(new_world(anvil.url), anvil.url, ipfs_node.url, tmp_path_factory.mktemp("catalog-inputs")).start()
+    server = LiveApi(pinned_world(anvil.url, ipfs_node.url), anvil.url, ipfs_node.url, tmp_path_factory.mktemp("catalog-inputs")).start()
     yield server
     server.stop()
 

@@ -258,7 +258,7 @@ def test_forged_replayed_and_malleable_signatures_are_refused(live_api, world):
     # The malleable twin of a valid signature, and a v of 0/1 or garbage: not signatures.
     twin = high_s(fans)
     refused(tid, {"epoch": 0, "signature": twin}, fan, 422, "low s")
-    refused(tid, {"epoch": 0, "signature": fans[:-2] + "00"}, fan, 422, "signature")
+    refused(tid, {"epoch": 0, "signature": fans[:-2] + "02"}, fan, 422, "signature")
     refused(tid, {"epoch": 0, "signature": "0x" + "00" * 65}, fan, 422, "signature")
     refused(tid, {"epoch": 0, "signature": "0x" + "ff" * 65}, fan, 422, "signature")
     assert recorded(api) == []
