@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, SQLModel
 from web3 import Web3
 
+import ninety.models  # noqa: F401  (registers the ledger tables read through T below)
 from backend.models import EpochReport, FreeDownload
 from ninety.contract import Deployment, load_abi
 from ninety.epochs import (ChainView, EpochClock, Purchase, Rules, build_report, clock_of, compute, distributable,

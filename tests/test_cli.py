@@ -130,6 +130,27 @@ def test_up_seeds_a_demo_catalog_once_and_stops_cleanly(tmp_path):
         preview = requests.get(f"{api}/api/tracks/{tracks[0]['track_id']}/preview", timeout=10)
         assert preview.status_code == 200 and preview.content[:4] == b"OggS"
         assert requests.get(f"{api}/api/ledger/reconciliation", timeout=30).json()["ok"] is True
+        # The sponsor-pool round: epoch 0 published from two qualified fans' signed
+        # downloads (the wallet that never bought was recorded, not counted), its
+        # allocation claimed, the fee at most 1/9 of it, the next epoch funded.
+        pools = requests.get(f"{api}/api/pools", timeout=30).json()
+        first = next(e for e in pools["epochs"] if e["epoch"] == 0)
+        (eth,) = first["tokens"]
+        assert first["published"] and first["listens_root"] and first["report_cid"]
+        assert int(eth["allocated"]) > 0 and int(eth["claimed"]) == int(eth["allocated"])
+        assert 0 < 9 * int(eth["platform_fee"]) <= int(eth["allocated"])
+        assert int(eth["carried_over"]) > 0 and eth["carried_to_epoch"] == pools["current_epoch"]
+        now = next(e for e in pools["epochs"] if e["epoch"] == pools["current_epoch"])
+        assert int(now["tokens"][0]["open_balance"]) > int(eth["carried_over"])  # carried over, and funded again
+        allocations = requests.get(f"{api}/api/pools/0/allocations", timeout=30).json()["allocations"]
+        assert len(allocations) == 1 and allocations[0]["claimed"]  # the free track's split
+        chain_rpc = next(line.split()[2] for line in out.splitlines() if line.strip().startswith("Chain RPC"))
+        ipfs_api = next(line.split()[2] for line in out.splitlines() if line.strip().startswith("IPFS API"))
+        env = {**os.environ, "NINETY_RPC_URL": chain_rpc, "NINETY_IPFS_API": ipfs_api,
+               "NINETY_DEPLOYMENTS_DIR": str(tmp_path / "deployments"), "NINETY_DATA_DIR": str(tmp_path / "verifier")}
+        checked = subprocess.run([*NINETY, "verify", "epoch", "0"], env=env, capture_output=True, text=True, timeout=120)
+        said = " ".join((checked.stdout + checked.stderr).split())
+        assert checked.returncode == 0 and "3 signed downloads (2 counted)" in said, said
     finally:
         kids = stop_with_ctrl_c(proc)
     time.sleep(0.5)
