@@ -1,8 +1,12 @@
 """Fixtures for the Marketplace contract tests (Brownie on its own Anvil)."""
 import pytest
+from eth_utils import keccak
 
 ETH = "0x0000000000000000000000000000000000000000"
 FEE_BPS = 500  # 5%: a fee different from the cap catches code that confuses the two
+EPOCH_SECONDS = 3600  # one hour: a module never runs long enough to cross an epoch by itself
+RULES_HASH = "0x" + keccak(b"rules").hex()
+RULES_CID = "bafyrulesdefault"
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +36,48 @@ def fan(accounts):
 
 @pytest.fixture(scope="module")
 def market(Marketplace, owner, fee_recipient):
-    return Marketplace.deploy(fee_recipient, FEE_BPS, {"from": owner})
+    """The marketplace in epoch 0, its pool rules committed from epoch 0 on (as
+    `ninety deploy` does), so pools can be funded at once."""
+    m = Marketplace.deploy(fee_recipient, FEE_BPS, EPOCH_SECONDS, {"from": owner})
+    m.setPoolRules(RULES_HASH, RULES_CID, {"from": owner})
+    return m
+
+
+def block_time():
+    """The latest block's timestamp: what the next transaction's `block.timestamp` is at
+    least (Anvil's wall-clock time moves on by a second or two within a test)."""
+    from brownie import web3
+
+    return web3.eth.get_block("latest")["timestamp"]
+
+
+def goto_epoch(market, epoch, into=60):
+    """Move block time to `into` seconds after epoch `epoch` starts and mine a block.
+    Time only moves forward: asking for an epoch already past is a test bug."""
+    from brownie import chain
+
+    target = market.epochStart() + epoch * market.epochSeconds() + into
+    delta = target - block_time()
+    assert delta >= 0, f"block time is already past epoch {epoch} + {into}s"
+    if delta:
+        chain.sleep(delta)
+    chain.mine()
+    assert market.currentEpoch() == epoch
+
+
+def mine_at(timestamp):
+    """Mine the next block at exactly `timestamp` (for boundary tests); later blocks
+    follow from there."""
+    from brownie import chain, web3
+
+    web3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
+    chain.mine()
+    assert block_time() == timestamp
+
+
+def end_epoch(market):
+    """Move to the start (+60 s) of the epoch after the current one."""
+    goto_epoch(market, market.currentEpoch() + 1)
 
 
 @pytest.fixture(scope="module")

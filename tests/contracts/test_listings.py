@@ -7,7 +7,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from conftest import ETH
+from conftest import EPOCH_SECONDS, ETH
 
 CID = "bafkreiattestedmetadata"
 REASON = "bafkreitakedownreason"
@@ -133,7 +133,7 @@ def test_an_attestation_for_another_chain_is_refused(market, artist, solo_split,
 
 
 def test_an_attestation_for_another_contract_is_refused(market, artist, solo_split, attested, Marketplace, owner, fee_recipient):
-    other = Marketplace.deploy(fee_recipient, 500, {"from": owner})
+    other = Marketplace.deploy(fee_recipient, 500, EPOCH_SECONDS, {"from": owner})
     sig = attest(attested, market, CID, artist, contract=other.address)
     with brownie.reverts():
         market.registerTrack(CID, solo_split, ETH, 1, sig, {"from": artist})

@@ -1,24 +1,44 @@
 """Owner powers: fee within the cap, fee recipient, token allowlist, pause; two-step transfer."""
 import brownie
-from conftest import ETH, FEE_BPS
+from conftest import EPOCH_SECONDS, ETH, FEE_BPS
 
 
-def test_constructor_sets_owner_fee_and_recipient(market, owner, fee_recipient):
+def test_constructor_sets_owner_fee_recipient_and_epochs(Marketplace, owner, fee_recipient):
+    market = Marketplace.deploy(fee_recipient, FEE_BPS, 7 * 86400, {"from": owner})
     assert market.owner() == owner
     assert market.feeRecipient() == fee_recipient
     assert market.platformFeeBps() == FEE_BPS
     assert market.MAX_PLATFORM_FEE_BPS() == 1000
     assert market.salesPaused() is False
+    # Epoch 0 starts at the deployment block's timestamp; nothing is published yet.
+    assert market.epochStart() == brownie.chain[market.tx.block_number].timestamp
+    assert market.epochSeconds() == 7 * 86400
+    assert market.currentEpoch() == 0 and market.nextEpochToPublish() == 0
+    assert market.RESCUE_EPOCHS() == 8 and market.MAX_EPOCHS_AHEAD() == 1000
+    assert [list(e.values()) for e in market.tx.events["FeeRecipientChanged"]] == [[ETH, fee_recipient]]
+    assert list(market.tx.events["PlatformFeeChanged"][0].values()) == [0, FEE_BPS]
+    # No pool rules until the owner commits them.
+    assert market.poolRulesHash(0) == "0x" + "00" * 32
 
 
 def test_constructor_refuses_a_fee_above_the_cap(Marketplace, owner, fee_recipient):
     with brownie.reverts("Marketplace__FeeAboveCap: 1001, 1000"):
-        Marketplace.deploy(fee_recipient, 1001, {"from": owner})
+        Marketplace.deploy(fee_recipient, 1001, EPOCH_SECONDS, {"from": owner})
 
 
 def test_constructor_refuses_zero_fee_recipient(Marketplace, owner):
     with brownie.reverts("Marketplace__ZeroAddress: "):
-        Marketplace.deploy(ETH, 100, {"from": owner})
+        Marketplace.deploy(ETH, 100, EPOCH_SECONDS, {"from": owner})
+
+
+def test_constructor_refuses_a_zero_epoch_length(Marketplace, owner, fee_recipient):
+    with brownie.reverts("Marketplace__ZeroEpochSeconds: "):
+        Marketplace.deploy(fee_recipient, 100, 0, {"from": owner})
+
+
+def test_constructor_takes_the_longest_epoch(Marketplace, owner, fee_recipient):
+    market = Marketplace.deploy(fee_recipient, 100, 2**32 - 1, {"from": owner})
+    assert market.epochSeconds() == 2**32 - 1 and market.currentEpoch() == 0
 
 
 def test_set_platform_fee_up_to_the_cap(market, owner):
@@ -78,6 +98,8 @@ def test_only_the_owner_uses_owner_powers(market, fan, MockUSDC):
         lambda: market.setTokenAllowed(fan, True, {"from": fan}),
         lambda: market.pauseSales({"from": fan}),
         lambda: market.unpauseSales({"from": fan}),
+        lambda: market.setPoolRules("0x" + "11" * 32, "bafyrules", {"from": fan}),
+        lambda: market.publishEpoch(0, "0x" + "11" * 32, "0x" + "22" * 32, "bafyreport", [], [], {"from": fan}),
     ):
         with brownie.reverts(unauthorized):
             call()
