@@ -10,11 +10,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from eth_utils import keccak  # noqa: E402
+
 from ninety.deploy import load_project  # noqa: E402
 from ninety.supervisor import free_port  # noqa: E402
 
 ETH = "0x" + "00" * 20
 SIZES = (1, 5, 50, 100)
+EPOCH_SECONDS = 3600
 
 
 def main() -> None:
@@ -52,6 +55,15 @@ def attested_registration(m, owner, sid):
     return gas
 
 
+def goto_epoch(m, epoch):
+    """Move Anvil's clock a minute into `epoch` and mine a block."""
+    from brownie import chain, web3
+
+    target = m.epochStart() + epoch * m.epochSeconds() + 60
+    chain.sleep(max(target - web3.eth.get_block("latest")["timestamp"], 0))
+    chain.mine()
+
+
 def people(accounts, n):
     return sorted((accounts.add() for _ in range(n)), key=lambda a: int(a.address, 16))
 
@@ -65,7 +77,8 @@ def equal_shares(n):
 def measure(project, accounts):
     owner, fan = accounts[0], accounts[2]
     rows = []
-    m = project.Marketplace.deploy(accounts[9], 500, {"from": owner})
+    m = project.Marketplace.deploy(accounts[9], 500, EPOCH_SECONDS, {"from": owner})
+    m.setPoolRules("0x" + keccak(b"bench rules").hex(), "bafkreibenchrules", {"from": owner})
     usdc = project.MockUSDC.deploy({"from": owner})
     dai = project.MockUSDC.deploy({"from": owner})
     for token in (usdc, dai):
@@ -113,26 +126,44 @@ def measure(project, accounts):
     rows.append(("withdraw (1 token, after 50 sales)", M, m.withdraw(solo, [ETH], {"from": fan}).gas_used))
     rows.append(("withdraw (3 tokens)", M, m.withdraw(solo, [ETH, usdc, dai], {"from": fan}).gas_used))
 
-    # Sponsor pools: deposits, publishing an epoch, claims against roots of 10 and 1,000 leaves.
+    # Sponsor pools: deposits, publishing an ended epoch (1 and 2 tokens; after 300 empty
+    # epochs), claims against roots of 10 and 1,000 leaves. Time moves by Anvil's clock.
     from ninety.merkle import Allocation, MerkleTree
 
     sponsor = accounts[4]
-    rows.append(("pool deposit ETH (first in epoch)", M, m.depositToPool(0, ETH, 10**18, {"from": sponsor, "value": 10**18}).gas_used))
-    rows.append(("pool deposit ETH (again)", M, m.depositToPool(0, ETH, 10**18, {"from": sponsor, "value": 10**18}).gas_used))
-    for epoch, leaves in ((0, 10), (1, 1000)):
-        if epoch:
-            m.depositToPool(epoch, ETH, 10**18, {"from": sponsor, "value": 10**18})
-        pool = m.poolBalance(epoch, ETH)
-        fee = pool // 10
-        each = (pool - fee) // leaves
-        allocations = [Allocation(str(sid), ETH, each - i) for i in range(leaves)]
+    current = m.currentEpoch()
+    rows.append(("pool deposit ETH (first in epoch)", M, m.depositToPool(current, ETH, 10**18, {"from": sponsor, "value": 10**18}).gas_used))
+    rows.append(("pool deposit ETH (again)", M, m.depositToPool(current, ETH, 10**18, {"from": sponsor, "value": 10**18}).gas_used))
+    rows.append(("pool deposit ERC-20 (first in epoch)", M, m.depositToPool(current, usdc, 10**9, {"from": fan}).gas_used))
+    rows.append(("pool withdraw ETH (before the end)", M, m.withdrawPoolDeposit(current, ETH, 10**17, {"from": sponsor}).gas_used))
+    m.depositToPool(current + 1, ETH, 10**18, {"from": sponsor, "value": 10**18})
+    m.depositToPool(current + 302, ETH, 10**18, {"from": sponsor, "value": 10**18})
+
+    def publish(epoch, leaves, label):
+        """Publish `epoch` once it has ended: per token, 10% of the pool as the fee (the
+        cap: 1/9 of what is allocated) and the rest in `leaves` allocations (nothing carried)."""
+        goto_epoch(m, epoch + 1)
+        allocated, fees, allocations = [], [], []
+        for token in (str(t) for t in m.poolTokens(epoch)):
+            pool = m.poolBalance(epoch, token)
+            fee = pool // 10
+            amounts = [(pool - fee) // leaves - i for i in range(leaves)]
+            amounts[0] += pool - fee - sum(amounts)
+            allocations += [Allocation(str(sid), token.lower(), amount) for amount in amounts]
+            allocated.append(pool - fee)
+            fees.append(fee)
         tree = MerkleTree(epoch, allocations)
-        total = sum(a.amount for a in allocations)
-        tx = m.publishEpoch(epoch, "0x" + tree.root.hex(), "bafkreibench", [total], [fee], {"from": owner})
-        rows.append((f"publishEpoch (1 token, {leaves} allocations)", M, tx.gas_used))
-        a = allocations[leaves // 2]
+        tx = m.publishEpoch(epoch, "0x" + tree.root.hex(), "0x" + "11" * 32, "bafkreibench", allocated, fees, {"from": owner})
+        rows.append((label, M, tx.gas_used))
+        a = allocations[len(allocations) // 2]
         proof = ["0x" + p.hex() for p in tree.proof(a)]
-        rows.append((f"claimFromPool ({leaves} allocations)", M, m.claimFromPool(epoch, a.split_id, ETH, a.amount, proof, {"from": fan}).gas_used))
+        return lambda: m.claimFromPool(epoch, a.split_id, a.token, a.amount, proof, {"from": fan}).gas_used
+
+    claim = publish(current, 10, "publishEpoch (2 tokens)")
+    rows.append(("claimFromPool (20 allocations)", M, claim()))
+    claim = publish(current + 1, 1000, "publishEpoch (1 token)")
+    rows.append(("claimFromPool (1000 allocations)", M, claim()))
+    publish(current + 302, 10, "publishEpoch (1 token, 300 empty epochs skipped)")
 
     # The peer: OpenZeppelin 4.9 PaymentSplitter, one per recipient set.
     P = "OZ 4.9 PaymentSplitter"
