@@ -656,8 +656,11 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     function setPoolRules(bytes32 rulesHash, string calldata rulesCid) external onlyOwner {
         if (rulesHash == bytes32(0) || bytes(rulesCid).length == 0) revert Marketplace__InvalidPoolRules();
         uint256 current = currentEpoch();
+        // Epoch numbers, not timestamps: exact comparisons are the point.
+        // slither-disable-next-line incorrect-equality
         uint256 fromEpoch = current == 0 && !_depositsMade ? 0 : current + 1;
         uint256 n = _poolRules.length;
+        // slither-disable-next-line incorrect-equality
         if (n != 0 && _poolRules[n - 1].fromEpoch == fromEpoch) {
             _poolRules[n - 1].rulesHash = rulesHash;
         } else {
@@ -741,6 +744,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         while (from < to) {
             uint256 bits = _fundedEpochs[from >> 8] >> (from & 255);
             if (bits != 0) {
+                // slither-disable-next-line incorrect-equality
                 while (bits & 1 == 0) {
                     bits >>= 1;
                     ++from;
