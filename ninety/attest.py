@@ -14,8 +14,9 @@ owner-only). Whoever holds it decides what can be listed: keep it on the API ser
 Free downloads: a listener signs FreeDownload(trackId, epoch) for each free download it
 wants counted toward a sponsor pool (the contract's `freeDownloadDigest` gives the same
 digest); the API answers with a receipt, the catalog signer's signature of
-FreeDownloadRecorded(listener, trackId, epoch). The listener keeps it: if the epoch's
-published report leaves that download out, the receipt proves the server recorded it.
+FreeDownloadRecorded(listener, trackId, epoch, blockNumber, signatureHash). The listener
+keeps it: if the epoch's published report leaves that download out, or shows it with
+another block or signature, the receipt proves what the server recorded.
 """
 from __future__ import annotations
 
@@ -35,8 +36,12 @@ DOMAIN_VERSION = "1"
 LISTING_TYPES = {"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"},
                             {"name": "deadline", "type": "uint256"}]}
 FREE_DOWNLOAD_TYPES = {"FreeDownload": [{"name": "trackId", "type": "uint256"}, {"name": "epoch", "type": "uint256"}]}
+# A receipt binds what the report must show for the download: the block it is judged at
+# and the listener's signature (by hash), so an operator cannot republish it with another
+# block or signature that makes it not count.
 RECEIPT_TYPES = {"FreeDownloadRecorded": [{"name": "listener", "type": "address"}, {"name": "trackId", "type": "uint256"},
-                                          {"name": "epoch", "type": "uint256"}]}
+                                          {"name": "epoch", "type": "uint256"}, {"name": "blockNumber", "type": "uint256"},
+                                          {"name": "signatureHash", "type": "bytes32"}]}
 # secp256k1's group order: signatures with s above half of it are the malleable twins.
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 # How long an attestation is valid: long enough to sign two transactions, short enough
@@ -87,16 +92,29 @@ def recover_free_download(chain_id: int, contract: str, track_id: int, epoch: in
     return _recover(free_download_digest(chain_id, contract, track_id, epoch), signature)
 
 
-def receipt_digest(chain_id: int, contract: str, wallet: str, track_id: int, epoch: int) -> bytes:
+def _signature_hash(signature: str) -> bytes:
+    from eth_utils import keccak
+
+    return bytes(keccak(hexstr=signature.lower()))
+
+
+def receipt_digest(chain_id: int, contract: str, wallet: str, track_id: int, epoch: int, block_number: int,
+                   signature: str) -> bytes:
     from web3 import Web3
 
     return _digest(chain_id, contract, RECEIPT_TYPES,
-                   {"listener": Web3.to_checksum_address(wallet), "trackId": track_id, "epoch": epoch})
+                   {"listener": Web3.to_checksum_address(wallet), "trackId": track_id, "epoch": epoch,
+                    "blockNumber": block_number, "signatureHash": _signature_hash(signature)})
 
 
-def receipt_signer(chain_id: int, contract: str, wallet: str, track_id: int, epoch: int, receipt: str) -> str | None:
+def receipt_signer(chain_id: int, contract: str, wallet: str, track_id: int, epoch: int, block_number: int,
+                   signature: str, receipt: str) -> str | None:
     """Who signed this free-download receipt (the catalog signer, if it is genuine)."""
-    return _recover(receipt_digest(chain_id, contract, wallet, track_id, epoch), receipt)
+    try:
+        digest = receipt_digest(chain_id, contract, wallet, track_id, epoch, block_number, signature)
+    except ValueError:
+        return None
+    return _recover(digest, receipt)
 
 
 @dataclass(frozen=True)
@@ -120,10 +138,12 @@ class CatalogSigner:
         signature = Account.sign_message(signable, self.key).signature
         return "0x" + deadline.to_bytes(32, "big").hex() + bytes(signature).hex()
 
-    def sign_receipt(self, chain_id: int, contract: str, wallet: str, track_id: int, epoch: int) -> str:
-        """The receipt for a recorded free download: FreeDownloadRecorded(wallet, track, epoch)."""
-        signature = Account._sign_hash(receipt_digest(chain_id, contract, wallet, track_id, epoch), self.key).signature
-        return "0x" + bytes(signature).hex()
+    def sign_receipt(self, chain_id: int, contract: str, wallet: str, track_id: int, epoch: int, block_number: int,
+                     signature: str) -> str:
+        """The receipt for a recorded free download: FreeDownloadRecorded(wallet, track,
+        epoch, the block it was recorded at, keccak256 of the listener's signature)."""
+        digest = receipt_digest(chain_id, contract, wallet, track_id, epoch, block_number, signature)
+        return "0x" + bytes(Account._sign_hash(digest, self.key).signature).hex()
 
     @classmethod
     def load(cls, env_value: str | None, data_dir: Path) -> "CatalogSigner":

@@ -169,6 +169,9 @@ class Listen:
     split_id: str  # the track's split at that block
     eligible: bool
     why_not: str = ""  # why it was not eligible
+    # Not something the API records (a signature that is not the wallet's, a block outside
+    # the epoch or before the track existed): in a report, evidence of tampering.
+    impossible: bool = False
 
 
 @dataclass(frozen=True)
@@ -371,20 +374,22 @@ class ChainView:
             self.rpc, self.contract, "tracks(uint256)", [track_id],
             ["address", "bytes32", "address", "uint256", "bool", "bool"], block_number)
         split_id = "0x" + bytes(split).hex()
-        why = ""
+        why, impossible = "", True
         if recover_free_download(chain_id, self.contract, track_id, epoch, signature) != wallet:
             why = "the signature is not this wallet's FreeDownload(track, epoch)"
         elif clock.epoch_at(self.block_time(block_number)) != epoch or self.block_time(block_number) < clock.start:
             why = f"recorded at block {block_number}, outside epoch {epoch}"
         elif int(artist, 16) == 0:
             why = "the track did not exist at the recorded block"
-        elif token.lower() != ETH or price != 0 or not listed:
-            why = "the track was not free at the recorded block"
-        elif blocked:
-            why = "the track was blocked at the recorded block"
-        elif wallet in self.payees(split_id):
-            why = "the track's split pays this listener"
-        return Listen(wallet, track_id, signature, block_number, split_id, not why, why)
+        else:
+            impossible = False  # what follows the API may judge differently (its ledger can lag)
+            if token.lower() != ETH or price != 0 or not listed:
+                why = "the track was not free at the recorded block"
+            elif blocked:
+                why = "the track was blocked at the recorded block"
+            elif wallet in self.payees(split_id):
+                why = "the track's split pays this listener"
+        return Listen(wallet, track_id, signature, block_number, split_id, not why, why, bool(why) and impossible)
 
     def purchases(self, clock: EpochClock, epoch: int, window: int, wallets: Iterable[str], from_block: int,
                   to_block: int) -> list[Purchase]:
@@ -526,6 +531,10 @@ def check_report(report: dict[str, Any], *, rpc: Any, chain_id: int, contract: s
     progress(f"re-checking {len(records)} signed downloads and their listeners' sales on chain")
     listens, purchases = gather(view, chain_id=chain_id, clock=clock, epoch=epoch, rules=rules, records=records,
                                 from_block=deploy_block, to_block=pub.block_number)
+    for x in listens:
+        if x.impossible:
+            diffs.append(f"download of track {x.track_id} by {x.wallet} could not have been recorded by the API "
+                         f"({x.why_not}): the report was altered")
     outcome = compute(epoch, rules, pools, listens, purchases, report.get("not_genuine_tracks", []))
     mine = {(x["wallet"], x["track_id"]): x for x in outcome.listens}
     for x in report["listens"]:
@@ -577,16 +586,28 @@ def check_report(report: dict[str, Any], *, rpc: Any, chain_id: int, contract: s
         node = listen_leaf(epoch, x["wallet"], int(x["track_id"]))
         if not verify(bytes.fromhex(pub.listens_root[2:]), [bytes.fromhex(p[2:]) for p in x.get("proof", [])], node):
             diffs.append(f"the listens proof for track {x['track_id']} by {x['wallet']} does not lead to the root")
-    if receipts:
-        (signer,) = eth_call(rpc, contract, "catalogSigner()", out=["address"])
-        listed = {(x["wallet"].lower(), int(x["track_id"])) for x in report["listens"]}
-        for r in receipts:
-            if int(r["epoch"]) != epoch:
-                continue
-            who = receipt_signer(chain_id, contract, r["wallet"], int(r["track_id"]), epoch, r["receipt"])
-            if who != signer.lower():
-                diffs.append(f"receipt for track {r['track_id']} by {r['wallet']} is not signed by the catalog signer")
-            elif (r["wallet"].lower(), int(r["track_id"])) not in listed:
-                diffs.append(f"the download of track {r['track_id']} by {r['wallet']} was recorded (the receipt is "
-                             "signed by the catalog signer) but the report leaves it out")
+    listed = {(x["wallet"].lower(), int(x["track_id"])): x for x in report["listens"]}
+    for r in receipts:
+        if int(r.get("epoch", -1)) != epoch:
+            continue
+        what = f"track {r.get('track_id')} by {r.get('wallet')}"
+        try:
+            wallet, track, block = str(r["wallet"]).lower(), int(r["track_id"]), int(r["block_number"])
+            signature, receipt = str(r["signature"]), str(r["receipt"])
+        except (KeyError, TypeError, ValueError):
+            diffs.append(f"receipt for {what} is incomplete: it needs wallet, track_id, epoch, block_number, "
+                         "signature and receipt")
+            continue
+        # The catalog signer when the download was recorded (it may have changed since).
+        (signer,) = eth_call(rpc, contract, "catalogSigner()", out=["address"], block=block)
+        if receipt_signer(chain_id, contract, wallet, track, epoch, block, signature, receipt) != signer.lower():
+            diffs.append(f"receipt for {what} is not signed by the catalog signer of block {block}")
+            continue
+        shown = listed.get((wallet, track))
+        if shown is None:
+            diffs.append(f"the download of {what} was recorded (the receipt is signed by the catalog signer) but the "
+                         "report leaves it out")
+        elif int(shown["block_number"]) != block or str(shown["signature"]).lower() != signature.lower():
+            diffs.append(f"the download of {what} was recorded at block {block} with the listener's signature, but "
+                         f"the report shows block {shown['block_number']} and another signature or block")
     return diffs

@@ -412,8 +412,12 @@ class FreeDownloadOut(BaseModel):
     counted: bool = Field(description="whether it counts toward the epoch's pools as things stand now (the epoch's "
                                       "report decides, as of the block it was recorded at)")
     reason: str = Field(description="why it does not count; empty when it does")
-    receipt: str | None = Field(description="the server's signature over what it recorded (0x…), to check against "
-                                            "the epoch's published listens root; null when nothing was recorded")
+    receipt: str | None = Field(description="the server's signature over what it recorded (0x…): EIP-712 "
+                                            "FreeDownloadRecorded(listener, trackId, epoch, blockNumber, "
+                                            "signatureHash), to check against the epoch's published report; null "
+                                            "when nothing was recorded")
+    block_number: int | None = Field(description="the block the download was recorded at (its eligibility is "
+                                                 "judged there); null when nothing was recorded")
 
 
 def _enforce_free_download_rate(request: Request, services: Any) -> None:
@@ -547,7 +551,7 @@ def _answer(db: Any, services: Any, record: FreeDownload, wallet: str) -> FreeDo
         mine = standing_or_why(db, services, record.epoch, wallet, amounts=False)  # one wallet's sales only
         counted, reason = bool(mine["qualifies"]), ("" if mine["qualifies"] else str(mine["reason"]))
     return FreeDownloadOut(track_id=record.track_id, epoch=record.epoch, counted=counted, reason=reason,
-                           receipt=record.receipt)
+                           receipt=record.receipt, block_number=record.block_number)
 
 
 @router.post("/{track_id}/free-download", response_model=FreeDownloadOut, responses={
@@ -571,10 +575,11 @@ def record_free_download(track_id: TrackId, body: FreeDownloadIn, request: Reque
     current epoch (by the chain's latest block time). It is recorded once per wallet, track
     and epoch (a repeat answers the same record), published in the epoch's report with the
     signature, and answered with the server's receipt. Whether it counts is decided when the
-    epoch is closed; `counted` and `reason` say how it stands now: a wallet that has not
-    (yet) qualified this epoch is recorded but not counted (it may still qualify by buying
-    during the epoch). A download of a track whose split pays the listener, or beyond
-    50 per wallet and epoch, is not recorded (`counted` false, `receipt` null)."""
+    epoch is closed; `counted` and `reason` say how it stands now. Only a wallet that
+    qualifies now (a purchase from another artist in the window, in the ledger) is
+    recorded; otherwise, or for a track whose split pays the listener, or beyond 50 per
+    wallet and epoch, nothing is recorded (`counted` false, `receipt` null) and the reason
+    says why: sign again once you qualify."""
     from ninety.attest import recover_free_download
 
     _enforce_free_download_rate(request, services)
@@ -611,10 +616,18 @@ def record_free_download(track_id: TrackId, body: FreeDownloadIn, request: Reque
     if record is not None:
         return _answer(db, services, record, wallet)
     if _split_pays(db, row["split_id"], wallet):
-        return FreeDownloadOut(track_id=track_id, epoch=epoch, counted=False, receipt=None,
+        return FreeDownloadOut(track_id=track_id, epoch=epoch, counted=False, receipt=None, block_number=None,
                                reason="the track's split pays you: your own downloads never count (not recorded)")
+    # Only a wallet that qualifies now is recorded: every record is a leaf of the public
+    # report and a check at close and in every verify, so it must cost a real purchase
+    # (wallets that never bought cannot grow the report for free).
+    mine = standing_or_why(db, services, epoch, wallet, amounts=False)
+    if not mine["qualifies"]:
+        return FreeDownloadOut(track_id=track_id, epoch=epoch, counted=False, receipt=None, block_number=None,
+                               reason=f"{mine['reason']} (not recorded: once you qualify, sign this download again; "
+                                      "a purchase counts once it is in the ledger)")
     fd = FreeDownload
-    over = FreeDownloadOut(track_id=track_id, epoch=epoch, counted=False, receipt=None,
+    over = FreeDownloadOut(track_id=track_id, epoch=epoch, counted=False, receipt=None, block_number=None,
                            reason=f"you have recorded {MAX_RECORDED_FREE_DOWNLOADS} free downloads this epoch, the "
                                   "most a wallet may (not recorded)")
 
@@ -626,7 +639,8 @@ def record_free_download(track_id: TrackId, body: FreeDownloadIn, request: Reque
     if recorded() >= MAX_RECORDED_FREE_DOWNLOADS:
         db.rollback()
         return over
-    receipt = services.catalog.sign_receipt(services.chain_id, contract, wallet, track_id, epoch)
+    receipt = services.catalog.sign_receipt(services.chain_id, contract, wallet, track_id, epoch, int(head_block),
+                                            body.signature.lower())
     record = fd(epoch=epoch, track_id=track_id, wallet=wallet, split_id=row["split_id"],
                 signature=body.signature.lower(), block_number=int(head_block), block_time=int(head_time),
                 receipt=receipt, created_at=time.time())

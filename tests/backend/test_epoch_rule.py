@@ -73,14 +73,15 @@ def record(stack: Stack, who: int, track: int, epoch: int, split_id: str, signer
     signed = Account.sign_typed_data(key(who if signer is None else signer), domain_data=domain(31337, m.address),
                                      message_types=FREE_DOWNLOAD_TYPES, message_data={"trackId": track, "epoch": epoch})
     head = w3.eth.get_block("latest")
-    wallet = addr(who).lower()
-    receipt = stack.services.catalog.sign_receipt(31337, m.address, wallet, track, epoch)
+    wallet, signature = addr(who).lower(), "0x" + bytes(signed.signature).hex()
+    receipt = stack.services.catalog.sign_receipt(31337, m.address, wallet, track, epoch, head["number"], signature)
     with Session(stack.services.engine) as db:
-        db.add(FreeDownload(epoch=epoch, track_id=track, wallet=wallet, split_id=split_id,
-                            signature="0x" + bytes(signed.signature).hex(), block_number=head["number"],
-                            block_time=head["timestamp"], receipt=receipt, created_at=time.time()))
+        db.add(FreeDownload(epoch=epoch, track_id=track, wallet=wallet, split_id=split_id, signature=signature,
+                            block_number=head["number"], block_time=head["timestamp"], receipt=receipt,
+                            created_at=time.time()))
         db.commit()
-    return {"wallet": wallet, "track_id": track, "epoch": epoch, "receipt": receipt}
+    return {"wallet": wallet, "track_id": track, "epoch": epoch, "block_number": head["number"], "signature": signature,
+            "receipt": receipt}
 
 
 def test_a_small_epoch_by_hand_and_every_way_to_cheat_on_it_is_caught(pinned, tmp_path):
@@ -151,6 +152,15 @@ def test_a_small_epoch_by_hand_and_every_way_to_cheat_on_it_is_caught(pinned, tm
     diffs = tampered(self_dealing)
     assert any(addr(SELF_DEALER).lower() in d and "counted=True in the report" in d for d in diffs), diffs
     assert any("qualified=True in the report" in d for d in diffs), diffs
+
+    # L2's download un-counted by republishing it at a block before the track existed (or
+    # with another wallet's signature): the report could not come from the API, and L2's
+    # receipt names the block and signature that were recorded.
+    first_block = stack.world.deploy_block
+    diffs = tampered(lambda r: next(x for x in r["listens"] if x["wallet"] == addr(L2).lower())
+                     .update(block_number=first_block, counted=False, reason="the track did not exist"))
+    assert any("could not have been recorded by the API" in d for d in diffs), diffs
+    assert any(f"by {addr(L2).lower()} was recorded at block" in d for d in diffs), diffs
 
     # Rules other than the committed ones (a larger multiplier would let listeners direct more).
     diffs = tampered(lambda r: r["rules"].update(multiplier=100))

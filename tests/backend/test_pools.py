@@ -118,23 +118,27 @@ def test_a_whole_epoch_from_signed_free_downloads_to_proofs_and_claims(stack, tm
     from ninety.attest import receipt_signer
 
     catalog = stack.services.catalog.address.lower()
-    first = record(stack, fan_h, one, 0, sign_free_download(stack, FAN, one, 0))
+    signed = sign_free_download(stack, FAN, one, 0)
+    first = record(stack, fan_h, one, 0, signed)
     assert first.status_code == 200, first.text
     body = first.json()
-    assert body == {"track_id": one, "epoch": 0, "counted": True, "reason": "", "receipt": body["receipt"]}
-    assert receipt_signer(31337, m.address, fan, one, 0, body["receipt"]) == catalog
+    assert body == {"track_id": one, "epoch": 0, "counted": True, "reason": "", "receipt": body["receipt"],
+                    "block_number": w3.eth.block_number}
+    # The receipt binds the block the download is judged at and the listener's signature.
+    assert receipt_signer(31337, m.address, fan, one, 0, body["block_number"], signed, body["receipt"]) == catalog
+    assert receipt_signer(31337, m.address, fan, one, 0, body["block_number"] - 1, signed, body["receipt"]) != catalog
     # A repeat (even with the same signature replayed) answers the same record; one row.
     again = record(stack, fan_h, one, 0, sign_free_download(stack, FAN, one, 0))
     assert again.status_code == 200 and again.json() == body
     assert record(stack, fan_h, two, 0, sign_free_download(stack, FAN, two, 0)).json()["counted"] is True
-    # A wallet that never bought is recorded (it may still qualify this epoch) but not counted.
+    # A wallet that never bought is not recorded (it can sign again once it qualifies).
     unq = record(stack, other_h, two, 0, sign_free_download(stack, OTHER, two, 0)).json()
-    assert unq["counted"] is False and "purchase" in unq["reason"] and unq["receipt"]
-    assert receipt_signer(31337, m.address, other, two, 0, unq["receipt"]) == catalog
+    assert unq["counted"] is False and "purchase" in unq["reason"] and "not recorded" in unq["reason"]
+    assert unq["receipt"] is None and unq["block_number"] is None
     # The artist downloading a track whose split pays them: not recorded at all.
     own = record(stack, artist_h, two, 0, sign_free_download(stack, ARTIST, two, 0)).json()
     assert own["counted"] is False and own["receipt"] is None and "pays you" in own["reason"]
-    assert rows(stack) == sorted([(0, one, fan.lower()), (0, two, fan.lower()), (0, two, other.lower())])
+    assert rows(stack) == sorted([(0, one, fan.lower()), (0, two, fan.lower())])
 
     # Sponsors fund epoch 0; the Pools page shows the listeners and each wallet's standing.
     sponsor = address(SPONSOR)
@@ -151,7 +155,7 @@ def test_a_whole_epoch_from_signed_free_downloads_to_proofs_and_claims(stack, tm
     assert you == {"wallet": fan.lower(), "qualifies": True, "reason": "", "free_downloads": 2,
                    "can_direct": [{"token": ETH, "token_symbol": "ETH", "token_decimals": 18, "amount": str(directs)}]}
     you = stack.client.get("/api/pools", headers=other_h).json()["you"]
-    assert you["qualifies"] is False and you["reason"] and you["can_direct"] == [] and you["free_downloads"] == 1
+    assert you["qualifies"] is False and you["reason"] and you["can_direct"] == [] and you["free_downloads"] == 0
 
     # Close epoch 0 (the dev chain's clock moves to its end); the indexer mirrors it.
     from backend.epochs import close_epoch
@@ -191,9 +195,7 @@ def test_a_whole_epoch_from_signed_free_downloads_to_proofs_and_claims(stack, tm
     for x in mine["listens"]:
         assert x["wallet"] == fan.lower() and x["block_number"] > 0 and x["signature"].startswith("0x")
         assert verify(root, [bytes.fromhex(p[2:]) for p in x["proof"]], listen_leaf(0, fan, x["track_id"]))
-    theirs = stack.client.get("/api/pools/0/listens", params={"wallet": other.lower()}).json()["listens"]
-    assert [(x["track_id"], x["counted"]) for x in theirs] == [(two, False)] and theirs[0]["reason"]
-    assert verify(root, [bytes.fromhex(p[2:]) for p in theirs[0]["proof"]], listen_leaf(0, other, two))
+    assert stack.client.get("/api/pools/0/listens", params={"wallet": other.lower()}).json()["listens"] == []
     assert stack.client.get("/api/pools/0/listens", params={"wallet": artist}).json()["listens"] == []
     assert stack.client.get("/api/pools/1/listens", params={"wallet": fan}).status_code == 404
     for bad in ({}, {"wallet": "0x1234"}, {"wallet": "fan"}, {"wallet": fan + "00"}):
@@ -228,8 +230,12 @@ def test_recording_is_capped_per_wallet_and_epoch(stack, monkeypatch):
     artist_h = stack.login(ARTIST)
     for i, title in enumerate(("A", "B", "C")):
         list_track(stack, artist_h, ARTIST, title, 0, None, 300.0 + 50 * i)
+    list_track(stack, artist_h, ARTIST, "Paid", 10**15, None, 600.0)
     stack.sync()
-    ids = sorted(t["track_id"] for t in stack.client.get("/api/tracks").json()["items"])
+    items = stack.client.get("/api/tracks").json()["items"]
+    stack.world.market.buy(next(t["track_id"] for t in items if t["title"] == "Paid"), 10**15, address(FAN))
+    stack.sync()  # the fan qualifies
+    ids = sorted(t["track_id"] for t in items if t["title"] != "Paid")
     fan_h = stack.login(FAN)
     answers = [record(stack, fan_h, tid, 0, sign_free_download(stack, FAN, tid, 0)).json() for tid in ids]
     assert [a["receipt"] is not None for a in answers] == [True, True, False]
@@ -249,6 +255,7 @@ def test_refusals_say_what_is_wrong(stack):
     free, paid, gone = ids["Free"], ids["Paid"], ids["Taken down"]
     m = stack.world.market
     m.block_track(gone, "bafkreitakedownreason", stack.world.owner)
+    m.buy(paid, 10**15, address(FAN))  # the fan qualifies
     stack.sync()
     fan_h = stack.login(FAN)
     good = sign_free_download(stack, FAN, free, 0)
@@ -294,7 +301,8 @@ def test_the_openapi_describes_the_free_download_and_listens_routes(stack):
     schema = spec["components"]["schemas"][body]
     assert set(schema["required"]) == {"epoch", "signature"} and schema["additionalProperties"] is False
     out = post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
-    assert set(spec["components"]["schemas"][out]["properties"]) == {"track_id", "epoch", "counted", "reason", "receipt"}
+    assert set(spec["components"]["schemas"][out]["properties"]) == {"track_id", "epoch", "counted", "reason", "receipt",
+                                                                     "block_number"}
     assert {"401", "403", "404", "409", "422", "429", "451", "503"} <= set(post["responses"])
     for code in ("403", "409"):
         assert "application/problem+json" in post["responses"][code]["content"]
@@ -305,10 +313,11 @@ def test_the_openapi_describes_the_free_download_and_listens_routes(stack):
     assert "open_epoch" not in pools
 
 
-def test_unreadable_rules_still_record_and_answer_at_once(stack, monkeypatch):
-    """IPFS down (or the rules' CID served by nobody): a download is still recorded with its
-    receipt, /api/pools still answers, and the failure is remembered for a while instead
-    of every request waiting for the IPFS timeout again."""
+def test_unreadable_rules_answer_at_once_and_record_nothing(stack, monkeypatch):
+    """IPFS down (or the rules' CID served by nobody): a download is not recorded (whether
+    the wallet qualifies cannot be judged) and the answer says so, /api/pools still
+    answers, and the failure is remembered for a while instead of every request waiting
+    for the IPFS timeout again."""
     import backend.epochs
     from ninety.errors import IpfsUnavailableError
 
@@ -326,11 +335,14 @@ def test_unreadable_rules_still_record_and_answer_at_once(stack, monkeypatch):
     fan_h = stack.login(FAN)
     r = record(stack, fan_h, tid, 0, sign_free_download(stack, FAN, tid, 0))
     assert r.status_code == 200, r.text
-    assert r.json()["receipt"] and r.json()["counted"] is False and "cannot be judged right now" in r.json()["reason"]
+    # Whether the wallet qualifies cannot be judged: nothing is recorded, and it says so.
+    assert r.json()["receipt"] is None and r.json()["counted"] is False
+    assert "cannot be judged right now" in r.json()["reason"] and "not recorded" in r.json()["reason"]
+    assert rows(stack) == []
     for _ in range(3):
         pools = stack.client.get("/api/pools", headers=fan_h).json()
         assert pools["epochs"][0]["free_downloads"] is None and pools["epochs"][0]["qualified_listeners"] is None
-        assert pools["you"]["free_downloads"] == 1 and "cannot be judged" in pools["you"]["reason"]
+        assert pools["you"]["free_downloads"] == 0 and "cannot be judged" in pools["you"]["reason"]
     assert calls == [0]  # tried once; remembered since
 
     # No rules committed for an epoch: nothing counts there, and the page says 0.
