@@ -200,8 +200,8 @@ def qualification(rules: Rules, purchases: Iterable[Purchase]) -> tuple[bool, st
     """Whether a wallet's window purchases (splits not paying it) qualify it, and why not."""
     bought = list(purchases)
     if not bought:
-        return False, (f"no purchase from another artist's listing in the last {rules.window} epochs "
-                       "(buy any track from another artist to qualify)")
+        return False, (f"no purchase from another artist's listing in the last {rules.window} epochs; "
+                       "buying any track from another artist qualifies you")
     for p in bought:
         need = rules.qualifying.get(p.token.lower())
         if need is not None and p.amount >= need:

@@ -378,7 +378,8 @@ function downloadFile(t) {
 }
 
 const freeDownloadTypes = { FreeDownload: [{ name: "trackId", type: "uint256" }, { name: "epoch", type: "uint256" }] };
-const receiptTypes = { FreeDownloadRecorded: [{ name: "listener", type: "address" }, { name: "trackId", type: "uint256" }, { name: "epoch", type: "uint256" }] };
+const receiptTypes = { FreeDownloadRecorded: [{ name: "listener", type: "address" }, { name: "trackId", type: "uint256" }, { name: "epoch", type: "uint256" },
+  { name: "blockNumber", type: "uint256" }, { name: "signatureHash", type: "bytes32" }] };
 const eip712Domain = () => ({ name: "Ninety", version: "1", chainId: state.status.chain_id, verifyingContract: ethers.getAddress(state.contract.address) });
 
 // Sign FreeDownload(trackId, current epoch), record it, keep the receipt; what happened, in words.
@@ -410,7 +411,7 @@ async function countFreeDownload(t) {
   const kept = r.receipt ? " Your receipt is kept in this browser: after the epoch is published, the Pools page checks the report includes it." : "";
   return r.counted
     ? h("p", { class: "ok", id: "counted" }, `Counted: this download adds to epoch ${r.epoch}'s sponsor pools for the artist.${kept}`)
-    : h("p", { class: "warn", id: "not-counted" }, `Not counted: ${(r.reason || "the server did not say why").replace(/\.$/, "")}.${r.receipt ? " It is recorded, and counts if your wallet qualifies later in the epoch." : ""}${kept}`);
+    : h("p", { class: "warn", id: "not-counted" }, `Not counted: ${(r.reason || "the server did not say why").replace(/\.$/, "")}.${r.receipt ? " It is recorded, and counts if your wallet still qualifies when the epoch is closed." : ""}${kept}`);
 }
 
 // ------------------------------------------------------------------ receipts (localStorage)
@@ -425,12 +426,17 @@ function loadReceipts() {
 }
 
 // The receipt is the server's EIP-712 signature over FreeDownloadRecorded(listener,
-// trackId, epoch): kept with who signed it, so a missing download can be proven.
+// trackId, epoch, blockNumber, keccak256(signature)): kept with who signed it, so a
+// download left out of the report, or shown with another block or signature, can be proven
+// (`ninety verify epoch N --receipts FILE` takes these entries as they are).
 async function keepReceipt(t, r, signature) {
   let receiptSigner = null;
-  try { receiptSigner = ethers.verifyTypedData(eip712Domain(), receiptTypes, { listener: state.account, trackId: r.track_id, epoch: r.epoch }, r.receipt); } catch { /* kept as is */ }
+  try {
+    receiptSigner = ethers.verifyTypedData(eip712Domain(), receiptTypes, { listener: state.account, trackId: r.track_id, epoch: r.epoch,
+      blockNumber: r.block_number, signatureHash: ethers.keccak256(signature) }, r.receipt);
+  } catch { /* kept as is */ }
   const entry = { chain_id: state.status.chain_id, contract: state.contract.address.toLowerCase(), epoch: r.epoch,
-    wallet: state.account.toLowerCase(), track_id: r.track_id, title: t.title || null, signature, receipt: r.receipt,
+    wallet: state.account.toLowerCase(), track_id: r.track_id, block_number: r.block_number, title: t.title || null, signature, receipt: r.receipt,
     receipt_signer: receiptSigner && receiptSigner.toLowerCase(), counted: r.counted, reason: r.reason || "", recorded_at: Math.floor(Date.now() / 1000) };
   const list = loadReceipts().filter((x) => !(x.epoch === entry.epoch && x.wallet === entry.wallet && x.track_id === entry.track_id));
   list.push(entry);
@@ -1022,7 +1028,10 @@ async function checkReceipts(pools) {
       }
       const leaf = listenLeaf(r.epoch, r.wallet, r.track_id);
       const entry = (data.listens || []).find((x) => Number(x.track_id) === r.track_id && x.wallet.toLowerCase() === r.wallet);
-      if (entry && Array.isArray(entry.proof) && verifyProof(data.listens_root, entry.proof, leaf)) {
+      const altered = entry && (Number(entry.block_number) !== Number(r.block_number) || String(entry.signature).toLowerCase() !== String(r.signature).toLowerCase());
+      if (altered) {
+        put(cell, missing(r, `the report shows it at block ${entry.block_number} or with another signature, not as recorded (block ${r.block_number})`));
+      } else if (entry && Array.isArray(entry.proof) && verifyProof(data.listens_root, entry.proof, leaf)) {
         put(cell, h("span", { class: "ok" }, "included"), h("span", { class: "muted" },
           entry.counted ? " · counted" : entry.reason && entry.reason !== r.reason ? ` · not counted: ${entry.reason}` : " · not counted"));
       } else {
@@ -1035,8 +1044,8 @@ async function checkReceipts(pools) {
 }
 
 function missing(r, why) {
-  const evidence = { epoch: r.epoch, wallet: r.wallet, track_id: r.track_id, signature: r.signature, receipt: r.receipt,
-    receipt_signer: r.receipt_signer, chain_id: r.chain_id, contract: r.contract };
+  const evidence = { epoch: r.epoch, wallet: r.wallet, track_id: r.track_id, block_number: r.block_number, signature: r.signature,
+    receipt: r.receipt, receipt_signer: r.receipt_signer, chain_id: r.chain_id, contract: r.contract };
   return [h("strong", { class: "error" }, "MISSING — keep this receipt: it proves the server recorded your download"),
     h("span", { class: "muted" }, ` (${why}).`), h("pre", { class: "receipt" }, JSON.stringify(evidence, null, 2))];
 }

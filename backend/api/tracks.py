@@ -624,8 +624,8 @@ def record_free_download(track_id: TrackId, body: FreeDownloadIn, request: Reque
     mine = standing_or_why(db, services, epoch, wallet, amounts=False)
     if not mine["qualifies"]:
         return FreeDownloadOut(track_id=track_id, epoch=epoch, counted=False, receipt=None, block_number=None,
-                               reason=f"{mine['reason']} (not recorded: once you qualify, sign this download again; "
-                                      "a purchase counts once it is in the ledger)")
+                               reason=f"{str(mine['reason']).rstrip('.')}. Not recorded: once you qualify, sign this "
+                                      "download again (a purchase counts once it is in the ledger)")
     fd = FreeDownload
     over = FreeDownloadOut(track_id=track_id, epoch=epoch, counted=False, receipt=None, block_number=None,
                            reason=f"you have recorded {MAX_RECORDED_FREE_DOWNLOADS} free downloads this epoch, the "

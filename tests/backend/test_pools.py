@@ -133,7 +133,7 @@ def test_a_whole_epoch_from_signed_free_downloads_to_proofs_and_claims(stack, tm
     assert record(stack, fan_h, two, 0, sign_free_download(stack, FAN, two, 0)).json()["counted"] is True
     # A wallet that never bought is not recorded (it can sign again once it qualifies).
     unq = record(stack, other_h, two, 0, sign_free_download(stack, OTHER, two, 0)).json()
-    assert unq["counted"] is False and "purchase" in unq["reason"] and "not recorded" in unq["reason"]
+    assert unq["counted"] is False and "purchase" in unq["reason"] and "Not recorded" in unq["reason"]
     assert unq["receipt"] is None and unq["block_number"] is None
     # The artist downloading a track whose split pays them: not recorded at all.
     own = record(stack, artist_h, two, 0, sign_free_download(stack, ARTIST, two, 0)).json()
@@ -337,7 +337,7 @@ def test_unreadable_rules_answer_at_once_and_record_nothing(stack, monkeypatch):
     assert r.status_code == 200, r.text
     # Whether the wallet qualifies cannot be judged: nothing is recorded, and it says so.
     assert r.json()["receipt"] is None and r.json()["counted"] is False
-    assert "cannot be judged right now" in r.json()["reason"] and "not recorded" in r.json()["reason"]
+    assert "cannot be judged right now" in r.json()["reason"] and "Not recorded" in r.json()["reason"]
     assert rows(stack) == []
     for _ in range(3):
         pools = stack.client.get("/api/pools", headers=fan_h).json()

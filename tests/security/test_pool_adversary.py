@@ -157,7 +157,7 @@ def test_unfunded_wallets_cannot_grow_the_report(live_api, world):
         h = api.login(index)
         for tid in tracks:
             r = post(api, tid, {"epoch": 0, "signature": sign(world, index, tid, 0)}, h)
-            assert r.status_code == 200 and r.json()["receipt"] is None and "not recorded" in r.json()["reason"], r.text
+            assert r.status_code == 200 and r.json()["receipt"] is None and "Not recorded" in r.json()["reason"], r.text
     fan = api.login(FAN)
     assert post(api, tracks[0], {"epoch": 0, "signature": sign(world, FAN, tracks[0], 0)}, fan).json()["counted"]
     assert len(recorded(api)) == 1
