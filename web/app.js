@@ -896,7 +896,7 @@ function youPanel(pools) {
         can.length ? `It can direct up to ${can.map((c) => money(c.amount, c.token)).join(" and ")}, shared evenly among the free tracks it signs for.`
           : "It can direct nothing yet (it paid no platform fees in this window).")
       : h("p", { class: "warn", id: "standing" }, `${who} does not qualify in epoch ${pools.current_epoch}: ${you.reason || "no reason given"}. `,
-        "Its signed free downloads are still recorded, and count if it qualifies by the end of the epoch."),
+        "Its free downloads are not recorded until it qualifies: then sign them again to count them."),
     h("p", { class: "muted" }, `Free downloads it signed this epoch: ${you.free_downloads ?? 0}.`));
   return panel;
 }
