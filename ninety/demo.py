@@ -332,11 +332,25 @@ class Seeder:
                     self._call(ARTISTS[TRACKS[FREE_TRACK].artist].wallet, f.claimFromPool(
                         epoch, a["split_id"], Web3.to_checksum_address(a["token"]), int(a["amount"]), a["proof"]))
             self.say(f"  demo: Kyoto Tape Club claims {len(mine)} allocation(s); the next epoch is funded")
-            self._call(SPONSOR, f.depositToPool(f.currentEpoch().call(), ETH, POOL_DEPOSIT), POOL_DEPOSIT)
+            receipt = self._call(SPONSOR, f.depositToPool(f.currentEpoch().call(), ETH, POOL_DEPOSIT), POOL_DEPOSIT)
             self.state["pool_claimed"] = True
+            self.state["pool_last_block"] = int(receipt["blockNumber"])
             self._save()
+        self._wait_block_indexed(int(self.state.get("pool_last_block", 0)))
         self.state["pool_round"] = True
         self._save()
+
+    def _wait_block_indexed(self, block: int, timeout: float = 60.0) -> None:
+        """Until the ledger covers `block`, so the Pools page shows the whole round."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if (self.http.get(f"{self.api}/api/status", timeout=10).json().get("indexed_block") or -1) >= block:
+                    return
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(0.3)
+        raise NinetyError(f"the indexer has not reached block {block} in {timeout:.0f} s; see the indexer log")
 
     def _wait_published(self, epoch: int, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

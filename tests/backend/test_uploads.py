@@ -225,7 +225,6 @@ def test_quota_decisions_are_serialised_per_wallet(stack):
 
 
 def test_unregistered_uploads_expire_once_the_ledger_covers_their_deadline(stack):
-    import time
 
     from sqlalchemy import update
 
@@ -245,7 +244,8 @@ def test_unregistered_uploads_expire_once_the_ledger_covers_their_deadline(stack
         conn.execute(update(Upload.__table__).values(created_at=tb - ttl - 50))
     cover = b"the same cover, on two uploads"
     expired = _pinned_upload(stack, me, 10, tb - ttl - 50, artwork=cover)
-    young = _pinned_upload(stack, me, 10, time.time() + 3600, artwork=cover)
+    # Times are the chain's: other tests move the shared Anvil's clock (sponsor-pool epochs).
+    young = _pinned_upload(stack, me, 10, tb + 3600, artwork=cover)
     # A block the ledger has not indexed yet: it covers the chain only up to `tb`, so an
     # upload due just after `tb` is kept whatever the clock says (its registration may be
     # in that block).
@@ -254,8 +254,9 @@ def test_unregistered_uploads_expire_once_the_ledger_covers_their_deadline(stack
     first = quotas.collect_expired_uploads(engine, ipfs, rpc, contract, ttl, now=tb + 10**6)
     assert sorted(first) == sorted([expired.metadata_cid, copied.metadata_cid])
     stack.indexer.run(once=True)
-    time.sleep(1.1)  # the head is indexed: the ledger now covers the chain up to the clock
-    assert quotas.collect_expired_uploads(engine, ipfs, rpc, contract, ttl) == [due_after.metadata_cid]
+    head_time = int(rpc.headers([rpc.block_number()])[0]["timestamp"], 16)
+    # The head is indexed: the ledger now covers the chain up to a clock just past it.
+    assert quotas.collect_expired_uploads(engine, ipfs, rpc, contract, ttl, now=head_time + 1) == [due_after.metadata_cid]
     with Session(engine) as db:
         assert {u.metadata_cid for u in db.exec(select(Upload))} == {registered.metadata_cid, young.metadata_cid}
     pins = ipfs.pins()
