@@ -104,6 +104,8 @@ def pool_step(world: World, rng: random.Random) -> None:
     elif roll < 0.75 and world.splits:
         pending = next((e for e in range(f.nextEpochToPublish().call(), epoch) if f.poolTokens(e).call()), None)
         if pending is None:
+            if f.poolTokens(epoch).call():  # the current epoch has a pool: let it end, publish next time
+                advance_epoch(world)
             return
         allocations, allocated, fees = [], [], []
         bps = rng.randint(0, 1000)

@@ -253,6 +253,8 @@ def test_unregistered_uploads_expire_once_the_ledger_covers_their_deadline(stack
     due_after = _pinned_upload(stack, me, 10, tb + 1 - ttl)
     first = quotas.collect_expired_uploads(engine, ipfs, rpc, contract, ttl, now=tb + 10**6)
     assert sorted(first) == sorted([expired.metadata_cid, copied.metadata_cid])
+    rpc.call("evm_increaseTime", [2])  # a block clearly past `due_after`'s deadline
+    rpc.call("evm_mine")
     stack.indexer.run(once=True)
     head_time = int(rpc.headers([rpc.block_number()])[0]["timestamp"], 16)
     # The head is indexed: the ledger now covers the chain up to a clock just past it.
