@@ -8,7 +8,7 @@ buy in ETH and in the dev stablecoin (some paying more than the price), a payee
 distributes and withdraws, and the indexer mirrors it all. Then a sponsor-pool round:
 a sponsor funds the current epoch, two fans who bought from other artists (so they
 qualify) sign free downloads of the free track, a wallet that never bought signs one too
-(recorded, not counted), the epoch is closed on the dev chain's clock and published, the
+(told why it does not count, and not recorded), the epoch is closed on the dev chain's clock and published, the
 artist's split claims its allocation, and the next epoch is funded. The audio and artwork are
 synthesised here, different for every track, so nothing is downloaded.
 
