@@ -3,8 +3,8 @@ over Anvil, the IPFS node and a ledger indexed from the chain.
 
 - Sybils: twenty wallets that never bought anything (a sign-in costs one signature, no
   funds) record free downloads of three free tracks the attacker listed. Before, each
-  counted and the attacker's splits took 98% of the pool; now each is recorded, counted
-  false, and the epoch pays the one honest listener's artist only.
+  counted and the attacker's splits took 98% of the pool; now none is counted or even
+  recorded, and the epoch pays the one honest listener's artist only.
 - Cross-site: a GET of /download made by another site (a signed-in fan's browser sends
   the cookie on top-level navigations) counts nothing; a cross-site POST is refused.
 - Signatures: another wallet's, another track's or epoch's, a malleable high-s twin, a
