@@ -54,6 +54,9 @@ class Settings:
     confirmations: int = 0
     reorg_window: int = 64
     index_max_range: int = 50_000
+    # The RPC provider's limits (README, RPC requirements); ninety.chain reads the same variables.
+    rpc_batch: int = 100
+    rpc_rps: float = 0.0
     fee_bps: int = 500
     fee_recipient: str | None = None
     api_snapshots: int = 4096
@@ -113,7 +116,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         poll_interval=_float(env, "NINETY_POLL_INTERVAL", 1.0),
         confirmations=_int(env, "NINETY_CONFIRMATIONS", 0) or 0,
         reorg_window=_int(env, "NINETY_REORG_WINDOW", 64) or 64,
-        index_max_range=_int(env, "NINETY_INDEX_MAX_RANGE", 50_000) or 50_000,
+        index_max_range=max(1, _int(env, "NINETY_INDEX_MAX_RANGE", 50_000) or 50_000),
+        rpc_batch=max(1, _int(env, "NINETY_RPC_BATCH", 100) or 100),
+        rpc_rps=max(0.0, _float(env, "NINETY_RPC_RPS", 0.0)),
         fee_bps=fee_bps if fee_bps is not None else 500,
         fee_recipient=env.get("NINETY_FEE_RECIPIENT") or None,
         api_snapshots=max(0, _int(env, "NINETY_API_SNAPSHOTS", 4096) or 0),
