@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from indexer.events import Decoder, Event
 from indexer.store import Ledger, LedgerError
-from ninety.chain import Rpc, RpcError, RpcTooBigError, RpcTransientError, with_retries
+from ninety.chain import Rpc, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,8 @@ class Indexer:
         self.confirmations = confirmations
         self.reorg_window = reorg_window
         self.poll_interval = poll_interval
-        self.range = initial_range
+        self.range = min(initial_range, max_range)
         self.max_range = max_range
-        # The smallest range the node refused: growth stops below it.
-        self.ceiling = max_range
         self.decoder = decoder or Decoder()
         self.on_commit = on_commit
         self.on_idle = on_idle
@@ -110,29 +108,27 @@ class Indexer:
         target = head - self.confirmations
         if target <= cursor:
             return 0
-        return self._advance(cursor, cursor_hash, min(target, cursor + self.range), head)
+        return self._advance(cursor, cursor_hash, min(target, cursor + self._span()), head)
+
+    def _span(self) -> int:
+        """Blocks per step: what this indexer has grown to, within what the provider takes in
+        one eth_getLogs (the client finds that out and remembers it)."""
+        return max(1, min(self.range, self.rpc.log_span))
 
     def _fetch(self, low: int, high: int, head: int) -> tuple[list[Event], list[dict[str, Any]], dict[int, int], str] | None:
         """Logs of [low, high], headers of the blocks near the head, block times; None
         if the chain moved under us (the caller will look again)."""
-        try:
-            logs = self.rpc.get_logs(self.ledger.contract, low, high)
-        except RpcTooBigError:
-            self._shrink(high - low + 1, refused=True)
-            raise _Again()
-        except RpcTransientError as e:
-            if "did not answer" in str(e):  # a timeout: maybe too much at once, maybe not
-                self._shrink(high - low + 1, refused=False)
-            raise
+        # The client splits a range the provider refuses (any wording) and raises only on a
+        # block it refuses alone, or on a transient failure (retried by the loop).
+        logs = self.rpc.get_logs(self.ledger.contract, low, high)
+        if self.rpc.log_span < high - low + 1:
+            self.range = self.rpc.log_span  # the provider took less: ask for that from now on
         events = self.decoder.decode_all(logs)
         near_from = max(low, head - self.reorg_window)
         wanted = set(range(near_from, high + 1)) | {high}
         wanted |= {e.block_number for e in events if e.block_time is None}
         numbers = sorted(wanted)
-        headers: dict[int, dict[str, Any]] = {}
-        for i in range(0, len(numbers), 500):
-            part = numbers[i : i + 500]
-            headers.update(zip(part, self.rpc.headers(part)))
+        headers: dict[int, dict[str, Any]] = dict(zip(numbers, self.rpc.headers(numbers)))  # batched to fit
         for e in events:
             h = headers.get(e.block_number)
             if h is not None and h["hash"].lower() != e.block_hash:
@@ -144,21 +140,8 @@ class Indexer:
         times = {n: int(h["timestamp"], 16) for n, h in headers.items()}
         return events, recent, times, headers[high]["hash"].lower()
 
-    def _shrink(self, tried: int, *, refused: bool) -> None:
-        if tried <= 1:
-            if refused:
-                raise RpcError("the node refuses eth_getLogs even for a single block")
-            return
-        if refused:  # a hard limit of this node: do not grow past it again
-            self.ceiling = min(self.ceiling, tried - 1)
-        self.range = max(1, tried // 2)
-        log.info("block range too large for the node; now %d blocks per query", self.range)
-
     def _advance(self, cursor: int, cursor_hash: str, high: int, head: int) -> int:
-        try:
-            fetched = self._fetch(cursor + 1, high, head)
-        except _Again:
-            return 0
+        fetched = self._fetch(cursor + 1, high, head)
         if fetched is None:
             return 0
         events, recent, times, high_hash = fetched
@@ -174,7 +157,8 @@ class Indexer:
         self.stats.indexed = high
         self.stats.events += len(events)
         if grow:
-            self.range = min(self.ceiling, self.range * 2)
+            # Grow, but not past what the provider is known to take in one query.
+            self.range = max(1, min(self.max_range, self.range * 2, self.rpc.log_span))
         if self.on_commit:
             self.on_commit(self, events)
 
@@ -203,7 +187,7 @@ class Indexer:
                     "NINETY_REORG_WINDOW if this chain reorganises that deeply"
                 )
         depth = cursor - ancestor
-        high = min(head - self.confirmations, ancestor + self.range)
+        high = min(head - self.confirmations, ancestor + self._span())
         ancestor_hash = stored.get(ancestor, "")
         if high <= ancestor:
             events, recent, times, high_hash = [], [], {}, ancestor_hash
@@ -220,6 +204,3 @@ class Indexer:
         self._committed(events, high, grow=False)
         return max(1, high - ancestor)
 
-
-class _Again(Exception):
-    """Try the step again with a smaller range."""

@@ -16,7 +16,7 @@ from sqlmodel import SQLModel
 
 from indexer.events import Decoder, Event
 from indexer.mapping import POOL_COLUMNS, Context, deltas, map_events
-from ninety.chain import Rpc, RpcTooBigError
+from ninety.chain import MissingStateError, Rpc
 
 T = SQLModel.metadata.tables
 # Columns compared per table (chain refs are part of every row's identity).
@@ -55,21 +55,17 @@ def _norm(v: Any) -> Any:
 
 def chain_events(rpc: Rpc, contract: str, start: int, end: int, decoder: Decoder,
                  progress: Callable[[int], None] | None = None) -> list[Event]:
+    """Every event of `contract` in [start, end], through the client's adaptive getLogs
+    (ranges fit to the provider, NINETY_INDEX_MAX_RANGE at most)."""
+    if progress is None:
+        return decoder.decode_all(rpc.get_logs(contract, start, end))
     events: list[Event] = []
-    size, low = 10_000, start
+    low = start
     while low <= end:
-        high = min(end, low + size - 1)
-        try:
-            logs = rpc.get_logs(contract, low, high)
-        except RpcTooBigError:
-            if size == 1:
-                raise
-            size = max(1, size // 2)
-            continue
-        events += decoder.decode_all(logs)
+        high = min(end, low + 16 * rpc.log_span - 1)  # a few queries between progress reports
+        events += decoder.decode_all(rpc.get_logs(contract, low, high))
+        progress(high)
         low = high + 1
-        if progress:
-            progress(high)
     return events
 
 
@@ -115,7 +111,17 @@ def onchain_rules(rpc: Rpc, contract: str, block: int, epochs: list[int]) -> lis
 
 def verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
            progress: Callable[[int], None] | None = None) -> tuple[int, list[str]]:
-    """Returns (block verified at, differences)."""
+    """Returns (block verified at, differences). Reads the contract's state at the ledger's
+    checkpoint block: on a pruned node whose state for it is gone, a MissingStateError
+    says so ("this node is not an archive node; verify needs state at block N")."""
+    try:
+        return _verify(rpc, engine, contract, start_block, progress)
+    except MissingStateError as e:
+        raise e.needs("verify") from None
+
+
+def _verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
+            progress: Callable[[int], None] | None) -> tuple[int, list[str]]:
     contract = contract.lower()
     diffs: list[str] = []
     with engine.connect() as conn:

@@ -399,8 +399,7 @@ class ChainView:
         out = []
         for i in range(0, len(wanted), 50):
             topics = [SALE, None, [_topic_address(w) for w in wanted[i:i + 50]]]
-            logs = self.rpc.call("eth_getLogs", [{"address": self.contract, "fromBlock": hex(from_block),
-                                                  "toBlock": hex(to_block), "topics": topics}])
+            logs = self.rpc.get_logs(self.contract, from_block, to_block, topics)  # ranges fit to the provider
             for log in logs:
                 if log.get("removed"):
                     continue
@@ -439,8 +438,7 @@ def rules_document(rpc: Any, ipfs: Any, contract: str, epoch: int, from_block: i
     want = ChainView(rpc, contract).rules_hash(epoch)
     if int(want, 16) == 0:
         raise LookupError(f"no pool rules are committed for epoch {epoch}")
-    logs = rpc.call("eth_getLogs", [{"address": contract, "fromBlock": hex(from_block), "toBlock": "latest",
-                                     "topics": [POOL_RULES_SET]}])
+    logs = rpc.get_logs(contract, from_block, rpc.block_number(), [POOL_RULES_SET])
     for log in reversed(logs):
         rules_hash_, cid = decode(["bytes32", "string"], bytes.fromhex(log["data"][2:]))
         if "0x" + rules_hash_.hex() == want:
@@ -476,8 +474,7 @@ def published_epoch(rpc: Any, contract: str, epoch: int, from_block: int) -> Pub
     """What the contract's events recorded for `epoch`'s publication."""
     topic = "0x" + epoch.to_bytes(32, "big").hex()
     head = rpc.block_number()
-    logs = rpc.call("eth_getLogs", [{"address": contract, "fromBlock": hex(from_block), "toBlock": hex(head),
-                                     "topics": [[EPOCH_PUBLISHED, POOL_SETTLED], topic]}])
+    logs = rpc.get_logs(contract, from_block, head, [[EPOCH_PUBLISHED, POOL_SETTLED], topic])
     found: Published | None = None
     settled: dict[str, dict[str, int]] = {}
     for log in logs:
@@ -502,7 +499,21 @@ def check_report(report: dict[str, Any], *, rpc: Any, chain_id: int, contract: s
     against the commitment, every signature, every listen's eligibility at its block,
     every qualifying sale and fee (re-found on chain, so none can be added or left out),
     the weights, allocations, fee, proofs and both roots against `EpochPublished` and
-    `PoolSettled`; and each receipt (the catalog signer's) against the listens."""
+    `PoolSettled`; and each receipt (the catalog signer's) against the listens.
+
+    Needs the state of each recorded download's block: a pruned node whose state for one
+    is gone raises MissingStateError ("this node is not an archive node; …")."""
+    from ninety.chain import MissingStateError
+
+    try:
+        return _check_report(report, rpc=rpc, chain_id=chain_id, contract=contract, epoch=epoch,
+                             deploy_block=deploy_block, receipts=receipts, progress=progress)
+    except MissingStateError as e:
+        raise e.needs(f"checking epoch {epoch}") from None
+
+
+def _check_report(report: dict[str, Any], *, rpc: Any, chain_id: int, contract: str, epoch: int, deploy_block: int,
+                  receipts: Sequence[dict[str, Any]], progress: Callable[[str], None]) -> list[str]:
     from ninety.attest import receipt_signer
 
     diffs: list[str] = []

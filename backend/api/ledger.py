@@ -28,6 +28,7 @@ from backend.snapshots import Snapshots, checkpoint
 from indexer.events import Decoder
 from indexer.mapping import allot
 from indexer.verify import onchain_pools
+from ninety.chain import MissingStateError
 from ninety.errors import NinetyError
 from ninety.market import ETH
 
@@ -668,6 +669,13 @@ def reconciliation(request: Request, services: ServicesDep, db: DbDep) -> Respon
 
 
 def _reconcile(services: Any, db: Any, contract: str, at: tuple[int, str]) -> Reconciliation:
+    try:
+        return _reconcile_at(services, db, contract, at)
+    except MissingStateError as e:  # a pruned node: say so, not "the chain RPC is unavailable"
+        raise ApiError(503, str(e.needs("reconciliation")), title="Archive node needed") from None
+
+
+def _reconcile_at(services: Any, db: Any, contract: str, at: tuple[int, str]) -> Reconciliation:
     rpc, _ = _chain(services)
     block, tag = at[0], hex(at[0])
     cp = {"block_number": at[0], "block_hash": at[1]}
