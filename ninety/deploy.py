@@ -2,6 +2,11 @@
 
 `scripts/deploy.py` (for `brownie run scripts/deploy.py --network <name>`) and
 `ninety deploy` / `ninety up` both end in `deploy_marketplace`.
+
+Brownie resolves contract sources and remappings (`node_modules/@openzeppelin/…`) against
+the working directory; everything here runs it from the project's root (`at_project_root`),
+so `ninety deploy` works from any directory. Paths given by the caller are made absolute
+first.
 """
 from __future__ import annotations
 
@@ -9,13 +14,14 @@ import contextlib
 import io
 import json
 import logging
+import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ninety.contract import abi_hash, deployment_path, read_deployment
 from ninety.errors import DeploymentError
-from ninety.paths import ROOT, use_repo_tools
+from ninety.paths import require_project, use_repo_tools
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +32,24 @@ WEEK = 7 * 24 * 3600
 DEV_EPOCH_SECONDS = 600
 
 
+@contextlib.contextmanager
+def at_project_root() -> Iterator[Path]:
+    """Run the enclosed Brownie calls from the project's root, then return to where the
+    caller was (Brownie reads sources relative to the working directory)."""
+    root = require_project()
+    try:
+        before: str | None = os.getcwd()
+    except OSError:  # the caller's directory was removed: nowhere to return to
+        before = None
+    os.chdir(root)
+    try:
+        yield root
+    finally:
+        if before is not None:
+            with contextlib.suppress(OSError):
+                os.chdir(before)
+
+
 def load_project() -> Any:
     """Load (and if needed compile) the Brownie project in this process."""
     use_repo_tools()
@@ -34,7 +58,8 @@ def load_project() -> Any:
     loaded = project.get_loaded_projects()
     if loaded:
         return loaded[0]
-    p = project.load(ROOT, name="NinetyProject")
+    with at_project_root() as root:
+        p = project.load(root, name="NinetyProject")
     # Brownie 1.22's compiled code crashes writing its own deployment artifacts for live
     # networks; we keep our own record (deployments/<chain id>.json), so turn theirs off.
     # `_path` is only read again to locate those artifacts once the project is loaded.
@@ -65,7 +90,8 @@ def connect(rpc_url: str | None = None, network_name: str | None = None) -> None
             "id": "ninety-rpc", "name": "Ninety RPC", "host": rpc_url, "chainid": chain_id,
         }
         network_name = "ninety-rpc"
-    network.connect(network_name or "development")
+    with at_project_root():
+        network.connect(network_name or "development")
 
 
 def deploy_marketplace(
@@ -86,9 +112,19 @@ def deploy_marketplace(
     registration, any wallet may list any CID). Sponsor-pool epochs last `epoch_seconds`;
     the default pool rules are committed for epoch 0 on, pinned with `pin(bytes) -> cid`
     when given and always written next to the deployment record (pin that file if not)."""
+    deployments_dir = Path(deployments_dir).resolve()  # before moving to the project root
+    project = load_project()
+    with at_project_root():
+        return _deploy_and_record(project, deployer, deployments_dir, fee_recipient=fee_recipient, fee_bps=fee_bps,
+                                  force=force, dev_token=dev_token, catalog_signer=catalog_signer,
+                                  epoch_seconds=epoch_seconds, pin=pin)
+
+
+def _deploy_and_record(project: Any, deployer: Any, deployments_dir: Path, *, fee_recipient: str | None,
+                       fee_bps: int, force: bool, dev_token: bool | None, catalog_signer: str | None,
+                       epoch_seconds: int, pin: Any) -> dict[str, Any]:
     from brownie import chain, web3
 
-    project = load_project()
     chain_id = int(chain.id)
     existing = read_deployment(deployments_dir, chain_id)
     if existing is not None and not force:
