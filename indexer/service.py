@@ -1,5 +1,8 @@
 """`ninety index`: wiring settings, RPC, database and IPFS into a running indexer, with a
-progress bar during backfill, a one-line live status after, and Prometheus metrics."""
+progress bar during backfill, a one-line live status after, and Prometheus metrics.
+
+One writer per ledger (indexer/lock.py): a second `ninety index` on the same ledger stands
+by, and takes over within seconds when the writer stops."""
 from __future__ import annotations
 
 import logging
@@ -10,11 +13,14 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from indexer.events import Event
+from indexer.lock import LedgerLock, LockLostError, ledger_lock
 from indexer.metadata import MetadataWorker, fetch_pending
 from indexer.runner import Indexer
-from indexer.store import Ledger
+from indexer.store import Ledger, LedgerError
 from ninety.chain import Rpc, with_retries
 from ninety.config import Settings
 from ninety.contract import Deployment, resolve_deployment
@@ -23,6 +29,10 @@ from ninety.errors import ChainError, ConfigError
 from ninety.ipfs import Ipfs
 
 log = logging.getLogger(__name__)
+
+# How often a standby indexer tries the ledger's lock: it takes over within about this long
+# after the writer stops.
+STANDBY_POLL = 1.0
 
 
 @dataclass
@@ -33,6 +43,7 @@ class Metrics:
     lag: Gauge
     events: Counter
     reorgs: Counter
+    writer: Gauge
 
     @classmethod
     def create(cls) -> "Metrics":
@@ -44,6 +55,8 @@ class Metrics:
             lag=Gauge("ninety_indexer_lag_blocks", "Head minus last indexed block", registry=r),
             events=Counter("ninety_indexer_events", "Events written to the ledger", registry=r),
             reorgs=Counter("ninety_indexer_reorgs", "Reorgs handled", registry=r),
+            writer=Gauge("ninety_indexer_writer", "1 while this indexer holds the ledger's lock and writes, "
+                         "0 while it stands by", registry=r),
         )
 
 
@@ -59,6 +72,13 @@ def connect_chain(url: str) -> tuple[Rpc, int]:
 
 
 def build(settings: Settings) -> tuple[Indexer, Deployment]:
+    rpc, chain_id, deployment, engine = connect(settings)
+    ensure_schema(engine)
+    return make_indexer(settings, rpc, chain_id, deployment, engine), deployment
+
+
+def connect(settings: Settings) -> tuple[Rpc, int, Deployment, Engine]:
+    """The chain, the deployment on it and the ledger's engine (schema not touched yet)."""
     if not settings.rpc_url:
         raise ConfigError("set NINETY_RPC_URL (or run `ninety up`, which starts a chain)")
     rpc, chain_id = connect_chain(settings.rpc_url)
@@ -66,9 +86,11 @@ def build(settings: Settings) -> tuple[Indexer, Deployment]:
     code = rpc.get_code(deployment.address)
     if code in ("0x", "0x0", ""):
         raise ChainError(f"no contract code at {deployment.address} on chain {chain_id}: wrong address or chain")
-    engine = make_engine(settings.database_url)
-    ensure_schema(engine)
-    indexer = Indexer(
+    return rpc, chain_id, deployment, make_engine(settings.database_url)
+
+
+def make_indexer(settings: Settings, rpc: Rpc, chain_id: int, deployment: Deployment, engine: Engine) -> Indexer:
+    return Indexer(
         rpc,
         Ledger(engine, deployment.address),
         start_block=deployment.deploy_block,
@@ -79,15 +101,85 @@ def build(settings: Settings) -> tuple[Indexer, Deployment]:
         initial_range=min(2_000, settings.index_max_range),
         max_range=settings.index_max_range,
     )
-    return indexer, deployment
+
+
+def stand_by(lock: LedgerLock | None, console: Console, metrics: "Metrics", poll: float = STANDBY_POLL) -> None:
+    """Return once this process holds the ledger's lock. While another indexer holds it,
+    say so (and who it is, when that can be told) and keep trying every `poll` seconds."""
+    if lock is None:
+        metrics.writer.set(1)
+        return
+    shown: str | None = None
+    while True:
+        try:
+            if lock.try_acquire():
+                break
+            holder = lock.holder() or "holder unknown"
+        except OperationalError as e:
+            log.warning("ledger database unreachable (%s); retrying in 2 s", str(e).splitlines()[0])
+            time.sleep(2)
+            continue
+        metrics.writer.set(0)
+        if holder != shown:
+            console.print(f"standing by: another indexer is writing this ledger ({holder}); this one takes over "
+                          f"within seconds when it stops. Waiting on the {lock.what}", soft_wrap=True, markup=False)
+            shown = holder
+        time.sleep(poll)
+    if shown is not None:
+        console.print(f"the other indexer stopped: taking over the ledger ({lock.what} acquired)", soft_wrap=True,
+                      markup=False)
+    metrics.writer.set(1)
+
+
+def _fence(indexer: Indexer, lock: LedgerLock | None) -> None:
+    """Check the lock is still ours before every commit (and now and then while idle)."""
+    if lock is None:
+        return
+    commit = indexer.ledger.commit
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        lock.check()
+        return commit(*args, **kwargs)
+
+    indexer.ledger.commit = guarded  # type: ignore[method-assign]
 
 
 def run(settings: Settings, *, once: bool, metrics_port: int | None, console: Console) -> None:
-    indexer, deployment = build(settings)
+    """Index, as the ledger's one writer: stand by while another indexer holds the ledger's
+    lock, take over when it stops, and stand by again if this one ever loses the lock."""
+    rpc, chain_id, deployment, engine = connect(settings)
     metrics = Metrics.create()
     if metrics_port:
         start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
         console.print(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
+    lock = ledger_lock(engine, chain_id, deployment.address)
+    while True:
+        stand_by(lock, console, metrics)
+        try:
+            # Under the lock: two fresh indexers never race to create the schema.
+            ensure_schema(engine)
+            indexer = make_indexer(settings, rpc, chain_id, deployment, engine)
+            _fence(indexer, lock)
+            _index(indexer, deployment, settings, once=once, metrics=metrics, console=console, lock=lock)
+            return
+        except LockLostError as e:
+            metrics.writer.set(0)
+            console.print(f"{e}: stopped writing; standing by again", soft_wrap=True, markup=False)
+        except IntegrityError as e:
+            raise LedgerError(
+                "another process wrote the same ledger rows at the same moment "
+                f"({str(e.orig).splitlines()[0] if e.orig else e.__class__.__name__}). Only one indexer may "
+                "write a ledger: is one from a Ninety version without the ledger lock running on this "
+                "database? Nothing was half-written (every commit is one transaction); once it is stopped, "
+                "start this one again and it resumes at the checkpoint"
+            ) from None
+        finally:
+            if lock is not None:
+                lock.release()
+
+
+def _index(indexer: Indexer, deployment: Deployment, settings: Settings, *, once: bool, metrics: "Metrics",
+           console: Console, lock: LedgerLock | None) -> None:
     ipfs = Ipfs(settings.ipfs_api, timeout=10) if settings.ipfs_api else None
     # Metadata is fetched on threads of its own: a hostile CID never holds up a sale.
     worker = MetadataWorker(indexer.ledger.engine, ipfs).start() if ipfs is not None else None
@@ -132,9 +224,15 @@ def run(settings: Settings, *, once: bool, metrics_port: int | None, console: Co
         if worker is not None and any(e.name == "TrackRegistered" for e in events):
             worker.wake()
 
+    last_check = time.monotonic()
+
     def on_idle(ix: Indexer) -> None:
+        nonlocal last_check
         metrics.head.set(ix.stats.head)
         metrics.lag.set(ix.stats.lag)
+        if lock is not None and time.monotonic() - last_check > 5:  # commits check it every time
+            lock.check()
+            last_check = time.monotonic()
 
     indexer.on_commit = on_commit
     indexer.on_idle = on_idle
