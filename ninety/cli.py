@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -109,13 +108,21 @@ def up(
     Ctrl-C stops everything it started."""
     _setup_logging(verbose)
     from ninety.db import redact_url
-    from ninety.supervisor import anvil_service, api_service, indexer_service, ipfs_service
+    from ninety.errors import ServiceError
+    from ninety.supervisor import (DataDirLock, anvil_service, api_service, clear_data_dir, indexer_service,
+                                   ipfs_service)
 
     base = load_settings()
-    if reset and base.data_dir.exists():
-        console.print(f"--reset: removing {base.data_dir}")
-        shutil.rmtree(base.data_dir)
     base.data_dir.mkdir(parents=True, exist_ok=True)
+    # One `ninety up` per data dir, refused before anything starts (or is reset).
+    claim = DataDirLock(base.data_dir)
+    try:
+        claim.acquire()
+    except ServiceError as e:
+        _fail(str(e))
+    if reset:
+        console.print(f"--reset: removing everything in {base.data_dir}")
+        clear_data_dir(base.data_dir, keep=claim.path)
     Supervisor.install_signal_handlers()
     supervisor = Supervisor(base.data_dir)
     try:
@@ -179,6 +186,7 @@ def up(
         _fail(str(e))
     finally:
         supervisor.stop_all()
+        claim.release()
 
 
 def _seed_demo(settings: Settings, api_url: str, rpc_url: str, deployment: Deployment, *, seed: bool) -> str | None:

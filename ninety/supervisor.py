@@ -5,10 +5,15 @@ Used by `ninety up` and by the tests. Every child:
 - logs to `<data dir>/logs/<name>.log` and records its PID in `<data dir>/run/<name>.pid`;
 - is started in its own session and with PR_SET_PDEATHSIG, so it dies with its parent even
   when the parent is SIGKILLed; PID files let the next run stop leftovers by PID.
+
+`ninety up` holds `<data dir>/run/up.lock` (an flock, released by the kernel however the
+process ends) while it runs: a second one on the same data dir is refused before it starts
+anything, with the PID of the one already running.
 """
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import logging
 import os
@@ -94,6 +99,8 @@ class Service:
     ready_timeout: float = 60.0
     url: str = ""
     process: subprocess.Popen[bytes] | None = None
+    # What it is, for the startup line ("local chain", "API and web app").
+    what: str = ""
 
     @property
     def log_path(self) -> Path:
@@ -135,7 +142,18 @@ class Service:
             logfile.close()
         self.pid_path.write_text(json.dumps({"pid": self.process.pid, "argv": self.argv}))
         self._wait_ready()
-        log.info("%s ready on %s (pid %s)", self.name, self.url or self.port, self.process.pid)
+        log.info("%s", self.started_line())
+
+    def started_line(self) -> str:
+        """What it is, where and its PID: `anvil (local chain) ready on http://127.0.0.1:8545
+        (pid 12)`; a service without a port of its own: `indexer running (pid 13)`."""
+        name = f"{self.name} ({self.what})" if self.what else self.name
+        pid = self.process.pid if self.process else "?"
+        if self.url:
+            return f"{name} ready on {self.url} (pid {pid})"
+        if self.port:
+            return f"{name} ready on port {self.port} (pid {pid})"
+        return f"{name} running (pid {pid})"
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
@@ -285,6 +303,7 @@ def anvil_service(
     probe = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
     return Service(
         name="anvil",
+        what="local chain",
         argv=argv,
         port=port,
         url=url,
@@ -358,6 +377,7 @@ def ipfs_service(data_dir: Path, *, api_port: int | None = 5001, strict_port: bo
     url = f"http://{LOCALHOST}:{api}"
     return Service(
         name="ipfs",
+        what="IPFS node",
         # --enable-preload=false: otherwise every added CID is announced to public
         # preload nodes over HTTPS, which is traffic off this machine.
         argv=["node", str(cli), "daemon", "--offline", "--enable-preload=false"],
@@ -411,6 +431,7 @@ def api_service(data_dir: Path, env: dict[str, str], port: int | None = 8000, *,
 
     return Service(
         name="api",
+        what="API and web app",
         argv=[sys.executable, "-m", "ninety.cli", "serve", "--host", LOCALHOST, "--port", str(port)],
         port=port,
         url=url,
@@ -419,6 +440,73 @@ def api_service(data_dir: Path, env: dict[str, str], port: int | None = 8000, *,
         ready=ready,
         ready_timeout=60.0,
     )
+
+
+class AlreadyRunningError(ServiceError):
+    """Another `ninety up` is running on this data dir."""
+
+
+class DataDirLock:
+    """`ninety up`'s claim on its data dir: an exclusive flock on `<data dir>/run/up.lock`
+    holding the owner's PID. The kernel releases it when the process ends, however it ends,
+    so a crashed run never blocks the next one."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / "run" / "up.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise AlreadyRunningError naming the PID that holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = self.holder()
+            raise AlreadyRunningError(
+                f"ninety up is already running on the data dir {self.data_dir} "
+                f"({f'pid {pid}' if pid else 'pid unknown'}); stop it first (Ctrl-C in its terminal"
+                f"{f', or kill {pid}' if pid else ''}), or give this one another NINETY_DATA_DIR"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "started": time.time()}).encode(), 0)
+        self._fd = fd
+
+    def holder(self) -> int | None:
+        try:
+            return int(json.loads(self.path.read_text())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "DataDirLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def clear_data_dir(data_dir: Path, keep: Path) -> None:
+    """Delete everything in `data_dir` but the file `keep` (the lock of the run doing it)."""
+    keep = keep.resolve()
+    for entry in list(data_dir.iterdir()):
+        path = entry.resolve()
+        if path == keep:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            if keep.is_relative_to(path):
+                clear_data_dir(entry, keep)
+            else:
+                shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 class Supervisor:

@@ -79,6 +79,23 @@ def test_up_deploys_once_keeps_the_chain_and_leaves_no_process(tmp_path):
     assert "Marketplace" in out and "dev chain only" in out
     record = json.loads((tmp_path / "deployments" / "31337.json").read_text())
     assert record["address"] in out
+    # Startup lines say what each service is.
+    assert "anvil (local chain) ready on http://127.0.0.1:" in out and "ipfs (IPFS node) ready on" in out
+    assert "indexer running (pid " in out and "ready on 0" not in out
+    assert "api (API and web app) ready on http://127.0.0.1:" in out
+
+    # A second `ninety up` on the same data dir (even with --reset) is refused before it
+    # starts or deletes anything, naming the PID of the one running.
+    kids = children_of(proc.pid)
+    second = subprocess.run([*NINETY, "up", "--no-demo", "--reset"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "NINETY_DATA_DIR": str(tmp_path), "NINETY_CHAIN_PORT": str(free_port()),
+                                 "NINETY_IPFS_PORT": str(free_port())})
+    said = " ".join((second.stdout + second.stderr).split())
+    assert second.returncode == 1, said
+    assert f"already running on the data dir {tmp_path} (pid {proc.pid})" in said, said
+    assert "Lock already being held" not in said and "removing" not in said and "ready on" not in said, said
+    assert (tmp_path / "deployments" / "31337.json").exists() and (tmp_path / "ledger.sqlite3").exists()
+    assert children_of(proc.pid) == kids and proc.poll() is None, "the running one is untouched"
     # The indexer runs as a child and has mirrored the deployment's own events.
     import sqlite3
 
@@ -196,6 +213,30 @@ def test_deploy_records_the_chain_and_refuses_a_second_deployment_unless_forced(
     assert json.loads((tmp_path / "31337.json").read_text())["address"] != record["address"]
 
 
+def test_deploy_runs_from_any_directory(own_anvil, tmp_path):
+    """Brownie reads contract sources relative to the working directory: `ninety deploy`
+    must not depend on it, nor on the caller having set up the compiler (SOLCX_BINARY_PATH,
+    npm's binaries on PATH). Relative defaults (deployments/, .ninety/) land where it ran."""
+    from web3 import Web3
+
+    from ninety.paths import NODE_BIN, ROOT
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SOLCX_BINARY_PATH", "NINETY_DEPLOYMENTS_DIR", "NINETY_DATA_DIR")}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != NODE_BIN)
+    out = subprocess.run([*NINETY, "deploy", "--rpc-url", own_anvil.url], cwd=elsewhere, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    record = json.loads((elsewhere / "deployments" / "31337.json").read_text())
+    assert record["address"] in out.stdout + out.stderr
+    assert (elsewhere / "deployments" / "31337-pool-rules.json").exists()
+    assert Web3(Web3.HTTPProvider(own_anvil.url)).eth.get_code(record["address"]), "deployed for real"
+    assert not (ROOT / "deployments" / "31337.json").exists() or \
+        json.loads((ROOT / "deployments" / "31337.json").read_text())["address"] != record["address"]
+
+
 def test_deploy_refuses_a_fee_above_the_cap(own_anvil, tmp_path):
     anvil = own_anvil
     env = {**os.environ, "NINETY_DEPLOYMENTS_DIR": str(tmp_path)}
@@ -241,7 +282,8 @@ def test_up_on_real_infrastructure_starts_only_the_indexer_and_the_api(own_anvil
             lines.append(line)
         out = "".join(lines)
         assert "Ninety is up" in out, out
-        assert "anvil ready" not in out and "ipfs ready" not in out, "it must not start nodes of its own"
+        assert "anvil (" not in out and "ipfs (" not in out, "it must not start nodes of its own"
+        assert "indexer running (pid" in out and "api (API and web app) ready on" in out
         assert "Dev wallets" not in out and "Seeding" not in out and "Demo" not in out
         assert record["address"] in out and own_anvil.url in out
         status = requests.get(f"{api_url(out)}/api/status", timeout=10).json()

@@ -142,3 +142,52 @@ def test_sigterm_to_the_parent_stops_children_cleanly(tmp_path):
     parent.wait(20)
     assert wait_dead(child)
     assert not (tmp_path / "run" / "anvil.pid").exists()
+
+
+def test_one_up_per_data_dir_and_a_killed_holder_does_not_block_the_next(tmp_path):
+    """`ninety up`'s data-dir lock: a second claim names the holder's PID; the kernel
+    releases it when the holder dies, even by SIGKILL, leaving the stale file harmless."""
+    from ninety.supervisor import AlreadyRunningError, DataDirLock
+
+    script = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from ninety.supervisor import DataDirLock
+        DataDirLock(Path({str(tmp_path)!r})).acquire()
+        print("held", flush=True)
+        time.sleep(600)
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(AlreadyRunningError, match=rf"already running on the data dir .* \(pid {holder.pid}\)"):
+            DataDirLock(tmp_path).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    with DataDirLock(tmp_path) as mine:
+        assert json.loads(mine.path.read_text())["pid"] == os.getpid()
+
+
+def test_reset_clears_the_data_dir_but_keeps_the_running_lock(tmp_path):
+    from ninety.supervisor import DataDirLock, clear_data_dir
+
+    (tmp_path / "chain").mkdir()
+    (tmp_path / "chain" / "state.json").write_text("{}")
+    (tmp_path / "ledger.sqlite3").write_text("x")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "anvil.pid").write_text("{}")
+    with DataDirLock(tmp_path) as lock:
+        clear_data_dir(tmp_path, keep=lock.path)
+        assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["run", "run/up.lock"]
+        with pytest.raises(ServiceError, match="already running"):
+            DataDirLock(tmp_path).acquire()
+
+
+def test_startup_lines_say_what_each_service_is(tmp_path):
+    with Supervisor(tmp_path) as sup:
+        anvil = sup.start(anvil_service(tmp_path, port=None))
+        assert anvil.started_line() == f"anvil (local chain) ready on {anvil.url} (pid {anvil.pid})"
+        quiet = sup.start(Service(name="indexer", argv=[sys.executable, "-c", "import time; time.sleep(60)"],
+                                  port=0, ready=lambda: True, data_dir=tmp_path))
+        assert quiet.started_line() == f"indexer running (pid {quiet.pid})"
