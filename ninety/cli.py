@@ -217,7 +217,7 @@ def _seed_demo(settings: Settings, api_url: str, rpc_url: str, deployment: Deplo
         engine = make_engine(settings.database_url)
         try:
             with Ipfs(settings.ipfs_api) as ipfs:
-                return close_epoch(engine, Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30})), ipfs,
+                return close_epoch(engine, Web3(_paced(rpc_url)), ipfs,
                                    deployment, dev_account(settings.mnemonic, 0)[1], epoch, advance=True,
                                    say=lambda line: console.print(f"  demo: {line}", soft_wrap=True))
         finally:
@@ -469,7 +469,7 @@ def epoch_close(
     try:
         if not settings.rpc_url or not settings.ipfs_api:
             raise NinetyError("set NINETY_RPC_URL and NINETY_IPFS_API (the report is pinned to IPFS)")
-        w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
+        w3 = Web3(_paced(settings.rpc_url))
         chain_id = w3.eth.chain_id
         deployment = resolve_deployment(settings, chain_id)
         key = os.environ.get("NINETY_OWNER_KEY") or (dev_account(settings.mnemonic, 0)[1] if chain_id == 31337 else None)
@@ -488,6 +488,13 @@ moderate_app = typer.Typer(help="Takedowns and duplicate-upload refusals (the ow
 app.add_typer(moderate_app, name="moderate")
 
 
+def _paced(url: str) -> Any:
+    """web3's HTTP provider kept to NINETY_RPC_RPS, waiting out 429 and -32005 answers."""
+    from ninety.chain import http_provider
+
+    return http_provider(url, timeout=30)
+
+
 def _owner_chain(settings: Settings) -> tuple[Any, Deployment, str]:
     from web3 import Web3
 
@@ -495,7 +502,7 @@ def _owner_chain(settings: Settings) -> tuple[Any, Deployment, str]:
 
     if not settings.rpc_url:
         raise NinetyError("set NINETY_RPC_URL")
-    w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
+    w3 = Web3(_paced(settings.rpc_url))
     chain_id = w3.eth.chain_id
     key = os.environ.get("NINETY_OWNER_KEY") or (dev_account(settings.mnemonic, 0)[1] if chain_id == 31337 else None)
     if not key:

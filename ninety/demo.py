@@ -34,6 +34,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from web3 import Web3
 
+from ninety.chain import http_provider
 from ninety.contract import Deployment, load_abi
 from ninety.errors import NinetyError
 
@@ -159,7 +160,7 @@ class Seeder:
                  close_epoch: Callable[[int], dict[str, Any]] | None = None) -> None:
         self.close_epoch = close_epoch
         self.api = api_url.rstrip("/")
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+        self.w3 = Web3(http_provider(rpc_url, timeout=30))  # paced (NINETY_RPC_RPS), waits out 429
         self.deployment = deployment
         self.keys = keys
         self.marker = data_dir / MARKER

@@ -15,7 +15,9 @@ ETH = "0x" + "00" * 20
 
 
 def web3_for(url: str) -> Web3:
-    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+    from ninety.chain import http_provider
+
+    return Web3(http_provider(url, timeout=30))  # paced (NINETY_RPC_RPS), waits out 429 and -32005
 
 
 def bytecode(name: str) -> str:
