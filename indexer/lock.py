@@ -202,7 +202,14 @@ class PgAdvisoryLock:
                 pass
 
     def release(self) -> None:
-        # Closing the session releases the lock (and anything else it held).
+        # Unlock first: closing the session releases the lock too, but the server ends the
+        # session a moment after the socket closes, and a standby asking at once would be
+        # refused.
+        if self._conn is not None and self._held:
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+            except Exception:  # the session is gone already, and the lock with it
+                pass
         self._drop()
         self._engine.dispose()
 

@@ -293,6 +293,12 @@ def anvil_service(
         "--accounts", "10",
         "--balance", "10000",
     ]
+    # Anvil keeps older blocks' states on disk (for eth_call at old blocks); by default in
+    # ~/.foundry/anvil/tmp, where a killed Anvil leaves gigabytes behind. Keep them in the
+    # data dir instead, where `--reset` (or a test's temporary dir) removes them.
+    cache = data_dir / "chain" / "anvil-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    argv += ["--cache-path", str(cache)]
     if state_file is not None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
         _keep_chain_state(state_file)

@@ -81,7 +81,20 @@ def start_index(env: dict[str, str]) -> tuple[subprocess.Popen, Output]:
     return proc, Output(proc)
 
 
-def test_a_standby_takes_over_from_a_killed_writer_mid_backfill(anvil, world, db_url):
+@pytest.fixture
+def own_chain(tmp_path):
+    """An Anvil of its own: the thousands of empty blocks below would otherwise each keep a
+    copy of the shared chain's (large) state on disk."""
+    from activity import new_world
+    from ninety.supervisor import Supervisor, anvil_service
+
+    with Supervisor(tmp_path / "chain") as sup:
+        anvil = sup.start(anvil_service(tmp_path / "chain", port=None))
+        yield anvil, new_world(anvil.url)
+
+
+def test_a_standby_takes_over_from_a_killed_writer_mid_backfill(own_chain, db_url):
+    anvil, world = own_chain
     w3 = world.w3
     random_activity(world, 40, seed=3)
     # Empty blocks make the backfill last (two blocks per commit), so the writer is killed
