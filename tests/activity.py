@@ -73,6 +73,49 @@ def pinned_world(rpc_url: str, ipfs_url: str, **kwargs) -> World:
         return new_world(rpc_url, pin=ipfs.add_bytes, **kwargs)
 
 
+def sign_free_download(key: str, chain_id: int, contract: str, track_id: int, epoch: int) -> str:
+    """What a wallet's eth_signTypedData_v4 gives for FreeDownload(trackId, epoch): written
+    out here from the spec, not from the server's code."""
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    message = {
+        "types": {"EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                                   {"name": "chainId", "type": "uint256"},
+                                   {"name": "verifyingContract", "type": "address"}],
+                  "FreeDownload": [{"name": "trackId", "type": "uint256"}, {"name": "epoch", "type": "uint256"}]},
+        "primaryType": "FreeDownload",
+        "domain": {"name": "Ninety", "version": "1", "chainId": chain_id, "verifyingContract": contract},
+        "message": {"trackId": track_id, "epoch": epoch},
+    }
+    return "0x" + bytes(Account.sign_message(encode_typed_data(full_message=message), key).signature).hex()
+
+
+def record_free_download(stack, key: str, track: int, epoch: int, split_id: str) -> dict:
+    """A signed free download written into `stack`'s ledger as the API records it (at the
+    current head, with the server's receipt); returns the receipt entry a listener keeps."""
+    import time
+
+    from eth_account import Account
+    from sqlmodel import Session
+
+    from backend.models import FreeDownload
+
+    m, w3 = stack.world.market, stack.world.w3
+    head = w3.eth.get_block("latest")
+    wallet = Account.from_key(key).address.lower()
+    signature = sign_free_download(key, w3.eth.chain_id, m.address, track, epoch)
+    receipt = stack.services.catalog.sign_receipt(w3.eth.chain_id, m.address, wallet, track, epoch, head["number"],
+                                                  signature)
+    with Session(stack.services.engine) as db:
+        db.add(FreeDownload(epoch=epoch, track_id=track, wallet=wallet, split_id=split_id, signature=signature,
+                            block_number=head["number"], block_time=head["timestamp"], receipt=receipt,
+                            created_at=time.time()))
+        db.commit()
+    return {"wallet": wallet, "track_id": track, "epoch": epoch, "block_number": head["number"], "signature": signature,
+            "receipt": receipt}
+
+
 def pool_step(world: World, rng: random.Random) -> None:
     """One sponsor-pool action: a deposit, taking part of one back, the clock moving to the
     next epoch, publishing the first ended epoch with a pool (allocations to random splits

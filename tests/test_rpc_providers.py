@@ -18,19 +18,15 @@ import time
 from pathlib import Path
 
 import pytest
-from eth_account import Account
 from sqlalchemy import text
-from sqlmodel import Session
 from web3 import Web3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from activity import advance_epoch, pinned_world, random_activity  # noqa: E402
+from activity import advance_epoch, pinned_world, random_activity, record_free_download  # noqa: E402
 from rpc_proxy import MODES, ProviderProxy  # noqa: E402
 from backend.epochs import close_epoch  # noqa: E402
-from backend.models import FreeDownload  # noqa: E402
 from indexer.verify import verify  # noqa: E402
-from ninety.attest import FREE_DOWNLOAD_TYPES, domain  # noqa: E402
 from ninety.chain import MissingStateError, Rpc, RpcError, http_provider  # noqa: E402
 from ninety.cli import dev_account  # noqa: E402
 from ninety.config import DEV_MNEMONIC  # noqa: E402
@@ -90,19 +86,7 @@ def shared(anvil, ipfs_node, tmp_path_factory):
 
 def record(stack, who: int, track: int, epoch: int, split_id: str) -> dict:
     """A signed free download, recorded as the API records it (at the current head)."""
-    m, w3 = stack.world.market, stack.world.w3
-    signed = Account.sign_typed_data(key(who), domain_data=domain(31337, m.address), message_types=FREE_DOWNLOAD_TYPES,
-                                     message_data={"trackId": track, "epoch": epoch})
-    head = w3.eth.get_block("latest")
-    wallet, signature = addr(who).lower(), "0x" + bytes(signed.signature).hex()
-    receipt = stack.services.catalog.sign_receipt(31337, m.address, wallet, track, epoch, head["number"], signature)
-    with Session(stack.services.engine) as db:
-        db.add(FreeDownload(epoch=epoch, track_id=track, wallet=wallet, split_id=split_id, signature=signature,
-                            block_number=head["number"], block_time=head["timestamp"], receipt=receipt,
-                            created_at=time.time()))
-        db.commit()
-    return {"wallet": wallet, "track_id": track, "epoch": epoch, "block_number": head["number"], "signature": signature,
-            "receipt": receipt}
+    return record_free_download(stack, key(who), track, epoch, split_id)
 
 
 def ninety(stack, *args: str, **env: str) -> subprocess.CompletedProcess:

@@ -12,12 +12,12 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
-from web3 import Web3
 
 from backend.api.tracks import problem_response
 from backend.deps import MAX_DB_INT, DbDep, ServicesDep, current_wallet, session_token
 from backend.errors import ApiError
 from backend.models import EpochReport, FreeDownload
+from ninety.epochs import eth_call
 from ninety.errors import IpfsError, IpfsUnavailableError
 
 router = APIRouter(prefix="/api/pools", tags=["pools"])
@@ -86,9 +86,6 @@ class PoolsOut(BaseModel):
     epochs: list[EpochOut]
 
 
-NEXT_EPOCH_TO_PUBLISH = "0x" + Web3.keccak(text="nextEpochToPublish()")[:4].hex().removeprefix("0x")
-
-
 def _signed_in(request: Request, db: Any) -> str | None:
     """The session's wallet, or None: this page is public, a stale session only hides `you`."""
     if not session_token(request):
@@ -135,8 +132,7 @@ def pools(request: Request, services: ServicesDep, db: DbDep) -> PoolsOut:
         raise ApiError(503, "this server has no chain RPC or contract configured")
     clock = clock_of(services)
     current = int(current_epoch(services)[0])
-    next_to_publish = int(services.rpc.call("eth_call", [{"to": services.deployment.address,
-                                                          "data": NEXT_EPOCH_TO_PUBLISH}, "latest"]), 16)
+    (next_to_publish,) = eth_call(services.rpc, services.deployment.address, "nextEpochToPublish()", out=["uint256"])
     published = {int(r["epoch"]): r for r in db.execute(select(T["epoch"])).mappings()}
     settled = {(int(r["epoch"]), r["token"]): r for r in db.execute(select(T["pool_settlement"])).mappings()}
     per_epoch: dict[int, list[PoolToken]] = defaultdict(list)

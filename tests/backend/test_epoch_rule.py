@@ -14,18 +14,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from eth_account import Account
-from sqlmodel import Session
 
-from activity import advance_epoch, new_world
+from activity import advance_epoch, new_world, record_free_download
 from conftest import Stack
 from media import wav_bytes
 from test_catalog_flow import send, upload
 from backend.epochs import close_epoch
-from backend.models import FreeDownload
 from ninety.attest import FREE_DOWNLOAD_TYPES, domain
 from ninety.chain import Rpc
 from ninety.cli import dev_account
@@ -67,21 +64,9 @@ def listed(stack: Stack, artist: int, split: list[tuple[int, int]], price: int, 
     return track_id, "0x" + stack.world.market.contract.functions.tracks(track_id).call()[1].hex()
 
 
-def record(stack: Stack, who: int, track: int, epoch: int, split_id: str, signer: int | None = None) -> dict:
+def record(stack: Stack, who: int, track: int, epoch: int, split_id: str) -> dict:
     """A signed free download, recorded as the API records it (at the current head)."""
-    m, w3 = stack.world.market, stack.world.w3
-    signed = Account.sign_typed_data(key(who if signer is None else signer), domain_data=domain(31337, m.address),
-                                     message_types=FREE_DOWNLOAD_TYPES, message_data={"trackId": track, "epoch": epoch})
-    head = w3.eth.get_block("latest")
-    wallet, signature = addr(who).lower(), "0x" + bytes(signed.signature).hex()
-    receipt = stack.services.catalog.sign_receipt(31337, m.address, wallet, track, epoch, head["number"], signature)
-    with Session(stack.services.engine) as db:
-        db.add(FreeDownload(epoch=epoch, track_id=track, wallet=wallet, split_id=split_id, signature=signature,
-                            block_number=head["number"], block_time=head["timestamp"], receipt=receipt,
-                            created_at=time.time()))
-        db.commit()
-    return {"wallet": wallet, "track_id": track, "epoch": epoch, "block_number": head["number"], "signature": signature,
-            "receipt": receipt}
+    return record_free_download(stack, key(who), track, epoch, split_id)
 
 
 def test_a_small_epoch_by_hand_and_every_way_to_cheat_on_it_is_caught(pinned, tmp_path):

@@ -11,10 +11,9 @@ import subprocess
 import sys
 
 import pytest
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from sqlmodel import Session, select
 
+import activity
 from activity import new_world
 from conftest import Stack
 from media import wav_bytes
@@ -47,20 +46,8 @@ def address(index: int) -> str:
 
 def sign_free_download(stack, index: int, track_id: int, epoch: int, *, chain_id: int = 31337,
                        contract: str | None = None, key: str | None = None) -> str:
-    """What a wallet's eth_signTypedData_v4 gives for FreeDownload(trackId, epoch): written
-    out here from the spec, not from the server's code."""
-    message = {
-        "types": {"EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                                   {"name": "chainId", "type": "uint256"},
-                                   {"name": "verifyingContract", "type": "address"}],
-                  "FreeDownload": [{"name": "trackId", "type": "uint256"}, {"name": "epoch", "type": "uint256"}]},
-        "primaryType": "FreeDownload",
-        "domain": {"name": "Ninety", "version": "1", "chainId": chain_id,
-                   "verifyingContract": contract or stack.world.market.address},
-        "message": {"trackId": track_id, "epoch": epoch},
-    }
-    signed = Account.sign_message(encode_typed_data(full_message=message), key or dev_account(DEV_MNEMONIC, index)[1])
-    return "0x" + bytes(signed.signature).hex()
+    return activity.sign_free_download(key or dev_account(DEV_MNEMONIC, index)[1], chain_id,
+                                       contract or stack.world.market.address, track_id, epoch)
 
 
 def record(stack, headers, track_id: int, epoch: int, signature: str):

@@ -9,12 +9,14 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
+from sqlalchemy import text
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
@@ -24,6 +26,8 @@ from activity import pinned_world  # noqa: E402
 from ninety.cli import dev_account  # noqa: E402
 from ninety.config import DEV_MNEMONIC  # noqa: E402
 from ninety.supervisor import free_port  # noqa: E402
+
+PG_URL = os.environ.get("NINETY_TEST_PG_URL")
 
 PUBLIC_URL = "http://127.0.0.1:8000"
 # The server runs with a cap on its address space: an attack that would make it allocate
@@ -244,3 +248,25 @@ def live_api(anvil, ipfs_node, world, tmp_path) -> Iterator[Callable[..., LiveAp
     yield start
     for api in started:
         api.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_env(request) -> Iterator[dict[str, str]]:
+    """The server's database: its own SQLite file, or a fresh PostgreSQL schema (where
+    concurrent transactions read committed rows, so a read-then-write race is real)."""
+    from ninety.db import make_engine
+
+    if request.param == "sqlite":
+        yield {}
+        return
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need NINETY_TEST_PG_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    yield {"NINETY_DB_URL": f"{PG_URL}{sep}options=-csearch_path%3D{schema}"}
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()

@@ -3,17 +3,13 @@ logins racing with one nonce, nonces and sessions piling up, cross-site requests
 the session cookie, missing security headers, and /metrics for anyone."""
 from __future__ import annotations
 
-import os
 import re
 import threading
-import uuid
-from typing import Iterator
 from datetime import datetime, timedelta, timezone
 import httpx
-import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import create_engine, func, insert, select
 from sqlmodel import SQLModel
 
 from conftest import PUBLIC_URL
@@ -25,7 +21,6 @@ import backend.models  # noqa: F401  (auth tables)
 
 T = SQLModel.metadata.tables
 EVIL = {"Origin": "https://evil.example"}
-PG_URL = os.environ.get("NINETY_TEST_PG_URL")
 
 
 def signed(api, index: int = 1, uri: str = PUBLIC_URL) -> tuple[str, str]:
@@ -52,28 +47,6 @@ def test_a_look_alike_uri_is_refused(live_api):
         r = login(api, *signed(api, uri=uri))
         assert r.status_code == 401, (uri, r.status_code, r.text)  # before: a prefix match let the first in
     assert login(api, *signed(api, uri=PUBLIC_URL + "/#/studio")).status_code == 200
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_env(request) -> Iterator[dict[str, str]]:
-    """The server's database: its own SQLite file, or a fresh PostgreSQL schema (where
-    concurrent transactions read committed rows, so a read-then-write race is real)."""
-    if request.param == "sqlite":
-        yield {}
-        return
-    if not PG_URL:
-        pytest.skip("PostgreSQL tests need NINETY_TEST_PG_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    from ninety.db import make_engine
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in PG_URL else "?"
-    yield {"NINETY_DB_URL": f"{PG_URL}{sep}options=-csearch_path%3D{schema}"}
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 def test_two_logins_racing_with_one_nonce_give_one_session(live_api, db_env):

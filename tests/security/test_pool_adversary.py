@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from sqlmodel import SQLModel
 
 from test_pool_attacks import (FAN, SPONSOR, VICTIM, close_epoch, db_url, list_track, post, recorded,  # noqa: F401
-                               sign, start, sync, wallet, world)
+                               sign, start, sync, wallet)
 from ninety.chain import Rpc
 from ninety.epochs import check_report
 from ninety.market import ETH

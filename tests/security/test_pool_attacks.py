@@ -13,22 +13,16 @@ over Anvil, the IPFS node and a ledger indexed from the chain.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
-import uuid
-from typing import Iterator
 
 import httpx
-import pytest
-from eth_account import Account
-from eth_account.messages import encode_typed_data
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlmodel import SQLModel
 
 from conftest import PUBLIC_URL
-from activity import new_world
+from activity import sign_free_download
 from media import wav_bytes
 from ninety.attest import CatalogSigner
 from ninety.cli import dev_account
@@ -41,42 +35,11 @@ import backend.models  # noqa: F401  (the free_download table)
 VICTIM, FAN, MALLORY, SPONSOR = 1, 2, 3, 6
 SYBILS = range(20, 40)  # dev-mnemonic accounts Anvil never funded
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-PG_URL = os.environ.get("NINETY_TEST_PG_URL")
 T = SQLModel.metadata.tables
 
 
 def wallet(index: int) -> str:
     return dev_account(DEV_MNEMONIC, index)[0]
-
-
-@pytest.fixture
-def world(anvil, ipfs_node):
-    """A Marketplace whose committed pool rules are pinned on the IPFS node (the server
-    reads them to judge standing, as after `ninety deploy`)."""
-    with Ipfs(ipfs_node.url) as ipfs:
-        return new_world(anvil.url, pin=ipfs.add_bytes)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_env(request) -> Iterator[dict[str, str]]:
-    """The server's database: its own SQLite file, or a fresh PostgreSQL schema (where
-    concurrent transactions read committed rows, so a read-then-write race is real)."""
-    if request.param == "sqlite":
-        yield {}
-        return
-    if not PG_URL:
-        pytest.skip("PostgreSQL tests need NINETY_TEST_PG_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    from ninety.db import make_engine
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in PG_URL else "?"
-    yield {"NINETY_DB_URL": f"{PG_URL}{sep}options=-csearch_path%3D{schema}"}
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 def start(live_api, world, **env: str):
@@ -130,18 +93,8 @@ def list_track(api, world, index: int, title: str, price: int, freq: float) -> i
 
 def sign(world, index: int, track_id: int, epoch: int, *, chain_id: int = 31337, contract: str | None = None) -> str:
     """A wallet's eth_signTypedData_v4 of FreeDownload(trackId, epoch), as the spec writes it."""
-    message = {
-        "types": {"EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                                   {"name": "chainId", "type": "uint256"},
-                                   {"name": "verifyingContract", "type": "address"}],
-                  "FreeDownload": [{"name": "trackId", "type": "uint256"}, {"name": "epoch", "type": "uint256"}]},
-        "primaryType": "FreeDownload",
-        "domain": {"name": "Ninety", "version": "1", "chainId": chain_id,
-                   "verifyingContract": contract or world.market.address},
-        "message": {"trackId": track_id, "epoch": epoch},
-    }
-    signed = Account.sign_message(encode_typed_data(full_message=message), dev_account(DEV_MNEMONIC, index)[1])
-    return "0x" + bytes(signed.signature).hex()
+    return sign_free_download(dev_account(DEV_MNEMONIC, index)[1], chain_id, contract or world.market.address,
+                              track_id, epoch)
 
 
 def high_s(signature: str) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from test_pool_attacks import (FAN, MALLORY, SPONSOR, VICTIM, close_epoch, list_track, post, sign, start, sync,  # noqa: F401
-                               wallet, world)
+                               wallet)
 from ninety.chain import Rpc
 from ninety.db import make_engine
 from ninety.epochs import check_report
