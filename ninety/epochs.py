@@ -599,10 +599,13 @@ def _check_report(report: dict[str, Any], *, rpc: Any, chain_id: int, contract: 
             diffs.append(f"the listens proof for track {x['track_id']} by {x['wallet']} does not lead to the root")
     listed = {(x["wallet"].lower(), int(x["track_id"])): x for x in report["listens"]}
     for r in receipts:
-        if int(r.get("epoch", -1)) != epoch:
+        if not isinstance(r, dict):
+            diffs.append(f"a receipt is not an object: {str(r)[:80]}")
             continue
         what = f"track {r.get('track_id')} by {r.get('wallet')}"
         try:
+            if int(r["epoch"]) != epoch:
+                continue
             wallet, track, block = str(r["wallet"]).lower(), int(r["track_id"]), int(r["block_number"])
             signature, receipt = str(r["signature"]), str(r["receipt"])
         except (KeyError, TypeError, ValueError):

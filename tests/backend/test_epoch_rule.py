@@ -166,3 +166,16 @@ def test_a_small_epoch_by_hand_and_every_way_to_cheat_on_it_is_caught(pinned, tm
     assert ok.returncode == 0, ok.stdout + ok.stderr
     said = " ".join((ok.stdout + ok.stderr).split())
     assert "epoch 0 checks out" in said and "6 signed downloads (3 counted)" in said
+
+    # Receipts files that are not receipts: said in words, not a traceback.
+    for name, body, words in (("garbage.json", "{not json", "cannot read the receipts"),
+                              ("object.json", json.dumps({"receipt": "0x"}), "expected a JSON list"),
+                              ("partial.json", json.dumps([{"wallet": addr(L2), "track_id": f1, "epoch": 0}]),
+                               "is incomplete"),
+                              ("numbers.json", "[1]", "a receipt is not an object"),
+                              ("bad-epoch.json", json.dumps([{"epoch": "x"}]), "is incomplete")):
+        (tmp_path / name).write_text(body)
+        bad = subprocess.run([*NINETY, "verify", "epoch", "0", "--receipts", str(tmp_path / name)], env=env,
+                             capture_output=True, text=True, timeout=120)
+        said = " ".join((bad.stdout + bad.stderr).split())
+        assert bad.returncode != 0 and words in said and "Traceback" not in said, said
