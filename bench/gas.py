@@ -1,9 +1,20 @@
 """Gas benchmark: Marketplace vs OpenZeppelin 4.9 PaymentSplitter, measured in one run on
-a private Anvil. Run: `make bench-gas` (or `.venv/bin/python bench/gas.py`)."""
+a private Anvil. Run: `make bench-gas` (or `.venv/bin/python bench/gas.py`). Prints a table
+and writes bench/results/gas.json: [{"contract", "operation", "payees", "gas"}].
+
+The money-path operations, at 2, 10, 50 and 100 payees:
+  createSplit              create the split (the peer: deploy a PaymentSplitter)
+  buyEth, buyErc20         a sale once the split and fee balances exist (the peer: a plain
+                           transfer into the splitter, no fee, no event)
+  distributeSteady         distribute when every payee already holds a balance
+  distributeAfterWithdraw  distribute when every payee withdrew since the last one
+  withdraw                 one payee withdraws one token (the peer: release to one payee)
+"""
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -16,8 +27,11 @@ from ninety.deploy import load_project  # noqa: E402
 from ninety.supervisor import free_port  # noqa: E402
 
 ETH = "0x" + "00" * 20
-SIZES = (1, 5, 50, 100)
+PAYEES = (2, 10, 50, 100)
 EPOCH_SECONDS = 3600
+RESULTS = Path(__file__).resolve().parent / "results" / "gas.json"
+MARKETPLACE = "Marketplace"
+PEER = "OZ 4.9 PaymentSplitter"
 
 
 def main() -> None:
@@ -27,16 +41,83 @@ def main() -> None:
     from brownie._config import CONFIG
 
     CONFIG.networks["development"]["cmd_settings"]["port"] = free_port()
-    rows: list[tuple[str, str, int]] = []
     with contextlib.redirect_stdout(io.StringIO()):
         network.connect("development")
-        rows = measure(project, accounts)
+        paths = money_paths(project, accounts)
+        rows = other_operations(project, accounts)
         network.disconnect()
+    print_money_paths(paths)
+    print()
     width = max(len(r[0]) for r in rows)
     print(f"{'operation':<{width}}  {'contract':<22}  {'gas':>10}")
     print(f"{'-' * width}  {'-' * 22}  {'-' * 10}")
     for op, who, gas in rows:
         print(f"{op:<{width}}  {who:<22}  {gas:>10,}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(paths, indent=1) + "\n")
+    print(f"\nwrote {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+
+
+def print_money_paths(paths: list[dict]) -> None:
+    ops = list(dict.fromkeys(p["operation"] for p in paths))
+    cell = {(p["contract"], p["operation"], p["payees"]): p["gas"] for p in paths}
+    header = f"{'operation':<24}  {'contract':<22}" + "".join(f"  {f'{n} payees':>11}" for n in PAYEES)
+    print(header)
+    print("-" * len(header))
+    for op in ops:
+        for who in (MARKETPLACE, PEER):
+            if not any((who, op, n) in cell for n in PAYEES):
+                continue
+            figures = "".join(f"  {cell[(who, op, n)]:>11,}" if (who, op, n) in cell else f"  {'-':>11}" for n in PAYEES)
+            print(f"{op:<24}  {who:<22}{figures}")
+
+
+def money_paths(project, accounts) -> list[dict]:
+    """The six money-path operations at each split size, on the Marketplace and the peer."""
+    owner, fan = accounts[0], accounts[2]
+    m = project.Marketplace.deploy(accounts[9], 500, EPOCH_SECONDS, {"from": owner})
+    usdc = project.MockUSDC.deploy({"from": owner})
+    m.setTokenAllowed(usdc, True, {"from": owner})
+    usdc.mint(fan, 10**15, {"from": owner})
+    usdc.approve(m, 2**256 - 1, {"from": fan})
+    out = []
+
+    def row(contract, operation, n, gas):
+        out.append({"contract": contract, "operation": operation, "payees": n, "gas": gas})
+
+    for n in PAYEES:
+        payees = people(accounts, n)
+        recipients, shares = [p.address for p in payees], equal_shares(n)
+        tx = m.createSplit(recipients, shares, {"from": owner})
+        sid = tx.return_value
+        row(MARKETPLACE, "createSplit", n, tx.gas_used)
+        eth_track = m.registerTrack("bafkreibench", sid, ETH, 10**15, b"", {"from": owner}).return_value
+        usdc_track = m.registerTrack("bafkreibench", sid, usdc, 10**6, b"", {"from": owner}).return_value
+        # The first sale and distribution create the split's, the fee's and every payee's slot.
+        m.buy(eth_track, 10**15, {"from": fan, "value": 10**15})
+        m.distribute(sid, ETH, recipients, shares, {"from": fan})
+        row(MARKETPLACE, "buyEth", n, m.buy(eth_track, 10**15, {"from": fan, "value": 10**15}).gas_used)
+        m.buy(usdc_track, 10**6, {"from": fan})
+        row(MARKETPLACE, "buyErc20", n, m.buy(usdc_track, 10**6, {"from": fan}).gas_used)
+        row(MARKETPLACE, "distributeSteady", n, m.distribute(sid, ETH, recipients, shares, {"from": fan}).gas_used)
+        withdrawals = [m.withdraw(p, [ETH], {"from": p}).gas_used for p in payees]
+        row(MARKETPLACE, "withdraw", n, withdrawals[-1])
+        m.buy(eth_track, 10**15, {"from": fan, "value": 10**15})
+        row(MARKETPLACE, "distributeAfterWithdraw", n, m.distribute(sid, ETH, recipients, shares, {"from": fan}).gas_used)
+
+        # The peer: one PaymentSplitter per recipient set; a sale is a plain transfer in.
+        token = project.MockUSDC.deploy({"from": owner})
+        token.mint(fan, 10**15, {"from": owner})
+        splitter = project.PeerPaymentSplitter.deploy(recipients, [1] * n, {"from": owner})
+        row(PEER, "createSplit", n, splitter.tx.gas_used)
+        fan.transfer(splitter, 10**15)
+        row(PEER, "buyEth", n, fan.transfer(splitter, 10**15).gas_used)
+        token.transfer(splitter, 10**6, {"from": fan})
+        row(PEER, "buyErc20", n, token.transfer(splitter, 10**6, {"from": fan}).gas_used)
+        splitter.release["address"](payees[0], {"from": fan})
+        fan.transfer(splitter, 10**15)
+        row(PEER, "withdraw", n, splitter.release["address"](payees[0], {"from": fan}).gas_used)
+    return out
 
 
 def attested_registration(m, owner, sid):
@@ -74,7 +155,8 @@ def equal_shares(n):
     return shares
 
 
-def measure(project, accounts):
+def other_operations(project, accounts):
+    """Listing, multi-token withdrawals, split changes, batches and sponsor pools."""
     owner, fan = accounts[0], accounts[2]
     rows = []
     m = project.Marketplace.deploy(accounts[9], 500, EPOCH_SECONDS, {"from": owner})
@@ -85,46 +167,44 @@ def measure(project, accounts):
         m.setTokenAllowed(token, True, {"from": owner})
         token.mint(fan, 10**15, {"from": owner})
         token.approve(m, 2**256 - 1, {"from": fan})
-    M = "Marketplace"
-    for n in SIZES:
-        payees = people(accounts, n)
-        tx = m.createSplit([p.address for p in payees], equal_shares(n), {"from": owner})
-        sid = tx.return_value
-        rows.append((f"createSplit ({n} recipients)", M, tx.gas_used))
-        reg = m.registerTrack("bafkreibenchmarkmetadatacid0000000000000000000000000000", sid, ETH, 10**15, b"", {"from": owner})
-        if n == 1:
-            rows.append(("registerTrack (open registration)", M, reg.gas_used))
-            rows.append(("registerTrack (attested)", M, attested_registration(m, owner, sid)))
-        eth_track = reg.return_value
-        usdc_track = m.registerTrack("bafkreibench", sid, usdc, 10**6, b"", {"from": owner}).return_value
-        first = m.buy(eth_track, 10**15, {"from": fan, "value": 10**15}).gas_used
-        steady = m.buy(eth_track, 10**15, {"from": fan, "value": 10**15}).gas_used
-        rows.append((f"buy ETH, first sale ({n} recipients)", M, first))
-        rows.append((f"buy ETH, steady state ({n} recipients)", M, steady))
-        first = m.buy(usdc_track, 10**6, {"from": fan}).gas_used
-        steady = m.buy(usdc_track, 10**6, {"from": fan}).gas_used
-        rows.append((f"buy ERC-20, first sale ({n} recipients)", M, first))
-        rows.append((f"buy ERC-20, steady state ({n} recipients)", M, steady))
-        rows.append((f"distribute ETH ({n} recipients, first)", M, m.distribute(sid, ETH, {"from": fan}).gas_used))
-        if n == 1:
-            for _ in range(10):
-                m.buy(eth_track, 10**15, {"from": fan, "value": 10**15})
-            rows.append(("distribute ETH (1 recipient, 10 sales later)", M, m.distribute(sid, ETH, {"from": fan}).gas_used))
-    # Withdraw: one payee owed in 1 and in 3 tokens.
+    M = MARKETPLACE
     solo = accounts[3]
     sid = m.createSplit([solo.address], [1_000_000], {"from": owner}).return_value
+    solo_split = ([solo.address], [1_000_000])
+    reg = m.registerTrack("bafkreibenchmarkmetadatacid0000000000000000000000000000", sid, ETH, 10**15, b"", {"from": owner})
+    rows.append(("registerTrack (open registration)", M, reg.gas_used))
+    rows.append(("registerTrack (attested)", M, attested_registration(m, owner, sid)))
+
+    # Withdraw in 3 tokens; to another address; a batch whose steps someone already did.
     tracks = {t: m.registerTrack("w", sid, t, 10**6, b"", {"from": owner}).return_value for t in (ETH, usdc, dai)}
     for t, tid in tracks.items():
-        for _ in range(5):
+        for _ in range(2):
             m.buy(tid, 10**6, {"from": fan, "value": 10**6 if t == ETH else 0})
-        m.distribute(sid, t, {"from": fan})
-    rows.append(("withdraw (1 token, after 5 sales)", M, m.withdraw(solo, [ETH], {"from": fan}).gas_used))
+        m.distribute(sid, t, *solo_split, {"from": fan})
+    m.withdraw(solo, [ETH, usdc, dai], {"from": fan})
     for t, tid in tracks.items():
-        for _ in range(50):
-            m.buy(tid, 10**6, {"from": fan, "value": 10**6 if t == ETH else 0})
-        m.distribute(sid, t, {"from": fan})
-    rows.append(("withdraw (1 token, after 50 sales)", M, m.withdraw(solo, [ETH], {"from": fan}).gas_used))
+        m.buy(tid, 10**6, {"from": fan, "value": 10**6 if t == ETH else 0})
+        m.distribute(sid, t, *solo_split, {"from": fan})
     rows.append(("withdraw (3 tokens)", M, m.withdraw(solo, [ETH, usdc, dai], {"from": fan}).gas_used))
+    m.buy(tracks[ETH], 10**6, {"from": fan, "value": 10**6})
+    m.distribute(sid, ETH, *solo_split, {"from": fan})
+    rows.append(("withdrawTo (1 token, another address)", M, m.withdrawTo(accounts[5], [ETH], {"from": solo}).gas_used))
+    m.buy(tracks[ETH], 10**6, {"from": fan, "value": 10**6})
+    batch = [m.distribute.encode_input(sid, ETH, *solo_split), m.withdraw.encode_input(solo, [ETH])]
+    rows.append(("multicall [distribute, withdraw] (1 payee)", M, m.multicall(batch, {"from": solo}).gas_used))
+    rows.append(("  the same batch again: both steps no-ops", M, m.multicall(batch, {"from": solo}).gas_used))
+
+    # Split changes: a raise for a collaborator lands at once; a cut waits for consent.
+    duo = people(accounts, 2)
+    before = ([duo[0].address, duo[1].address], [500_000, 500_000])
+    after = ([duo[0].address, duo[1].address], [400_000, 600_000])
+    a, b = (m.createSplit(*x, {"from": owner}).return_value for x in (before, after))
+    tid = m.registerTrack("s", a, ETH, 10**15, b"", {"from": duo[0]}).return_value
+    tx = m.proposeSplit(tid, before, after, {"from": duo[0]})
+    rows.append(("proposeSplit (no loser: lands at once)", M, tx.gas_used))
+    tx = m.proposeSplit(tid, after, before, {"from": duo[0]})
+    rows.append(("proposeSplit (1 payee must consent)", M, tx.gas_used))
+    rows.append(("acceptSplit (the last consent: lands)", M, m.acceptSplit(tid, a, {"from": duo[1]}).gas_used))
 
     # Sponsor pools: deposits, publishing an ended epoch (1 and 2 tokens; after 300 empty
     # epochs), claims against roots of 10 and 1,000 leaves. Time moves by Anvil's clock.
@@ -161,21 +241,10 @@ def measure(project, accounts):
 
     claim = publish(current, 10, "publishEpoch (2 tokens)")
     rows.append(("claimFromPool (20 allocations)", M, claim()))
+    rows.append(("  the same claim again: a no-op", M, claim()))
     claim = publish(current + 1, 1000, "publishEpoch (1 token)")
     rows.append(("claimFromPool (1000 allocations)", M, claim()))
     publish(current + 302, 10, "publishEpoch (1 token, 300 empty epochs skipped)")
-
-    # The peer: OpenZeppelin 4.9 PaymentSplitter, one per recipient set.
-    P = "OZ 4.9 PaymentSplitter"
-    for n in SIZES:
-        payees = people(accounts, n)
-        splitter = project.PeerPaymentSplitter.deploy([p.address for p in payees], [1] * n, {"from": owner})
-        rows.append((f"deploy splitter ({n} payees)", P, splitter.tx.gas_used))
-        fan.transfer(splitter, 10**15)
-        steady = fan.transfer(splitter, 10**15).gas_used
-        rows.append((f"receive ETH, steady state ({n} payees)", P, steady))
-        release = splitter.release["address"](payees[0], {"from": fan}).gas_used
-        rows.append((f"release ETH to 1 payee ({n} payees)", P, release))
     return rows
 
 

@@ -19,7 +19,20 @@ import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/Messa
 ///     recipient (`owed`): two storage writes, whatever the number of payees.
 ///  2. `distribute` (anyone may call it) allots a split's balance to its payees by share,
 ///     rounding dust to the first payee, so the sum of credits equals the balance exactly.
-///  3. `withdraw` (anyone may call it, for any account) pays an account what it is owed.
+///  3. `withdraw` (anyone may call it, for any account) pays an account what it is owed;
+///     `withdrawTo` lets the account itself be paid at another address.
+/// Steps 2 and 3 and pool claims are no-ops, not reverts, when someone else already did
+/// them, so a batch (`multicall`) of them succeeds on a busy split.
+/// A split is committed as its id, keccak256(abi.encode(recipients, sharesPpm)): only
+/// that hash is stored, the data is in `SplitCreated` and is passed back as calldata to
+/// `distribute` and `proposeSplit`.
+/// Balance sentinel: `owed` and `splitBalance` are stored plus one once a slot was first
+/// credited, and a withdrawal or distribution leaves the stored 1 behind, so the next
+/// credit rewrites a live slot instead of creating one (as 0xSplits leaves 1 wei). The
+/// sentinel is never money: `owed()` and `splitBalance()` return the stored value minus
+/// one, and everything owed is paid out.
+/// A track's artist cannot cut collaborators out: moving a track to another split that
+/// lowers some payee's share takes effect only once each of them accepts it on chain.
 /// Sponsor pools pay artists for free downloads. Epochs are fixed windows of block time
 /// (`epochSeconds` long from the deployment block). Sponsors deposit into the current
 /// epoch's pool or a later one and may take a deposit back until its epoch ends; an
@@ -34,9 +47,10 @@ import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/Messa
 /// recording through the platform can list it, once per metadata CID. The owner can block a track (a takedown, with a
 /// public reason); a blocked track cannot be bought, and what its payees earned stays
 /// theirs to withdraw.
-/// For every token: balance == sum of `owed` + sum of `splitBalance` + every open pool
+/// For every token: balance == sum of `owed()` + sum of `splitBalance()` + every open pool
 /// + every published pool's unclaimed allocations, unless someone forces funds in
-/// without a sale (then balance is larger).
+/// without a sale (then balance is larger) or the token changes balances by itself
+/// (rebasing: such tokens must not be allowed, see the README's token policy).
 contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     using SafeERC20 for IERC20;
 
@@ -79,15 +93,19 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     uint8 private constant BLOCKED = 2;
 
     /// @dev Two storage slots read by `buy`: the split, then token, price and flags.
+    /// `splitChanges` counts split changes: a proposal is tied to the count it was made at,
+    /// so it dies when any other change lands first.
     struct Track {
         bytes32 splitId;
         address token;
         uint88 price;
         uint8 flags;
         address artist;
+        uint96 splitChanges;
     }
 
-    struct Split {
+    /// @notice A split's data, passed as calldata (only its hash is stored).
+    struct SplitData {
         address[] recipients;
         uint32[] sharesPpm;
     }
@@ -113,12 +131,19 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     uint256 public trackCount;
 
     mapping(uint256 trackId => Track) private _tracks;
-    mapping(bytes32 splitId => Split) private _splits;
+    /// @notice Whether `createSplit` created this split (its data was checked).
+    mapping(bytes32 splitId => bool) public splitExists;
     /// @notice ERC-20 tokens tracks may be priced in (ETH, the zero address, always is).
     mapping(address token => bool) public tokenAllowed;
-    /// @notice Sales credited to a split and not yet allotted to its payees.
-    mapping(bytes32 splitId => mapping(address token => uint256)) public splitBalance;
-    mapping(address account => mapping(address token => uint256)) private _owed;
+    /// @dev Sales credited to a split and not yet allotted, plus the sentinel 1. Keyed by
+    /// token first so `distribute` hashes the token's level once, not once per payee.
+    mapping(address token => mapping(bytes32 splitId => uint256)) private _splitBalance;
+    /// @dev What an account can withdraw, plus the sentinel 1 (token first, as above).
+    mapping(address token => mapping(address account => uint256)) private _owed;
+    /// @dev Payees (of the track's current split) whose consent a split change still needs,
+    /// by proposal (keccak256 of track id, split-change count and proposed split).
+    mapping(bytes32 proposal => mapping(address payee => bool)) private _consentNeeded;
+    mapping(bytes32 proposal => uint256) private _consentsMissing;
 
     /// @notice The first epoch not yet published (or skipped, having no pool).
     uint256 public nextEpochToPublish;
@@ -154,8 +179,17 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         uint256 price,
         string metadataCid
     );
-    /// @notice The artist changed a track's price, split or listing.
-    event TrackUpdated(uint256 indexed trackId, bytes32 indexed splitId, uint256 price, bool listed);
+    /// @notice The artist changed a track's price or listing.
+    event TrackUpdated(uint256 indexed trackId, uint256 price, bool listed);
+    /// @notice Track `trackId`'s sales go to split `splitId` from now on (was `previousSplitId`).
+    event TrackSplitChanged(uint256 indexed trackId, bytes32 indexed previousSplitId, bytes32 indexed splitId);
+    /// @notice The artist proposed moving track `trackId` to split `splitId`; it takes effect
+    /// once every payee in `mustConsent` (who would lose share) accepted. The proposal dies
+    /// if the track's split changes first.
+    event SplitChangeProposed(uint256 indexed trackId, bytes32 indexed splitId, address[] mustConsent);
+    /// @notice `payee` accepted moving track `trackId` to split `splitId`; `missing` more
+    /// consents are needed (at zero the change has landed).
+    event SplitChangeAccepted(uint256 indexed trackId, bytes32 indexed splitId, address indexed payee, uint256 missing);
     /// @notice A fan bought a track: `amount` was received, `platformFee` of it went to the
     /// fee recipient and `amount - platformFee` to split `splitId`.
     event Sale(
@@ -169,8 +203,9 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// @notice `amount` of split `splitId`'s balance was allotted to its payees by share,
     /// each `floor(amount * share / 1e6)`, the rounding dust to the first recipient.
     event SplitDistributed(bytes32 indexed splitId, address indexed token, uint256 amount);
-    /// @notice `account` was paid `amount` of `token`.
-    event Withdrawal(address indexed account, address indexed token, uint256 amount);
+    /// @notice `account` was paid `amount` of `token`, sent to `to` (the account itself,
+    /// or the address it chose with `withdrawTo`).
+    event Withdrawal(address indexed account, address indexed token, uint256 amount, address to);
     /// @notice The platform fee changed.
     event PlatformFeeChanged(uint16 previousBps, uint16 newBps);
     /// @notice Platform fees from now on accrue to `newRecipient`.
@@ -225,6 +260,22 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     error Marketplace__LengthMismatch(uint256 recipients, uint256 shares);
     /// @notice The zero address is not a valid recipient.
     error Marketplace__ZeroRecipient(uint256 index);
+    /// @notice A recipient or share word with bits set beyond its type (not ABI-encoded).
+    error Marketplace__MalformedSplitData();
+    /// @notice A split balance too large to divide by shares without overflow.
+    error Marketplace__AmountTooLarge(uint256 amount);
+    /// @notice The Marketplace itself cannot be paid: its own transfers would strand funds.
+    error Marketplace__MarketplaceAsRecipient();
+    /// @notice The calldata recipients and shares do not hash to this split id.
+    error Marketplace__WrongSplitData(bytes32 splitId);
+    /// @notice The proposed split is the track's split already.
+    error Marketplace__SplitUnchanged(uint256 trackId, bytes32 splitId);
+    /// @notice This split change is already proposed and waiting for consents.
+    error Marketplace__ProposalPending(uint256 trackId, bytes32 splitId);
+    /// @notice The caller's consent is not needed (or no longer) for this split change.
+    error Marketplace__ConsentNotNeeded(uint256 trackId, bytes32 splitId, address caller);
+    /// @notice Ownership cannot be renounced: carried-over pools need an owner to publish.
+    error Marketplace__RenounceDisabled();
     /// @notice Recipients must be sorted ascending.
     error Marketplace__RecipientsNotSorted(uint256 index, address previous, address current);
     /// @notice A recipient appears twice.
@@ -259,10 +310,6 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     error Marketplace__EthSentForTokenTrack(uint256 value, address token);
     /// @notice The token transfer of `sent` delivered nothing.
     error Marketplace__NothingReceived(address token, uint256 sent);
-    /// @notice The split holds nothing of this token to distribute.
-    error Marketplace__NothingToDistribute(bytes32 splitId, address token);
-    /// @notice The account is owed nothing in the tokens asked for.
-    error Marketplace__NothingToWithdraw(address account);
     /// @notice The account did not accept the ETH sent to it.
     error Marketplace__EthTransferFailed(address account, uint256 amount);
     /// @notice The epoch has ended: its pools no longer change.
@@ -299,8 +346,6 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// @notice The platform's part of a pool is at most 10% of what it pays out
     /// (allocated + fee), i.e. at most `allocated / 9`.
     error Marketplace__PoolFeeAboveCap(address token, uint256 fee, uint256 allocated);
-    /// @notice This allocation was already claimed.
-    error Marketplace__AlreadyClaimed(uint256 epoch, bytes32 leaf);
     /// @notice The proof does not lead to the epoch's root.
     error Marketplace__InvalidProof();
     /// @notice The claims would exceed what was allocated in this token.
@@ -332,6 +377,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// @param epochSeconds_ The length of a sponsor-pool epoch; epoch 0 starts now.
     constructor(address feeRecipient_, uint16 platformFeeBps_, uint32 epochSeconds_) Ownable(msg.sender) {
         if (feeRecipient_ == address(0)) revert Marketplace__ZeroAddress();
+        if (feeRecipient_ == address(this)) revert Marketplace__MarketplaceAsRecipient();
         if (platformFeeBps_ > MAX_PLATFORM_FEE_BPS) {
             revert Marketplace__FeeAboveCap(platformFeeBps_, MAX_PLATFORM_FEE_BPS);
         }
@@ -349,7 +395,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     // ---------------------------------------------------------------- splits
 
     /// @notice Create (or find) the immutable split of sales among `recipients`.
-    /// @param recipients Sorted ascending, unique, non-zero; 1 to 100 of them.
+    /// @param recipients Sorted ascending, unique, neither zero nor this contract; 1 to 100.
     /// @param sharesPpm Each recipient's share in parts per million, summing to 1,000,000.
     /// @return splitId keccak256(abi.encode(recipients, sharesPpm)); an existing split
     /// with the same data is returned as is, without a second event.
@@ -362,57 +408,176 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         if (n > MAX_RECIPIENTS) revert Marketplace__TooManyRecipients(n, MAX_RECIPIENTS);
         if (sharesPpm.length != n) revert Marketplace__LengthMismatch(n, sharesPpm.length);
         uint256 sum = 0;
-        address previous = address(0);
+        uint256 previous = 0;
+        uint256 self = uint256(uint160(address(this)));
         for (uint256 i = 0; i < n; ++i) {
-            address r = recipients[i];
-            if (r == address(0)) revert Marketplace__ZeroRecipient(i);
-            if (i > 0) {
-                if (r == previous) revert Marketplace__DuplicateRecipient(r);
-                if (r < previous) revert Marketplace__RecipientsNotSorted(i, previous, r);
+            // Raw words and one combined test on the common path (this loop is most of the
+            // gas of a large split); `_refuseRecipient` names the fault.
+            uint256 r;
+            uint256 share;
+            bool bad;
+            assembly ("memory-safe") {
+                let at := shl(5, i)
+                r := calldataload(add(recipients.offset, at))
+                share := calldataload(add(sharesPpm.offset, at))
+                bad := or(or(iszero(gt(r, previous)), shr(160, r)), or(or(iszero(share), shr(32, share)), eq(r, self)))
             }
-            if (sharesPpm[i] == 0) revert Marketplace__ZeroShare(r);
-            sum += sharesPpm[i];
+            if (bad) _refuseRecipient(i, previous, r, share);
+            // At most 100 shares below 2**32 each: no overflow.
+            unchecked {
+                sum += share;
+            }
             previous = r;
         }
         if (sum != TOTAL_SHARES_PPM) revert Marketplace__SharesSumInvalid(sum, TOTAL_SHARES_PPM);
 
-        splitId = keccak256(abi.encode(recipients, sharesPpm));
-        Split storage split = _splits[splitId];
-        if (split.recipients.length == 0) {
-            split.recipients = recipients;
-            split.sharesPpm = sharesPpm;
-            emit SplitCreated(splitId, recipients, sharesPpm);
+        (uint256 at, uint256 size) = _splitEncoding(recipients, sharesPpm);
+        assembly ("memory-safe") {
+            splitId := keccak256(at, size)
+        }
+        if (!splitExists[splitId]) {
+            splitExists[splitId] = true;
+            // SplitCreated(splitId, recipients, sharesPpm): its data is the encoding just
+            // hashed, logged as is rather than encoded a second time.
+            bytes32 topic = SplitCreated.selector;
+            assembly ("memory-safe") {
+                log2(at, size, topic, splitId)
+            }
         }
     }
 
-    /// @notice The recipients and shares of a split (empty arrays if it does not exist).
-    function getSplit(bytes32 splitId)
-        external
-        view
-        returns (address[] memory recipients, uint32[] memory sharesPpm)
-    {
-        Split storage split = _splits[splitId];
-        return (split.recipients, split.sharesPpm);
+    /// @dev Revert with the reason recipient `i` (raw word `r`, share word `share`) is refused.
+    function _refuseRecipient(uint256 i, uint256 previous, uint256 r, uint256 share) private view {
+        if (r >> 160 != 0 || share >> 32 != 0) revert Marketplace__MalformedSplitData();
+        if (r == 0) revert Marketplace__ZeroRecipient(i);
+        if (r == uint256(uint160(address(this)))) revert Marketplace__MarketplaceAsRecipient();
+        if (r == previous) revert Marketplace__DuplicateRecipient(address(uint160(r)));
+        if (r < previous) revert Marketplace__RecipientsNotSorted(i, address(uint160(previous)), address(uint160(r)));
+        revert Marketplace__ZeroShare(address(uint160(r)));
     }
 
-    /// @notice Allot the split's balance in `token` to its payees by share. Anyone may call.
-    /// @dev Gas grows with the number of recipients, never with the number of sales.
-    function distribute(bytes32 splitId, address token) external {
-        uint256 amount = splitBalance[splitId][token];
-        if (amount == 0) revert Marketplace__NothingToDistribute(splitId, token);
-        splitBalance[splitId][token] = 0;
+    /// @notice Sales and claims credited to a split and not yet allotted to its payees.
+    function splitBalance(bytes32 splitId, address token) external view returns (uint256) {
+        return _unsentinel(_splitBalance[token][splitId]);
+    }
 
-        Split storage split = _splits[splitId];
-        uint256 n = split.recipients.length;
+    /// @notice Allot the split's balance in `token` to its payees by share. Anyone may call;
+    /// with nothing to allot it does nothing.
+    /// @param recipients The split's recipients and `sharesPpm` its shares, exactly as in
+    /// `SplitCreated` (they must hash to `splitId`).
+    /// @return amount What was allotted (zero if the balance was already distributed).
+    /// @dev Gas grows with the number of recipients, never with the number of sales.
+    function distribute(bytes32 splitId, address token, address[] calldata recipients, uint32[] calldata sharesPpm)
+        external
+        returns (uint256 amount)
+    {
+        if (_splitHash(recipients, sharesPpm) != splitId) revert Marketplace__WrongSplitData(splitId);
+        mapping(bytes32 => uint256) storage balances = _splitBalance[token];
+        uint256 stored = balances[splitId];
+        if (stored < 2) return 0;
+        amount = stored - 1;
+        // Keeps amount * share below 2**256 in the loop (no real token comes near).
+        if (amount > type(uint256).max / TOTAL_SHARES_PPM) revert Marketplace__AmountTooLarge(amount);
+        balances[splitId] = 1;
+
+        uint256 owedOfToken = _mappingSlot(_owedSlot(), uint256(uint160(token)));
         uint256 allotted = 0;
-        for (uint256 i = 1; i < n; ++i) {
-            uint256 part = (amount * split.sharesPpm[i]) / TOTAL_SHARES_PPM;
-            _owed[split.recipients[i]][token] += part;
-            allotted += part;
+        // The hash matched a split `createSplit` checked: recipients are clean non-zero
+        // addresses, shares clean and summing to 1e6, so no part exceeds `amount`.
+        for (uint256 i = 1; i < recipients.length; ++i) {
+            uint256 recipient;
+            uint256 part;
+            assembly ("memory-safe") {
+                let at := shl(5, i)
+                recipient := calldataload(add(recipients.offset, at))
+                part := div(mul(amount, calldataload(add(sharesPpm.offset, at))), 1000000)
+            }
+            if (part != 0) {
+                _credit(_mappingSlot(owedOfToken, recipient), part);
+                allotted += part;
+            }
         }
         // The first recipient's share plus every rounding remainder: nothing is lost.
-        _owed[split.recipients[0]][token] += amount - allotted;
+        _credit(_mappingSlot(owedOfToken, uint256(uint160(recipients[0]))), amount - allotted);
         emit SplitDistributed(splitId, token, amount);
+    }
+
+    /// @dev keccak256(abi.encode(recipients, sharesPpm)), built by copying the calldata
+    /// (abi.encode would re-check every element; callers either check them or compare the
+    /// hash with a split whose elements were checked).
+    function _splitHash(address[] calldata recipients, uint32[] calldata sharesPpm) private pure returns (bytes32 h) {
+        (uint256 at, uint256 size) = _splitEncoding(recipients, sharesPpm);
+        assembly ("memory-safe") {
+            h := keccak256(at, size)
+        }
+    }
+
+    /// @dev Write abi.encode(recipients, sharesPpm) at the free memory pointer (without
+    /// allocating it: the caller uses it at once) and return where and how long.
+    function _splitEncoding(address[] calldata recipients, uint32[] calldata sharesPpm)
+        private
+        pure
+        returns (uint256 at, uint256 size)
+    {
+        assembly ("memory-safe") {
+            at := mload(0x40)
+            let n := shl(5, recipients.length)
+            let m := shl(5, sharesPpm.length)
+            mstore(at, 0x40)
+            mstore(add(at, 0x20), add(0x60, n))
+            mstore(add(at, 0x40), recipients.length)
+            calldatacopy(add(at, 0x60), recipients.offset, n)
+            mstore(add(at, add(0x60, n)), sharesPpm.length)
+            calldatacopy(add(at, add(0x80, n)), sharesPpm.offset, m)
+            size := add(0x80, add(n, m))
+        }
+    }
+
+    /// @dev Add `amount` to the balance at `slot`, setting the sentinel on its first credit.
+    function _credit(uint256 slot, uint256 amount) private {
+        assembly ("memory-safe") {
+            let stored := sload(slot)
+            let sum := add(stored, amount)
+            let credited := add(sum, iszero(stored))
+            // Overflow (only a token with a supply near 2**256 could): Panic(0x11), as
+            // checked arithmetic would.
+            if or(lt(sum, stored), iszero(credited)) {
+                mstore(0, shl(224, 0x4e487b71))
+                mstore(4, 0x11)
+                revert(0, 0x24)
+            }
+            sstore(slot, credited)
+        }
+    }
+
+    /// @dev The storage slot of `mapping[key]` for a mapping at `slot` (Solidity's layout).
+    function _mappingSlot(uint256 slot, uint256 key) private pure returns (uint256 result) {
+        assembly ("memory-safe") {
+            mstore(0, key)
+            mstore(0x20, slot)
+            result := keccak256(0, 0x40)
+        }
+    }
+
+    function _owedSlot() private pure returns (uint256 slot) {
+        assembly ("memory-safe") {
+            slot := _owed.slot
+        }
+    }
+
+    function _owedOf(address account, address token) private pure returns (uint256) {
+        return _mappingSlot(_mappingSlot(_owedSlot(), uint256(uint160(token))), uint256(uint160(account)));
+    }
+
+    function _splitBalanceOf(bytes32 splitId, address token) private pure returns (uint256 slot) {
+        assembly ("memory-safe") {
+            slot := _splitBalance.slot
+        }
+        return _mappingSlot(_mappingSlot(slot, uint256(uint160(token))), uint256(splitId));
+    }
+
+    function _unsentinel(uint256 stored) private pure returns (uint256) {
+        return stored == 0 ? 0 : stored - 1;
     }
 
     // ---------------------------------------------------------------- tracks
@@ -446,28 +611,120 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
             token: token,
             price: uint88(price),
             flags: LISTED,
-            artist: msg.sender
+            artist: msg.sender,
+            splitChanges: 0
         });
         emit TrackRegistered(trackId, msg.sender, splitId, token, price, metadataCid);
     }
 
-    /// @notice Change a track's price, split or listing. Only the track's artist may.
+    /// @notice Change a track's price or listing. Only the track's artist may; its split
+    /// changes through `proposeSplit`.
     /// @dev The token is fixed at registration: buyers' approvals and the ledger rely on it.
-    function updateTrack(uint256 trackId, uint256 price, bytes32 splitId, bool listed) external {
-        Track storage track = _tracks[trackId];
-        address artist = track.artist;
-        if (artist == address(0)) revert Marketplace__UnknownTrack(trackId);
-        if (msg.sender != artist) revert Marketplace__NotArtist(trackId, msg.sender, artist);
+    function updateTrack(uint256 trackId, uint256 price, bool listed) external {
+        Track storage track = _ownTrack(trackId);
         address token = track.token;
         if (price == 0 && token != address(0)) revert Marketplace__ZeroPriceForToken(token);
         if (price > MAX_PRICE) revert Marketplace__PriceTooHigh(price, MAX_PRICE);
-        if (_splits[splitId].recipients.length == 0) revert Marketplace__UnknownSplit(splitId);
-
-        track.splitId = splitId;
         track.price = uint88(price);
         // The artist sets the listing; a block stays whatever they ask.
         track.flags = (track.flags & BLOCKED) | (listed ? LISTED : 0);
-        emit TrackUpdated(trackId, splitId, price, listed);
+        emit TrackUpdated(trackId, price, listed);
+    }
+
+    /// @notice Move a track's future sales to another existing split. Only the artist may.
+    /// If no payee of the current split would get a smaller share (leaving counts as zero),
+    /// it takes effect now; otherwise each such payee, other than the artist, must call
+    /// `acceptSplit` first.
+    /// @param current The track's current split data; `next` the proposed split's.
+    /// @return changed Whether the split changed now.
+    function proposeSplit(uint256 trackId, SplitData calldata current, SplitData calldata next)
+        external
+        returns (bool changed)
+    {
+        Track storage track = _ownTrack(trackId);
+        bytes32 from = track.splitId;
+        if (_splitHash(current.recipients, current.sharesPpm) != from) revert Marketplace__WrongSplitData(from);
+        bytes32 to = _splitHash(next.recipients, next.sharesPpm);
+        if (!splitExists[to]) revert Marketplace__UnknownSplit(to);
+        if (to == from) revert Marketplace__SplitUnchanged(trackId, to);
+        address[] memory losers = _losers(current, next);
+        if (losers.length == 0) {
+            _changeSplit(track, trackId, to);
+            return true;
+        }
+        bytes32 proposal = _proposalKey(trackId, track.splitChanges, to);
+        if (_consentsMissing[proposal] != 0) revert Marketplace__ProposalPending(trackId, to);
+        _consentsMissing[proposal] = losers.length;
+        for (uint256 i = 0; i < losers.length; ++i) {
+            _consentNeeded[proposal][losers[i]] = true;
+        }
+        emit SplitChangeProposed(trackId, to, losers);
+        return false;
+    }
+
+    /// @notice Consent, as a payee who would lose share, to moving track `trackId` to split
+    /// `splitId` as its artist proposed; the last consent makes the change.
+    /// @return changed Whether the split changed now.
+    function acceptSplit(uint256 trackId, bytes32 splitId) external returns (bool changed) {
+        Track storage track = _tracks[trackId];
+        bytes32 proposal = _proposalKey(trackId, track.splitChanges, splitId);
+        if (!_consentNeeded[proposal][msg.sender]) revert Marketplace__ConsentNotNeeded(trackId, splitId, msg.sender);
+        _consentNeeded[proposal][msg.sender] = false;
+        uint256 missing = _consentsMissing[proposal] - 1;
+        _consentsMissing[proposal] = missing;
+        emit SplitChangeAccepted(trackId, splitId, msg.sender, missing);
+        if (missing != 0) return false;
+        _changeSplit(track, trackId, splitId);
+        return true;
+    }
+
+    /// @notice How many consents moving track `trackId` to split `splitId` still needs (zero
+    /// when no such proposal is pending), and whether `payee`'s is one of them.
+    function pendingSplitChange(uint256 trackId, bytes32 splitId, address payee)
+        external
+        view
+        returns (uint256 missing, bool payeeMustConsent)
+    {
+        bytes32 proposal = _proposalKey(trackId, _tracks[trackId].splitChanges, splitId);
+        return (_consentsMissing[proposal], _consentNeeded[proposal][payee]);
+    }
+
+    function _ownTrack(uint256 trackId) private view returns (Track storage track) {
+        track = _tracks[trackId];
+        address artist = track.artist;
+        if (artist == address(0)) revert Marketplace__UnknownTrack(trackId);
+        if (msg.sender != artist) revert Marketplace__NotArtist(trackId, msg.sender, artist);
+    }
+
+    function _proposalKey(uint256 trackId, uint256 splitChanges, bytes32 splitId) private pure returns (bytes32) {
+        return keccak256(abi.encode(trackId, splitChanges, splitId));
+    }
+
+    function _changeSplit(Track storage track, uint256 trackId, bytes32 splitId) private {
+        emit TrackSplitChanged(trackId, track.splitId, splitId);
+        track.splitId = splitId;
+        // Every other proposal for this track dies with the count it was made at.
+        ++track.splitChanges;
+    }
+
+    /// @dev The payees of `current` (other than the caller) whose share `next` lowers.
+    /// Both recipient lists are sorted ascending (createSplit checked them), so one merge
+    /// pass finds them.
+    function _losers(SplitData calldata current, SplitData calldata next) private view returns (address[] memory losers) {
+        uint256 n = current.recipients.length;
+        uint256 m = next.recipients.length;
+        losers = new address[](n);
+        uint256 count = 0;
+        uint256 j = 0;
+        for (uint256 i = 0; i < n; ++i) {
+            address r = current.recipients[i];
+            while (j < m && next.recipients[j] < r) ++j;
+            uint256 kept = j < m && next.recipients[j] == r ? next.sharesPpm[j] : 0;
+            if (kept < current.sharesPpm[i] && r != msg.sender) losers[count++] = r;
+        }
+        assembly ("memory-safe") {
+            mstore(losers, count)
+        }
     }
 
     /// @notice A track's listing; `artist` is the zero address for an unknown id. `listed`
@@ -535,7 +792,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     }
 
     function _checkListing(bytes32 splitId, address token, uint256 price) private view {
-        if (_splits[splitId].recipients.length == 0) revert Marketplace__UnknownSplit(splitId);
+        if (!splitExists[splitId]) revert Marketplace__UnknownSplit(splitId);
         if (token != address(0)) {
             if (!tokenAllowed[token]) revert Marketplace__TokenNotAllowed(token);
             if (price == 0) revert Marketplace__ZeroPriceForToken(token);
@@ -551,7 +808,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// rounded down; the rest goes to the track's split.
     /// @dev An ERC-20 sale is credited by the balance actually received, so a
     /// fee-on-transfer token cannot make the contract owe more than it holds.
-    function buy(uint256 trackId, uint256 amount) external payable nonReentrant {
+    function buy(uint256 trackId, uint256 amount) external payable {
         // One slot read: fee recipient, fee and pause flag are packed together.
         address recipient = feeRecipient;
         uint256 feeBps = platformFeeBps;
@@ -568,7 +825,11 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         }
         if (amount < price) revert Marketplace__AmountBelowPrice(amount, price);
 
-        amount = _receive(token, amount);
+        if (token == address(0)) {
+            if (msg.value != amount) revert Marketplace__WrongEthValue(msg.value, amount);
+        } else {
+            amount = _receiveTokenLocked(token, amount);
+        }
 
         uint256 fee = (amount * feeBps) / 10_000;
         uint256 net;
@@ -577,8 +838,8 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
             net = amount - fee;
         }
         bytes32 splitId = track.splitId;
-        splitBalance[splitId][token] += net;
-        if (fee != 0) _owed[recipient][token] += fee;
+        _credit(_splitBalanceOf(splitId, token), net);
+        if (fee != 0) _credit(_owedOf(recipient, token), fee);
         emit Sale(trackId, msg.sender, token, amount, fee, splitId);
     }
 
@@ -587,40 +848,46 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// @notice What `account` can withdraw now in `token` (the zero address for ETH).
     /// Split balances not yet distributed are not included: see `splitBalance`.
     function owed(address account, address token) external view returns (uint256) {
-        return _owed[account][token];
+        return _unsentinel(_owed[token][account]);
     }
 
     /// @notice Pay `account` everything it is owed in each of `tokens`. Anyone may call it
-    /// (the funds only ever go to `account`); it is never paused.
-    /// @dev Checks-effects-interactions and a reentrancy lock. An account that rejects
-    /// ETH makes only its own withdrawal revert.
+    /// (the funds only ever go to `account`); it is never paused, and a token with nothing
+    /// owed is skipped.
+    /// @dev An account that rejects ETH makes only its own withdrawal revert; it can still
+    /// be paid elsewhere with `withdrawTo`.
     function withdraw(address account, address[] calldata tokens) external nonReentrant {
-        // Effects first for every token, then the transfers: no state is written after
-        // an external call, even across iterations.
+        _withdraw(account, account, tokens);
+    }
+
+    /// @notice Pay everything the caller is owed in each of `tokens` to `to` (for a payee
+    /// that cannot receive ETH or is blocklisted by a token). Never paused; a token with
+    /// nothing owed is skipped.
+    function withdrawTo(address to, address[] calldata tokens) external nonReentrant {
+        if (to == address(0)) revert Marketplace__ZeroAddress();
+        if (to == address(this)) revert Marketplace__MarketplaceAsRecipient();
+        _withdraw(msg.sender, to, tokens);
+    }
+
+    /// @dev Checks-effects-interactions under a reentrancy lock: effects first for every
+    /// token, then the transfers, so no state is written after an external call, even
+    /// across iterations. A withdrawal leaves the sentinel 1 in the slot.
+    function _withdraw(address account, address to, address[] calldata tokens) private {
         uint256 n = tokens.length;
         uint256[] memory amounts = new uint256[](n);
-        bool paid = false;
         for (uint256 i = 0; i < n; ++i) {
             address token = tokens[i];
-            uint256 amount = _owed[account][token];
-            if (amount == 0) continue;
-            _owed[account][token] = 0;
+            mapping(address => uint256) storage balances = _owed[token];
+            uint256 stored = balances[account];
+            if (stored < 2) continue;
+            uint256 amount = stored - 1;
+            balances[account] = 1;
             amounts[i] = amount;
-            paid = true;
-            emit Withdrawal(account, token, amount);
+            emit Withdrawal(account, token, amount, to);
         }
-        if (!paid) revert Marketplace__NothingToWithdraw(account);
         for (uint256 i = 0; i < n; ++i) {
             uint256 amount = amounts[i];
-            if (amount == 0) continue;
-            if (tokens[i] == address(0)) {
-                // Paying `account` is the point: it only ever receives what it is owed.
-                // slither-disable-next-line arbitrary-send-eth,calls-loop
-                (bool ok,) = account.call{value: amount}("");
-                if (!ok) revert Marketplace__EthTransferFailed(account, amount);
-            } else {
-                IERC20(tokens[i]).safeTransfer(account, amount);
-            }
+            if (amount != 0) _send(to, tokens[i], amount);
         }
     }
 
@@ -776,29 +1043,33 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         uint256 carried = pool - allocated - fee;
         poolBalance[epoch][token] = 0;
         poolUnclaimed[epoch][token] = allocated;
-        if (fee != 0) _owed[feeRecipient][token] += fee;
+        if (fee != 0) _credit(_owedOf(feeRecipient, token), fee);
         if (carried != 0) _addToPool(carryTo, token, carried);
         emit PoolSettled(epoch, token, pool, allocated, fee, carried, carryTo);
     }
 
     /// @notice Claim one allocation of a published epoch into split `splitId`'s balance
     /// (then `distribute` and `withdraw` as for sales). Anyone may call it: the funds only
-    /// ever go to the split. Each allocation can be claimed once, at any time after.
+    /// ever go to the split. Each allocation is paid once, at any time after; claiming it
+    /// again does nothing.
+    /// @return claimed Whether this call claimed it (false: it was already claimed).
     function claimFromPool(uint256 epoch, bytes32 splitId, address token, uint256 amount, bytes32[] calldata proof)
         external
+        returns (bool claimed)
     {
         bytes32 root = epochRoot[epoch];
         if (root == bytes32(0)) revert Marketplace__EpochNotPublished(epoch);
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(epoch, splitId, token, amount))));
-        if (poolClaimed[epoch][leaf]) revert Marketplace__AlreadyClaimed(epoch, leaf);
+        if (poolClaimed[epoch][leaf]) return false;
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert Marketplace__InvalidProof();
-        if (_splits[splitId].recipients.length == 0) revert Marketplace__UnknownSplit(splitId);
+        if (!splitExists[splitId]) revert Marketplace__UnknownSplit(splitId);
         uint256 unclaimed = poolUnclaimed[epoch][token];
         if (amount > unclaimed) revert Marketplace__ClaimAboveAllocation(amount, unclaimed);
         poolClaimed[epoch][leaf] = true;
         poolUnclaimed[epoch][token] = unclaimed - amount;
-        splitBalance[splitId][token] += amount;
+        _credit(_splitBalanceOf(splitId, token), amount);
         emit PoolClaimed(epoch, splitId, token, amount);
+        return true;
     }
 
     /// @dev Take `amount` of `token` from the caller; returns what actually arrived (a
@@ -808,14 +1079,41 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
             if (msg.value != amount) revert Marketplace__WrongEthValue(msg.value, amount);
             return amount;
         }
+        return _receiveToken(token, amount);
+    }
+
+    /// @dev `_receiveToken` under the reentrancy lock, for `buy`: an ETH sale makes no
+    /// external call and needs no lock, a token sale does (a token that calls back into
+    /// `buy` mid-transfer would otherwise be counted twice by the balance difference).
+    function _receiveTokenLocked(address token, uint256 amount) private nonReentrant returns (uint256) {
+        return _receiveToken(token, amount);
+    }
+
+    function _receiveToken(address token, uint256 amount) private returns (uint256) {
         if (msg.value != 0) revert Marketplace__EthSentForTokenTrack(msg.value, token);
         if (!tokenAllowed[token]) revert Marketplace__TokenNotAllowed(token);
-        uint256 before = IERC20(token).balanceOf(address(this));
+        uint256 before = _balanceOfSelf(token);
         IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
-        uint256 received = IERC20(token).balanceOf(address(this)) - before;
+        uint256 received = _balanceOfSelf(token) - before;
         // slither-disable-next-line incorrect-equality
         if (received == 0) revert Marketplace__NothingReceived(token, amount);
         return received;
+    }
+
+    /// @dev `token.balanceOf(this)` without the ABI decoder's overhead (a sale calls it
+    /// twice); a revert or a short answer reverts, bubbling the token's reason.
+    function _balanceOfSelf(address token) private view returns (uint256 held) {
+        assembly ("memory-safe") {
+            mstore(0, shl(224, 0x70a08231))
+            mstore(4, address())
+            // Arguments are evaluated right to left: the call runs before returndatasize.
+            if iszero(and(gt(returndatasize(), 31), staticcall(gas(), token, 0, 0x24, 0, 0x20))) {
+                let at := mload(0x40)
+                returndatacopy(at, 0, returndatasize())
+                revert(at, returndatasize())
+            }
+            held := mload(0)
+        }
     }
 
     /// @dev Pay `amount` of `token` to `to` (after every state change).
@@ -843,14 +1141,17 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// previous recipient.
     function setFeeRecipient(address recipient) external onlyOwner {
         if (recipient == address(0)) revert Marketplace__ZeroAddress();
+        if (recipient == address(this)) revert Marketplace__MarketplaceAsRecipient();
         emit FeeRecipientChanged(feeRecipient, recipient);
         feeRecipient = recipient;
     }
 
     /// @notice Allow or disallow an ERC-20 for pricing and buying tracks. Balances already
     /// owed in it can always be withdrawn.
+    /// See the README's token policy for which tokens are safe to allow.
     function setTokenAllowed(address token, bool allowed) external onlyOwner {
         if (token == address(0)) revert Marketplace__ZeroAddress();
+        if (token == address(this)) revert Marketplace__MarketplaceAsRecipient();
         tokenAllowed[token] = allowed;
         emit TokenAllowed(token, allowed);
     }
@@ -887,6 +1188,12 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         uint8 flags = track.flags;
         if ((flags & BLOCKED != 0) == blocked) revert Marketplace__BlockUnchanged(trackId, blocked);
         track.flags = blocked ? flags | BLOCKED : flags & ~BLOCKED;
+    }
+
+    /// @notice Disabled: without an owner, epochs could never be published and every pool
+    /// carried over would stay locked until its rescue window.
+    function renounceOwnership() public view override onlyOwner {
+        revert Marketplace__RenounceDisabled();
     }
 
     /// @notice Stop new sales and registrations. Withdrawals and distributions go on.
