@@ -82,6 +82,8 @@ function explain(err) {
 }
 
 // The contract's refusals that a person can act on, in words; the others by name.
+// (Distributing, withdrawing or claiming what is already done is not a refusal: those
+// steps return nothing moved, and the views say so from the receipt's events.)
 function refusal(name, a) {
   const words = {
     EpochEnded: () => `Epoch ${a[0]} has ended and its pools no longer change: fund the current epoch (${a[1]}) or a later one.`,
@@ -89,7 +91,22 @@ function refusal(name, a) {
     NoPoolRules: () => `No pool rules are committed for epoch ${a[0]} yet, so it cannot be funded: choose an earlier epoch.`,
     DepositLocked: () => `Epoch ${a[0]} has ended: its deposits belong to its pool until it is published (or, if it never is, until epoch ${a[1]}).`,
     ZeroAmount: () => "Enter an amount above zero.",
-    AlreadyClaimed: () => `This allocation of epoch ${a[0]} was already claimed.`,
+    ZeroAddress: () => "The zero address cannot be paid (whatever is sent there is lost): enter a real address.",
+    MarketplaceAsRecipient: () => "The Marketplace's own address cannot be paid: money sent there would be stuck. Enter another address.",
+    MalformedSplitData: () => "The split's data is malformed (an address or a share out of range): fill the form again.",
+    WrongSplitData: () => `The payees and shares sent are not those of split ${short(a[0])}: the split may have changed meanwhile. Reload the page and try again.`,
+    UnknownSplit: () => `Split ${short(a[0])} does not exist on chain yet: it must be created first.`,
+    SplitUnchanged: () => `Track ${a[0]} already pays exactly this split: change a payee or a share first.`,
+    ProposalPending: () => `This change of track ${a[0]} is already proposed and waiting for consent: the payees who lose share accept it in their studio.`,
+    ConsentNotNeeded: () => `Your consent is not needed for this change of track ${a[0]}: you already gave it, or the change already landed or was replaced by another one.`,
+    RenounceDisabled: () => "Ownership cannot be renounced: pools carried over would be locked forever. Transfer it instead.",
+    NotArtist: () => `Only the track's artist (${short(a[2])}) can do this.`,
+    ZeroPriceForToken: () => "A track paid in a token needs a price above zero (only ETH tracks can be free).",
+    PriceTooHigh: () => `The price is above the contract's maximum (${a[1]} in the token's smallest unit).`,
+    EthTransferFailed: () => `Sending ETH to ${short(a[0])} failed: that address does not accept ETH. Send your earnings to another address instead.`,
+    AmountTooLarge: () => "The amount is too large for the contract to share out.",
+    SharesSumInvalid: () => `The shares add up to ${Number(a[0]) / 10000}%, not 100%.`,
+    DuplicateRecipient: () => `${short(a[0])} appears twice in the split.`,
   };
   return words[name] ? "The contract refused: " + words[name]() : `The contract refused: ${name}(${a.join(", ")}).`;
 }
@@ -229,6 +246,52 @@ function stepList(names) {
 const contractTx = (fn, args, value = 0n) => ({
   to: state.contract.address, data: state.iface.encodeFunctionData(fn, args), value: "0x" + BigInt(value).toString(16),
 });
+const encode = (fn, args) => state.iface.encodeFunctionData(fn, args);
+// Several calls in one transaction (the contract's multicall), or the one call as it is.
+const batchTx = (calls) => (calls.length === 1 ? { to: state.contract.address, data: calls[0], value: "0x0" } : contractTx("multicall", [calls]));
+
+// The Marketplace's events in a receipt (optionally only those named `name`).
+function eventsOf(receipt, name) {
+  const market = state.contract.address.toLowerCase();
+  return receipt.logs.filter((l) => l.address.toLowerCase() === market)
+    .map((l) => { try { return state.iface.parseLog(l); } catch { return null; } })
+    .filter((e) => e && (!name || e.name === name));
+}
+
+// A view of the contract, read through the wallet's node (the page itself may only reach
+// the site: its CSP allows no other origin).
+async function readContract(fn, args) {
+  const data = await state.wallet.request({ method: "eth_call", params: [{ to: state.contract.address, data: encode(fn, args) }, "latest"] });
+  return state.iface.decodeFunctionResult(fn, data);
+}
+
+// ------------------------------------------------------------------ splits
+
+// Shares are parts per million; shown as percentages with up to 4 decimals.
+const pct = (ppm) => `${(Number(ppm) / 10000).toFixed(4).replace(/\.?0+$/, "")}%`;
+
+// A split as the contract commits it: recipients sorted ascending by address, shares
+// alongside, id = keccak256(abi.encode(recipients, sharesPpm)).
+function splitOf(pairs) {
+  const sorted = pairs.map((p) => ({ address: ethers.getAddress(p.address), ppm: Number(p.ppm) }))
+    .sort((x, y) => (BigInt(x.address) < BigInt(y.address) ? -1 : 1));
+  const recipients = sorted.map((p) => p.address), shares = sorted.map((p) => p.ppm);
+  const id = ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(["address[]", "uint32[]"], [recipients, shares]));
+  return { split_id: id, recipients, shares_ppm: shares };
+}
+
+// Who must consent to moving from split `current` to `next`, as the contract decides: each
+// payee of `current` whose share falls (leaving counts as zero), except the artist.
+function splitLosers(current, next, artist) {
+  const kept = new Map(next.recipients.map((r, i) => [r.toLowerCase(), Number(next.shares_ppm[i])]));
+  return current.recipients.map((r, i) => ({ address: r.toLowerCase(), from: Number(current.shares_ppm[i]), to: kept.get(r.toLowerCase()) || 0 }))
+    .filter((p) => p.to < p.from && p.address !== artist.toLowerCase());
+}
+
+// "0xab…cd 70% · 0x12…34 30%", each payee linked to their page in the ledger.
+const payeeList = (recipients, shares) => recipients.map((r, i) => [i ? " · " : "",
+  h("a", { class: "mono", href: `#/ledger/artist/${r.toLowerCase()}`, title: r }, short(r)), " ", pct(shares[i])]);
+const shareChange = (p) => (p.to ? `${pct(p.from)} → ${pct(p.to)}` : `${pct(p.from)} → removed`);
 
 // ------------------------------------------------------------------ store
 
@@ -292,7 +355,182 @@ async function viewTrack(id) {
         h("p", { id: "amount-help", class: "muted" }, "Pay what you want: the price or more. The split sends it to the artist and collaborators."),
         buy] : h("p", { class: "error" }, "This track is not for sale right now."),
       out,
+      t.pending_split_changes ? h("p", { class: "warn", id: "pending-note" }, `A change of who is paid is waiting for consent (${t.pending_split_changes}): see below.`) : null,
       h("p", {}, h("a", { href: `#/ledger/track/${t.track_id}` }, "This track's sales in the ledger"))));
+  const mine = state.account && state.account.toLowerCase() === t.artist.toLowerCase();
+  const splits = await api(`/api/ledger/tracks/${t.track_id}/splits`).catch((e) => ({ error: explain(e) }));
+  add(main, mine ? listingEditor(t) : null, splitPanel(t, splits, mine));
+}
+
+// The artist's listing: price and whether it is for sale (updateTrack). Who is paid
+// changes through "Change split", with the consent of payees who would lose share.
+function listingEditor(t) {
+  const info = tokenInfo(t.token);
+  const out = h("div", { "aria-live": "polite" });
+  const price = h("input", { id: "edit-price", inputmode: "decimal", value: ethers.formatUnits(BigInt(t.price), info.decimals) });
+  const listed = h("input", { id: "edit-listed", type: "checkbox", checked: t.listed });
+  const save = h("button", { type: "submit", id: "save-listing" }, "Save");
+  const form = h("form", { class: "filters", id: "listing-form", onsubmit: async (e) => {
+    e.preventDefault();
+    let value;
+    try { value = ethers.parseUnits(price.value.trim(), info.decimals); } catch { put(out, h("p", { class: "error" }, `Enter a price in ${info.symbol}, like 0.01.`)); return; }
+    if (value === 0n && t.token !== ETH) { put(out, h("p", { class: "error" }, "A track paid in a token needs a price above zero.")); return; }
+    if (!state.account && !(await connect())) return;
+    const steps = stepList([["submitted", "Submit"], ["mined", "Mined"], ["indexed", "In the store"]]);
+    put(out, steps);
+    save.disabled = true;
+    try {
+      const receipt = await send(contractTx("updateTrack", [t.track_id, value, listed.checked]), steps);
+      await waitIndexed(receipt.blockNumber, steps);
+      add(out, h("p", { class: "ok", id: "listing-saved" }, listed.checked ? `Saved: for sale at ${money(value, t.token)}.` : "Saved: not for sale."));
+      setTimeout(route, 1500);
+    } catch (err) { steps.fail(explain(err)); save.disabled = false; }
+  } },
+  h("div", {}, h("label", { for: "edit-price" }, `Price (${info.symbol})`), price),
+  h("div", {}, h("label", { for: "edit-listed" }, "For sale"), listed), save);
+  return h("section", { class: "panel", id: "listing", "aria-labelledby": "listing-h" }, h("h2", { id: "listing-h" }, "Your listing"),
+    h("p", { class: "muted" }, "Fans pay at least this price. The token is fixed at registration."), form, out);
+}
+
+// Who is paid for a track, every change since its registration, and the changes waiting
+// for consent: public, for fans and auditors alike. The artist gets the "Change split" form;
+// a payee whose consent is missing can accept here too.
+function splitPanel(t, splits, mine) {
+  const panel = h("section", { class: "panel", id: "split", "aria-labelledby": "split-h" }, h("h2", { id: "split-h" }, "Who is paid"));
+  if (splits.error) { add(panel, h("p", { class: "error" }, `The split history is not available now: ${splits.error}`)); return panel; }
+  const history = splits.history || [];
+  const now = history.findLast((x) => x.split_id === splits.split_id) || history[history.length - 1];
+  if (!now) { add(panel, h("p", { class: "muted" }, "The ledger has not indexed this track's split yet.")); return panel; }
+  const current = { split_id: now.split_id, recipients: now.recipients, shares_ppm: now.shares_ppm };
+  const me = state.account?.toLowerCase();
+  add(panel,
+    h("p", { class: "muted" }, "Each sale, after the platform fee, is shared among these payees by the contract. ",
+      "Changing it needs the consent of every payee whose share would fall."),
+    h("div", { class: "table-wrap" }, h("table", { id: "current-split", class: "split-table" },
+      h("caption", { class: "muted" }, "Split ", h("span", { class: "mono", title: current.split_id }, short(current.split_id))),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Payee"), h("th", { scope: "col", class: "num" }, "Share"))),
+      h("tbody", {}, current.recipients.map((r, i) => h("tr", {},
+        h("td", {}, h("a", { class: "mono", href: `#/ledger/artist/${r.toLowerCase()}` }, r), r.toLowerCase() === t.artist.toLowerCase() ? h("span", { class: "muted" }, " (artist)") : null),
+        h("td", { class: "num" }, pct(current.shares_ppm[i]))))))));
+  const proposals = splits.proposals || [];
+  const pending = proposals.filter((p) => p.status === "pending");
+  add(panel, h("h3", {}, "Waiting for consent"), pending.length
+    ? h("ul", { class: "proposals", id: "split-proposals" }, pending.map((p) => proposalItem(t, current, p, me)))
+    : h("p", { class: "muted", id: "no-proposals" }, "No change is waiting for consent."));
+  add(panel, h("h3", {}, "History"), h("div", { class: "table-wrap" }, h("table", { id: "split-history" },
+    h("thead", {}, h("tr", {}, ["Block", "Change", "Payees", "Transaction"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, [...history].reverse().map((x) => h("tr", { "data-split": x.split_id },
+      h("td", { class: "num" }, x.block_number),
+      h("td", {}, x.previous_split_id ? ["from ", h("span", { class: "mono", title: x.previous_split_id }, short(x.previous_split_id)), " to ",
+        h("span", { class: "mono", title: x.split_id }, short(x.split_id))] : ["registered with ", h("span", { class: "mono", title: x.split_id }, short(x.split_id))]),
+      h("td", { class: "wrap" }, payeeList(x.recipients, x.shares_ppm)),
+      h("td", {}, h("a", { class: "mono", href: `#/proof/${x.tx_hash}/${x.log_index}`, title: x.tx_hash }, short(x.tx_hash)))))))));
+  const past = proposals.filter((p) => p.status !== "pending");
+  if (past.length) {
+    add(panel, h("details", { id: "past-proposals" }, h("summary", {}, `Earlier proposals (${past.length})`),
+      h("ul", { class: "proposals" }, past.map((p) => h("li", {}, `Block ${p.block_number}: `, payeeList(p.recipients, p.shares_ppm), " — ",
+        p.status === "applied" ? h("span", { class: "ok" }, "applied") : h("span", { class: "muted" }, "superseded by another change"))))));
+  }
+  if (mine) add(panel, changeSplitForm(t, current, pending));
+  return panel;
+}
+
+function proposalItem(t, current, p, me) {
+  const accepted = new Set((p.accepted || []).map((a) => a.toLowerCase()));
+  const waitingFor = p.must_consent.filter((a) => !accepted.has(a.toLowerCase()));
+  const losses = new Map(splitLosers(current, p, t.artist).map((x) => [x.address, x]));
+  const who = (a) => [h("a", { class: "mono", href: `#/ledger/artist/${a.toLowerCase()}`, title: a }, short(a)),
+    losses.get(a.toLowerCase()) ? ` (${shareChange(losses.get(a.toLowerCase()))})` : ""];
+  const out = h("div", { "aria-live": "polite" });
+  const canAccept = me && waitingFor.some((a) => a.toLowerCase() === me);
+  const accept = canAccept ? h("button", { type: "button", class: "accept", onclick: () => acceptProposal(t.track_id, p.split_id, accept, out) }, "Accept") : null;
+  return h("li", { class: "proposal", "data-split": p.split_id },
+    h("div", {}, h("strong", {}, `Proposed in block ${p.block_number}: `), payeeList(p.recipients, p.shares_ppm)),
+    h("div", { class: "missing" }, `${p.missing} consent${p.missing === 1 ? "" : "s"} missing, from: `, waitingFor.map((a, i) => [i ? ", " : "", who(a)])),
+    accepted.size ? h("div", { class: "muted" }, "Already accepted by: ", [...p.accepted].map((a, i) => [i ? ", " : "", who(a)])) : null,
+    accept, out);
+}
+
+// The artist proposes a new split. It is created first when it does not exist yet, in the
+// same transaction (multicall). Before sending, the form says whether the change lands at
+// once or waits for consents, computed as the contract computes it.
+function changeSplitForm(t, current, pending) {
+  const rows = h("div", { id: "change-split-rows" });
+  const verdict = h("div", { id: "split-verdict", "aria-live": "polite" });
+  const submit = h("button", { type: "submit", id: "propose-split" }, "Propose this split");
+  const out = h("div", { "aria-live": "polite" });
+  const addRow = (address = "", percent = "") => {
+    const row = h("div", { class: "split-row" },
+      h("input", { type: "text", name: "payee", value: address, placeholder: "0x… payee address", "aria-label": "New payee address", oninput: check }),
+      h("input", { type: "number", name: "percent", value: percent, min: "0.0001", max: "100", step: "0.0001", "aria-label": "New share in percent", oninput: check }),
+      h("span", {}, "%"),
+      h("button", { type: "button", class: "secondary", "aria-label": "Remove this payee", onclick: () => { row.remove(); check(); } }, "Remove"));
+    rows.append(row);
+  };
+  // The split the form describes, or why it is not one yet.
+  function read() {
+    const parts = [...rows.querySelectorAll(".split-row")].map((r) => ({ address: r.querySelector("[name=payee]").value.trim(), percent: r.querySelector("[name=percent]").value }));
+    if (!parts.length) return { error: "Add at least one payee." };
+    const bad = parts.find((p) => !ethers.isAddress(p.address));
+    if (bad) return { error: `"${bad.address || "(empty)"}" is not an address (or its checksum is wrong).` };
+    const pairs = parts.map((p) => ({ address: ethers.getAddress(p.address), ppm: Math.round(Number(p.percent || 0) * 10000) }));
+    if (new Set(pairs.map((p) => p.address)).size !== pairs.length) return { error: "A payee appears twice." };
+    if (pairs.some((p) => p.address === ETH)) return { error: "The zero address cannot be paid." };
+    if (pairs.some((p) => p.address.toLowerCase() === state.contract.address.toLowerCase())) return { error: "The Marketplace itself cannot be a payee." };
+    if (pairs.some((p) => !(p.ppm > 0))) return { error: "Every share must be above zero (remove a payee instead)." };
+    const total = pairs.reduce((a, p) => a + p.ppm, 0);
+    if (total !== 1_000_000) return { error: `Total: ${pct(total)} (must be exactly 100%).` };
+    return { next: splitOf(pairs) };
+  }
+  function check() {
+    const r = read();
+    submit.disabled = true;
+    if (r.error) { put(verdict, h("p", { class: "error" }, r.error)); return null; }
+    const next = r.next;
+    if (next.split_id === current.split_id) { put(verdict, h("p", { class: "muted" }, "This is the current split.")); return null; }
+    if (pending.some((p) => p.split_id === next.split_id)) {
+      put(verdict, h("p", { class: "warn" }, "This change is already proposed and waiting for consent (see above).")); return null;
+    }
+    const losers = splitLosers(current, next, t.artist);
+    put(verdict, losers.length
+      ? h("p", { class: "warn", id: "needs-consent" }, `Needs consent: ${losers.length === 1 ? "this payee's share falls, so they must" : "these payees' shares fall, so each must"} accept it in their studio before it applies: `,
+        losers.map((x, i) => [i ? ", " : "", h("span", { class: "mono", title: x.address }, short(x.address)), ` (${shareChange(x)})`]),
+        ". Until then sales keep the current split.")
+      : h("p", { class: "ok", id: "lands-at-once" }, "Applies at once: nobody's share falls (yours may: you are the one proposing it)."));
+    submit.disabled = false;
+    return next;
+  }
+  const form = h("form", { id: "change-split", onsubmit: async (e) => {
+    e.preventDefault();
+    const next = check();
+    if (!next) return;
+    if (!state.account && !(await connect())) return;
+    const steps = stepList([["submitted", "Submit"], ["mined", "Mined"], ["indexed", "In the ledger"]]);
+    put(out, steps);
+    submit.disabled = true;
+    try {
+      const calls = [];
+      const [exists] = await readContract("splitExists", [next.split_id]);
+      if (!exists) calls.push(encode("createSplit", [next.recipients, next.shares_ppm]));
+      calls.push(encode("proposeSplit", [t.track_id, [current.recipients, current.shares_ppm], [next.recipients, next.shares_ppm]]));
+      const receipt = await send(batchTx(calls), steps);
+      await waitIndexed(receipt.blockNumber, steps);
+      const proposed = eventsOf(receipt, "SplitChangeProposed")[0];
+      add(out, proposed
+        ? h("p", { class: "ok", id: "split-result" }, `Proposed: waiting for ${proposed.args.mustConsent.length} consent(s) from `,
+          proposed.args.mustConsent.map((a, i) => [i ? ", " : "", h("span", { class: "mono" }, short(a))]), ".")
+        : h("p", { class: "ok", id: "split-result" }, "Changed: sales from now on follow the new split."));
+      setTimeout(route, 1500);
+    } catch (err) { steps.fail(explain(err)); submit.disabled = false; }
+  } },
+  h("fieldset", {}, h("legend", {}, "Payees and their share of each sale (after the platform fee)"), rows,
+    h("button", { type: "button", class: "secondary", id: "change-split-add", onclick: () => { addRow(); check(); } }, "Add a payee"), verdict),
+  submit, out);
+  current.recipients.forEach((r, i) => addRow(r, String(Number(current.shares_ppm[i]) / 10000)));
+  check();
+  return h("details", { class: "change-split", id: "change-split-panel" }, h("summary", {}, "Change split"),
+    h("p", { class: "muted" }, "Raising a share, adding a payee from your own share, or any change where nobody but you loses applies at once. ",
+      "If a collaborator's share would fall, they must accept first; proposals made before a change that lands are void."), form);
 }
 
 async function buyTrack(t, amountText, out, button) {
@@ -472,7 +710,21 @@ async function viewStudio() {
       h("button", { type: "button", onclick: async () => { if (await signIn()) route(); } }, "Sign in"));
     return;
   }
-  main.append(await earningsPanel(), await claimsPanel(), uploadPanel());
+  let summary = null, failure = null;
+  try { summary = await api(`/api/ledger/artists/${state.account.toLowerCase()}`); } catch (e) { failure = explain(e); }
+  add(main, summary ? await proposalsPanel(summary) : null, await earningsPanel(summary, failure), await claimsPanel(), await tracksPanel(), uploadPanel());
+}
+
+// The artist's own tracks, each linking to its page, where its listing and split are edited.
+async function tracksPanel() {
+  const page = await api(`/api/tracks?artist=${state.account.toLowerCase()}&include_unlisted=true&limit=100`).catch(() => null);
+  if (!page || !page.items.length) return null;
+  return h("section", { class: "panel", id: "my-tracks", "aria-labelledby": "my-tracks-h" }, h("h2", { id: "my-tracks-h" }, "Your tracks"),
+    h("ul", { class: "receipts" }, page.items.map((t) => h("li", {},
+      h("div", {}, h("a", { href: `#/track/${t.track_id}` }, t.title || `Track ${t.track_id}`), " · ",
+        t.listed ? (isFree(t) ? "free" : money(t.price, t.token)) : h("span", { class: "muted" }, "not for sale"),
+        t.pending_split_changes ? h("span", { class: "warn" }, ` · split change waiting for consent`) : null),
+      h("div", { class: "muted" }, "Open it to change its price, take it off sale or change who is paid.")))));
 }
 
 function uploadPanel() {
@@ -572,43 +824,137 @@ function upload(form, split, progress, out, submit) {
   xhr.send(data);
 }
 
-async function earningsPanel() {
+// What this wallet earned and can collect. One click distributes every split balance
+// waiting for it and withdraws, in one transaction; "Send to another address" does the
+// same with withdrawTo, for a wallet that cannot receive ETH or that a stablecoin blocklists.
+async function earningsPanel(summary, failure) {
   const me = state.account.toLowerCase();
   const panel = h("section", { class: "panel", "aria-labelledby": "earn-h" }, h("h2", { id: "earn-h" }, "Earnings"));
-  let summary;
-  try { summary = await api(`/api/ledger/artists/${me}`); } catch (e) { panel.append(h("p", { class: "error" }, explain(e))); return panel; }
+  if (!summary) { panel.append(h("p", { class: "error" }, failure)); return panel; }
   const rows = summary.tokens.map((t) => h("tr", {},
     h("td", {}, t.token_symbol), h("td", { class: "num" }, t.sales), h("td", { class: "num" }, money(t.gross, t.token)),
     h("td", { class: "num" }, money(t.credited, t.token)), h("td", { class: "num" }, money(t.withdrawn, t.token)),
     h("td", { class: "num owed" }, money(t.owed, t.token))));
-  const waiting = summary.undistributed;
+  const waiting = summary.undistributed || [];
   const tokensWithMoney = [...new Set([...summary.tokens.filter((t) => BigInt(t.owed) > 0n).map((t) => t.token), ...waiting.map((w) => w.token)])];
   const out = h("div", { "aria-live": "polite" });
-  const withdraw = h("button", { type: "button", id: "withdraw", disabled: !tokensWithMoney.length, onclick: async () => {
-    withdraw.disabled = true;
+  const buttons = [];
+  // The payee's own balance: distribute what waits in its splits (a split already
+  // distributed by someone else moves nothing), then withdraw (to `to`, if given).
+  async function collect(to) {
+    for (const b of buttons) b.disabled = true;
     const steps = stepList([["submitted", "Submit"], ["mined", "Mined"], ["indexed", "In the ledger"]]);
     put(out, steps);
     try {
-      // One transaction: distribute every split balance waiting for this payee, then withdraw.
-      const calls = waiting.map((w) => state.iface.encodeFunctionData("distribute", [w.split_id, w.token]));
-      calls.push(state.iface.encodeFunctionData("withdraw", [state.account, tokensWithMoney]));
-      const receipt = await send(contractTx("multicall", [calls]), steps);
+      const calls = waiting.map((w) => encode("distribute", [w.split_id, w.token, w.recipients, w.shares_ppm]));
+      calls.push(to ? encode("withdrawTo", [to, tokensWithMoney]) : encode("withdraw", [state.account, tokensWithMoney]));
+      const receipt = await send(batchTx(calls), steps);
       await waitIndexed(receipt.blockNumber, steps);
-      out.append(h("p", { class: "ok", id: "withdrawn" }, "Withdrawn to your wallet."));
-      setTimeout(route, 800);
-    } catch (e) { steps.fail(explain(e)); withdraw.disabled = false; }
-  } }, "Withdraw everything");
+      const paid = eventsOf(receipt, "Withdrawal").filter((e) => e.args.account.toLowerCase() === me);
+      const sum = paid.map((e) => money(e.args.amount, e.args.token)).join(" and ");
+      out.append(paid.length
+        ? h("p", { class: "ok", id: "withdrawn" }, to ? `Sent ${sum} to ${to}.` : `Withdrawn to your wallet: ${sum}.`)
+        : h("p", { class: "ok", id: "withdrawn" }, "Nothing left to collect: someone already paid your balance out to your wallet ",
+          "(anyone may distribute a split or withdraw for a payee, always to the payee). Your wallet has it."));
+      setTimeout(route, 1500);
+    } catch (e) { steps.fail(explain(e)); for (const b of buttons) b.disabled = !tokensWithMoney.length; }
+  }
+  const withdraw = h("button", { type: "button", id: "withdraw", disabled: !tokensWithMoney.length, onclick: () => collect(null) }, "Withdraw everything");
+  buttons.push(withdraw);
   add(panel,
     summary.tokens.length ? h("div", { class: "table-wrap" }, h("table", {}, h("caption", { class: "muted" }, `As of block ${summary.as_of_block}`),
       h("thead", {}, h("tr", {}, ["Token", "Sales", "Gross sales", "Credited to you", "Withdrawn", "Owed now"].map((c, i) => h("th", { scope: "col", class: i ? "num" : "" }, c)))),
       h("tbody", {}, rows))) : h("p", {}, "No sales yet."),
     waiting.length ? h("p", { class: "muted" }, `Also waiting in your splits: ${waiting.map((w) => money(w.amount, w.token)).join(", ")} (shared among the split's payees when you withdraw).`) : null,
-    withdraw, out, await earningsChart(me));
+    withdraw, tokensWithMoney.length ? withdrawElsewhere(collect, buttons) : null, out, await earningsChart(me));
   return panel;
+}
+
+// The address a payee's balance goes to instead of their wallet: refused unless it is a
+// well-formed address with a valid checksum (when mixed case), not zero, not the Marketplace.
+function checkDestination(text) {
+  const t = text.trim();
+  if (!t) return { error: "Enter the address to send your earnings to." };
+  if (!/^0x[0-9a-fA-F]{40}$/.test(t)) return { error: "That is not an address: it should be 0x followed by 40 hexadecimal characters." };
+  let address;
+  try { address = ethers.getAddress(t); } catch {
+    return { error: "This address's checksum (its mix of capital letters) is wrong, so a character is mistyped. Copy it again from the wallet it belongs to." };
+  }
+  if (address === ETH) return { error: "That is the zero address: whatever is sent there is lost. Enter a real address." };
+  if (address.toLowerCase() === state.contract.address.toLowerCase()) return { error: "That is the Marketplace itself: money sent there would be stuck. Enter another address." };
+  const unchecked = t.slice(2) === t.slice(2).toLowerCase() || t.slice(2) === t.slice(2).toUpperCase();
+  return { address, note: unchecked ? `No checksum to check (the address is in one case): make sure it is ${address}.` : null };
+}
+
+function withdrawElsewhere(collect, buttons) {
+  const input = h("input", { id: "withdraw-to", type: "text", autocomplete: "off", spellcheck: "false", placeholder: "0x…", size: 44, "aria-describedby": "withdraw-to-help" });
+  const help = h("p", { id: "withdraw-to-help", "aria-live": "polite", class: "muted" },
+    "Only you can do this, and only with your own balance. Check the address: a payment cannot be taken back.");
+  const send = h("button", { type: "button", id: "withdraw-to-send", class: "secondary", onclick: () => {
+    const d = checkDestination(input.value);
+    if (d.error) { put(help, h("span", { class: "error" }, d.error)); input.focus(); return; }
+    put(help, h("span", {}, `Sending everything owed to you to ${d.address}.`), d.note ? h("span", { class: "warn" }, " " + d.note) : null);
+    collect(d.address);
+  } }, "Send to this address");
+  buttons.push(send);
+  input.addEventListener("input", () => {
+    const d = input.value.trim() ? checkDestination(input.value) : {};
+    put(help, d.error ? h("span", { class: "error" }, d.error) : d.note ? h("span", { class: "warn" }, d.note)
+      : h("span", { class: "muted" }, "Only you can do this, and only with your own balance. Check the address: a payment cannot be taken back."));
+  });
+  return h("details", { class: "elsewhere", id: "elsewhere" }, h("summary", {}, "Send to another address"),
+    h("p", {}, "If your wallet cannot receive ETH (some contract wallets refuse it) or a stablecoin has blocked it, ",
+      "the contract pays what it owes you to another address of yours instead."),
+    h("label", { for: "withdraw-to" }, "Address to receive your earnings"), input, " ", send, help);
+}
+
+// Split changes this wallet must consent to: its share would fall. Accepting is one call;
+// the last consent moves the track to the new split.
+async function proposalsPanel(summary) {
+  const waiting = summary.proposals_to_accept || [];
+  if (!waiting.length) return null;
+  const me = state.account.toLowerCase();
+  const panel = h("section", { class: "panel notice", id: "proposals", "aria-labelledby": "proposals-h" },
+    h("h2", { id: "proposals-h" }, "Proposals waiting for you"),
+    h("p", {}, "An artist proposes to change who is paid for a track, and your share would fall. Nothing changes unless you accept; ",
+      "until then sales keep the current split."));
+  for (const p of waiting) {
+    const t = await api(`/api/tracks/${p.track_id}`).catch(() => null);
+    const current = { recipients: p.current_recipients, shares_ppm: p.current_shares_ppm };
+    const mine = splitLosers(current, p, "").find((x) => x.address === me);
+    const out = h("div", { "aria-live": "polite" });
+    const accept = h("button", { type: "button", class: "accept", onclick: () => acceptProposal(p.track_id, p.split_id, accept, out) }, "Accept");
+    panel.append(h("article", { class: "proposal", "data-track": p.track_id, "data-split": p.split_id },
+      h("h3", {}, h("a", { href: `#/track/${p.track_id}` }, t?.title || `Track ${p.track_id}`), t?.artist_name ? ` by ${t.artist_name}` : ""),
+      h("p", { class: "loss" }, h("strong", {}, "You lose: "), mine ? `your share goes from ${shareChange(mine)}.` : "nothing (your share does not fall)."),
+      h("dl", { class: "facts" }, fact("Now", payeeList(current.recipients, current.shares_ppm)),
+        fact("Proposed", payeeList(p.recipients, p.shares_ppm)),
+        fact("Consents missing", `${p.missing}, yours included`)),
+      h("div", { class: "actions" }, accept), out));
+  }
+  return panel;
+}
+
+async function acceptProposal(trackId, splitId, button, out) {
+  if (!state.account && !(await connect())) return;
+  button.disabled = true;
+  const steps = stepList([["submitted", "Submit your consent"], ["mined", "Mined"], ["indexed", "In the ledger"]]);
+  put(out, steps);
+  try {
+    const receipt = await send(contractTx("acceptSplit", [trackId, splitId]), steps);
+    await waitIndexed(receipt.blockNumber, steps);
+    const changed = eventsOf(receipt, "TrackSplitChanged").length > 0;
+    const accepted = eventsOf(receipt, "SplitChangeAccepted")[0];
+    add(out, h("p", { class: "ok", id: "accepted" }, changed
+      ? "Accepted: yours was the last consent, so the new split applies to sales from now on."
+      : `Accepted: ${accepted ? accepted.args.missing : "other"} consent(s) still missing before the change lands.`));
+    setTimeout(route, 1500);
+  } catch (e) { steps.fail(explain(e)); button.disabled = false; }
 }
 
 // Sponsor-pool allocations to splits this wallet is paid from, not yet claimed: one
 // transaction claims into the split and distributes it, so it shows as owed at once.
+// Claiming or distributing what someone else already did moves nothing and still succeeds.
 async function claimsPanel() {
   const me = state.account.toLowerCase();
   const panel = h("section", { class: "panel", "aria-labelledby": "claims-h" }, h("h2", { id: "claims-h" }, "Sponsor pools"));
@@ -627,14 +973,16 @@ async function claimsPanel() {
       const steps = stepList([["submitted", "Submit"], ["mined", "Mined"], ["indexed", "In the ledger"]]);
       put(out, steps);
       try {
-        const calls = [state.iface.encodeFunctionData("claimFromPool", [x.epoch, x.split_id, x.token, x.amount, x.proof]),
-          state.iface.encodeFunctionData("distribute", [x.split_id, x.token])];
+        const calls = [encode("claimFromPool", [x.epoch, x.split_id, x.token, x.amount, x.proof]),
+          encode("distribute", [x.split_id, x.token, x.recipients, x.shares_ppm])];
         const receipt = await send(contractTx("multicall", [calls]), steps);
         await waitIndexed(receipt.blockNumber, steps);
-        add(out, h("span", { class: "ok" }, "Claimed: now in your owed balance."));
+        add(out, eventsOf(receipt, "PoolClaimed").length
+          ? h("span", { class: "ok" }, "Claimed: now in your owed balance.")
+          : h("span", { class: "ok" }, "Nothing left to claim: someone claimed it first. It is shared out to the split's payees."));
       } catch (e) { steps.fail(explain(e)); button.disabled = false; }
     } }, "Claim");
-    return h("tr", {}, h("td", { class: "num" }, x.epoch), h("td", { class: "mono" }, short(x.split_id)),
+    return h("tr", {}, h("td", { class: "num" }, x.epoch), h("td", {}, payeeList(x.recipients, x.shares_ppm || [])),
       h("td", { class: "num" }, money(x.amount, x.token)), h("td", {}, button), out);
   });
   add(panel, h("div", { class: "table-wrap" }, h("table", { id: "claims" },
@@ -859,7 +1207,7 @@ async function viewPools() {
     panel.append(h("h3", {}, "Allocations"), h("div", { class: "table-wrap" }, h("table", { class: "allocations" },
       h("thead", {}, h("tr", {}, ["Split", "Payees", "Amount", "Claimed"].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, a.allocations.map((x) => h("tr", {}, h("td", { class: "mono" }, short(x.split_id)),
-        h("td", {}, x.recipients.map((r, j) => [j ? ", " : "", h("a", { class: "mono", href: `#/ledger/artist/${r}` }, short(r))])),
+        h("td", {}, x.shares_ppm ? payeeList(x.recipients, x.shares_ppm) : x.recipients.map((r, j) => [j ? ", " : "", h("a", { class: "mono", href: `#/ledger/artist/${r}` }, short(r))])),
         h("td", { class: "num" }, money(x.amount, x.token)), h("td", {}, x.claimed ? "yes" : "not yet")))))));
   }
   await checkReceipts(pools);
@@ -1065,7 +1413,7 @@ async function viewArtistLedger(address) {
 async function viewTrackLedger(id) {
   const s = await api(`/api/ledger/tracks/${id}`);
   put(main, h("h1", {}, `Track ${id} in the ledger`),
-    h("p", {}, h("a", { href: `#/track/${id}` }, "In the store"), " · ", h("a", { href: `#/ledger?track=${id}` }, "Its sales")),
+    h("p", {}, h("a", { href: `#/track/${id}` }, "In the store, with who is paid and every change of its split"), " · ", h("a", { href: `#/ledger?track=${id}` }, "Its sales")),
     h("p", {}, `${s.sales} sales, gross ${money(s.gross, s.token)}, platform fees ${money(s.fees, s.token)}, net ${money(s.net, s.token)}.`),
     h("h2", {}, "Paid to"), h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Payee"), h("th", { scope: "col" }, "Credited"))),
       h("tbody", {}, s.payees.map((p) => h("tr", {}, h("td", {}, h("a", { class: "mono", href: `#/ledger/artist/${p.payee}` }, p.payee)), h("td", { class: "num" }, money(p.credited, p.token))))))),
