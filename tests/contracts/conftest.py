@@ -95,6 +95,37 @@ def sorted_split(accounts_and_shares):
     return [str(a) for a, _ in pairs], [s for _, s in pairs]
 
 
+SPLIT_CREATED = "0x" + keccak(b"SplitCreated(bytes32,address[],uint32[])").hex()
+
+
+def split_data(market, split_id):
+    """(recipients, shares) of split `split_id`, read back from its SplitCreated event as
+    an indexer does: the contract stores only the hash (there is no getSplit)."""
+    from brownie import web3
+    from eth_abi import decode
+
+    sid = split_id if isinstance(split_id, str) else "0x" + bytes(split_id).hex()
+    sid = "0x" + sid.removeprefix("0x").rjust(64, "0")
+    logs = web3.eth.get_logs({"address": str(market.address), "fromBlock": 0, "toBlock": "latest",
+                              "topics": [SPLIT_CREATED, sid]})
+    assert len(logs) == 1, f"split {sid}: {len(logs)} SplitCreated events"
+    recipients, shares = decode(["address[]", "uint32[]"], bytes(logs[0]["data"]))
+    return [web3.to_checksum_address(r) for r in recipients], list(shares)
+
+
+def split_id_of(recipients, shares):
+    """keccak256(abi.encode(recipients, sharesPpm)), as the contract computes it."""
+    from eth_abi import encode
+
+    return "0x" + keccak(encode(["address[]", "uint32[]"], [[str(r) for r in recipients], list(shares)])).hex()
+
+
+def distribute(market, split_id, token, sender):
+    """`distribute` with the split's data as calldata (taken from its SplitCreated event)."""
+    recipients, shares = split_data(market, split_id)
+    return market.distribute(split_id, token, recipients, shares, {"from": sender})
+
+
 @pytest.fixture(scope="module")
 def split_of(market, artist):
     def make(pairs, sender=None):
@@ -112,7 +143,7 @@ def sell_to_split(market, split_of, artist, fan):
         sid = split_of(pairs)
         track = market.registerTrack("x", sid, ETH, 0, b"", {"from": artist}).return_value
         market.buy(track, amount, {"from": fan, "value": amount})
-        market.distribute(sid, ETH, {"from": fan})
+        distribute(market, sid, ETH, fan)
         return track
     return sell
 

@@ -7,7 +7,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from conftest import EPOCH_SECONDS, ETH
+from conftest import EPOCH_SECONDS, ETH, distribute
 
 CID = "bafkreiattestedmetadata"
 REASON = "bafkreitakedownreason"
@@ -185,7 +185,7 @@ def test_a_blocked_erc20_track_cannot_be_bought(market, owner, fan, usdc_track, 
 def test_a_block_leaves_earned_money_withdrawable(market, owner, artist, fan, eth_track, solo_split):
     market.buy(eth_track, 10**16, {"from": fan, "value": 10**16})
     market.blockTrack(eth_track, REASON, {"from": owner})
-    market.distribute(solo_split, ETH, {"from": fan})
+    distribute(market, solo_split, ETH, fan)
     before = artist.balance()
     market.withdraw(artist, [ETH], {"from": fan})
     assert artist.balance() - before == 10**16 * 95 // 100
@@ -193,8 +193,8 @@ def test_a_block_leaves_earned_money_withdrawable(market, owner, artist, fan, et
 
 def test_the_artist_cannot_lift_a_block_by_updating(market, owner, artist, fan, eth_track, solo_split, reverts_with):
     market.blockTrack(eth_track, REASON, {"from": owner})
-    market.updateTrack(eth_track, 1, solo_split, False, {"from": artist})
-    market.updateTrack(eth_track, 1, solo_split, True, {"from": artist})
+    market.updateTrack(eth_track, 1, False, {"from": artist})
+    market.updateTrack(eth_track, 1, True, {"from": artist})
     assert list(market.tracks(eth_track))[4:] == [True, True]
     with reverts_with("Marketplace__TrackBlocked", eth_track):
         market.buy(eth_track, 1, {"from": fan, "value": 1})
@@ -202,13 +202,13 @@ def test_the_artist_cannot_lift_a_block_by_updating(market, owner, artist, fan, 
 
 def test_unblock_restores_the_artists_listing(market, owner, artist, fan, eth_track, solo_split, reverts_with):
     market.blockTrack(eth_track, REASON, {"from": owner})
-    market.updateTrack(eth_track, 7, solo_split, False, {"from": artist})
+    market.updateTrack(eth_track, 7, False, {"from": artist})
     tx = market.unblockTrack(eth_track, "bafkreicounternotice", {"from": owner})
     assert list(tx.events["TrackUnblocked"].values()) == [eth_track, "bafkreicounternotice"]
     # Unlisted by the artist while blocked: stays unlisted.
     with reverts_with("Marketplace__TrackNotListed", eth_track):
         market.buy(eth_track, 7, {"from": fan, "value": 7})
-    market.updateTrack(eth_track, 7, solo_split, True, {"from": artist})
+    market.updateTrack(eth_track, 7, True, {"from": artist})
     market.buy(eth_track, 7, {"from": fan, "value": 7})
 
 

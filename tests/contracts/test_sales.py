@@ -92,7 +92,7 @@ def test_buy_unknown_track_reverts(market, fan, reverts_with):
 
 
 def test_buy_unlisted_track_reverts(market, artist, fan, eth_track, solo_split, reverts_with):
-    market.updateTrack(eth_track, PRICE, solo_split, False, {"from": artist})
+    market.updateTrack(eth_track, PRICE, False, {"from": artist})
     with reverts_with("Marketplace__TrackNotListed", eth_track):
         market.buy(eth_track, PRICE, {"from": fan, "value": PRICE})
 
@@ -130,16 +130,25 @@ def test_token_that_delivers_nothing_reverts(
         market.buy(track, 500, {"from": fan})
 
 
-def test_buy_cannot_be_reentered_from_a_payout(market, fan, sell_to_split, ReentrantPayee, reverts_with):
+def test_a_buy_reentered_from_a_payout_is_an_ordinary_sale(market, fan, fee_recipient, sell_to_split,
+                                                         ReentrantPayee):
+    """An ETH buy takes no lock (it makes no external call): a payee whose receive() buys
+    the track again with the ETH just withdrawn makes one more sale, counted exactly; its
+    withdrawal had already zeroed its balance before the transfer."""
     attacker = ReentrantPayee.deploy(market, {"from": fan})
     track = sell_to_split([(attacker, 1_000_000)])
     owed = market.owed(attacker, ETH)
+    assert owed == 950
     attacker.attackWithBuy(track, {"from": fan})
-    # The payee's receive() calls buy() while withdraw holds the lock: the whole
-    # withdrawal reverts and the attacker's credit is untouched.
-    with reverts_with("Marketplace__EthTransferFailed", attacker.address, owed):
-        market.withdraw(attacker, [ETH], {"from": fan})
-    assert market.owed(attacker, ETH) == owed
+    tx = market.withdraw(attacker, [ETH], {"from": fan})
+    assert tx.events["Withdrawal"]["amount"] == owed
+    assert tx.events["Sale"]["amount"] == owed and attacker.attempts() == 1
+    sid = market.tracks(track)[1]
+    fee = owed * FEE_BPS // 10_000
+    assert market.owed(attacker, ETH) == 0
+    assert market.splitBalance(sid, ETH) == owed - fee
+    assert market.owed(fee_recipient, ETH) == 50 + fee
+    assert market.balance() == 1000 == market.splitBalance(sid, ETH) + market.owed(fee_recipient, ETH)
 
 
 from brownie.test import given, strategy  # noqa: E402

@@ -1,12 +1,8 @@
-"""createSplit, getSplit and distribute: validation, immutability, exact allotment."""
-from conftest import ETH, sorted_split
-from web3 import Web3
-
-
-def split_id(recipients, shares):
-    return Web3.keccak(
-        Web3().codec.encode(["address[]", "uint32[]"], [recipients, shares])
-    ).hex()
+"""createSplit and distribute: validation, immutability, exact allotment. Only a split's
+hash is stored: its data comes back from SplitCreated (conftest.split_data) and goes to
+`distribute` as calldata."""
+from conftest import ETH, distribute, sorted_split, split_data
+from conftest import split_id_of as split_id
 
 
 def test_create_split_stores_data_and_emits_event(market, accounts):
@@ -18,8 +14,8 @@ def test_create_split_stores_data_and_emits_event(market, accounts):
     assert ev["splitId"] == sid
     assert list(ev["recipients"]) == recipients
     assert list(ev["sharesPpm"]) == shares
-    stored = market.getSplit(sid)
-    assert list(stored[0]) == recipients and list(stored[1]) == shares
+    assert market.splitExists(sid)
+    assert split_data(market, sid) == (recipients, shares)
 
 
 def test_creating_an_existing_split_returns_it_without_a_second_event(market, accounts):
@@ -33,11 +29,11 @@ def test_creating_an_existing_split_returns_it_without_a_second_event(market, ac
 def test_a_split_of_one_hundred_recipients_is_accepted(market, accounts):
     people = sorted((accounts.add() for _ in range(100)), key=lambda a: int(a.address, 16))
     tx = market.createSplit([p.address for p in people], [10_000] * 100, {"from": accounts[0]})
-    assert len(market.getSplit(tx.return_value)[0]) == 100
+    assert len(split_data(market, tx.return_value)[0]) == 100
 
 
-def test_unknown_split_reads_as_empty(market):
-    assert market.getSplit("0x" + "11" * 32) == ((), ())
+def test_unknown_split_does_not_exist(market):
+    assert not market.splitExists("0x" + "11" * 32)
 
 
 def test_empty_split_reverts(market, accounts, reverts_with):
@@ -102,7 +98,8 @@ def test_distribute_allots_by_share_and_gives_dust_to_the_first_recipient(
     market.buy(track, 100, {"from": fan, "value": 100})
     assert market.splitBalance(sid, ETH) == 100
 
-    tx = market.distribute(sid, ETH, {"from": accounts[7]})
+    tx = distribute(market, sid, ETH, accounts[7])
+    assert tx.return_value == 100
     assert list(tx.events["SplitDistributed"].values()) == [sid, ETH, 100]
     assert market.splitBalance(sid, ETH) == 0
     owed = [market.owed(p, ETH) for p in trio]
@@ -110,13 +107,15 @@ def test_distribute_allots_by_share_and_gives_dust_to_the_first_recipient(
     assert sum(owed) == 100
 
 
-def test_distribute_with_nothing_to_distribute_reverts(market, solo_split, reverts_with):
-    with reverts_with("Marketplace__NothingToDistribute", solo_split, ETH):
-        market.distribute(solo_split, ETH, {"from": market.owner()})
+def test_distribute_with_nothing_to_distribute_is_a_no_op(market, solo_split, artist):
+    tx = distribute(market, solo_split, ETH, market.owner())
+    assert tx.return_value == 0 and tx.status == 1
+    assert "SplitDistributed" not in tx.events
+    assert market.owed(artist, ETH) == 0
 
 
 def test_distribute_works_while_sales_are_paused(market, owner, fan, eth_track, solo_split, artist):
     market.buy(eth_track, 10**16, {"from": fan, "value": 10**16})
     market.pauseSales({"from": owner})
-    market.distribute(solo_split, ETH, {"from": fan})
+    distribute(market, solo_split, ETH, fan)
     assert market.owed(artist, ETH) == 10**16 * 95 // 100

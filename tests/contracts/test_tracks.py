@@ -63,42 +63,51 @@ def test_register_while_paused_reverts(market, owner, artist, solo_split, revert
         market.registerTrack("cid", solo_split, ETH, 1, b"", {"from": artist})
 
 
-def test_artist_updates_price_split_and_listing(market, artist, eth_track, split_of, accounts):
-    other = split_of([(accounts[3], 1_000_000)])
-    tx = market.updateTrack(eth_track, 77, other, False, {"from": artist})
-    assert list(tx.events["TrackUpdated"].values()) == [eth_track, other, 77, False]
-    assert list(market.tracks(eth_track)) == [artist, other, ETH, 77, False, False]
+def test_artist_updates_price_and_listing(market, artist, eth_track, solo_split):
+    tx = market.updateTrack(eth_track, 77, False, {"from": artist})
+    assert list(tx.events["TrackUpdated"].values()) == [eth_track, 77, False]
+    assert list(market.tracks(eth_track)) == [artist, solo_split, ETH, 77, False, False]
+    tx = market.updateTrack(eth_track, 0, True, {"from": artist})
+    assert list(tx.events["TrackUpdated"].values()) == [eth_track, 0, True]
+    assert list(market.tracks(eth_track)) == [artist, solo_split, ETH, 0, True, False]
+
+
+def test_update_leaves_the_split_alone(market, artist, eth_track, solo_split):
+    """updateTrack has no split argument any more: a split changes only through
+    proposeSplit (test_split_changes.py)."""
+    tx = market.updateTrack(eth_track, 5, True, {"from": artist})
+    assert "TrackSplitChanged" not in tx.events
+    assert market.tracks(eth_track)[1] == solo_split
 
 
 def test_update_works_while_paused(market, owner, artist, eth_track, solo_split):
     market.pauseSales({"from": owner})
-    market.updateTrack(eth_track, 5, solo_split, True, {"from": artist})
+    market.updateTrack(eth_track, 5, True, {"from": artist})
     assert market.tracks(eth_track)[3] == 5
 
 
 def test_only_the_artist_updates_a_track(market, owner, artist, eth_track, solo_split, reverts_with):
     with reverts_with("Marketplace__NotArtist", eth_track, owner.address, artist.address):
-        market.updateTrack(eth_track, 1, solo_split, True, {"from": owner})
+        market.updateTrack(eth_track, 1, True, {"from": owner})
 
 
-def test_update_unknown_track_reverts(market, artist, solo_split, reverts_with):
+def test_update_unknown_track_reverts(market, artist, reverts_with):
     with reverts_with("Marketplace__UnknownTrack", 99):
-        market.updateTrack(99, 1, solo_split, True, {"from": artist})
-
-
-def test_update_to_unknown_split_reverts(market, artist, eth_track, reverts_with):
-    with reverts_with("Marketplace__UnknownSplit", ZERO_SPLIT):
-        market.updateTrack(eth_track, 1, ZERO_SPLIT, True, {"from": artist})
+        market.updateTrack(99, 1, True, {"from": artist})
+    with reverts_with("Marketplace__UnknownTrack", 0):
+        market.updateTrack(0, 1, True, {"from": artist})
 
 
 def test_update_token_track_to_zero_price_reverts(market, artist, usdc_track, usdc, solo_split, reverts_with):
     with reverts_with("Marketplace__ZeroPriceForToken", usdc.address):
-        market.updateTrack(usdc_track, 0, solo_split, True, {"from": artist})
+        market.updateTrack(usdc_track, 0, True, {"from": artist})
 
 
 def test_update_above_max_price_reverts(market, artist, eth_track, solo_split, reverts_with):
     with reverts_with("Marketplace__PriceTooHigh", 2**88, 2**88 - 1):
-        market.updateTrack(eth_track, 2**88, solo_split, True, {"from": artist})
+        market.updateTrack(eth_track, 2**88, True, {"from": artist})
+    market.updateTrack(eth_track, 2**88 - 1, True, {"from": artist})
+    assert market.tracks(eth_track)[3] == 2**88 - 1
 
 
 def test_unknown_track_reads_as_empty(market):
