@@ -212,7 +212,7 @@ def close_epoch(engine: Engine, w3: Web3, ipfs: Ipfs, deployment: Deployment, ow
         raise NinetyError(f"epoch {earlier} has a pool and is not published: epochs are published in order")
     rules_doc = rules_document(rpc, ipfs, contract, epoch, deployment.deploy_block)
     rules = Rules.parse(rules_doc)
-    view = ChainView(rpc, contract)
+    view = ChainView(rpc, contract, deployment.deploy_block)
     pools = view.pools(epoch)
     # The API records a download only while its chain head is inside the epoch; one whose
     # write lands while we judge (a lagging RPC node) shows up as a changed record set:

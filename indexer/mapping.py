@@ -6,6 +6,7 @@ aggregates can only ever move together with the rows they sum.
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -19,6 +20,9 @@ EVENT_TABLES = {
     "SplitCreated": "split",
     "TrackRegistered": "track",
     "TrackUpdated": "track_update",
+    "TrackSplitChanged": "track_split_change",
+    "SplitChangeProposed": "split_proposal",
+    "SplitChangeAccepted": "split_consent",
     "TrackBlocked": "track_block",
     "TrackUnblocked": "track_block",
     "CatalogSignerChanged": "catalog_signer_change",
@@ -40,8 +44,10 @@ POOL_COLUMNS = ("funded", "withdrawn", "settled", "allocated", "claimed")
 # Tables carrying (block_number, tx_hash, log_index), in the order rows are undone.
 CHAIN_TABLES = [
     "pool_claim", "pool_rules", "epoch", "pool_settlement", "pool_withdrawal", "pool_deposit", "sales_pause", "token_allowance", "fee_recipient_change", "fee_change", "withdrawal",
-    "distribution", "sale", "catalog_signer_change", "track_block", "track_update", "track", "split",
+    "distribution", "sale", "catalog_signer_change", "track_block", "split_consent", "split_proposal", "track_split_change",
+    "track_update", "track", "split",
 ]
+PENDING, APPLIED, SUPERSEDED = "pending", "applied", "superseded"
 
 
 def price_sort(price: int) -> str:
@@ -63,10 +69,26 @@ class Context:
 class Rows:
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     split_recipients: list[dict[str, Any]] = field(default_factory=list)
-    # (track_id, split_id, price, listed) in chain order, for tracks registered earlier.
-    track_state: list[tuple[int, str, int, bool]] = field(default_factory=list)
+    # (track_id, price, listed) in chain order, for tracks registered earlier.
+    track_state: list[tuple[int, int, bool]] = field(default_factory=list)
+    # (track_id, split_id) in chain order, for tracks registered earlier.
+    split_state: list[tuple[int, str]] = field(default_factory=list)
+    # (track_id, split_id, block_number, log_index) of every split change, in chain order:
+    # it closes the track's proposals made before it (in this batch or earlier).
+    proposal_closes: list[tuple[int, str, int, int]] = field(default_factory=list)
     # (track_id, blocked, reason_cid) in chain order, for tracks registered earlier.
     block_state: list[tuple[int, bool, str]] = field(default_factory=list)
+
+
+def must_consent_json(payees: Iterable[str]) -> str:
+    """A proposal's payees as stored: a compact JSON array of lowercase addresses."""
+    return json.dumps([p.lower() for p in payees], separators=(",", ":"))
+
+
+def closed_status(proposal_split_id: str, change_split_id: str) -> str:
+    """What a split change makes of a pending proposal made before it: the change it
+    proposed landed, or another one did (which voids it on chain)."""
+    return APPLIED if proposal_split_id == change_split_id else SUPERSEDED
 
 
 def _ref(e: Event) -> dict[str, Any]:
@@ -77,6 +99,7 @@ def map_events(events: Iterable[Event], ctx: Context, block_times: dict[int, int
     out = Rows()
     new_splits: dict[str, list[tuple[str, int]]] = {}
     new_tracks: dict[int, dict[str, Any]] = {}
+    new_proposals: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for e in events:
         a = e.args
         ref = _ref(e)
@@ -102,13 +125,31 @@ def map_events(events: Iterable[Event], ctx: Context, block_times: dict[int, int
         elif e.name == "TrackUpdated":
             tid = a["trackId"]
             out.tables["track_update"].append(
-                {**ref, "track_id": tid, "split_id": a["splitId"], "price": a["price"], "listed": a["listed"]}
+                {**ref, "track_id": tid, "price": a["price"], "listed": a["listed"]}
             )
             if tid in new_tracks:
-                new_tracks[tid].update(split_id=a["splitId"], price=a["price"], listed=a["listed"],
-                                       price_sort=price_sort(a["price"]))
+                new_tracks[tid].update(price=a["price"], listed=a["listed"], price_sort=price_sort(a["price"]))
             else:
-                out.track_state.append((tid, a["splitId"], a["price"], a["listed"]))
+                out.track_state.append((tid, a["price"], a["listed"]))
+        elif e.name == "TrackSplitChanged":
+            tid, sid = a["trackId"], a["splitId"]
+            out.tables["track_split_change"].append(
+                {**ref, "track_id": tid, "previous_split_id": a["previousSplitId"], "split_id": sid, "block_time": when})
+            if tid in new_tracks:
+                new_tracks[tid]["split_id"] = sid
+            else:
+                out.split_state.append((tid, sid))
+            for p in new_proposals.pop(tid, []):
+                p["status"] = closed_status(p["split_id"], sid)
+            out.proposal_closes.append((tid, sid, e.block_number, e.log_index))
+        elif e.name == "SplitChangeProposed":
+            row = {**ref, "track_id": a["trackId"], "split_id": a["splitId"],
+                   "must_consent": must_consent_json(a["mustConsent"]), "status": PENDING, "block_time": when}
+            new_proposals[a["trackId"]].append(row)
+            out.tables["split_proposal"].append(row)
+        elif e.name == "SplitChangeAccepted":
+            out.tables["split_consent"].append({**ref, "track_id": a["trackId"], "split_id": a["splitId"],
+                                                "payee": a["payee"], "missing": a["missing"], "block_time": when})
         elif e.name in ("TrackBlocked", "TrackUnblocked"):
             tid, blocked = a["trackId"], e.name == "TrackBlocked"
             out.tables["track_block"].append(
@@ -133,9 +174,8 @@ def map_events(events: Iterable[Event], ctx: Context, block_times: dict[int, int
                 {**ref, "split_id": a["splitId"], "token": a["token"], "amount": a["amount"], "block_time": when}
             )
         elif e.name == "Withdrawal":
-            out.tables["withdrawal"].append(
-                {**ref, "account": a["account"], "token": a["token"], "amount": a["amount"], "block_time": when}
-            )
+            out.tables["withdrawal"].append({**ref, "account": a["account"], "token": a["token"], "amount": a["amount"],
+                                             "paid_to": a["to"], "block_time": when})
         elif e.name == "PlatformFeeChanged":
             out.tables["fee_change"].append({**ref, "previous_bps": a["previousBps"], "new_bps": a["newBps"]})
         elif e.name == "FeeRecipientChanged":

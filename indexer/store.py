@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Connection, Engine, Table, delete, select, tuple_, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, or_, select, tuple_, update
 from sqlmodel import SQLModel
 
 import ninety.models  # noqa: F401  (registers the tables)
 from indexer.events import Event
-from indexer.mapping import CHAIN_TABLES, POOL_COLUMNS, Context, Deltas, Rows, deltas, map_events, price_sort
+from indexer.mapping import (APPLIED, CHAIN_TABLES, PENDING, POOL_COLUMNS, SUPERSEDED, Context, Deltas, Rows, deltas,
+                             map_events, price_sort)
 from ninety.errors import NinetyError
 
 T: dict[str, Table] = SQLModel.metadata.tables  # type: ignore[assignment]
@@ -143,20 +144,35 @@ class Ledger:
             conn.execute(T["split_recipient"].insert(), recipients)
             for r in rows.tables["split"]:
                 self._splits.pop(r["split_id"], None)
-        for table in ("track", "track_update", "track_block", "catalog_signer_change", "sale", "distribution", "withdrawal", "fee_change",
+        for table in ("track", "track_update", "track_split_change", "split_proposal", "split_consent", "track_block",
+                      "catalog_signer_change", "sale", "distribution", "withdrawal", "fee_change",
                       "fee_recipient_change", "token_allowance", "sales_pause", "pool_deposit", "pool_withdrawal",
                       "pool_settlement", "epoch", "pool_rules", "pool_claim"):
             if rows.tables.get(table):
                 conn.execute(T[table].insert(), rows.tables[table])
-        for track_id, split_id, price, listed in rows.track_state:
+        for track_id, price, listed in rows.track_state:
             conn.execute(update(T["track"]).where(T["track"].c.track_id == track_id)
-                         .values(split_id=split_id, price=price, listed=listed, price_sort=price_sort(price)))
+                         .values(price=price, listed=listed, price_sort=price_sort(price)))
+        for track_id, split_id in rows.split_state:
+            conn.execute(update(T["track"]).where(T["track"].c.track_id == track_id).values(split_id=split_id))
+        self._close_proposals(conn, rows.proposal_closes)
         for track_id, blocked, reason_cid in rows.block_state:
             conn.execute(update(T["track"]).where(T["track"].c.track_id == track_id)
                          .values(blocked=blocked, block_reason_cid=reason_cid if blocked else None))
         d = deltas(rows.tables, ctx.split_recipients)
         self._apply(conn, d)
         return rows
+
+    @staticmethod
+    def _close_proposals(conn: Connection, closes: Iterable[tuple[int, str, int, int]]) -> None:
+        """A split change ends every proposal of its track still pending before it (in
+        chain order, so each is closed by the first change after it). Idempotent."""
+        sp = T["split_proposal"]
+        for track_id, split_id, block, log_index in closes:
+            before = or_(sp.c.block_number < block, and_(sp.c.block_number == block, sp.c.log_index < log_index))
+            base = (sp.c.track_id == track_id, sp.c.status == PENDING, before)
+            conn.execute(update(sp).where(*base, sp.c.split_id == split_id).values(status=APPLIED))
+            conn.execute(update(sp).where(*base, sp.c.split_id != split_id).values(status=SUPERSEDED))
 
     def _without_existing(self, conn: Connection, table: str, new: list[dict[str, Any]], low: int, high: int) -> list[dict[str, Any]]:
         """Drop rows already in the ledger: replaying indexed blocks changes nothing."""
@@ -230,8 +246,9 @@ class Ledger:
                               "pool_settlement", "pool_claim")}
         d = deltas(above, lambda sid: self._split_recipients(conn, sid), sign=-1)
         self._apply(conn, d)
-        tu, tb = T["track_update"], T["track_block"]
+        tu, tb, tsc, sp = T["track_update"], T["track_block"], T["track_split_change"], T["split_proposal"]
         touched = {r[0] for r in conn.execute(select(tu.c.track_id).where(tu.c.block_number > ancestor))}
+        resplit = {r[0] for r in conn.execute(select(tsc.c.track_id).where(tsc.c.block_number > ancestor))}
         reblocked = {r[0] for r in conn.execute(select(tb.c.track_id).where(tb.c.block_number > ancestor))}
         orphan_splits = [r[0] for r in conn.execute(select(T["split"].c.split_id).where(T["split"].c.block_number > ancestor))]
         for name in CHAIN_TABLES:
@@ -241,16 +258,28 @@ class Ledger:
         # Tracks registered before the fork point go back to their last surviving state.
         track = T["track"]
         for tid in touched:
-            reg = conn.execute(select(track.c.registered_split_id, track.c.registered_price)
-                               .where(track.c.track_id == tid)).first()
+            reg = conn.execute(select(track.c.registered_price).where(track.c.track_id == tid)).first()
             if reg is None:
                 continue
-            state = {"split_id": reg[0], "price": int(reg[1]), "listed": True}
-            last = conn.execute(select(tu.c.split_id, tu.c.price, tu.c.listed).where(tu.c.track_id == tid)
+            state = {"price": int(reg[0]), "listed": True}
+            last = conn.execute(select(tu.c.price, tu.c.listed).where(tu.c.track_id == tid)
                                 .order_by(tu.c.block_number.desc(), tu.c.log_index.desc()).limit(1)).first()
             if last is not None:
-                state = {"split_id": last[0], "price": int(last[1]), "listed": bool(last[2])}
+                state = {"price": int(last[0]), "listed": bool(last[1])}
             conn.execute(update(track).where(track.c.track_id == tid).values(**state, price_sort=price_sort(state["price"])))
+        for tid in resplit:
+            reg = conn.execute(select(track.c.registered_split_id).where(track.c.track_id == tid)).first()
+            if reg is None:
+                continue
+            last = conn.execute(select(tsc.c.split_id, tsc.c.block_number, tsc.c.log_index).where(tsc.c.track_id == tid)
+                                .order_by(tsc.c.block_number.desc(), tsc.c.log_index.desc()).limit(1)).first()
+            conn.execute(update(track).where(track.c.track_id == tid).values(split_id=last[0] if last else reg[0]))
+            # Proposals after the last surviving change were closed by an undone one: open again.
+            reopened = [sp.c.track_id == tid, sp.c.status != PENDING]
+            if last is not None:
+                reopened.append(or_(sp.c.block_number > last[1], and_(sp.c.block_number == last[1],
+                                                                      sp.c.log_index > last[2])))
+            conn.execute(update(sp).where(*reopened).values(status=PENDING))
         for tid in reblocked:
             last = conn.execute(select(tb.c.blocked, tb.c.reason_cid).where(tb.c.track_id == tid)
                                 .order_by(tb.c.block_number.desc(), tb.c.log_index.desc()).limit(1)).first()

@@ -24,12 +24,15 @@ COMPARED = {
     "split": ("split_id", "recipient_count"),
     "track": ("track_id", "artist", "split_id", "token", "price", "listed", "metadata_cid", "blocked",
               "block_reason_cid", "price_sort"),
-    "track_update": ("track_id", "split_id", "price", "listed"),
+    "track_update": ("track_id", "price", "listed"),
+    "track_split_change": ("track_id", "previous_split_id", "split_id", "block_time"),
+    "split_proposal": ("track_id", "split_id", "must_consent", "status", "block_time"),
+    "split_consent": ("track_id", "split_id", "payee", "missing", "block_time"),
     "track_block": ("track_id", "blocked", "reason_cid", "block_time"),
     "catalog_signer_change": ("previous_signer", "new_signer"),
     "sale": ("track_id", "buyer", "token", "amount", "platform_fee", "split_id", "artist", "fee_recipient", "block_time"),
     "distribution": ("split_id", "token", "amount"),
-    "withdrawal": ("account", "token", "amount"),
+    "withdrawal": ("account", "token", "amount", "paid_to"),
     "fee_change": ("previous_bps", "new_bps"),
     "fee_recipient_change": ("previous_recipient", "new_recipient"),
     "token_allowance": ("token", "allowed"),
@@ -141,7 +144,8 @@ def _verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
     need_times = sorted({e.block_number for e in events if e.block_time is None})
     times = {n: int(h["timestamp"], 16) for n, h in zip(need_times, rpc.headers(need_times))} if need_times else {}
     rows = map_events(events, ctx, times)
-    assert not rows.track_state and not rows.block_state  # one batch: every update finds its track
+    # One batch: every update and split change finds its track, every proposal its closing change.
+    assert not rows.track_state and not rows.split_state and not rows.block_state
 
     with engine.connect() as conn:
         for table, cols in COMPARED.items():

@@ -336,25 +336,45 @@ def report_bytes(report: dict[str, Any]) -> bytes:
 SALE = "0x" + keccak(text="Sale(uint256,address,address,uint256,uint256,bytes32)").hex()
 EPOCH_PUBLISHED = "0x" + keccak(text="EpochPublished(uint256,bytes32,bytes32,string)").hex()
 POOL_SETTLED = "0x" + keccak(text="PoolSettled(uint256,address,uint256,uint256,uint256,uint256,uint256)").hex()
+SPLIT_CREATED = "0x" + keccak(text="SplitCreated(bytes32,address[],uint32[])").hex()
 
 
 def _topic_address(address: str) -> str:
     return "0x" + "00" * 12 + address.lower()[2:]
 
 
-class ChainView:
-    """What the rule needs, read from the chain alone (splits are immutable: cached)."""
+def split_data(rpc: Any, contract: str, split_id: str, from_block: int = 0,
+               to_block: int | None = None) -> tuple[list[str], list[int]]:
+    """A split's recipients (lowercase) and shares, from its SplitCreated log: the contract
+    keeps only a hash of them (the log's data is exactly the encoding that hashes to the id,
+    which is checked here)."""
+    split_id = split_id.lower()
+    end = rpc.block_number() if to_block is None else to_block
+    for log in rpc.get_logs(contract, from_block, end, [SPLIT_CREATED, split_id]):
+        if log.get("removed"):
+            continue
+        data = bytes.fromhex(log["data"][2:])
+        if "0x" + keccak(data).hex() != split_id:
+            continue
+        recipients, shares = decode(["address[]", "uint32[]"], data)
+        return [r.lower() for r in recipients], [int(s) for s in shares]
+    raise LookupError(f"no SplitCreated log of {contract} names split {split_id}")
 
-    def __init__(self, rpc: Any, contract: str) -> None:
+
+class ChainView:
+    """What the rule needs, read from the chain alone (splits are immutable: cached).
+    `from_block` (the deployment's block) bounds the search for SplitCreated logs."""
+
+    def __init__(self, rpc: Any, contract: str, from_block: int = 0) -> None:
         self.rpc = rpc
         self.contract = contract
+        self.from_block = from_block
         self._splits: dict[str, set[str]] = {}
         self._times: dict[int, int] = {}
 
     def payees(self, split_id: str) -> set[str]:
         if split_id not in self._splits:
-            recipients, _ = eth_call(self.rpc, self.contract, "getSplit(bytes32)", [bytes.fromhex(split_id[2:])],
-                                     ["address[]", "uint32[]"])
+            recipients, _ = split_data(self.rpc, self.contract, split_id, self.from_block)
             self._splits[split_id] = {r.lower() for r in recipients}
         return self._splits[split_id]
 
@@ -523,7 +543,7 @@ def _check_report(report: dict[str, Any], *, rpc: Any, chain_id: int, contract: 
         diffs.append(f"the report is for epoch {report.get('epoch')}, not {epoch}")
     if str(report.get("contract", "")).lower() != contract:
         diffs.append(f"the report is for contract {report.get('contract')}, not {contract}")
-    view = ChainView(rpc, contract)
+    view = ChainView(rpc, contract, deploy_block)
     committed = view.rules_hash(epoch)
     if "0x" + rules_hash(report["rules"]).hex() != committed:
         diffs.append(f"the report's rules hash to 0x{rules_hash(report['rules']).hex()}, "

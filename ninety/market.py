@@ -29,10 +29,17 @@ def sorted_split(pairs: Sequence[tuple[str, int]]) -> tuple[list[str], list[int]
     return [a for a, _ in ordered], [s for _, s in ordered]
 
 
+def split_tuple(data: tuple[Sequence[str], Sequence[int]]) -> tuple[list[str], list[int]]:
+    """Split data as the contract takes it (checksummed addresses, in the split's order)."""
+    return [Web3.to_checksum_address(r) for r in data[0]], [int(s) for s in data[1]]
+
+
 class Market:
-    def __init__(self, w3: Web3, address: str) -> None:
+    def __init__(self, w3: Web3, address: str, from_block: int = 0) -> None:
         self.w3 = w3
         self.contract: Contract = w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_abi("Marketplace"))
+        self.from_block = from_block  # where to look for SplitCreated logs
+        self._splits: dict[str, tuple[list[str], list[int]]] = {}
 
     @property
     def address(self) -> str:
@@ -49,9 +56,54 @@ class Market:
     def create_split(self, pairs: Sequence[tuple[str, int]], sender: str) -> str:
         recipients, shares = sorted_split(pairs)
         fn = self.contract.functions.createSplit(recipients, shares)
-        split_id = fn.call({"from": Web3.to_checksum_address(sender)})
+        split_id = "0x" + bytes(fn.call({"from": Web3.to_checksum_address(sender)})).hex()
         self.send(fn, sender)
-        return "0x" + bytes(split_id).hex()
+        self._splits[split_id] = (recipients, shares)
+        return split_id
+
+    def split_data(self, split_id: str) -> tuple[list[str], list[int]]:
+        """(recipients, shares) of a split: the contract keeps only their hash, so they come
+        from its SplitCreated log (or from this object, for splits it created)."""
+        split_id = "0x" + split_id.lower().removeprefix("0x")
+        if split_id not in self._splits:
+            from ninety.epochs import SPLIT_CREATED
+
+            logs = self.w3.eth.get_logs({"address": self.contract.address, "fromBlock": self.from_block,
+                                         "toBlock": "latest", "topics": [SPLIT_CREATED, split_id]})
+            if not logs:
+                raise LookupError(f"no SplitCreated log names split {split_id}")
+            from eth_abi import decode
+
+            recipients, shares = decode(["address[]", "uint32[]"], bytes(logs[0]["data"]))
+            self._splits[split_id] = split_tuple((recipients, shares))
+        return self._splits[split_id]
+
+    def track_split(self, track_id: int) -> str:
+        return "0x" + bytes(self.contract.functions.tracks(track_id).call()[1]).hex()
+
+    def update_track(self, track_id: int, price: int, listed: bool, artist: str) -> Any:
+        return self.send(self.contract.functions.updateTrack(track_id, price, listed), artist)
+
+    def propose_split(self, track_id: int, split_id: str, artist: str) -> bool:
+        """Ask to move the track's sales to split `split_id`; True if it moved at once (no
+        payee loses share), False if it now waits for the losers' consent."""
+        fn = self.contract.functions.proposeSplit(track_id, self.split_data(self.track_split(track_id)),
+                                                  self.split_data(split_id))
+        changed = bool(fn.call({"from": Web3.to_checksum_address(artist)}))
+        self.send(fn, artist)
+        return changed
+
+    def accept_split(self, track_id: int, split_id: str, payee: str) -> bool:
+        """Consent, as a payee losing share, to the proposal; True if that made the change."""
+        fn = self.contract.functions.acceptSplit(track_id, split_id)
+        changed = bool(fn.call({"from": Web3.to_checksum_address(payee)}))
+        self.send(fn, payee)
+        return changed
+
+    def pending_split_change(self, track_id: int, split_id: str, payee: str) -> tuple[int, bool]:
+        missing, must = self.contract.functions.pendingSplitChange(track_id, split_id,
+                                                                   Web3.to_checksum_address(payee)).call()
+        return int(missing), bool(must)
 
     def register(self, cid: str, split_id: str, token: str, price: int, artist: str, attestation: str | bytes = b"") -> int:
         """List a track; `attestation` is the catalog signer's (none needed while no signer is set)."""
@@ -65,12 +117,28 @@ class Market:
     def buy(self, track_id: int, amount: int, buyer: str, token: str = ETH) -> Any:
         return self.send(self.contract.functions.buy(track_id, amount), buyer, amount if token == ETH else 0)
 
-    def distribute(self, split_id: str, token: str, sender: str) -> Any:
-        return self.send(self.contract.functions.distribute(split_id, Web3.to_checksum_address(token)), sender)
+    def distribute(self, split_id: str, token: str, *args: Any) -> Any:
+        """distribute(split_id, token, recipients, shares, sender), or
+        distribute(split_id, token, sender) with the split's data looked up. With nothing
+        to distribute it is a no-op on chain (no event), not a revert."""
+        if len(args) == 3:
+            recipients, shares = split_tuple((args[0], args[1]))
+            sender = args[2]
+        elif len(args) == 1:
+            (recipients, shares), sender = self.split_data(split_id), args[0]
+        else:
+            raise TypeError("distribute(split_id, token, [recipients, shares,] sender)")
+        return self.send(self.contract.functions.distribute(split_id, Web3.to_checksum_address(token), recipients,
+                                                            shares), sender)
 
     def withdraw(self, account: str, tokens: Sequence[str], sender: str) -> Any:
         return self.send(self.contract.functions.withdraw(
             Web3.to_checksum_address(account), [Web3.to_checksum_address(t) for t in tokens]), sender)
+
+    def withdraw_to(self, to: str, tokens: Sequence[str], account: str) -> Any:
+        """Pay everything `account` (the sender) is owed in `tokens` to `to`."""
+        return self.send(self.contract.functions.withdrawTo(
+            Web3.to_checksum_address(to), [Web3.to_checksum_address(t) for t in tokens]), account)
 
     def deposit_to_pool(self, epoch: int, token: str, amount: int, sponsor: str) -> Any:
         return self.send(self.contract.functions.depositToPool(epoch, Web3.to_checksum_address(token), amount),
@@ -117,9 +185,10 @@ def deploy_direct(w3: Web3, owner: str, fee_recipient: str, fee_bps: int = 500, 
         receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(*args).transact({"from": owner}))
         return w3.eth.contract(address=receipt["contractAddress"], abi=load_abi(name))
 
+    start = w3.eth.block_number + 1
     market_contract = deploy("Marketplace", Web3.to_checksum_address(fee_recipient), fee_bps, epoch_seconds)
     usdc = deploy("MockUSDC")
-    market = Market(w3, market_contract.address)
+    market = Market(w3, market_contract.address, from_block=start)
     market.send(market.contract.functions.setTokenAllowed(usdc.address, True), owner)
     rules = rules if rules is not None else default_rules(fee_bps, {ETH: 10**15, usdc.address: 10**6})
     body = canonical(rules)

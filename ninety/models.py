@@ -117,13 +117,61 @@ class Track(ChainRef, table=True):
 
 
 class TrackUpdate(ChainRef, table=True):
+    """The artist changed a track's price or listing (TrackUpdated); split changes are
+    `track_split_change` rows."""
+
     __tablename__ = "track_update"
     __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     track_id: int = Field(index=True)
-    split_id: str
     price: int = u256_field()
     listed: bool
+
+
+class TrackSplitChange(ChainRef, table=True):
+    """A track's future sales moved from split `previous_split_id` to `split_id`
+    (TrackSplitChanged): at once when no payee lost share, else on the last consent."""
+
+    __tablename__ = "track_split_change"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),
+                      Index("ix_track_split_change_track_block", "track_id", "block_number", "log_index"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    track_id: int
+    previous_split_id: str
+    split_id: str
+    block_time: int
+
+
+class SplitProposal(ChainRef, table=True):
+    """The artist proposed moving a track to split `split_id` (SplitChangeProposed);
+    `must_consent` (a JSON array of addresses, in the event's order) are the payees who
+    would lose share. `status`: pending, applied (the change landed) or superseded
+    (another change of the track landed first, which voids every other proposal)."""
+
+    __tablename__ = "split_proposal"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),
+                      Index("ix_split_proposal_track_block", "track_id", "block_number", "log_index"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    track_id: int
+    split_id: str
+    must_consent: str
+    status: str = Field(index=True)
+    block_time: int
+
+
+class SplitConsent(ChainRef, table=True):
+    """`payee` consented to moving track `track_id` to split `split_id`
+    (SplitChangeAccepted); `missing` consents were still needed after it."""
+
+    __tablename__ = "split_consent"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),
+                      Index("ix_split_consent_track_split", "track_id", "split_id", "block_number", "log_index"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    track_id: int
+    split_id: str
+    payee: str = Field(index=True)
+    missing: int
+    block_time: int
 
 
 class TrackBlock(ChainRef, table=True):
@@ -193,6 +241,8 @@ class Withdrawal(ChainRef, table=True):
     account: str = Field(index=True)
     token: str = Field(index=True)
     amount: int = u256_field()
+    # Where the funds went: `account` itself, or another address (withdrawTo).
+    paid_to: str
     block_time: int = Field(index=True)
 
 
@@ -322,7 +372,9 @@ class PoolClaim(ChainRef, table=True):
 
 class AccountBalance(SQLModel, table=True):
     """Per account and token: credited (distributions and fees), withdrawn; owed is the
-    difference and equals the contract's owed(account, token)."""
+    difference and equals the contract's owed(account, token). (The contract keeps 1 wei
+    of sentinel in a slot once credited, so its next credit is cheaper; owed() and
+    splitBalance() leave it out, and so does every figure here.)"""
 
     __tablename__ = "account_balance"
     account: str = Field(primary_key=True)
@@ -435,7 +487,8 @@ class Checkpoint(SQLModel, table=True):
 
 
 LEDGER_TABLES = [
-    "split", "split_recipient", "track", "track_update", "track_block", "catalog_signer_change", "sale", "distribution", "withdrawal",
+    "split", "split_recipient", "track", "track_update", "track_split_change", "split_proposal", "split_consent",
+    "track_block", "catalog_signer_change", "sale", "distribution", "withdrawal",
     "fee_change", "fee_recipient_change", "token_allowance", "sales_pause",
     "pool_deposit", "pool_withdrawal", "pool_settlement", "epoch", "pool_rules", "pool_claim", "pool_total",
     "account_balance", "split_balance", "track_stats", "artist_stats", "artist_buyer", "track_day", "track_split",

@@ -35,6 +35,8 @@ class World:
     # Sponsor pools: (epoch, sponsor, token) -> deposited; allocations published, not claimed.
     deposits: dict[tuple[int, str, str], int] = field(default_factory=dict)
     claims: list[tuple[int, object, list[str]]] = field(default_factory=list)
+    # Split changes proposed and waiting for consents: (track id, split id).
+    proposals: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def owner(self) -> str:
@@ -216,26 +218,52 @@ def random_activity(world: World, steps: int, seed: int = 1, pools: bool = True)
             amount, buyer = price + rng.randint(0, 10**15 if token == ETH else 10**6), rng.choice(people)
             if tid not in world.blocked:  # a taken-down track cannot be bought
                 m.buy(tid, amount, buyer, token)
-        elif roll < 0.82:
+        elif roll < 0.80:
             sid = rng.choice(world.splits)
             for token in (ETH, world.usdc.address):
-                if m.contract.functions.splitBalance(sid, Web3.to_checksum_address(token)).call():
+                # Now and then with nothing to distribute: a no-op, not a revert.
+                if m.contract.functions.splitBalance(sid, Web3.to_checksum_address(token)).call() or rng.random() < 0.2:
                     m.distribute(sid, token, rng.choice(people))
-        elif roll < 0.92:
+        elif roll < 0.88:
             who = rng.choice([*people, world.accounts[9]])
             tokens = [t for t in (ETH, world.usdc.address) if m.owed(who, t)]
-            if tokens:
-                m.withdraw(who, tokens, rng.choice(people))
-        elif roll < 0.96:
+            if tokens and rng.random() < 0.3:
+                m.withdraw_to(rng.choice(world.accounts[1:]), tokens, who)  # paid to another address
+            elif tokens or rng.random() < 0.2:  # with nothing owed: a no-op, not a revert
+                m.withdraw(who, tokens or [ETH], rng.choice(people))
+        elif roll < 0.91:
             m.send(m.contract.functions.setPlatformFee(rng.randint(0, 1000)), world.owner)
         else:
-            i = rng.randrange(len(world.tracks))
-            tid, token, _ = world.tracks[i]
-            artist = m.contract.functions.tracks(tid).call()[0]
-            price = rng.randint(1, 10**7)
-            listed = rng.random() < 0.9
-            m.send(m.contract.functions.updateTrack(tid, price, rng.choice(world.splits), listed), artist)
-            if listed:
-                world.tracks[i] = (tid, token, price)
-            else:
-                del world.tracks[i]
+            split_step(world, rng)
+
+
+def split_step(world: World, rng: random.Random) -> None:
+    """The artist changes a track's price or listing, proposes another split for it (taking
+    effect at once when nobody loses share), or a payee who would lose share consents."""
+    m = world.market
+    roll = rng.random()
+    if world.proposals and roll < 0.3:
+        tid, sid = world.proposals.pop(rng.randrange(len(world.proposals)))
+        current = m.track_split(tid)
+        for payee in m.split_data(current)[0]:
+            missing, must = m.pending_split_change(tid, sid, payee)
+            if missing and must and rng.random() < 0.8:
+                m.accept_split(tid, sid, payee)
+        return
+    i = rng.randrange(len(world.tracks))
+    tid, token, _ = world.tracks[i]
+    artist = m.contract.functions.tracks(tid).call()[0]
+    if roll < 0.65:
+        sid = rng.choice(world.splits)
+        # An unchanged split or the same pending proposal again would revert: skipped.
+        if sid != m.track_split(tid) and not m.pending_split_change(tid, sid, artist)[0]:
+            if not m.propose_split(tid, sid, artist):
+                world.proposals.append((tid, sid))
+        return
+    price = rng.randint(1, 10**7)
+    listed = rng.random() < 0.9
+    m.update_track(tid, price, listed, artist)
+    if listed:
+        world.tracks[i] = (tid, token, price)
+    else:
+        del world.tracks[i]

@@ -36,6 +36,17 @@ def test_random_activity_is_mirrored_exactly(anvil, world, engine):
         assert b["credited"] - b["withdrawn"] == world.market.owed(b["account"], b["token"])
     assert len(sales) == len([1 for _ in sales])
     assert all(s["amount"] >= s["platform_fee"] * 10 for s in sales)
+    # The activity changes splits (at once, and by consent), and withdraws to others.
+    with engine.connect() as conn:
+        changes = conn.execute(select(T["track_split_change"])).mappings().all()
+        statuses = {r[0] for r in conn.execute(select(T["split_proposal"].c.status))}
+        consents = conn.execute(select(T["split_consent"])).all()
+        paid_elsewhere = conn.execute(select(T["withdrawal"]).where(
+            T["withdrawal"].c.paid_to != T["withdrawal"].c.account)).all()
+        tracks = {r["track_id"]: r["split_id"] for r in conn.execute(select(T["track"])).mappings()}
+    assert changes and consents and paid_elsewhere and {"applied", "pending"} <= statuses, (len(changes), statuses)
+    for tid, split_id in tracks.items():
+        assert world.market.track_split(tid) == split_id
 
 
 def test_verify_names_a_tampered_row(anvil, world, engine):

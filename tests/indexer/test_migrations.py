@@ -13,7 +13,9 @@ from ninety.db import _alembic_config, current_revision, head_revision
 def test_upgrading_an_existing_ledger_backfills_the_new_aggregates(anvil, world, engine):
     # No pool activity: downgrading below 0005 drops the pool tables with their rows
     # (there is nothing to backfill them from), so this is about 0003 and 0004. The one
-    # pool row there is, the deployment's PoolRulesSet, goes with pool_rules (0009).
+    # pool row there is, the deployment's PoolRulesSet, goes with pool_rules (0009); split
+    # proposals and consents go with their tables and where withdrawTo paid (0010).
+    # Split changes come back: the earlier shape kept them in track_update.
     random_activity(world, 50, seed=12, pools=False)
     make_indexer(anvil.url, engine, world).run(once=True)
     cfg = _alembic_config(engine)
@@ -22,7 +24,9 @@ def test_upgrading_an_existing_ledger_backfills_the_new_aggregates(anvil, world,
     command.upgrade(cfg, "head")
     assert current_revision(engine) == head_revision()
     _, diffs = verify(Rpc(anvil.url), engine, world.market.address, world.deploy_block)
-    assert len(diffs) == 1 and diffs[0].startswith("pool_rules: missing row"), diffs
+    lost = [d for d in diffs if d.startswith(("pool_rules: missing row", "split_proposal: missing row",
+                                              "split_consent: missing row")) or ": paid_to is " in d]
+    assert lost == diffs and any(d.startswith("pool_rules") for d in diffs), diffs
 
 
 def test_the_migrations_build_exactly_the_schema_the_models_declare(engine):
@@ -82,6 +86,50 @@ def test_0009_backfills_pool_rows_from_the_earlier_contract_and_drops_unsigned_d
     with engine.connect() as conn:
         assert conn.execute(text("SELECT epoch, track_id, wallet FROM free_download")).all() == [(5, 2, "0xabc")]
         assert conn.execute(text("SELECT epoch FROM pool_settlement")).all() == [(3,)]
+    command.upgrade(cfg, "head")
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_0010_keeps_split_changes_made_by_earlier_updates_and_backfills_where_withdrawals_went(db_url):
+    """A ledger written from the contract before issue 17: its TrackUpdated carried the
+    split, so the updates that moved it become split changes; its withdrawals all paid
+    the account itself."""
+    from sqlalchemy import text
+
+    from ninety.db import make_engine
+
+    engine = make_engine(db_url)
+    cfg = _alembic_config(engine)
+    command.upgrade(cfg, "0009")
+    a, b, c = ("0x" + d * 64 for d in "abc")
+    ref = {"block_hash": "0x" + "11" * 32}
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO track (block_number, block_hash, tx_hash, log_index, track_id, artist, split_id, token, price,"
+            " listed, metadata_cid, registered_price, registered_split_id, block_time, metadata_status,"
+            " metadata_attempts, metadata_next_attempt, genuine, blocked, price_sort, sales) VALUES (5, :block_hash,"
+            " :tx, 0, 1, '0xartist', :c, '0x00', 10, true, 'bafkreix', 10, :a, 1700000000, 'pending', 0, 0, false,"
+            " false, '', 0)"), {**ref, "tx": "0x" + "01" * 32, "a": a, "c": c})
+        for block, split_id, price in ((6, a, 20), (7, b, 20), (8, b, 30), (9, c, 30)):
+            conn.execute(text(
+                "INSERT INTO track_update (block_number, block_hash, tx_hash, log_index, track_id, split_id, price,"
+                " listed) VALUES (:n, :block_hash, :tx, 0, 1, :s, :p, true)"),
+                {**ref, "n": block, "tx": "0x" + f"{block:02x}" * 32, "s": split_id, "p": price})
+        conn.execute(text(
+            "INSERT INTO withdrawal (block_number, block_hash, tx_hash, log_index, account, token, amount, block_time)"
+            " VALUES (9, :block_hash, :tx, 1, '0xpayee', '0x00', 5, 1700000009)"), {**ref, "tx": "0x" + "09" * 32})
+    command.upgrade(cfg, "0010")
+    with engine.connect() as conn:
+        assert conn.execute(text(
+            "SELECT block_number, previous_split_id, split_id FROM track_split_change ORDER BY block_number")).all() == [
+            (7, a, b), (9, b, c)]
+        assert conn.execute(text("SELECT account, paid_to FROM withdrawal")).all() == [("0xpayee", "0xpayee")]
+    # And back: each update carries the split the track had after it again.
+    command.downgrade(cfg, "0009")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT block_number, split_id FROM track_update ORDER BY block_number")).all() == [
+            (6, a), (7, b), (8, b), (9, c)]
     command.upgrade(cfg, "head")
     assert current_revision(engine) == head_revision()
     engine.dispose()
