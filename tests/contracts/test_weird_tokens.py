@@ -1,0 +1,415 @@
+"""Weird ERC-20s (issue 17, point 6): one test-only token per behaviour, each taken through
+the money paths (allow, list, buy, distribute, withdraw, withdrawTo, pool deposit and
+take-back). For each, either the Marketplace accounts exactly (what it owes, the sum of
+every `owed`, `splitBalance`, open pool and unclaimed allocation, equals what it holds) or
+the test shows the failure mode the README's token policy warns about."""
+import brownie
+import pytest
+from brownie import ZERO_ADDRESS, accounts as all_accounts
+from eth_utils import keccak
+
+from conftest import FEE_BPS
+
+MAX_PRICE = 2**88 - 1
+
+
+def selector(signature):
+    return keccak(text=signature)[:4]
+
+
+@pytest.fixture(scope="module")
+def payees(accounts):
+    return accounts[3], accounts[4]
+
+
+@pytest.fixture(scope="module")
+def sponsor(accounts):
+    return accounts[5]
+
+
+@pytest.fixture(scope="module")
+def stranger(accounts):
+    return accounts[7]
+
+
+@pytest.fixture(scope="module")
+def elsewhere(accounts):
+    """An address a payee chooses to be paid at (withdrawTo)."""
+    return accounts[8]
+
+
+@pytest.fixture(scope="module")
+def split(market, artist, payees):
+    """The artist 50%, two collaborators 30% and 20%: (splitId, recipients, shares)."""
+    pairs = sorted([(artist, 500_000), (payees[0], 300_000), (payees[1], 200_000)], key=lambda p: int(p[0].address, 16))
+    recipients, shares = [str(a) for a, _ in pairs], [s for _, s in pairs]
+    sid = market.createSplit(recipients, shares, {"from": artist}).return_value
+    return sid, recipients, shares
+
+
+class Books:
+    """What the Marketplace owes in a token, from its own views, for every account, split
+    and epoch the tests touch, against what it holds."""
+
+    def __init__(self, market, token, splits, epochs=(0, 1)):
+        self.market, self.token, self.splits, self.epochs = market, token, splits, epochs
+
+    def owes(self):
+        m, t = self.market, self.token
+        owed = sum(m.owed(a, t) for a in all_accounts)
+        owed += sum(m.splitBalance(s, t) for s in self.splits)
+        owed += sum(m.poolBalance(e, t) + m.poolUnclaimed(e, t) for e in self.epochs)
+        return owed
+
+    def holds(self):
+        return self.token.balanceOf(self.market)
+
+    def exact(self):
+        owes, holds = self.owes(), self.holds()
+        assert owes == holds, f"owes {owes}, holds {holds}"
+        return owes
+
+
+def allow_and_fund(market, owner, token, fan, sponsor, amount):
+    market.setTokenAllowed(token, True, {"from": owner})
+    for who in (fan, sponsor):
+        token.mint(who, amount, {"from": owner})
+        token.approve(market, 2**256 - 1, {"from": who})
+
+
+def list_track(market, artist, split, token, price):
+    return market.registerTrack("bafkreiweird", split[0], token, price, b"", {"from": artist}).return_value
+
+
+def distribute(market, split, token, sender):
+    sid, recipients, shares = split
+    return market.distribute(sid, token, recipients, shares, {"from": sender})
+
+
+def full_round(market, owner, artist, fan, sponsor, stranger, elsewhere, payees, split, token, price, *, fee_pct=0):
+    """Every money path once, checking the books after each step; `fee_pct` is the token's
+    own transfer fee (the Marketplace credits what arrives). Returns the books."""
+    allow_and_fund(market, owner, token, fan, sponsor, price * 1000)
+    books = Books(market, token, [split[0]])
+    track = list_track(market, artist, split, token, price)
+
+    held = books.holds()
+    tx = market.buy(track, price * 3, {"from": fan})
+    received = books.holds() - held
+    assert received == price * 3 - price * 3 * fee_pct // 100
+    fee = received * FEE_BPS // 10_000
+    assert tx.events["Sale"]["amount"] == received and tx.events["Sale"]["platformFee"] == fee
+    assert market.splitBalance(split[0], token) == received - fee
+    books.exact()
+
+    assert distribute(market, split, token, stranger).return_value == received - fee
+    assert market.splitBalance(split[0], token) == 0
+    parts = {r: (received - fee) * s // 1_000_000 for r, s in zip(split[1], split[2])}
+    parts[split[1][0]] += received - fee - sum(parts.values())  # the dust to the first recipient
+    assert {r: market.owed(r, token) for r in split[1]} == parts
+    books.exact()
+
+    # Anyone may pay the artist; a collaborator has its share paid elsewhere.
+    before = token.balanceOf(artist)
+    market.withdraw(artist, [token], {"from": stranger})
+    assert token.balanceOf(artist) - before == parts[artist.address] - parts[artist.address] * fee_pct // 100
+    assert market.owed(artist, token) == 0
+    before = token.balanceOf(elsewhere)
+    tx = market.withdrawTo(elsewhere, [token], {"from": payees[0]})
+    assert tx.events["Withdrawal"]["to"] == elsewhere and tx.events["Withdrawal"]["amount"] == parts[payees[0].address]
+    assert token.balanceOf(elsewhere) - before == parts[payees[0].address] - parts[payees[0].address] * fee_pct // 100
+    books.exact()
+
+    # A sponsor's pool deposit is credited by what arrived and can be taken back.
+    held = books.holds()
+    tx = market.depositToPool(0, token, price * 10, {"from": sponsor})
+    arrived = books.holds() - held
+    assert tx.events["PoolDeposited"]["amount"] == arrived == market.poolDeposit(0, sponsor, token)
+    books.exact()
+    market.withdrawPoolDeposit(0, token, arrived // 2, {"from": sponsor})
+    assert market.poolBalance(0, token) == arrived - arrived // 2
+    books.exact()
+
+    # What is left is exactly what is still owed: paying it all out empties the contract.
+    for account in (payees[1], split[1][0], FEE_RECIPIENT_OF(market)):
+        market.withdraw(account, [token], {"from": stranger})
+    market.withdrawPoolDeposit(0, token, arrived - arrived // 2, {"from": sponsor})
+    assert books.exact() == 0 and books.holds() == 0
+    return books
+
+
+def FEE_RECIPIENT_OF(market):  # noqa: N802 - reads like the constant it stands for
+    return market.feeRecipient()
+
+
+@pytest.fixture(scope="module")
+def round_(market, owner, artist, fan, sponsor, stranger, elsewhere, payees, split):
+    def run(token, price, **kw):
+        return full_round(market, owner, artist, fan, sponsor, stranger, elsewhere, payees, split, token, price, **kw)
+    return run
+
+
+# ------------------------------------------------------------------ exact accounting
+
+def test_a_token_that_returns_nothing_usdt_style_is_accounted_exactly(round_, owner, WeirdNoReturnToken):
+    token = WeirdNoReturnToken.deploy({"from": owner})
+    round_(token, 5_000_000)
+
+
+def test_a_fee_on_transfer_token_is_credited_by_what_arrives(round_, owner, FeeOnTransferToken):
+    token = FeeOnTransferToken.deploy({"from": owner})
+    token.setFeePercent(2, {"from": owner})
+    round_(token, 10**18, fee_pct=2)
+
+
+def test_a_2_decimal_token_keeps_every_cent(round_, owner, WeirdDecimalsToken):
+    token = WeirdDecimalsToken.deploy(2, {"from": owner})
+    round_(token, 199)  # 1.99: fees and shares round, the dust goes to the first payee
+
+
+def test_a_24_decimal_token_is_exact_but_prices_stop_at_uint88(
+    round_, market, owner, artist, split, WeirdDecimalsToken, reverts_with
+):
+    token = WeirdDecimalsToken.deploy(24, {"from": owner})
+    round_(token, 250 * 10**24)
+    # Prices are packed in 88 bits: with 24 decimals that is about 309 whole tokens.
+    assert MAX_PRICE // 10**24 == 309
+    with reverts_with("Marketplace__PriceTooHigh", 310 * 10**24, MAX_PRICE):
+        list_track(market, artist, split, token, 310 * 10**24)
+
+
+def test_a_token_that_reverts_on_zero_transfers_never_gets_one(
+    round_, market, owner, artist, fan, stranger, split, WeirdZeroRevertToken
+):
+    token = WeirdZeroRevertToken.deploy({"from": owner})
+    round_(token, 1000)
+    # Nothing owed: skipped, not a zero transfer. A distribution with a zero part for a
+    # payee makes no transfer at all.
+    market.withdraw(artist, [token, token], {"from": stranger})
+    market.withdrawTo(stranger, [token], {"from": artist})
+    track = list_track(market, artist, split, token, 1)
+    market.buy(track, 1, {"from": fan})
+    assert distribute(market, split, token, stranger).return_value == 1
+    assert sum(market.owed(r, token) for r in split[1]) == 1
+    Books(market, token, [split[0]]).exact()
+
+
+def test_a_rebasing_token_without_a_rebase_is_exact(round_, owner, WeirdRebasingToken):
+    round_(WeirdRebasingToken.deploy({"from": owner}), 10**18)
+
+
+def test_blocklist_and_pausable_tokens_are_exact_while_nobody_is_blocked_or_paused(
+    round_, owner, WeirdBlocklistToken, WeirdPausableToken
+):
+    round_(WeirdBlocklistToken.deploy({"from": owner}), 5_000_000)
+    round_(WeirdPausableToken.deploy({"from": owner}), 10**18)
+
+
+def test_a_hook_token_without_a_hook_is_exact(round_, owner, WeirdHookToken):
+    round_(WeirdHookToken.deploy({"from": owner}), 10**18)
+
+
+# ------------------------------------------------------------------ failure modes
+
+@pytest.fixture(scope="module")
+def sold(market, owner, artist, fan, sponsor, stranger, split):
+    """Allow `token`, sell one track for `price` and distribute: every payee is owed."""
+    def sell(token, price):
+        allow_and_fund(market, owner, token, fan, sponsor, price * 100)
+        track = list_track(market, artist, split, token, price)
+        market.buy(track, price, {"from": fan})
+        distribute(market, split, token, stranger)
+        return track, Books(market, token, [split[0]])
+    return sell
+
+
+def test_a_returning_false_token_cannot_fake_a_payment(market, owner, fan, stranger, sold, split, accounts,
+                                                       WeirdFalseToken, reverts_with):
+    token = WeirdFalseToken.deploy({"from": owner})
+    track, books = sold(token, 10**18)
+    owes = books.exact()
+    # A buyer without allowance: the token answers false, SafeERC20 turns it into a revert.
+    broke = accounts[6]
+    with reverts_with("SafeERC20FailedOperation", token.address):
+        market.buy(track, 10**18, {"from": broke})
+    # A token refusing every transfer: no sale, and withdrawals revert with the balance kept.
+    token.setRefuse(True, {"from": owner})
+    with reverts_with("SafeERC20FailedOperation", token.address):
+        market.buy(track, 10**18, {"from": fan})
+    payee = split[1][1]
+    owed = market.owed(payee, token)
+    with reverts_with("SafeERC20FailedOperation", token.address):
+        market.withdraw(payee, [token], {"from": stranger})
+    assert market.owed(payee, token) == owed and books.exact() == owes
+    token.setRefuse(False, {"from": owner})
+    market.withdraw(payee, [token], {"from": stranger})
+    assert token.balanceOf(payee) == owed and books.exact() == owes - owed
+
+
+def test_a_blocklisted_payee_is_paid_elsewhere(market, owner, payees, stranger, elsewhere, sold, WeirdBlocklistToken):
+    token = WeirdBlocklistToken.deploy({"from": owner})
+    _, books = sold(token, 5_000_000)
+    owes = books.exact()
+    payee = payees[0]
+    owed = market.owed(payee, token)
+    token.setBlocked(payee, True, {"from": owner})
+    with brownie.reverts():
+        market.withdraw(payee, [token], {"from": stranger})
+    assert market.owed(payee, token) == owed and books.exact() == owes
+    market.withdrawTo(elsewhere, [token], {"from": payee})
+    assert token.balanceOf(elsewhere) == owed and market.owed(payee, token) == 0
+    assert books.exact() == owes - owed
+
+
+def test_a_blocklisted_marketplace_freezes_the_token_until_the_issuer_lifts_it(
+    market, owner, fan, artist, stranger, sold, WeirdBlocklistToken
+):
+    token = WeirdBlocklistToken.deploy({"from": owner})
+    track, books = sold(token, 5_000_000)
+    owes = books.exact()
+    token.setBlocked(market, True, {"from": owner})
+    with brownie.reverts():
+        market.buy(track, 5_000_000, {"from": fan})
+    with brownie.reverts():
+        market.withdraw(artist, [token], {"from": stranger})
+    assert books.exact() == owes  # frozen, not lost: every balance is still owed
+    token.setBlocked(market, False, {"from": owner})
+    market.withdraw(artist, [token], {"from": stranger})
+    assert market.owed(artist, token) == 0 and books.exact() == owes - token.balanceOf(artist)
+
+
+def test_a_paused_token_holds_withdrawals_and_sales_until_unpaused(
+    market, owner, fan, artist, sponsor, stranger, split, sold, WeirdPausableToken
+):
+    token = WeirdPausableToken.deploy({"from": owner})
+    track, books = sold(token, 10**18)
+    market.depositToPool(0, token, 10**18, {"from": sponsor})
+    owes = books.exact()
+    token.setPaused(True, {"from": owner})
+    with brownie.reverts():
+        market.buy(track, 10**18, {"from": fan})
+    with brownie.reverts():
+        market.withdraw(artist, [token], {"from": stranger})
+    with brownie.reverts():
+        market.withdrawPoolDeposit(0, token, 10**18, {"from": sponsor})
+    owed = market.owed(artist, token)
+    assert owed > 0 and books.exact() == owes
+    # Steps that move no tokens go on while paused.
+    assert distribute(market, split, token, stranger).return_value == 0
+    token.setPaused(False, {"from": owner})
+    market.withdraw(artist, [token], {"from": stranger})
+    market.withdrawPoolDeposit(0, token, 10**18, {"from": sponsor})
+    assert token.balanceOf(artist) == owed and books.exact() == owes - owed - 10**18
+
+
+def test_a_rebase_down_makes_the_marketplace_owe_more_than_it_holds(
+    market, owner, payees, stranger, split, sold, WeirdRebasingToken
+):
+    """Why rebasing tokens must not be allowed: after a negative rebase the last payees to
+    withdraw find the contract short."""
+    token = WeirdRebasingToken.deploy({"from": owner})
+    _, books = sold(token, 10**18)
+    owes = books.exact()
+    token.setIndex(10**18 // 2, {"from": owner})  # every balance halves
+    assert books.holds() == owes // 2 and books.owes() == owes
+    first = split[1][0]
+    paid_first = market.owed(first, token)
+    market.withdraw(first, [token], {"from": stranger})  # the first comer is paid in full
+    short = [p for p in split[1][1:] if market.owed(p, token) > books.holds()]
+    assert short, "someone is owed more than the contract still holds"
+    with brownie.reverts():
+        market.withdraw(short[0], [token], {"from": stranger})
+    assert books.owes() == owes - paid_first > books.holds()
+
+
+def test_a_rebase_up_strands_the_surplus(market, owner, stranger, split, sold, WeirdRebasingToken):
+    """The other direction: every payee is paid, and what the rebase added stays in the
+    contract with no owner (no path pays it out)."""
+    token = WeirdRebasingToken.deploy({"from": owner})
+    _, books = sold(token, 10**18)
+    owes = books.exact()
+    token.setIndex(2 * 10**18, {"from": owner})
+    assert books.holds() == 2 * owes
+    for account in [*split[1], market.feeRecipient()]:
+        market.withdraw(account, [token], {"from": stranger})
+    assert books.owes() == 0 and books.holds() == owes
+
+
+def test_an_inflated_balance_token_makes_the_marketplace_owe_more_than_it_holds(
+    market, owner, fan, artist, split, stranger, WeirdInflatedBalanceToken, sponsor
+):
+    """A token whose balanceOf overstates what can be spent: crediting by balance
+    difference credits the phantom part too. The probe (`ninety token allow`) refuses it."""
+    token = WeirdInflatedBalanceToken.deploy({"from": owner})
+    allow_and_fund(market, owner, token, fan, sponsor, 10**20)
+    track = list_track(market, artist, split, token, 10**18)
+    tx = market.buy(track, 10**18, {"from": fan})
+    assert tx.events["Sale"]["amount"] == 10**18 + 10**17
+    books = Books(market, token, [split[0]])
+    spendable = token.balanceOf(market) - token.bonus(market)
+    assert books.owes() == 11 * 10**17 > spendable == 10**18
+
+
+# ------------------------------------------------------------------ reentrant hook
+
+@pytest.fixture(scope="module")
+def hook_token(market, owner, sold, WeirdHookToken):
+    """A hook token on sale, the token itself holding some and letting the Marketplace
+    pull it, so a reentrant buy from the hook would have the means to pay."""
+    token = WeirdHookToken.deploy({"from": owner})
+    track, books = sold(token, 10**18)
+    token.mint(token, 10**20, {"from": owner})
+    token.approveFromToken(market, 2**256 - 1, {"from": owner})
+    return token, track, books
+
+
+def assert_stopped_by_the_guard(token):
+    assert token.hookCalled() and not token.hookSucceeded()
+    assert bytes(token.hookResult())[:4] == selector("ReentrancyGuardReentrantCall()")
+
+
+def test_a_hook_reentering_buy_is_stopped_and_the_sale_counted_once(market, fan, split, hook_token):
+    token, track, books = hook_token
+    owes = books.exact()
+    token.setHook(market, market.buy.encode_input(track, 10**18), {"from": fan})
+    tx = market.buy(track, 10**18, {"from": fan})
+    assert_stopped_by_the_guard(token)
+    assert len(tx.events["Sale"]) == 1 and tx.events["Sale"]["amount"] == 10**18
+    assert market.splitBalance(split[0], token) == 10**18 - 10**18 * FEE_BPS // 10_000
+    assert books.exact() == owes + 10**18
+
+
+def test_a_hook_reentering_withdraw_is_stopped_and_pays_once(market, fan, artist, stranger, hook_token):
+    token, _, books = hook_token
+    owes = books.exact()
+    owed = market.owed(artist, token)
+    token.setHook(market, market.withdraw.encode_input(artist, [token]), {"from": fan})
+    tx = market.withdraw(artist, [token], {"from": stranger})
+    assert_stopped_by_the_guard(token)
+    assert len(tx.events["Withdrawal"]) == 1 and token.balanceOf(artist) == owed
+    assert books.exact() == owes - owed
+
+
+def test_a_hook_reentering_deposit_to_pool_is_stopped(market, fan, artist, stranger, hook_token):
+    token, _, books = hook_token
+    owes = books.exact()
+    owed = market.owed(artist, token)
+    token.setHook(market, market.depositToPool.encode_input(0, token, 10**18), {"from": fan})
+    market.withdraw(artist, [token], {"from": stranger})
+    assert_stopped_by_the_guard(token)
+    assert market.poolBalance(0, token) == 0 and books.exact() == owes - owed
+
+
+def test_a_hook_calling_distribute_mid_sale_moves_only_what_was_there(market, fan, stranger, split, hook_token):
+    """distribute makes no transfer and needs no lock: run from inside a sale's transfer it
+    allots the split's earlier balance, and the sale is credited after, by what arrived."""
+    token, track, books = hook_token
+    market.buy(track, 10**18, {"from": fan})  # an undistributed balance
+    earlier = market.splitBalance(split[0], token)
+    owes = books.exact()
+    token.setHook(market, market.distribute.encode_input(*split[:1], token, split[1], split[2]), {"from": fan})
+    tx = market.buy(track, 2 * 10**18, {"from": fan})
+    assert token.hookCalled() and token.hookSucceeded()
+    assert tx.events["SplitDistributed"]["amount"] == earlier
+    assert market.splitBalance(split[0], token) == 2 * 10**18 - 2 * 10**18 * FEE_BPS // 10_000
+    assert books.exact() == owes + 2 * 10**18
