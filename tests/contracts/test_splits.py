@@ -1,7 +1,8 @@
 """createSplit and distribute: validation, immutability, exact allotment. Only a split's
 hash is stored: its data comes back from SplitCreated (conftest.split_data) and goes to
 `distribute` as calldata."""
-from conftest import ETH, distribute, sorted_split, split_data
+from conftest import ETH, distribute, sorted_split, split_data, split_id_of
+from eth_utils import keccak
 from conftest import split_id_of as split_id
 
 
@@ -119,3 +120,194 @@ def test_distribute_works_while_sales_are_paused(market, owner, fan, eth_track, 
     market.pauseSales({"from": owner})
     distribute(market, solo_split, ETH, fan)
     assert market.owed(artist, ETH) == 10**16 * 95 // 100
+
+
+def test_a_split_paying_the_marketplace_is_refused(market, accounts, reverts_with):
+    recipients, shares = sorted_split([(market, 500_000), (accounts[3], 500_000)])
+    with reverts_with("Marketplace__MarketplaceAsRecipient"):
+        market.createSplit(recipients, shares, {"from": accounts[0]})
+    with reverts_with("Marketplace__MarketplaceAsRecipient"):
+        market.createSplit([market.address], [1_000_000], {"from": accounts[0]})
+
+
+# ---------------------------------------------------------------- raw calldata with dirty words
+
+
+def dirty(calldata, word, byte=0, value=0x01):
+    """`calldata` (hex) with byte `byte` of ABI word `word` (after the selector) set."""
+    raw = bytearray(bytes.fromhex(calldata[2:]))
+    raw[4 + 32 * word + byte] = value
+    return "0x" + raw.hex()
+
+
+def raw_call_error(market, sender, data):
+    """Send raw calldata with eth_sendTransaction (brownie's transfer with data): it must
+    revert; returns the 4-byte selector of the error, read with an eth_call of the same."""
+    from brownie import web3
+    from brownie.exceptions import VirtualMachineError
+
+    try:
+        sender.transfer(market, 0, data=data, gas_limit=500_000)
+    except VirtualMachineError:
+        pass
+    else:
+        raise AssertionError("raw call was accepted")
+    answer = web3.provider.make_request("eth_call", [{"from": str(sender), "to": str(market), "data": data},
+                                                     "latest"])
+    assert "error" in answer, answer
+    return answer["error"]["data"][:10]
+
+
+def selector(signature):
+    return "0x" + keccak(signature.encode()).hex()[:8]
+
+
+def test_dirty_address_and_share_words_are_refused_as_malformed(market, accounts):
+    recipients, shares = sorted_split([(accounts[3], 600_000), (accounts[4], 400_000)])
+    clean = market.createSplit.encode_input(recipients, shares)
+    # Words: 0 and 1 offsets, 2 recipients' length, 3-4 recipients, 5 shares' length, 6-7 shares.
+    malformed = selector("Marketplace__MalformedSplitData()")
+    cases = [
+        dirty(clean, 3, 0),  # the top byte of the first address word
+        dirty(clean, 4, 11),  # the lowest bit above 160 of the second address word
+        dirty(clean, 6, 0),  # the top byte of a share word
+        dirty(clean, 7, 27),  # the lowest bit above 32 of the second share word
+    ]
+    for data in cases:
+        assert raw_call_error(market, accounts[0], data) == malformed, data
+    # The clean calldata itself is accepted: only the dirty bits were refused.
+    tx = accounts[0].transfer(market, 0, data=clean)
+    assert market.splitExists(split_id_of(recipients, shares))
+    assert tx.status == 1
+
+
+def test_dirty_split_data_does_not_pass_distribute(market, accounts, artist, fan, reverts_with):
+    """A dirty copy of a real split's data hashes to another id: WrongSplitData."""
+    recipients, shares = sorted_split([(accounts[3], 600_000), (accounts[4], 400_000)])
+    sid = market.createSplit(recipients, shares, {"from": artist}).return_value
+    track = market.registerTrack("d", sid, ETH, 0, b"", {"from": artist}).return_value
+    market.buy(track, 1000, {"from": fan, "value": 1000})
+    clean = market.distribute.encode_input(sid, ETH, recipients, shares)
+    # Words: 0 split id, 1 token, 2-3 offsets, 4 length, 5-6 recipients, 7 length, 8-9 shares.
+    wrong = selector("Marketplace__WrongSplitData(bytes32)")
+    for data in (dirty(clean, 5, 0), dirty(clean, 8, 0)):
+        assert raw_call_error(market, accounts[0], data) == wrong
+    assert market.splitBalance(sid, ETH) == 950
+
+
+# ---------------------------------------------------------------- distribute: calldata, no-ops, exactness
+
+
+def test_distribute_with_the_wrong_split_data_reverts(market, accounts, artist, fan, split_of, reverts_with):
+    trio = sorted([accounts[3], accounts[4], accounts[5]], key=lambda a: int(a.address, 16))
+    pairs = [(trio[0], 500_000), (trio[1], 300_000), (trio[2], 200_000)]
+    sid = split_of(pairs)
+    track = market.registerTrack("w", sid, ETH, 0, b"", {"from": artist}).return_value
+    market.buy(track, 1000, {"from": fan, "value": 1000})
+    recipients, shares = split_data(market, sid)
+    wrong = [
+        (list(reversed(recipients)), list(reversed(shares))),  # the wrong order
+        (recipients, [300_000, 500_000, 200_000]),  # the wrong shares
+        (recipients + [accounts[6].address], shares + [0]),  # an extra recipient
+        (recipients[:2], shares[:2]),  # one missing
+        (recipients, shares[:2]),  # lengths differing
+        ([], []),
+    ]
+    for r, s in wrong:
+        with reverts_with("Marketplace__WrongSplitData", sid):
+            market.distribute(sid, ETH, r, s, {"from": fan})
+    # Another split's correct data is the wrong data for this one.
+    other = split_of([(accounts[6], 1_000_000)])
+    with reverts_with("Marketplace__WrongSplitData", sid):
+        market.distribute(sid, ETH, *split_data(market, other), {"from": fan})
+    assert market.splitBalance(sid, ETH) == 950
+
+
+def test_distribute_for_a_split_never_created_is_refused_or_a_no_op(market, accounts, fan, reverts_with):
+    """Data never created: any id but its own hash is WrongSplitData; its own hash has no
+    balance (nothing can credit a split that does not exist), so distribute returns 0."""
+    recipients, shares = [accounts[3].address], [1_000_000]
+    with reverts_with("Marketplace__WrongSplitData", "0x" + "11" * 32):
+        market.distribute("0x" + "11" * 32, ETH, recipients, shares, {"from": fan})
+    tx = market.distribute(split_id_of(recipients, shares), ETH, recipients, shares, {"from": fan})
+    assert tx.return_value == 0 and "SplitDistributed" not in tx.events
+
+
+def test_a_second_distribute_is_a_no_op(market, accounts, artist, fan, split_of):
+    sid = split_of([(accounts[3], 500_000), (accounts[4], 500_000)])
+    track = market.registerTrack("t", sid, ETH, 0, b"", {"from": artist}).return_value
+    market.buy(track, 1000, {"from": fan, "value": 1000})
+    assert distribute(market, sid, ETH, fan).return_value == 950
+    again = distribute(market, sid, ETH, accounts[7])
+    assert again.return_value == 0 and "SplitDistributed" not in again.events
+    assert market.owed(accounts[3], ETH) + market.owed(accounts[4], ETH) == 950
+
+
+def test_zero_parts_are_skipped_and_the_first_recipient_takes_the_rest(market, owner, accounts, artist, fan,
+                                                                       split_of):
+    pair = sorted([accounts[3], accounts[4]], key=lambda a: int(a.address, 16))
+    sid = split_of([(pair[0], 999_999), (pair[1], 1)])
+    track = market.registerTrack("z", sid, ETH, 0, b"", {"from": artist}).return_value
+    market.setPlatformFee(0, {"from": owner})
+    market.buy(track, 999, {"from": fan, "value": 999})  # 999 * 1 / 1e6 = 0 for the second
+    tx = distribute(market, sid, ETH, fan)
+    assert tx.return_value == 999
+    assert market.owed(pair[0], ETH) == 999 and market.owed(pair[1], ETH) == 0
+    # Likewise when the tiny share is the first recipient's: it takes the dust.
+    sid2 = split_of([(pair[0], 1), (pair[1], 999_999)])
+    track2 = market.registerTrack("z2", sid2, ETH, 0, b"", {"from": artist}).return_value
+    market.buy(track2, 3, {"from": fan, "value": 3})
+    distribute(market, sid2, ETH, fan)
+    assert market.owed(pair[1], ETH) == 2 and market.owed(pair[0], ETH) == 999 + 1
+
+
+def test_split_balance_is_exact_across_distribute_cycles(market, owner, accounts, artist, fan, split_of, usdc,
+                                                         usdc_track):
+    """The split's slot keeps a stored 1 after a distribution; splitBalance() never shows
+    it, and the books balance to the wei after every cycle, in ETH and in a token."""
+    pair = sorted([accounts[3], accounts[4]], key=lambda a: int(a.address, 16))
+    sid = split_of([(pair[0], 700_000), (pair[1], 300_000)])
+    eth = market.registerTrack("e", sid, ETH, 0, b"", {"from": artist}).return_value
+    tok = market.registerTrack("u", sid, usdc, 1, b"", {"from": artist}).return_value
+    fees = market.feeRecipient()
+    assert market.splitBalance(sid, ETH) == 0 and market.splitBalance(sid, usdc) == 0
+    for amount in (1, 7, 10**6 + 3):
+        market.buy(eth, amount, {"from": fan, "value": amount})
+        market.buy(tok, amount, {"from": fan})
+        for token, held in ((ETH, market.balance), (usdc, lambda: usdc.balanceOf(market))):
+            net = amount - amount * 500 // 10_000
+            assert market.splitBalance(sid, token) == net
+            assert distribute(market, sid, token, fan).return_value == net
+            assert market.splitBalance(sid, token) == 0
+            owed = [market.owed(p, token) for p in pair]
+            assert sum(owed) == net
+            market.withdraw(pair[0], [token], {"from": fan})
+            market.withdraw(pair[1], [token], {"from": fan})
+            assert market.owed(pair[0], token) == market.owed(pair[1], token) == 0
+            assert held() == market.owed(fees, token)
+
+
+def test_amount_too_large_is_reachable_with_a_token_of_huge_supply(market, owner, accounts, artist, fan, split_of,
+                                                                   MockUSDC, reverts_with):
+    """Above 2**256 / 1e6 (about 1.2e71 base units) a balance cannot be divided by shares
+    without overflow: distribute refuses it (AmountTooLarge). Unreachable with ETH (its
+    supply is about 1.2e26 wei); reachable with a token whose supply is that large (or
+    mintable at will, as MockUSDC is) and the balance then stays in the split: there is
+    no way to distribute it in parts. The README's token policy must exclude such tokens."""
+    huge = MockUSDC.deploy({"from": owner})
+    market.setTokenAllowed(huge, True, {"from": owner})
+    market.setPlatformFee(0, {"from": owner})
+    limit = (2**256 - 1) // 1_000_000
+    huge.mint(fan, limit + 1, {"from": owner})
+    huge.approve(market, 2**256 - 1, {"from": fan})
+    sid = split_of([(accounts[3], 500_000), (accounts[4], 500_000)])
+    track = market.registerTrack("huge", sid, huge, 1, b"", {"from": artist}).return_value
+    market.buy(track, limit, {"from": fan})
+    assert distribute(market, sid, huge, fan).return_value == limit  # the largest that divides
+    market.buy(track, 1, {"from": fan})
+    # ... and a total one above it, reached by two sales each below it, is stuck.
+    huge.mint(fan, limit, {"from": owner})
+    market.buy(track, limit, {"from": fan})
+    with reverts_with("Marketplace__AmountTooLarge", limit + 1):
+        distribute(market, sid, huge, fan)
+    assert market.splitBalance(sid, huge) == limit + 1
