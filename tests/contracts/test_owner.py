@@ -31,6 +31,24 @@ def test_constructor_refuses_zero_fee_recipient(Marketplace, owner):
         Marketplace.deploy(ETH, 100, EPOCH_SECONDS, {"from": owner})
 
 
+def test_constructor_refuses_the_marketplace_itself_as_fee_recipient(Marketplace, owner, fee_recipient):
+    """The fee recipient given is the address the contract is being deployed at (the
+    owner's next CREATE address)."""
+    import rlp
+    from brownie import web3
+    from eth_utils import keccak, to_canonical_address, to_checksum_address
+
+    def next_address():
+        nonce = web3.eth.get_transaction_count(owner.address)
+        return to_checksum_address(keccak(rlp.encode([to_canonical_address(owner.address), nonce]))[12:])
+
+    with brownie.reverts("Marketplace__MarketplaceAsRecipient: "):
+        Marketplace.deploy(next_address(), 100, EPOCH_SECONDS, {"from": owner})
+    # The prediction is right: a deployment with another recipient lands exactly there.
+    predicted = next_address()
+    assert Marketplace.deploy(fee_recipient, 100, EPOCH_SECONDS, {"from": owner}).address == predicted
+
+
 def test_constructor_refuses_a_zero_epoch_length(Marketplace, owner, fee_recipient):
     with brownie.reverts("Marketplace__ZeroEpochSeconds: "):
         Marketplace.deploy(fee_recipient, 100, 0, {"from": owner})
@@ -69,6 +87,32 @@ def test_zero_fee_recipient_reverts(market, owner, reverts_with):
         market.setFeeRecipient(ETH, {"from": owner})
 
 
+def test_the_marketplace_cannot_be_the_fee_recipient(market, owner, fee_recipient, reverts_with):
+    with reverts_with("Marketplace__MarketplaceAsRecipient"):
+        market.setFeeRecipient(market, {"from": owner})
+    assert market.feeRecipient() == fee_recipient
+
+
+def test_the_marketplace_cannot_be_an_allowed_token(market, owner, reverts_with):
+    for allowed in (True, False):
+        with reverts_with("Marketplace__MarketplaceAsRecipient"):
+            market.setTokenAllowed(market, allowed, {"from": owner})
+    assert not market.tokenAllowed(market)
+
+
+def test_renouncing_ownership_is_disabled(market, owner, accounts, reverts_with):
+    with reverts_with("Marketplace__RenounceDisabled"):
+        market.renounceOwnership({"from": owner})
+    assert market.owner() == owner
+    # A pending two-step transfer is untouched too, and a stranger is refused as before.
+    market.transferOwnership(accounts[5], {"from": owner})
+    with reverts_with("Marketplace__RenounceDisabled"):
+        market.renounceOwnership({"from": owner})
+    assert market.owner() == owner and market.pendingOwner() == accounts[5]
+    with brownie.reverts(f"OwnableUnauthorizedAccount: {accounts[6].address.lower()}"):
+        market.renounceOwnership({"from": accounts[6]})
+
+
 def test_set_token_allowed_and_disallowed(market, owner, MockUSDC):
     token = MockUSDC.deploy({"from": owner})
     tx = market.setTokenAllowed(token, True, {"from": owner})
@@ -99,6 +143,11 @@ def test_only_the_owner_uses_owner_powers(market, fan, MockUSDC):
         lambda: market.pauseSales({"from": fan}),
         lambda: market.unpauseSales({"from": fan}),
         lambda: market.setPoolRules("0x" + "11" * 32, "bafyrules", {"from": fan}),
+        lambda: market.setCatalogSigner(fan, {"from": fan}),
+        lambda: market.blockTrack(1, "bafyreason", {"from": fan}),
+        lambda: market.unblockTrack(1, "bafyreason", {"from": fan}),
+        lambda: market.transferOwnership(fan, {"from": fan}),
+        lambda: market.renounceOwnership({"from": fan}),
         lambda: market.publishEpoch(0, "0x" + "11" * 32, "0x" + "22" * 32, "bafyreport", [], [], {"from": fan}),
     ):
         with brownie.reverts(unauthorized):
