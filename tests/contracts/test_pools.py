@@ -9,7 +9,7 @@ from brownie.test import given, strategy
 from eth_utils import keccak
 from hypothesis import settings
 
-from conftest import EPOCH_SECONDS, ETH, FEE_BPS, end_epoch, goto_epoch, mine_at
+from conftest import EPOCH_SECONDS, ETH, FEE_BPS, distribute, end_epoch, goto_epoch, mine_at
 from ninety.merkle import Allocation, MerkleTree
 from ninety.merkle import leaf as merkle_leaf
 
@@ -472,7 +472,7 @@ def test_claim_credits_the_split_and_pays_out_through_withdraw(market, owner, ac
     assert list(tx.events["PoolClaimed"].values()) == [0, b.split_id, ETH, 6_000]
     assert market.splitBalance(b.split_id, ETH) == 6_000 and market.poolUnclaimed(0, ETH) == 3_000
     assert market.poolClaimed(0, "0x" + merkle_leaf(0, b).hex())
-    market.distribute(b.split_id, ETH, {"from": collaborator})
+    distribute(market, b.split_id, ETH, collaborator)
     assert market.owed(collaborator, ETH) == 2_400 and market.owed(artist, ETH) == 3_600
     before = collaborator.balance()
     market.withdraw(collaborator, [ETH], {"from": collaborator, "gas_price": 0})
@@ -505,10 +505,17 @@ def test_claim_refusals(market, owner, accounts, split_of, artist, reverts_with)
         market.claimFromPool(0, a.split_id, ETH, a.amount, [], {"from": artist})
     with reverts_with("Marketplace__EpochNotPublished", 1):
         market.claimFromPool(1, a.split_id, ETH, a.amount, proof(tree, a), {"from": artist})
-    market.claimFromPool(0, a.split_id, ETH, a.amount, proof(tree, a), {"from": artist})
+    first = market.claimFromPool(0, a.split_id, ETH, a.amount, proof(tree, a), {"from": artist})
+    assert first.return_value is True
+    # Claimed: the same claim again is a no-op returning false (so a batch with it
+    # succeeds), not a revert, and credits nothing.
     leaf = "0x" + merkle_leaf(0, a).hex()
-    with reverts_with("Marketplace__AlreadyClaimed", 0, leaf):
-        market.claimFromPool(0, a.split_id, ETH, a.amount, proof(tree, a), {"from": artist})
+    assert market.poolClaimed(0, leaf)
+    again = market.claimFromPool(0, a.split_id, ETH, a.amount, proof(tree, a), {"from": accounts[7]})
+    assert again.return_value is False and "PoolClaimed" not in again.events
+    assert market.splitBalance(a.split_id, ETH) == a.amount and market.poolUnclaimed(0, ETH) == b.amount
+    # Even without its proof (the claimed flag is read first): still false, never a credit.
+    assert market.claimFromPool.call(0, a.split_id, ETH, a.amount, [], {"from": artist}) is False
 
 
 def test_a_root_that_promises_more_than_allocated_cannot_pay_it(market, owner, accounts, split, reverts_with):
@@ -584,9 +591,9 @@ def test_pools_never_pay_more_than_deposited_and_each_allocation_once(market, ow
     assert fee * 9 <= allocated
     assert market.poolBalance(now, ETH) == pool - allocated - fee
     for a in allocations:
-        market.claimFromPool(0, a.split_id, ETH, a.amount, proof(tree, a), {"from": accounts[8]})
-        with brownie.reverts():
-            market.claimFromPool(0, a.split_id, ETH, a.amount, proof(tree, a), {"from": accounts[8]})
+        assert market.claimFromPool(0, a.split_id, ETH, a.amount, proof(tree, a), {"from": accounts[8]}).return_value
+        again = market.claimFromPool(0, a.split_id, ETH, a.amount, proof(tree, a), {"from": accounts[8]})
+        assert again.return_value is False and "PoolClaimed" not in again.events
     assert market.poolUnclaimed(0, ETH) == 0
     credited = sum(market.splitBalance(s, ETH) for s in set(splits))
     assert credited == allocated
