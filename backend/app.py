@@ -108,6 +108,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(tracks.router)
     app.include_router(ledger.router)
+    app.include_router(ledger.splits_router)
     app.include_router(pools.router)
     app.include_router(moderation.router)
     # Security headers, CSRF check, loopback-only /metrics, rate limits, 64 KiB body cap.

@@ -18,13 +18,14 @@ from eth_abi import decode, encode
 from eth_utils import keccak
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Select, and_, func, or_, select, text
 from sqlmodel import SQLModel
 
 from backend.deps import MAX_DB_INT, DbDep, LogIndex, OptionalBlock, OptionalTime, OptionalTrack, ServicesDep, TrackId
 from backend.errors import ApiError
 from backend.snapshots import Snapshots, checkpoint
+from backend.splits import split_data, to_accept, track_proposals
 from indexer.events import Decoder
 from indexer.mapping import allot
 from indexer.verify import onchain_pools
@@ -33,12 +34,13 @@ from ninety.errors import NinetyError
 from ninety.market import ETH
 
 router = APIRouter(prefix="/api/ledger", tags=["ledger"])
+splits_router = APIRouter(prefix="/api/splits", tags=["ledger"])
 T = SQLModel.metadata.tables
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
-EVENT_TABLES = ("sale", "withdrawal", "distribution", "track", "track_update", "split", "fee_change",
-                "fee_recipient_change", "token_allowance", "sales_pause", "pool_deposit", "pool_withdrawal",
-                "pool_settlement", "epoch", "pool_claim")
+EVENT_TABLES = ("sale", "withdrawal", "distribution", "track", "track_update", "track_split_change", "split_proposal",
+                "split_consent", "split", "fee_change", "fee_recipient_change", "token_allowance", "sales_pause",
+                "pool_deposit", "pool_withdrawal", "pool_settlement", "epoch", "pool_claim")
 
 
 def _address(value: str | None, name: str) -> str | None:
@@ -287,6 +289,7 @@ class WithdrawalItem(BaseModel):
     token_symbol: str
     token_decimals: int
     amount: str
+    paid_to: str = Field(description="where the funds went: the account itself, or the address it chose (withdrawTo)")
     block_number: int
     block_hash: str
     block_time: int
@@ -302,7 +305,8 @@ class WithdrawalPage(BaseModel):
 def _withdrawal_item(tokens: Any, r: Any) -> dict[str, Any]:
     symbol, decimals = tokens.info(r["token"])
     return {"account": r["account"], "token": r["token"], "token_symbol": symbol, "token_decimals": decimals,
-            "amount": str(int(r["amount"])), "block_number": r["block_number"], "block_hash": r["block_hash"],
+            "amount": str(int(r["amount"])), "paid_to": r["paid_to"], "block_number": r["block_number"],
+            "block_hash": r["block_hash"],
             "block_time": r["block_time"], "tx_hash": r["tx_hash"], "log_index": r["log_index"]}
 
 
@@ -419,6 +423,18 @@ class Undistributed(BaseModel):
     split_id: str
     token: str
     amount: str
+    recipients: list[str] = Field(description="the split's data, as distribute() takes it")
+    shares_ppm: list[int]
+
+
+class ProposalToAccept(BaseModel):
+    track_id: int
+    split_id: str = Field(description="the proposed split")
+    recipients: list[str]
+    shares_ppm: list[int]
+    current_recipients: list[str] = Field(description="the track's split now")
+    current_shares_ppm: list[int]
+    missing: int = Field(description="consents still needed, this address's included")
 
 
 class ArtistSummary(BaseModel):
@@ -426,6 +442,9 @@ class ArtistSummary(BaseModel):
     as_of_block: int
     tokens: list[ArtistToken]
     undistributed: list[Undistributed] = []
+    proposals_to_accept: list[ProposalToAccept] = Field(
+        default=[], description="pending split changes this address must consent to (acceptSplit); only for the "
+                                "ledger's latest block, like `undistributed`")
 
 
 @router.get("/artists/{address}", response_model=ArtistSummary, responses={304: {"description": "Not modified (ETag)"}})
@@ -471,7 +490,8 @@ def _artist_summary(services: Any, db: Any, who: str, at: tuple[int, str], as_of
     cp, cp_hash = at
     block = cp if as_of_block is None else as_of_block
     per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    waiting: list[Undistributed] = []
+    waiting: list[tuple[str, str, int]] = []
+    proposals: list[ProposalToAccept] = []
     if as_of_block is None:
         # One round trip over the aggregates (this is what every new block costs).
         for kind, token, a, b, c, split_id in db.execute(_ARTIST_NOW, {"who": who}):
@@ -485,7 +505,8 @@ def _artist_summary(services: Any, db: Any, who: str, at: tuple[int, str], as_of
             elif int(a) > int(b):
                 # Sales waiting in splits this address is paid from: `distribute` moves them
                 # to `owed` (the studio's one-click withdraw does both in one multicall).
-                waiting.append(Undistributed(split_id=split_id, token=token, amount=str(int(a) - int(b))))
+                waiting.append((split_id, token, int(a) - int(b)))
+        proposals = [ProposalToAccept(**p) for p in to_accept(db, who)]
     else:
         sale = T["sale"]
         q = select(sale.c.token, sale.c.amount, sale.c.platform_fee, sale.c.buyer).where(
@@ -518,7 +539,11 @@ def _artist_summary(services: Any, db: Any, who: str, at: tuple[int, str], as_of
             gross=str(p.get("gross", 0)), fees=str(p.get("fees", 0)), net=str(p.get("gross", 0) - p.get("fees", 0)),
             credited=str(credited), withdrawn=str(p.get("withdrawn", 0)), owed=str(owed[t]),
             owed_in_ledger=None if in_ledger is None else str(in_ledger)))
-    return ArtistSummary(address=who, as_of_block=block, tokens=out, undistributed=waiting)
+    data = split_data(db, {w[0] for w in waiting})
+    undistributed = [Undistributed(split_id=sid, token=token, amount=str(amount), recipients=data[sid][0],
+                                   shares_ppm=data[sid][1]) for sid, token, amount in waiting]
+    return ArtistSummary(address=who, as_of_block=block, tokens=out, undistributed=undistributed,
+                         proposals_to_accept=proposals)
 
 
 # ------------------------------------------------------------------ track
@@ -610,6 +635,102 @@ def _track_summary(services: Any, db: Any, track_id: int) -> TrackSummary:
         sales_per_day=[DaySales(day=dt.datetime.fromtimestamp(d * 86400, dt.timezone.utc).date().isoformat(),
                                 sales=n, gross=str(g)) for d, (n, g) in sorted(days.items())],
     )
+
+
+# ------------------------------------------------------------------ splits
+
+
+SPLIT_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+class SplitOut(BaseModel):
+    split_id: str
+    recipients: list[str]
+    shares_ppm: list[int]
+    created_block: int
+    tx_hash: str
+
+
+@splits_router.get("/{split_id}", response_model=SplitOut)
+def get_split(split_id: str, db: DbDep) -> SplitOut:
+    """A split's recipients and shares, as its SplitCreated event logged them (the
+    contract keeps only their hash: distribute() and proposeSplit() take them as input)."""
+    if not SPLIT_ID.match(split_id):
+        raise ApiError(422, f"{split_id!r} is not a split id (0x followed by 64 hex digits)")
+    split_id = split_id.lower()
+    row = db.execute(select(T["split"]).where(T["split"].c.split_id == split_id)).mappings().first()
+    if row is None:
+        raise ApiError(404, f"no split {split_id} in the ledger")
+    recipients, shares = split_data(db, [split_id]).get(split_id, ([], []))
+    return SplitOut(split_id=split_id, recipients=recipients, shares_ppm=shares, created_block=row["block_number"],
+                    tx_hash=row["tx_hash"])
+
+
+class SplitHistoryItem(BaseModel):
+    split_id: str
+    previous_split_id: str | None = Field(description="null for the split the track was registered with")
+    recipients: list[str]
+    shares_ppm: list[int]
+    block_number: int
+    tx_hash: str
+    log_index: int
+
+
+class SplitProposalOut(BaseModel):
+    split_id: str
+    recipients: list[str]
+    shares_ppm: list[int]
+    must_consent: list[str] = Field(description="payees of the split at the time who would lose share")
+    accepted: list[str]
+    missing: int
+    status: Literal["pending", "applied", "superseded"] = Field(
+        description="applied: the change landed; superseded: another change of the track landed first")
+    block_number: int
+    tx_hash: str
+
+
+class TrackSplits(BaseModel):
+    track_id: int
+    split_id: str = Field(description="the split the track's sales go to now")
+    history: list[SplitHistoryItem] = Field(description="oldest first, from the registration")
+    proposals: list[SplitProposalOut] = Field(description="newest first")
+
+
+@router.get("/tracks/{track_id}/splits", response_model=TrackSplits,
+            responses={304: {"description": "Not modified (ETag)"}})
+def track_splits(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep) -> Response:
+    """A track's split history (every change, with each split's data) and its split
+    change proposals with their consents. Carries an ETag that changes with the ledger's
+    checkpoint, like the summaries."""
+    contract = services.deployment.address.lower() if services.deployment is not None else ""
+    at = checkpoint(db, contract) if contract else None
+    if at is None:
+        return Response(_track_splits(db, track_id).model_dump_json(), media_type="application/json")
+    return services.snapshots.respond(request, ("track_splits", contract, at[1], track_id),
+                                      lambda: _track_splits(db, track_id))
+
+
+def _track_splits(db: Any, track_id: int) -> TrackSplits:
+    track = db.execute(select(T["track"]).where(T["track"].c.track_id == track_id)).mappings().first()
+    if track is None:
+        raise ApiError(404, f"no track {track_id} in the ledger")
+    tsc = T["track_split_change"]
+    changes = db.execute(select(tsc).where(tsc.c.track_id == track_id)
+                         .order_by(tsc.c.block_number, tsc.c.log_index)).mappings().all()
+    proposals = track_proposals(db, track_id)
+    data = split_data(db, {track["registered_split_id"], *(c["split_id"] for c in changes)})
+    history = [SplitHistoryItem(split_id=track["registered_split_id"], previous_split_id=None,
+                                recipients=data.get(track["registered_split_id"], ([], []))[0],
+                                shares_ppm=data.get(track["registered_split_id"], ([], []))[1],
+                                block_number=track["block_number"], tx_hash=track["tx_hash"],
+                                log_index=track["log_index"])]
+    history += [SplitHistoryItem(split_id=c["split_id"], previous_split_id=c["previous_split_id"],
+                                 recipients=data.get(c["split_id"], ([], []))[0],
+                                 shares_ppm=data.get(c["split_id"], ([], []))[1], block_number=c["block_number"],
+                                 tx_hash=c["tx_hash"], log_index=c["log_index"]) for c in changes]
+    return TrackSplits(track_id=track_id, split_id=track["split_id"], history=history,
+                       proposals=[SplitProposalOut(**{k: v for k, v in p.items() if k in SplitProposalOut.model_fields})
+                                  for p in proposals])
 
 
 # ------------------------------------------------------------------ reconciliation
@@ -804,10 +925,13 @@ def proof(tx_hash: str, log_index: LogIndex, services: ServicesDep, db: DbDep) -
 _FIELDS = {
     "sale": {"track_id": "trackId", "buyer": "buyer", "token": "token", "amount": "amount",
              "platform_fee": "platformFee", "split_id": "splitId"},
-    "withdrawal": {"account": "account", "token": "token", "amount": "amount"},
+    "withdrawal": {"account": "account", "token": "token", "amount": "amount", "paid_to": "to"},
     "distribution": {"split_id": "splitId", "token": "token", "amount": "amount"},
     "track": {"track_id": "trackId", "artist": "artist", "metadata_cid": "metadataCid"},
-    "track_update": {"track_id": "trackId", "split_id": "splitId", "price": "price", "listed": "listed"},
+    "track_update": {"track_id": "trackId", "price": "price", "listed": "listed"},
+    "track_split_change": {"track_id": "trackId", "previous_split_id": "previousSplitId", "split_id": "splitId"},
+    "split_proposal": {"track_id": "trackId", "split_id": "splitId"},
+    "split_consent": {"track_id": "trackId", "split_id": "splitId", "payee": "payee", "missing": "missing"},
     "split": {"split_id": "splitId"},
 }
 

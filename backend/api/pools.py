@@ -17,6 +17,7 @@ from backend.api.tracks import problem_response
 from backend.deps import MAX_DB_INT, DbDep, ServicesDep, current_wallet, session_token
 from backend.errors import ApiError
 from backend.models import EpochReport, FreeDownload
+from backend.splits import split_data
 from ninety.epochs import eth_call
 from ninety.errors import IpfsError, IpfsUnavailableError
 
@@ -192,7 +193,8 @@ class AllocationOut(BaseModel):
     amount: str
     proof: list[str]
     claimed: bool
-    recipients: list[str]
+    recipients: list[str] = Field(description="the split's data, as distribute() takes it after the claim")
+    shares_ppm: list[int]
 
 
 class AllocationsOut(BaseModel):
@@ -216,16 +218,15 @@ def allocations(epoch: Annotated[int, Path(ge=0, le=MAX_DB_INT)], services: Serv
     report = _report(services, db, epoch, row["report_cid"])
     claimed = {(r[0], r[1]) for r in db.execute(
         select(T["pool_claim"].c.split_id, T["pool_claim"].c.token).where(T["pool_claim"].c.epoch == epoch))}
-    sr = T["split_recipient"]
+    data = split_data(db, {a["split_id"] for a in report["allocations"]})
     out = []
     for a in report["allocations"]:
-        recipients = [r[0] for r in db.execute(select(sr.c.recipient).where(sr.c.split_id == a["split_id"])
-                                               .order_by(sr.c.position))]
+        recipients, shares = data.get(a["split_id"], ([], []))
         if who is not None and who not in recipients:
             continue
         out.append(AllocationOut(split_id=a["split_id"], token=a["token"], token_symbol=services.tokens.info(a["token"])[0],
                                  amount=a["amount"], proof=a["proof"], claimed=(a["split_id"], a["token"]) in claimed,
-                                 recipients=recipients))
+                                 recipients=recipients, shares_ppm=shares))
     return AllocationsOut(epoch=epoch, root=row["root"], report_cid=row["report_cid"], allocations=out)
 
 

@@ -26,6 +26,7 @@ from backend.deps import MAX_DB_INT, DbDep, ServicesDep, TrackId, WalletDep
 from backend.errors import ApiError
 from backend.models import EpochReport, FreeDownload, Upload
 from backend.ranges import parse_range
+from backend.splits import pending_counts
 from ninety.errors import NinetyError
 from ninety.market import ETH
 
@@ -61,6 +62,8 @@ class TrackOut(BaseModel):
     genuine: bool
     blocked: bool
     block_reason_cid: str | None
+    pending_split_changes: int = Field(0, description="proposed split changes waiting for payees' consent "
+                                                      "(GET /api/ledger/tracks/{id}/splits)")
 
 
 class TrackPage(BaseModel):
@@ -91,7 +94,7 @@ def _deliverable() -> Any:
                                       upload.c.artist == track.c.artist).exists())
 
 
-def _item(services: Any, row: Any) -> TrackOut:
+def _item(services: Any, row: Any, pending: int = 0) -> TrackOut:
     symbol, decimals = token_info(services, row["token"])
     return TrackOut(
         track_id=row["track_id"], artist=row["artist"], artist_name=row["artist_name"], title=row["title"],
@@ -101,6 +104,7 @@ def _item(services: Any, row: Any) -> TrackOut:
         artwork_cid=row["artwork_cid"], preview_cid=row["preview_cid"], audio_cid=row["audio_cid"],
         sales=int(row["sales"]), block_number=row["block_number"], block_time=row["block_time"], tx_hash=row["tx_hash"],
         genuine=bool(row["genuine"]), blocked=bool(row["blocked"]), block_reason_cid=row["block_reason_cid"],
+        pending_split_changes=pending,
     )
 
 
@@ -213,7 +217,8 @@ def list_tracks(
         last = rows[-1]
         next_cursor = _cursor({"sort": sort, "id": last["track_id"], **({"p": last["price_sort"]} if sort == "price" else {}),
                                **({"s": int(last["sales"])} if sort == "sales" else {})})
-    return TrackPage(items=[_item(services, r) for r in rows], next_cursor=next_cursor)
+    pending = pending_counts(db, [r["track_id"] for r in rows])
+    return TrackPage(items=[_item(services, r, pending.get(r["track_id"], 0)) for r in rows], next_cursor=next_cursor)
 
 
 def _track(db: Any, track_id: int) -> Any:
@@ -253,7 +258,7 @@ def _refuse_if_blocked(row: Any) -> None:
 def get_track(track_id: TrackId, services: ServicesDep, db: DbDep) -> TrackOut:
     """One track: its on-chain listing and its metadata (`blocked` with the reason's CID
     if it was taken down). 404 for a track this server cannot deliver."""
-    return _item(services, _track(db, track_id))
+    return _item(services, _track(db, track_id), pending_counts(db, [track_id]).get(track_id, 0))
 
 
 _ASSET_HEADS: dict[str, tuple[int, str]] = {}  # cid -> (size, media type): CIDs never change

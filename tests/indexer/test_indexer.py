@@ -187,3 +187,63 @@ def test_sales_of_eth_and_tokens_keep_their_token(anvil, world, engine):
     assert sales[eth_track]["platform_fee"] == 50 and sales[eth_track]["artist"] == a[1].lower()
     assert owed[(a[1].lower(), ETH)] == 570 and owed[(a[2].lower(), ETH)] == 380
     assert owed[(a[9].lower(), ETH)] == 50
+
+
+def test_a_reorg_undoes_a_split_change_and_reopens_the_proposal_it_applied(anvil, world, engine):
+    m, w3 = world.market, world.w3
+    artist, collaborator = world.accounts[1], world.accounts[2]
+    even = m.create_split([(artist, 500_000), (collaborator, 500_000)], artist)
+    solo = m.create_split([(artist, 1_000_000)], artist)  # the collaborator loses: needs consent
+    raise_ = m.create_split([(artist, 400_000), (collaborator, 600_000)], artist)  # only the artist loses: at once
+    tid = m.register("bafkreisplitreorg", even, ETH, 10**15, artist)
+    assert m.propose_split(tid, solo, artist) is False
+    ix = make_indexer(anvil.url, engine, world)
+    ix.run(once=True)
+
+    def ledger():
+        with engine.connect() as conn:
+            track = conn.execute(select(T["track"].c.split_id).where(T["track"].c.track_id == tid)).scalar()
+            proposals = [tuple(r) for r in conn.execute(select(T["split_proposal"].c.split_id, T["split_proposal"].c.status))]
+            changes = [tuple(r) for r in conn.execute(select(T["track_split_change"].c.previous_split_id,
+                                                             T["track_split_change"].c.split_id))]
+            consents = conn.execute(select(T["split_consent"].c.payee)).scalars().all()
+        return track, proposals, changes, consents
+
+    assert ledger() == (even, [(solo, "pending")], [], [])
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    assert m.accept_split(tid, solo, collaborator) is True
+    make_indexer(anvil.url, engine, world).run(once=True)
+    assert ledger() == (solo, [(solo, "applied")], [(even, solo)], [collaborator.lower()])
+
+    # Another history replaces the consent: the artist raises the collaborator instead,
+    # which lands at once and voids the proposal; the new chain is longer.
+    assert w3.provider.make_request("evm_revert", [snapshot])["result"]
+    assert m.propose_split(tid, raise_, artist) is True
+    for i in range(2):
+        m.buy(tid, 10**15 + i, world.accounts[3])
+    ix = make_indexer(anvil.url, engine, world)
+    ix.run(once=True)
+    assert ix.stats.reorgs >= 1
+    assert ledger() == (raise_, [(solo, "superseded")], [(even, raise_)], [])
+    _, diffs = verify(Rpc(anvil.url), engine, m.address, world.deploy_block)
+    assert diffs == []
+
+
+def test_verify_names_a_tampered_split_change_and_proposal(anvil, world, engine):
+    m = world.market
+    artist, collaborator = world.accounts[1], world.accounts[2]
+    even = m.create_split([(artist, 500_000), (collaborator, 500_000)], artist)
+    solo = m.create_split([(artist, 1_000_000)], artist)
+    raise_ = m.create_split([(artist, 400_000), (collaborator, 600_000)], artist)
+    tid = m.register("bafkreisplittamper", even, ETH, 10**15, artist)
+    assert m.propose_split(tid, raise_, artist) is True
+    assert m.propose_split(tid, solo, artist) is False
+    make_indexer(anvil.url, engine, world).run(once=True)
+    with engine.begin() as conn:
+        change = conn.execute(select(T["track_split_change"])).mappings().one()
+        conn.execute(update(T["track_split_change"]).values(split_id=solo))
+        proposal = conn.execute(select(T["split_proposal"])).mappings().one()
+        conn.execute(update(T["split_proposal"]).values(status="applied"))
+    _, diffs = verify(Rpc(anvil.url), engine, m.address, world.deploy_block)
+    assert any(d.startswith(f"track_split_change {change['tx_hash']}") and "split_id" in d for d in diffs), diffs
+    assert any(d.startswith(f"split_proposal {proposal['tx_hash']}") and "status" in d for d in diffs), diffs
