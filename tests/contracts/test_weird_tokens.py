@@ -6,6 +6,7 @@ the test shows the failure mode the README's token policy warns about."""
 import brownie
 import pytest
 from brownie import ZERO_ADDRESS, accounts as all_accounts
+from eth_abi import encode
 from eth_utils import keccak
 
 from conftest import FEE_BPS
@@ -207,6 +208,42 @@ def test_blocklist_and_pausable_tokens_are_exact_while_nobody_is_blocked_or_paus
 
 def test_a_hook_token_without_a_hook_is_exact(round_, owner, WeirdHookToken):
     round_(WeirdHookToken.deploy({"from": owner}), 10**18)
+
+
+def end_epoch(market):
+    """Move block time past the end of the current epoch and mine a block."""
+    from brownie import chain, web3
+
+    target = market.epochStart() + (market.currentEpoch() + 1) * market.epochSeconds() + 60
+    chain.sleep(max(0, target - web3.eth.get_block("latest")["timestamp"]))
+    chain.mine()
+
+
+@pytest.mark.parametrize("name", ["FeeOnTransferToken", "WeirdNoReturnToken"])
+def test_a_published_pool_in_a_weird_token_is_accounted_exactly(
+    name, market, owner, fan, sponsor, stranger, split, fee_recipient
+):
+    """The pool path: a deposit, publication (allocated, fee, carried over), a claim into the
+    split (a second claim does nothing), distribution and withdrawal: exact at every step,
+    unclaimed allocations included."""
+    token = getattr(brownie, name).deploy({"from": owner})
+    allow_and_fund(market, owner, token, fan, sponsor, 10**20)
+    books = Books(market, token, [split[0]])
+    market.depositToPool(0, token, 10**18, {"from": sponsor})
+    pool = books.exact()
+    end_epoch(market)
+    allocated, fee = pool // 2, pool // 18  # the fee at most 1/9 of what is allocated
+    leaf = keccak(keccak(encode(["uint256", "bytes32", "address", "uint256"], [0, split[0], token.address, allocated])))
+    market.publishEpoch(0, leaf, leaf, "bafyweirdreport", [allocated], [fee], {"from": owner})
+    assert market.poolUnclaimed(0, token) == allocated and market.poolBalance(1, token) == pool - allocated - fee
+    assert books.exact() == pool
+    assert market.claimFromPool(0, split[0], token, allocated, [], {"from": stranger}).return_value is True
+    assert market.claimFromPool(0, split[0], token, allocated, [], {"from": stranger}).return_value is False
+    assert market.splitBalance(split[0], token) == allocated and books.exact() == pool
+    distribute(market, split, token, stranger)
+    for account in [*split[1], fee_recipient]:
+        market.withdraw(account, [token], {"from": stranger})
+    assert books.exact() == pool - allocated - fee == market.poolBalance(1, token)
 
 
 # ------------------------------------------------------------------ failure modes
