@@ -681,10 +681,10 @@ def token_allow(
             for note in report.notes:
                 console.print(f"  [yellow]note[/] {escape(note)}", soft_wrap=True)
             if not report.passed:
-                failed = "; ".join(f"{c.name}: {c.detail}" for c in report.failed)
+                failed = ", ".join(c.name for c in report.failed)
                 if not force:
-                    raise TokenError(f"refused: {failed}. A token like this would lock sales or make the "
-                                     "Marketplace owe more than it holds (--force allows it anyway)")
+                    raise TokenError(f"refused: the probe failed ({failed}, above). A token like this would lock "
+                                     "sales or make the Marketplace owe more than it holds (--force allows it anyway)")
                 console.print(f"[yellow]warning: --force: allowing it although the probe failed ({escape(failed)})[/]",
                               soft_wrap=True)
         number = set_allowed(w3, deployment, key, token, True)
