@@ -97,6 +97,20 @@ def test_upload_register_buy_download(stack):
     # Someone else's wallet: still no purchase.
     assert stack.client.get(f"/api/tracks/{tid}/download", headers=stack.login(OTHER)).status_code == 403
 
+    # The artist proposes cutting the fan's share: it waits for the fan's consent.
+    assert stack.client.get(f"/api/tracks/{tid}").json()["pending_split_changes"] == 0
+    m = stack.world.market
+    solo = m.create_split([(artist, 1_000_000)], artist)
+    assert m.propose_split(tid, solo, artist) is False
+    stack.sync()
+    assert stack.client.get(f"/api/tracks/{tid}").json()["pending_split_changes"] == 1
+    listed = stack.client.get("/api/tracks", params={"q": "night"}).json()["items"]
+    assert [t["pending_split_changes"] for t in listed] == [1]
+    assert m.accept_split(tid, solo, fan) is True
+    stack.sync()
+    after = stack.client.get(f"/api/tracks/{tid}").json()
+    assert after["pending_split_changes"] == 0 and after["split_id"] == solo
+
 
 def test_unknown_track_is_a_404_problem(stack):
     r = stack.client.get("/api/tracks/999")

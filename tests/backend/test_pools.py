@@ -197,7 +197,9 @@ def test_a_whole_epoch_from_signed_free_downloads_to_proofs_and_claims(stack, tm
     before = m.owed(collab, ETH)
     a = mine[0]
     m.send(f.claimFromPool(0, a["split_id"], w3.to_checksum_address(a["token"]), int(a["amount"]), a["proof"]), collab)
-    m.distribute(a["split_id"], a["token"], collab)
+    assert (a["recipients"], a["shares_ppm"]) == ([x.lower() for x in m.split_data(a["split_id"])[0]],
+                                                  m.split_data(a["split_id"])[1])
+    m.distribute(a["split_id"], a["token"], a["recipients"], a["shares_ppm"], collab)  # as the web app does
     stack.sync()
     assert m.owed(collab, ETH) - before == part * 400_000 // 1_000_000
     assert stack.client.get("/api/ledger/reconciliation").json()["ok"] is True
