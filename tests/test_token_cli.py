@@ -263,3 +263,44 @@ def test_an_rpc_without_state_overrides_needs_force(chain, market, deploy_token)
         assert allowed(market, token)
     finally:
         proxy.close()
+
+
+# Every test token, as deployed and set up, and what the probe must say of it: passes or
+# not, and a note it must print (the README's token policy covers what no call can see).
+VERDICTS = [
+    ("MockUSDC", (), None, True, None),
+    ("FeeOnTransferToken", (), None, True, None),
+    ("WeirdNoReturnToken", (), None, True, None),
+    ("WeirdDecimalsToken", (2,), None, True, None),
+    ("WeirdDecimalsToken", (24,), None, True, None),
+    ("WeirdZeroRevertToken", (), None, True, None),
+    ("WeirdHookToken", (), None, True, None),
+    ("WeirdFalseToken", (), None, True, None),  # false only when a transfer cannot be made
+    ("WeirdRebasingToken", (), None, True, "rebasing"),
+    ("WeirdPausableToken", (), None, True, "pause"),
+    ("WeirdBlocklistToken", (), None, True, "blocklist"),
+    ("WeirdFalseToken", (), ("setRefuse", True), False, None),
+    ("WeirdPausableToken", (), ("setPaused", True), False, "pause"),
+    ("WeirdBlocklistToken", (), ("setBlocked", OWNER, True), False, "blocklist"),
+    ("WeirdInflatedBalanceToken", (), None, False, None),
+]
+
+
+@pytest.mark.parametrize("name,args,setup,passes,note", VERDICTS,
+                         ids=[f"{v[0]}{v[1] or ''}{'-' + v[2][0] if v[2] else ''}" for v in VERDICTS])
+def test_what_the_probe_says_of_each_test_token(w3, deploy_token, name, args, setup, passes, note):
+    from ninety.tokens import probe
+
+    token = deploy_token(name, *args)
+    before = token.functions.balanceOf(OWNER).call()
+    if setup:
+        w3.eth.wait_for_transaction_receipt(getattr(token.functions, setup[0])(*setup[1:]).transact({"from": OWNER}))
+    report = probe(w3, token.address, OWNER)
+    assert report.passed is passes, report.checks
+    assert [c.name for c in report.checks] == ["balanceOf", "balance within supply", "transfer", "approve",
+                                               "transferFrom"]
+    if note:
+        assert any(note in n for n in report.notes), report.notes
+    else:
+        assert not report.notes, report.notes
+    assert token.functions.balanceOf(OWNER).call() == before, "the probe spent nothing"
