@@ -5,7 +5,10 @@ Everything goes through the product's real paths, as an artist and a fan would: 
 artist signs in with SIWE and uploads through the API (files pinned to the IPFS node,
 audio encrypted), sends the createSplit and registerTrack calls the API returns, fans
 buy in ETH and in the dev stablecoin (some paying more than the price), a payee
-distributes and withdraws, and the indexer mirrors it all. Then a sponsor-pool round:
+distributes and withdraws, and the indexer mirrors it all. Then split changes: an artist
+raises a session player's share (it lands at once: nobody loses) and proposes cutting a
+producer out of another track, which stays pending until the producer consents (the
+studio shows it). Then a sponsor-pool round:
 a sponsor funds the current epoch, two fans who bought from other artists (so they
 qualify) sign free downloads of the free track, a wallet that never bought signs one too
 (told why it does not count, and not recorded), the epoch is closed on the dev chain's clock and published, the
@@ -79,6 +82,11 @@ TRACKS = (
               "Free to download: sign your download and the sponsor pool pays Kyoto Tape Club."),
 )
 FREE_TRACK = len(TRACKS) - 1
+# Split changes by Ada Lovetone: (track index, new split). "Paper Boats" raises the
+# violinist's share (lands at once); "Harbour Lights" cuts the producer out (left pending:
+# wallet 5 has to consent).
+SPLIT_RAISE = (2, ((1, 600_000), (6, 400_000)))
+SPLIT_CUT = (1, ((1, 1_000_000),))
 # The pool round: wallet 8 sponsors; fans 2 and 7 (who bought) and wallet 9 (who never did)
 # sign free downloads.
 SPONSOR, LISTENERS, NEVER_BOUGHT = 8, (2, 7), 9
@@ -279,17 +287,53 @@ class Seeder:
                 token, _ = self._price(t.price)
                 if t.artist == 1 and token == ETH:
                     split_id = self.market.functions.tracks(tracks[t.title]).call()[1]
-                    if self.market.functions.splitBalance(split_id, Web3.to_checksum_address(token)).call():
-                        self._call(1, self.market.functions.distribute(split_id, Web3.to_checksum_address(token)))
+                    # The contract keeps only the split's hash: its data goes with the call.
+                    recipients, shares = self._split(t.split)
+                    self._call(1, self.market.functions.distribute(split_id, Web3.to_checksum_address(token),
+                                                                   recipients, shares))
             self._call(1, self.market.functions.withdraw(artist, [Web3.to_checksum_address(ETH)]))
             self.state["withdrawal"] = True
             self._save()
         self._wait_indexed()
+        if not self.state.get("split_changes"):
+            self._split_changes(tracks)
         if self.close_epoch is not None and not self.state.get("pool_round"):
             self._pool_round(tracks[TRACKS[FREE_TRACK].title])
         self.state["complete"] = True
         self._save()
         return self.state
+
+    def _split(self, pairs: tuple[tuple[int, int], ...]) -> tuple[list[str], list[int]]:
+        """(recipients, shares) of a split of dev wallets, in the contract's order."""
+        from ninety.market import sorted_split
+
+        return sorted_split([(self.keys(w)[0], share) for w, share in pairs])
+
+    def _split_changes(self, tracks: dict[str, int]) -> None:
+        """Ada raises the violinist on "Paper Boats" (at once) and proposes cutting the
+        producer out of "Harbour Lights" (pending until wallet 5 consents), as the studio
+        does: createSplit, then proposeSplit with the current split's data from the API."""
+        f = self.market.functions
+        receipt = None
+        for index, pairs in (SPLIT_RAISE, SPLIT_CUT):
+            if self.state.get(f"split_change_{index}"):
+                continue  # sent by an interrupted run (the ledger may not show it yet)
+            t = TRACKS[index]
+            track_id = tracks[t.title]
+            current = self.http.get(f"{self.api}/api/tracks/{track_id}", timeout=10).json()["split_id"]
+            now = self.http.get(f"{self.api}/api/splits/{current}", timeout=10).json()
+            recipients, shares = self._split(pairs)
+            self._call(1, f.createSplit(recipients, shares))  # an existing split is returned as is
+            self.say(f"  demo: Ada Lovetone proposes a new split for {t.title}")
+            receipt = self._call(1, f.proposeSplit(
+                track_id, ([Web3.to_checksum_address(a) for a in now["recipients"]], now["shares_ppm"]),
+                (recipients, shares)))
+            self.state[f"split_change_{index}"] = True
+            self._save()
+        if receipt is not None:
+            self._wait_block_indexed(int(receipt["blockNumber"]))
+        self.state["split_changes"] = True
+        self._save()
 
     def _pool_round(self, free_track: int) -> None:
         """One whole sponsor-pool epoch, through the same paths as the product's users."""

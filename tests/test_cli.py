@@ -144,6 +144,18 @@ def test_up_seeds_a_demo_catalog_once_and_stops_cleanly(tmp_path):
         sales = requests.get(f"{api}/api/ledger/sales", params={"limit": 100}, timeout=10).json()["items"]
         assert len(sales) >= 8 and {s["token_symbol"] for s in sales} == {"ETH", "mUSDC"}
         assert len(requests.get(f"{api}/api/ledger/withdrawals", timeout=10).json()["items"]) == 1
+        # Split changes: a raise that landed at once, and a cut waiting for the producer.
+        by_title = {t["title"]: t for t in tracks}
+        raised = requests.get(f"{api}/api/ledger/tracks/{by_title['Paper Boats']['track_id']}/splits", timeout=10).json()
+        assert len(raised["history"]) == 2
+        assert sorted(raised["history"][-1]["shares_ppm"]) == [400_000, 600_000] and raised["proposals"] == []
+        cut = by_title["Harbour Lights"]
+        assert cut["pending_split_changes"] == 1
+        proposal = requests.get(f"{api}/api/ledger/tracks/{cut['track_id']}/splits", timeout=10).json()["proposals"][0]
+        assert proposal["status"] == "pending" and proposal["shares_ppm"] == [1_000_000] and proposal["missing"] == 1
+        (producer,) = proposal["must_consent"]
+        asks = requests.get(f"{api}/api/ledger/artists/{producer}", timeout=10).json()["proposals_to_accept"]
+        assert [(a["track_id"], a["split_id"]) for a in asks] == [(cut["track_id"], proposal["split_id"])]
         preview = requests.get(f"{api}/api/tracks/{tracks[0]['track_id']}/preview", timeout=10)
         assert preview.status_code == 200 and preview.content[:4] == b"OggS"
         assert requests.get(f"{api}/api/ledger/reconciliation", timeout=30).json()["ok"] is True
