@@ -187,6 +187,8 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// once every payee in `mustConsent` (who would lose share) accepted. The proposal dies
     /// if the track's split changes first.
     event SplitChangeProposed(uint256 indexed trackId, bytes32 indexed splitId, address[] mustConsent);
+    /// @notice The artist withdrew every pending split-change proposal of track `trackId`.
+    event SplitProposalsCancelled(uint256 indexed trackId);
     /// @notice `payee` accepted moving track `trackId` to split `splitId`; `missing` more
     /// consents are needed (at zero the change has landed).
     event SplitChangeAccepted(uint256 indexed trackId, bytes32 indexed splitId, address indexed payee, uint256 missing);
@@ -262,8 +264,6 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     error Marketplace__ZeroRecipient(uint256 index);
     /// @notice A recipient or share word with bits set beyond its type (not ABI-encoded).
     error Marketplace__MalformedSplitData();
-    /// @notice A split balance too large to divide by shares without overflow.
-    error Marketplace__AmountTooLarge(uint256 amount);
     /// @notice The Marketplace itself cannot be paid: its own transfers would strand funds.
     error Marketplace__MarketplaceAsRecipient();
     /// @notice The calldata recipients and shares do not hash to this split id.
@@ -476,9 +476,11 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         uint256 stored = balances[splitId];
         if (stored < 2) return 0;
         amount = stored - 1;
-        // Keeps amount * share below 2**256 in the loop (no real token comes near).
-        if (amount > type(uint256).max / TOTAL_SHARES_PPM) revert Marketplace__AmountTooLarge(amount);
-        balances[splitId] = 1;
+        // amount * share must stay below 2**256 in the loop: a larger balance (only a token
+        // with an absurd supply has one) goes out over several calls instead of sticking.
+        uint256 most = type(uint256).max / TOTAL_SHARES_PPM;
+        if (amount > most) amount = most;
+        balances[splitId] = stored - amount;
 
         uint256 owedOfToken = _mappingSlot(_owedSlot(), uint256(uint160(token)));
         uint256 allotted = 0;
@@ -634,7 +636,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// @notice Move a track's future sales to another existing split. Only the artist may.
     /// If no payee of the current split would get a smaller share (leaving counts as zero),
     /// it takes effect now; otherwise each such payee, other than the artist, must call
-    /// `acceptSplit` first.
+    /// `acceptSplit` first (until another change lands or the artist cancels it).
     /// @param current The track's current split data; `next` the proposed split's.
     /// @return changed Whether the split changed now.
     function proposeSplit(uint256 trackId, SplitData calldata current, SplitData calldata next)
@@ -676,6 +678,14 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         if (missing != 0) return false;
         _changeSplit(track, trackId, splitId);
         return true;
+    }
+
+    /// @notice Withdraw every pending split-change proposal of a track (only its artist):
+    /// consents given so far no longer count, and none can be given any more.
+    function cancelSplitProposals(uint256 trackId) external {
+        Track storage track = _ownTrack(trackId);
+        ++track.splitChanges;
+        emit SplitProposalsCancelled(trackId);
     }
 
     /// @notice How many consents moving track `trackId` to split `splitId` still needs (zero

@@ -287,27 +287,29 @@ def test_split_balance_is_exact_across_distribute_cycles(market, owner, accounts
             assert held() == market.owed(fees, token)
 
 
-def test_amount_too_large_is_reachable_with_a_token_of_huge_supply(market, owner, accounts, artist, fan, split_of,
-                                                                   MockUSDC, reverts_with):
+def test_a_balance_too_large_to_divide_goes_out_in_parts(market, owner, accounts, artist, fan, split_of, MockUSDC):
     """Above 2**256 / 1e6 (about 1.2e71 base units) a balance cannot be divided by shares
-    without overflow: distribute refuses it (AmountTooLarge). Unreachable with ETH (its
-    supply is about 1.2e26 wei); reachable with a token whose supply is that large (or
-    mintable at will, as MockUSDC is) and the balance then stays in the split: there is
-    no way to distribute it in parts. The README's token policy must exclude such tokens."""
+    in one go without overflow. Unreachable with ETH (its supply is about 1.2e26 wei);
+    reachable with a token whose supply is that large (or mintable at will, as MockUSDC
+    is). distribute then allots the largest amount that divides and leaves the rest for
+    the next call, so nothing sticks and every payee is credited exactly by share."""
     huge = MockUSDC.deploy({"from": owner})
     market.setTokenAllowed(huge, True, {"from": owner})
     market.setPlatformFee(0, {"from": owner})
     limit = (2**256 - 1) // 1_000_000
-    huge.mint(fan, limit + 1, {"from": owner})
+    huge.mint(fan, 2 * limit, {"from": owner})
     huge.approve(market, 2**256 - 1, {"from": fan})
-    sid = split_of([(accounts[3], 500_000), (accounts[4], 500_000)])
+    a, b = sorted([accounts[3], accounts[4]], key=lambda x: int(x.address, 16))
+    sid = split_of([(a, 500_000), (b, 500_000)])
     track = market.registerTrack("huge", sid, huge, 1, b"", {"from": artist}).return_value
     market.buy(track, limit, {"from": fan})
-    assert distribute(market, sid, huge, fan).return_value == limit  # the largest that divides
-    market.buy(track, 1, {"from": fan})
-    # ... and a total one above it, reached by two sales each below it, is stuck.
-    huge.mint(fan, limit, {"from": owner})
     market.buy(track, limit, {"from": fan})
-    with reverts_with("Marketplace__AmountTooLarge", limit + 1):
-        distribute(market, sid, huge, fan)
-    assert market.splitBalance(sid, huge) == limit + 1
+    assert market.splitBalance(sid, huge) == 2 * limit
+    assert distribute(market, sid, huge, fan).return_value == limit  # the largest that divides
+    assert market.splitBalance(sid, huge) == limit
+    assert distribute(market, sid, huge, fan).return_value == limit
+    assert market.splitBalance(sid, huge) == 0
+    assert distribute(market, sid, huge, fan).return_value == 0
+    assert market.owed(a, huge) + market.owed(b, huge) == 2 * limit
+    assert market.owed(b, huge) == 2 * (limit * 500_000 // 1_000_000)
+    assert huge.balanceOf(market) == 2 * limit
