@@ -47,6 +47,8 @@ async function api(path, opts = {}) {
 }
 
 const short = (a) => (a ? `${a.slice(0, 6)}…${a.slice(-4)}` : "");
+// An address as wallets show it (EIP-55 mixed case), shortened: the API answers in lowercase.
+const shortc = (a) => short(ethers.getAddress(a));
 const tokenInfo = (address) =>
   (state.status?.tokens || []).find((t) => t.address.toLowerCase() === (address || "").toLowerCase()) ||
   { address, symbol: "?", decimals: 0 };
@@ -217,6 +219,10 @@ async function needSession() {
 // Send a transaction from the wallet; `steps` shows submitted → mined (→ indexed by the caller).
 async function send(tx, steps) {
   if (state.chainId !== state.status.chain_id) throw new Error(`Switch your wallet to chain ${state.status.chain_id} first.`);
+  // Run it first as a call: a refusal is then said in words (from the contract's custom
+  // error) before anything is signed, whether or not the wallet estimates gas itself
+  // (some, like Anvil's own accounts, would mine a reverting transaction).
+  await state.wallet.request({ method: "eth_call", params: [{ from: state.account, ...tx }, "latest"] });
   const hash = await state.wallet.request({ method: "eth_sendTransaction", params: [{ from: state.account, ...tx }] });
   steps?.mark("submitted", `Submitted: ${short(hash)}`);
   const rpc = new ethers.BrowserProvider(state.wallet);
@@ -290,7 +296,7 @@ function splitLosers(current, next, artist) {
 
 // "0xab…cd 70% · 0x12…34 30%", each payee linked to their page in the ledger.
 const payeeList = (recipients, shares) => recipients.map((r, i) => [i ? " · " : "",
-  h("a", { class: "mono", href: `#/ledger/artist/${r.toLowerCase()}`, title: r }, short(r)), " ", pct(shares[i])]);
+  h("a", { class: "mono", href: `#/ledger/artist/${r.toLowerCase()}`, title: ethers.getAddress(r) }, shortc(r)), " ", pct(shares[i])]);
 const shareChange = (p) => (p.to ? `${pct(p.from)} → ${pct(p.to)}` : `${pct(p.from)} → removed`);
 
 // ------------------------------------------------------------------ store
@@ -410,26 +416,27 @@ function splitPanel(t, splits, mine) {
       h("caption", { class: "muted" }, "Split ", h("span", { class: "mono", title: current.split_id }, short(current.split_id))),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Payee"), h("th", { scope: "col", class: "num" }, "Share"))),
       h("tbody", {}, current.recipients.map((r, i) => h("tr", {},
-        h("td", {}, h("a", { class: "mono", href: `#/ledger/artist/${r.toLowerCase()}` }, r), r.toLowerCase() === t.artist.toLowerCase() ? h("span", { class: "muted" }, " (artist)") : null),
+        h("td", { class: "addr" }, h("a", { class: "mono", href: `#/ledger/artist/${r.toLowerCase()}` }, ethers.getAddress(r)), r.toLowerCase() === t.artist.toLowerCase() ? h("span", { class: "muted" }, " (artist)") : null),
         h("td", { class: "num" }, pct(current.shares_ppm[i]))))))));
   const proposals = splits.proposals || [];
   const pending = proposals.filter((p) => p.status === "pending");
   add(panel, h("h3", {}, "Waiting for consent"), pending.length
     ? h("ul", { class: "proposals", id: "split-proposals" }, pending.map((p) => proposalItem(t, current, p, me)))
     : h("p", { class: "muted", id: "no-proposals" }, "No change is waiting for consent."));
-  add(panel, h("h3", {}, "History"), h("div", { class: "table-wrap" }, h("table", { id: "split-history" },
+  add(panel, h("h3", {}, "History"), h("div", { class: "table-wrap" }, h("table", { id: "split-history", class: "stack" },
     h("thead", {}, h("tr", {}, ["Block", "Change", "Payees", "Transaction"].map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, [...history].reverse().map((x) => h("tr", { "data-split": x.split_id },
-      h("td", { class: "num" }, x.block_number),
-      h("td", {}, x.previous_split_id ? ["from ", h("span", { class: "mono", title: x.previous_split_id }, short(x.previous_split_id)), " to ",
+      h("td", { class: "num", "data-label": "Block" }, x.block_number),
+      h("td", { "data-label": "Change" }, x.previous_split_id ? ["from ", h("span", { class: "mono", title: x.previous_split_id }, short(x.previous_split_id)), " to ",
         h("span", { class: "mono", title: x.split_id }, short(x.split_id))] : ["registered with ", h("span", { class: "mono", title: x.split_id }, short(x.split_id))]),
-      h("td", { class: "wrap" }, payeeList(x.recipients, x.shares_ppm)),
-      h("td", {}, h("a", { class: "mono", href: `#/proof/${x.tx_hash}/${x.log_index}`, title: x.tx_hash }, short(x.tx_hash)))))))));
+      h("td", { class: "wrap", "data-label": "Payees" }, payeeList(x.recipients, x.shares_ppm)),
+      h("td", { "data-label": "Transaction" }, h("a", { class: "mono", href: `#/proof/${x.tx_hash}/${x.log_index}`, title: x.tx_hash }, short(x.tx_hash)))))))));
   const past = proposals.filter((p) => p.status !== "pending");
   if (past.length) {
     add(panel, h("details", { id: "past-proposals" }, h("summary", {}, `Earlier proposals (${past.length})`),
-      h("ul", { class: "proposals" }, past.map((p) => h("li", {}, `Block ${p.block_number}: `, payeeList(p.recipients, p.shares_ppm), " — ",
-        p.status === "applied" ? h("span", { class: "ok" }, "applied") : h("span", { class: "muted" }, "superseded by another change"))))));
+      h("ul", { class: "proposals" }, past.map((p) => h("li", { "data-split": p.split_id }, h("div", {}, `Proposed in block ${p.block_number}: `,
+        payeeList(p.recipients, p.shares_ppm), " — ",
+        p.status === "applied" ? h("span", { class: "ok" }, "applied") : h("span", { class: "muted" }, "superseded by another change")))))));
   }
   if (mine) add(panel, changeSplitForm(t, current, pending));
   return panel;
@@ -439,13 +446,14 @@ function proposalItem(t, current, p, me) {
   const accepted = new Set((p.accepted || []).map((a) => a.toLowerCase()));
   const waitingFor = p.must_consent.filter((a) => !accepted.has(a.toLowerCase()));
   const losses = new Map(splitLosers(current, p, t.artist).map((x) => [x.address, x]));
-  const who = (a) => [h("a", { class: "mono", href: `#/ledger/artist/${a.toLowerCase()}`, title: a }, short(a)),
+  const who = (a) => [h("a", { class: "mono", href: `#/ledger/artist/${a.toLowerCase()}`, title: ethers.getAddress(a) }, shortc(a)),
     losses.get(a.toLowerCase()) ? ` (${shareChange(losses.get(a.toLowerCase()))})` : ""];
   const out = h("div", { "aria-live": "polite" });
   const canAccept = me && waitingFor.some((a) => a.toLowerCase() === me);
   const accept = canAccept ? h("button", { type: "button", class: "accept", onclick: () => acceptProposal(t.track_id, p.split_id, accept, out) }, "Accept") : null;
   return h("li", { class: "proposal", "data-split": p.split_id },
-    h("div", {}, h("strong", {}, `Proposed in block ${p.block_number}: `), payeeList(p.recipients, p.shares_ppm)),
+    h("div", {}, h("strong", {}, `Proposed in block ${p.block_number}: `), payeeList(p.recipients, p.shares_ppm),
+      h("span", { class: "muted" }, " · transaction "), h("span", { class: "mono", title: p.tx_hash }, short(p.tx_hash))),
     h("div", { class: "missing" }, `${p.missing} consent${p.missing === 1 ? "" : "s"} missing, from: `, waitingFor.map((a, i) => [i ? ", " : "", who(a)])),
     accepted.size ? h("div", { class: "muted" }, "Already accepted by: ", [...p.accepted].map((a, i) => [i ? ", " : "", who(a)])) : null,
     accept, out);
@@ -494,7 +502,7 @@ function changeSplitForm(t, current, pending) {
     const losers = splitLosers(current, next, t.artist);
     put(verdict, losers.length
       ? h("p", { class: "warn", id: "needs-consent" }, `Needs consent: ${losers.length === 1 ? "this payee's share falls, so they must" : "these payees' shares fall, so each must"} accept it in their studio before it applies: `,
-        losers.map((x, i) => [i ? ", " : "", h("span", { class: "mono", title: x.address }, short(x.address)), ` (${shareChange(x)})`]),
+        losers.map((x, i) => [i ? ", " : "", h("span", { class: "mono", title: ethers.getAddress(x.address) }, shortc(x.address)), ` (${shareChange(x)})`]),
         ". Until then sales keep the current split.")
       : h("p", { class: "ok", id: "lands-at-once" }, "Applies at once: nobody's share falls (yours may: you are the one proposing it)."));
     submit.disabled = false;
@@ -518,7 +526,7 @@ function changeSplitForm(t, current, pending) {
       const proposed = eventsOf(receipt, "SplitChangeProposed")[0];
       add(out, proposed
         ? h("p", { class: "ok", id: "split-result" }, `Proposed: waiting for ${proposed.args.mustConsent.length} consent(s) from `,
-          proposed.args.mustConsent.map((a, i) => [i ? ", " : "", h("span", { class: "mono" }, short(a))]), ".")
+          proposed.args.mustConsent.map((a, i) => [i ? ", " : "", h("span", { class: "mono" }, shortc(a))]), ".")
         : h("p", { class: "ok", id: "split-result" }, "Changed: sales from now on follow the new split."));
       setTimeout(route, 1500);
     } catch (err) { steps.fail(explain(err)); submit.disabled = false; }
@@ -526,7 +534,7 @@ function changeSplitForm(t, current, pending) {
   h("fieldset", {}, h("legend", {}, "Payees and their share of each sale (after the platform fee)"), rows,
     h("button", { type: "button", class: "secondary", id: "change-split-add", onclick: () => { addRow(); check(); } }, "Add a payee"), verdict),
   submit, out);
-  current.recipients.forEach((r, i) => addRow(r, String(Number(current.shares_ppm[i]) / 10000)));
+  current.recipients.forEach((r, i) => addRow(ethers.getAddress(r), String(Number(current.shares_ppm[i]) / 10000)));
   check();
   return h("details", { class: "change-split", id: "change-split-panel" }, h("summary", {}, "Change split"),
     h("p", { class: "muted" }, "Raising a share, adding a payee from your own share, or any change where nobody but you loses applies at once. ",
@@ -890,13 +898,13 @@ function withdrawElsewhere(collect, buttons) {
   const input = h("input", { id: "withdraw-to", type: "text", autocomplete: "off", spellcheck: "false", placeholder: "0x…", size: 44, "aria-describedby": "withdraw-to-help" });
   const help = h("p", { id: "withdraw-to-help", "aria-live": "polite", class: "muted" },
     "Only you can do this, and only with your own balance. Check the address: a payment cannot be taken back.");
-  const send = h("button", { type: "button", id: "withdraw-to-send", class: "secondary", onclick: () => {
+  const go = h("button", { type: "button", id: "withdraw-to-send", class: "secondary", onclick: () => {
     const d = checkDestination(input.value);
     if (d.error) { put(help, h("span", { class: "error" }, d.error)); input.focus(); return; }
     put(help, h("span", {}, `Sending everything owed to you to ${d.address}.`), d.note ? h("span", { class: "warn" }, " " + d.note) : null);
     collect(d.address);
   } }, "Send to this address");
-  buttons.push(send);
+  buttons.push(go);
   input.addEventListener("input", () => {
     const d = input.value.trim() ? checkDestination(input.value) : {};
     put(help, d.error ? h("span", { class: "error" }, d.error) : d.note ? h("span", { class: "warn" }, d.note)
@@ -905,7 +913,7 @@ function withdrawElsewhere(collect, buttons) {
   return h("details", { class: "elsewhere", id: "elsewhere" }, h("summary", {}, "Send to another address"),
     h("p", {}, "If your wallet cannot receive ETH (some contract wallets refuse it) or a stablecoin has blocked it, ",
       "the contract pays what it owes you to another address of yours instead."),
-    h("label", { for: "withdraw-to" }, "Address to receive your earnings"), input, " ", send, help);
+    h("label", { for: "withdraw-to" }, "Address to receive your earnings"), input, " ", go, help);
 }
 
 // Split changes this wallet must consent to: its share would fall. Accepting is one call;
@@ -1136,7 +1144,8 @@ async function ledgerPage(kind, query, cursor, table) {
       h("td", { class: "mono" }, short(r.buyer)), h("td", { class: "num" }, money(r.amount, r.token)),
       h("td", { class: "num" }, money(r.platform_fee, r.token)), h("td", {}, proof(r)))
     : h("tr", {}, h("td", { class: "num" }, r.block_number), h("td", {}, when(r.block_time)),
-      h("td", {}, h("a", { href: `#/ledger/artist/${r.account}`, class: "mono" }, short(r.account))),
+      h("td", {}, h("a", { href: `#/ledger/artist/${r.account}`, class: "mono" }, short(r.account)),
+        r.paid_to && r.paid_to.toLowerCase() !== r.account.toLowerCase() ? [" → paid to ", h("span", { class: "mono", title: ethers.getAddress(r.paid_to) }, shortc(r.paid_to))] : null),
       h("td", { class: "num" }, money(r.amount, r.token)), h("td", {}, proof(r))));
   const more = page.next_cursor ? h("button", { type: "button", class: "secondary", onclick: () => ledgerPage(kind, query, page.next_cursor, table) }, "Next page") : null;
   put(table, 
@@ -1457,7 +1466,9 @@ async function route() {
 }
 
 async function start() {
-  document.getElementById("connect").addEventListener("click", connect);
+  // Connecting from the header shows the page again as this wallet sees it (the artist's
+  // editors on their track page, a payee's Accept button).
+  document.getElementById("connect").addEventListener("click", async () => { if (await connect()) route(); });
   document.getElementById("signin").addEventListener("click", signIn);
   try {
     state.contract = await api("/api/contract");
