@@ -69,7 +69,7 @@ def _text(form: Any, name: str, *, required: bool = False, max_len: int = 300) -
     return value
 
 
-def _split(raw: str, wallet: str) -> tuple[list[str], list[int]]:
+def _split(raw: str, wallet: str, contract: str = "") -> tuple[list[str], list[int]]:
     if not raw:
         return sorted_split([(wallet, 1_000_000)])
     try:
@@ -82,6 +82,9 @@ def _split(raw: str, wallet: str) -> tuple[list[str], list[int]]:
     for address, share in parsed:
         if not ADDRESS.match(address):
             raise ApiError(422, f"split recipient {address!r} is not an address")
+        if int(address, 16) == 0 or address.lower() == contract.lower():
+            # createSplit refuses them: funds owed to either could never be withdrawn.
+            raise ApiError(422, f"split recipient {address} cannot be paid (the zero address or the Marketplace itself)")
         if share <= 0:
             raise ApiError(422, f"split share of {address} must be above zero")
     if len({a.lower() for a, _ in parsed}) != len(parsed):
@@ -136,7 +139,7 @@ def _process(form: Any, services: Any, wallet: str) -> UploadOut:
         raise ApiError(422, "a track priced in a token needs a price above zero")
     if not math.isfinite(preview_start) or preview_start < 0:
         raise ApiError(422, "preview_start must be a number of seconds, zero or more")
-    recipients, shares = _split(_text(form, "split", max_len=20_000), wallet)
+    recipients, shares = _split(_text(form, "split", max_len=20_000), wallet, services.deployment.address)
     audio_file, art_file = _file(form, "audio"), _file(form, "artwork")
 
     head = audio_file.file.read(64)

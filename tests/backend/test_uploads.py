@@ -63,6 +63,11 @@ def test_bad_fields_are_refused_with_422(stack):
         ({"split": "[1,2]"}, "split must be JSON"),
         ({"split": json.dumps([{"address": me, "share_ppm": 500_000}])}, "1,000,000"),
         ({"split": json.dumps([{"address": me, "share_ppm": 500_000}] * 2)}, "twice"),
+        # createSplit would refuse them: funds owed there could never be withdrawn.
+        ({"split": json.dumps([{"address": me, "share_ppm": 500_000},
+                               {"address": stack.world.market.address, "share_ppm": 500_000}])}, "cannot be paid"),
+        ({"split": json.dumps([{"address": me, "share_ppm": 500_000},
+                               {"address": "0x" + "00" * 20, "share_ppm": 500_000}])}, "cannot be paid"),
         ({"preview_start": "999"}, "past the end"),
     ):
         r = upload(stack, h, wav_bytes(2.0), **fields)
