@@ -69,7 +69,10 @@ def web(anvil, ipfs_node, tmp_path_factory):
     db = f"sqlite:///{tmp / 'ledger.sqlite3'}"
     env = {"NINETY_DATA_DIR": str(tmp), "NINETY_RPC_URL": anvil.url, "NINETY_IPFS_API": ipfs_node.url,
            "NINETY_DB_URL": db, "NINETY_CONTRACT_ADDRESS": world.market.address,
-           "NINETY_START_BLOCK": str(world.deploy_block), "NINETY_POLL_INTERVAL": "0.2"}
+           "NINETY_START_BLOCK": str(world.deploy_block), "NINETY_POLL_INTERVAL": "0.2",
+           # Every wallet of these tests signs in from 127.0.0.1: more than a person would in
+           # a minute (the limit itself is tested in tests/security/test_http_ratelimits.py).
+           "NINETY_RATE_LIMIT_SIGNIN": "600/minute"}
     from ninety.db import ensure_schema, make_engine
 
     ensure_schema(make_engine(db))
@@ -593,6 +596,7 @@ def test_artist_cuts_a_collaborator_who_consents_in_their_studio_and_the_track_p
     page.screenshot(path=str(SHOTS / "12b-proposal-waits-for-consent.png"), full_page=True)
 
     # The collaborator finds it in their studio, sees what they lose, and accepts.
+    wait_for_ledger(url, collaborator, lambda s: any(p["track_id"] == tid for p in s["proposals_to_accept"]))
     collab = page_as(browser, web, collaborator)
     collab.goto("/#/studio")
     collab.get_by_role("button", name="Sign in").last.click()
@@ -646,6 +650,7 @@ def test_artist_cuts_a_collaborator_who_consents_in_their_studio_and_the_track_p
     # page (where their Accept button is too), and meanwhile a change with no loser lands
     # and voids the proposal. The refusal is a sentence, not an error code.
     assert world.market.propose_split(tid, cut, artist) is False
+    wait_for_ledger(url, collaborator, lambda s: any(p["track_id"] == tid for p in s["proposals_to_accept"]))
     collab.goto(f"/#/track/{tid}")
     stale = collab.locator(f"#split-proposals li[data-split='{cut}']")
     stale.get_by_role("button", name="Accept").wait_for()
@@ -658,6 +663,17 @@ def test_artist_cuts_a_collaborator_who_consents_in_their_studio_and_the_track_p
                                     "gave it, or the change already landed or was replaced by another one.")
     collab.screenshot(path=str(SHOTS / "14b-stale-accept-refused.png"), full_page=True)
     assert world.market.track_split(tid) == even
+
+    # The artist's listing editor is updateTrack(trackId, price, listed): no split there any more.
+    page.reload()
+    page.get_by_label("Price (ETH)").fill("0.02")
+    page.get_by_label("For sale").uncheck()
+    page.get_by_role("button", name="Save").click()
+    page.locator("#listing-saved").get_by_text("Saved: not for sale.").wait_for()
+    artist_of, split_of, _, price, listed, _ = world.market.contract.functions.tracks(tid).call()
+    assert (price, listed, "0x" + bytes(split_of).hex()) == (2 * 10**16, False, even)
+    page.get_by_text("This track is not for sale right now.").wait_for()
+    page.screenshot(path=str(SHOTS / "14c-artist-edits-the-listing.png"), full_page=True)
     for p in (page, collab, fan_page):
         assert not p.errors
 
