@@ -1441,7 +1441,19 @@ async function viewProof(tx, index) {
 
 // ------------------------------------------------------------------ routing
 
-async function route() {
+// One view renders at a time: a view awaits the API between writes to the page, so two
+// overlapping renders (the first load and a wallet connecting, say) would interleave their
+// parts. A route asked for while one runs renders once more after it, with the latest state.
+let routing = null, routeAgain = false;
+function route() {
+  if (routing) { routeAgain = true; return routing; }
+  routing = (async () => {
+    try { do { routeAgain = false; await render(); } while (routeAgain); } finally { routing = null; }
+  })();
+  return routing;
+}
+
+async function render() {
   const [path, query] = (location.hash.slice(1) || "/").split("?");
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean);
