@@ -3,7 +3,7 @@
 The contract keeps only a hash of each split: its recipients and shares are what
 `SplitCreated` logged, mirrored in `split` / `split_recipient`. A track's split changes
 are `track_split_change` rows; proposals waiting for the consent of payees who would lose
-share are `split_proposal` rows (status pending, applied or superseded) with the consents
+share are `split_proposal` rows (status pending, applied, superseded or cancelled) with the consents
 given in `split_consent`. Everything here reads the ledger only."""
 from __future__ import annotations
 

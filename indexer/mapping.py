@@ -23,6 +23,7 @@ EVENT_TABLES = {
     "TrackSplitChanged": "track_split_change",
     "SplitChangeProposed": "split_proposal",
     "SplitChangeAccepted": "split_consent",
+    "SplitProposalsCancelled": "split_proposal_cancellation",
     "TrackBlocked": "track_block",
     "TrackUnblocked": "track_block",
     "CatalogSignerChanged": "catalog_signer_change",
@@ -44,10 +45,11 @@ POOL_COLUMNS = ("funded", "withdrawn", "settled", "allocated", "claimed")
 # Tables carrying (block_number, tx_hash, log_index), in the order rows are undone.
 CHAIN_TABLES = [
     "pool_claim", "pool_rules", "epoch", "pool_settlement", "pool_withdrawal", "pool_deposit", "sales_pause", "token_allowance", "fee_recipient_change", "fee_change", "withdrawal",
-    "distribution", "sale", "catalog_signer_change", "track_block", "split_consent", "split_proposal", "track_split_change",
+    "distribution", "sale", "catalog_signer_change", "track_block", "split_proposal_cancellation", "split_consent", "split_proposal",
+    "track_split_change",
     "track_update", "track", "split",
 ]
-PENDING, APPLIED, SUPERSEDED = "pending", "applied", "superseded"
+PENDING, APPLIED, SUPERSEDED, CANCELLED = "pending", "applied", "superseded", "cancelled"
 
 
 def price_sort(price: int) -> str:
@@ -73,9 +75,10 @@ class Rows:
     track_state: list[tuple[int, int, bool]] = field(default_factory=list)
     # (track_id, split_id) in chain order, for tracks registered earlier.
     split_state: list[tuple[int, str]] = field(default_factory=list)
-    # (track_id, split_id, block_number, log_index) of every split change, in chain order:
-    # it closes the track's proposals made before it (in this batch or earlier).
-    proposal_closes: list[tuple[int, str, int, int]] = field(default_factory=list)
+    # (track_id, split_id, block_number, log_index) of every split change (split_id None:
+    # a cancellation), in chain order: it closes the track's proposals still pending before
+    # it (in this batch or earlier).
+    proposal_closes: list[tuple[int, str | None, int, int]] = field(default_factory=list)
     # (track_id, blocked, reason_cid) in chain order, for tracks registered earlier.
     block_state: list[tuple[int, bool, str]] = field(default_factory=list)
 
@@ -85,9 +88,12 @@ def must_consent_json(payees: Iterable[str]) -> str:
     return json.dumps([p.lower() for p in payees], separators=(",", ":"))
 
 
-def closed_status(proposal_split_id: str, change_split_id: str) -> str:
-    """What a split change makes of a pending proposal made before it: the change it
-    proposed landed, or another one did (which voids it on chain)."""
+def closed_status(proposal_split_id: str, change_split_id: str | None) -> str:
+    """What a split change (None: the artist's cancellation) makes of a pending proposal
+    made before it: the change it proposed landed, or another one did, or the artist
+    withdrew it (the last two void it on chain)."""
+    if change_split_id is None:
+        return CANCELLED
     return APPLIED if proposal_split_id == change_split_id else SUPERSEDED
 
 
@@ -147,6 +153,12 @@ def map_events(events: Iterable[Event], ctx: Context, block_times: dict[int, int
                    "must_consent": must_consent_json(a["mustConsent"]), "status": PENDING, "block_time": when}
             new_proposals[a["trackId"]].append(row)
             out.tables["split_proposal"].append(row)
+        elif e.name == "SplitProposalsCancelled":
+            tid = a["trackId"]
+            out.tables["split_proposal_cancellation"].append({**ref, "track_id": tid, "block_time": when})
+            for p in new_proposals.pop(tid, []):
+                p["status"] = CANCELLED
+            out.proposal_closes.append((tid, None, e.block_number, e.log_index))
         elif e.name == "SplitChangeAccepted":
             out.tables["split_consent"].append({**ref, "track_id": a["trackId"], "split_id": a["splitId"],
                                                 "payee": a["payee"], "missing": a["missing"], "block_time": when})

@@ -14,8 +14,8 @@ from sqlmodel import SQLModel
 
 import ninety.models  # noqa: F401  (registers the tables)
 from indexer.events import Event
-from indexer.mapping import (APPLIED, CHAIN_TABLES, PENDING, POOL_COLUMNS, SUPERSEDED, Context, Deltas, Rows, deltas,
-                             map_events, price_sort)
+from indexer.mapping import (APPLIED, CANCELLED, CHAIN_TABLES, PENDING, POOL_COLUMNS, SUPERSEDED, Context, Deltas,
+                             Rows, deltas, map_events, price_sort)
 from ninety.errors import NinetyError
 
 T: dict[str, Table] = SQLModel.metadata.tables  # type: ignore[assignment]
@@ -144,7 +144,8 @@ class Ledger:
             conn.execute(T["split_recipient"].insert(), recipients)
             for r in rows.tables["split"]:
                 self._splits.pop(r["split_id"], None)
-        for table in ("track", "track_update", "track_split_change", "split_proposal", "split_consent", "track_block",
+        for table in ("track", "track_update", "track_split_change", "split_proposal", "split_consent",
+                      "split_proposal_cancellation", "track_block",
                       "catalog_signer_change", "sale", "distribution", "withdrawal", "fee_change",
                       "fee_recipient_change", "token_allowance", "sales_pause", "pool_deposit", "pool_withdrawal",
                       "pool_settlement", "epoch", "pool_rules", "pool_claim"):
@@ -164,13 +165,16 @@ class Ledger:
         return rows
 
     @staticmethod
-    def _close_proposals(conn: Connection, closes: Iterable[tuple[int, str, int, int]]) -> None:
-        """A split change ends every proposal of its track still pending before it (in
-        chain order, so each is closed by the first change after it). Idempotent."""
+    def _close_proposals(conn: Connection, closes: Iterable[tuple[int, str | None, int, int]]) -> None:
+        """A split change or a cancellation ends every proposal of its track still pending
+        before it (in chain order, so each is closed by the first one after it). Idempotent."""
         sp = T["split_proposal"]
         for track_id, split_id, block, log_index in closes:
             before = or_(sp.c.block_number < block, and_(sp.c.block_number == block, sp.c.log_index < log_index))
             base = (sp.c.track_id == track_id, sp.c.status == PENDING, before)
+            if split_id is None:
+                conn.execute(update(sp).where(*base).values(status=CANCELLED))
+                continue
             conn.execute(update(sp).where(*base, sp.c.split_id == split_id).values(status=APPLIED))
             conn.execute(update(sp).where(*base, sp.c.split_id != split_id).values(status=SUPERSEDED))
 
@@ -247,8 +251,10 @@ class Ledger:
         d = deltas(above, lambda sid: self._split_recipients(conn, sid), sign=-1)
         self._apply(conn, d)
         tu, tb, tsc, sp = T["track_update"], T["track_block"], T["track_split_change"], T["split_proposal"]
+        spc = T["split_proposal_cancellation"]
         touched = {r[0] for r in conn.execute(select(tu.c.track_id).where(tu.c.block_number > ancestor))}
         resplit = {r[0] for r in conn.execute(select(tsc.c.track_id).where(tsc.c.block_number > ancestor))}
+        resplit |= {r[0] for r in conn.execute(select(spc.c.track_id).where(spc.c.block_number > ancestor))}
         reblocked = {r[0] for r in conn.execute(select(tb.c.track_id).where(tb.c.block_number > ancestor))}
         orphan_splits = [r[0] for r in conn.execute(select(T["split"].c.split_id).where(T["split"].c.block_number > ancestor))]
         for name in CHAIN_TABLES:
@@ -274,11 +280,15 @@ class Ledger:
             last = conn.execute(select(tsc.c.split_id, tsc.c.block_number, tsc.c.log_index).where(tsc.c.track_id == tid)
                                 .order_by(tsc.c.block_number.desc(), tsc.c.log_index.desc()).limit(1)).first()
             conn.execute(update(track).where(track.c.track_id == tid).values(split_id=last[0] if last else reg[0]))
-            # Proposals after the last surviving change were closed by an undone one: open again.
+            # Proposals after the last surviving change or cancellation were closed by an
+            # undone one: open again.
+            cancel = conn.execute(select(spc.c.block_number, spc.c.log_index).where(spc.c.track_id == tid)
+                                  .order_by(spc.c.block_number.desc(), spc.c.log_index.desc()).limit(1)).first()
+            closed = max([(int(r[-2]), int(r[-1])) for r in (last, cancel) if r is not None], default=None)
             reopened = [sp.c.track_id == tid, sp.c.status != PENDING]
-            if last is not None:
-                reopened.append(or_(sp.c.block_number > last[1], and_(sp.c.block_number == last[1],
-                                                                      sp.c.log_index > last[2])))
+            if closed is not None:
+                reopened.append(or_(sp.c.block_number > closed[0], and_(sp.c.block_number == closed[0],
+                                                                        sp.c.log_index > closed[1])))
             conn.execute(update(sp).where(*reopened).values(status=PENDING))
         for tid in reblocked:
             last = conn.execute(select(tb.c.blocked, tb.c.reason_cid).where(tb.c.track_id == tid)

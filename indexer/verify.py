@@ -28,6 +28,7 @@ COMPARED = {
     "track_split_change": ("track_id", "previous_split_id", "split_id", "block_time"),
     "split_proposal": ("track_id", "split_id", "must_consent", "status", "block_time"),
     "split_consent": ("track_id", "split_id", "payee", "missing", "block_time"),
+    "split_proposal_cancellation": ("track_id", "block_time"),
     "track_block": ("track_id", "blocked", "reason_cid", "block_time"),
     "catalog_signer_change": ("previous_signer", "new_signer"),
     "sale": ("track_id", "buyer", "token", "amount", "platform_fee", "split_id", "artist", "fee_recipient", "block_time"),

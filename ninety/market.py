@@ -100,6 +100,10 @@ class Market:
         self.send(fn, payee)
         return changed
 
+    def cancel_split_proposals(self, track_id: int, artist: str) -> Any:
+        """Withdraw every pending split-change proposal of the track (its artist only)."""
+        return self.send(self.contract.functions.cancelSplitProposals(track_id), artist)
+
     def pending_split_change(self, track_id: int, split_id: str, payee: str) -> tuple[int, bool]:
         missing, must = self.contract.functions.pendingSplitChange(track_id, split_id,
                                                                    Web3.to_checksum_address(payee)).call()

@@ -145,8 +145,9 @@ class TrackSplitChange(ChainRef, table=True):
 class SplitProposal(ChainRef, table=True):
     """The artist proposed moving a track to split `split_id` (SplitChangeProposed);
     `must_consent` (a JSON array of addresses, in the event's order) are the payees who
-    would lose share. `status`: pending, applied (the change landed) or superseded
-    (another change of the track landed first, which voids every other proposal)."""
+    would lose share. `status`: pending, applied (the change landed), superseded
+    (another change of the track landed first, which voids every other proposal) or
+    cancelled (the artist withdrew the track's pending proposals)."""
 
     __tablename__ = "split_proposal"
     __table_args__ = (UniqueConstraint("tx_hash", "log_index"),
@@ -156,6 +157,17 @@ class SplitProposal(ChainRef, table=True):
     split_id: str
     must_consent: str
     status: str = Field(index=True)
+    block_time: int
+
+
+class SplitProposalCancellation(ChainRef, table=True):
+    """The artist withdrew every pending split-change proposal of track `track_id`
+    (SplitProposalsCancelled): they become `cancelled`."""
+
+    __tablename__ = "split_proposal_cancellation"
+    __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    track_id: int = Field(index=True)
     block_time: int
 
 
@@ -488,7 +500,7 @@ class Checkpoint(SQLModel, table=True):
 
 LEDGER_TABLES = [
     "split", "split_recipient", "track", "track_update", "track_split_change", "split_proposal", "split_consent",
-    "track_block", "catalog_signer_change", "sale", "distribution", "withdrawal",
+    "split_proposal_cancellation", "track_block", "catalog_signer_change", "sale", "distribution", "withdrawal",
     "fee_change", "fee_recipient_change", "token_allowance", "sales_pause",
     "pool_deposit", "pool_withdrawal", "pool_settlement", "epoch", "pool_rules", "pool_claim", "pool_total",
     "account_balance", "split_balance", "track_stats", "artist_stats", "artist_buyer", "track_day", "track_split",

@@ -239,9 +239,15 @@ def random_activity(world: World, steps: int, seed: int = 1, pools: bool = True)
 
 def split_step(world: World, rng: random.Random) -> None:
     """The artist changes a track's price or listing, proposes another split for it (taking
-    effect at once when nobody loses share), or a payee who would lose share consents."""
+    effect at once when nobody loses share) or withdraws its pending proposals, or a payee
+    who would lose share consents."""
     m = world.market
     roll = rng.random()
+    if world.proposals and roll < 0.06:  # the artist withdraws a track's pending proposals
+        tid, _ = world.proposals[rng.randrange(len(world.proposals))]
+        m.cancel_split_proposals(tid, m.contract.functions.tracks(tid).call()[0])
+        world.proposals = [p for p in world.proposals if p[0] != tid]
+        return
     if world.proposals and roll < 0.3:
         tid, sid = world.proposals.pop(rng.randrange(len(world.proposals)))
         current = m.track_split(tid)

@@ -39,7 +39,7 @@ T = SQLModel.metadata.tables
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 EVENT_TABLES = ("sale", "withdrawal", "distribution", "track", "track_update", "track_split_change", "split_proposal",
-                "split_consent", "split", "fee_change", "fee_recipient_change", "token_allowance", "sales_pause",
+                "split_consent", "split_proposal_cancellation", "split", "fee_change", "fee_recipient_change", "token_allowance", "sales_pause",
                 "pool_deposit", "pool_withdrawal", "pool_settlement", "epoch", "pool_claim")
 
 
@@ -683,8 +683,9 @@ class SplitProposalOut(BaseModel):
     must_consent: list[str] = Field(description="payees of the split at the time who would lose share")
     accepted: list[str]
     missing: int
-    status: Literal["pending", "applied", "superseded"] = Field(
-        description="applied: the change landed; superseded: another change of the track landed first")
+    status: Literal["pending", "applied", "superseded", "cancelled"] = Field(
+        description="applied: the change landed; superseded: another change of the track landed first; cancelled: "
+                    "the artist withdrew the track's pending proposals")
     block_number: int
     tx_hash: str
 
@@ -932,6 +933,7 @@ _FIELDS = {
     "track_split_change": {"track_id": "trackId", "previous_split_id": "previousSplitId", "split_id": "splitId"},
     "split_proposal": {"track_id": "trackId", "split_id": "splitId"},
     "split_consent": {"track_id": "trackId", "split_id": "splitId", "payee": "payee", "missing": "missing"},
+    "split_proposal_cancellation": {"track_id": "trackId"},
     "split": {"split_id": "splitId"},
 }
 

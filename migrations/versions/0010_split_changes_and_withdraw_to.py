@@ -6,8 +6,8 @@ Create Date: 2026-11-27 12:00:00
 
 The contract's updateTrack no longer moves a track's split: TrackUpdated lost its split,
 and a split change is its own event (TrackSplitChanged), proposed and consented to by
-the payees who lose share (SplitChangeProposed, SplitChangeAccepted). Those get a table
-each. Rows written from the earlier contract, whose TrackUpdated carried the split, keep
+the payees who lose share (SplitChangeProposed, SplitChangeAccepted) or withdrawn by the artist
+(SplitProposalsCancelled). Those get a table each. Rows written from the earlier contract, whose TrackUpdated carried the split, keep
 their split changes: each update that moved the split becomes a `track_split_change` row
 (same log) before `track_update.split_id` is dropped.
 
@@ -77,6 +77,16 @@ def upgrade() -> None:
         batch_op.create_index('ix_split_consent_track_split', ['track_id', 'split_id', 'block_number', 'log_index'],
                               unique=False)
 
+    op.create_table('split_proposal_cancellation', *_chain_columns(),
+    sa.Column('track_id', sa.Integer(), nullable=False),
+    sa.Column('block_time', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('tx_hash', 'log_index')
+    )
+    with op.batch_alter_table('split_proposal_cancellation', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_split_proposal_cancellation_block_number'), ['block_number'], unique=False)
+        batch_op.create_index(batch_op.f('ix_split_proposal_cancellation_track_id'), ['track_id'], unique=False)
+
     # Earlier updates that moved a split become split changes (their time: the track's
     # sales in that block carry it; else the registration's, the best the ledger has).
     conn = op.get_bind()
@@ -142,7 +152,9 @@ def downgrade() -> None:
         conn.execute(sa.update(tu).where(tu.c.id == row_id).values(split_id=sid))
     with op.batch_alter_table('track_update', schema=None) as batch_op:
         batch_op.alter_column('split_id', existing_type=sqlmodel.sql.sqltypes.AutoString(), nullable=False)
-    for name, indexes in (('split_consent', ('ix_split_consent_track_split', 'ix_split_consent_payee',
+    for name, indexes in (('split_proposal_cancellation', ('ix_split_proposal_cancellation_track_id',
+                                                           'ix_split_proposal_cancellation_block_number')),
+                          ('split_consent', ('ix_split_consent_track_split', 'ix_split_consent_payee',
                                              'ix_split_consent_block_number')),
                           ('split_proposal', ('ix_split_proposal_track_block', 'ix_split_proposal_status',
                                               'ix_split_proposal_block_number')),

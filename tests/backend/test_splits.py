@@ -127,6 +127,28 @@ def test_a_payee_sees_what_to_consent_to_and_can_distribute_from_the_summary(cha
     assert stack.client.get("/api/ledger/reconciliation").json()["ok"] is True
 
 
+def test_the_artist_withdrawing_the_proposals_cancels_them_everywhere(changes):
+    stack, tid, s, (artist, collab, other) = changes
+    m = stack.world.market
+    m.cancel_split_proposals(tid, artist)
+    stack.sync()
+    body = stack.client.get(f"/api/ledger/tracks/{tid}/splits").json()
+    assert [p["status"] for p in body["proposals"]] == ["cancelled", "applied", "superseded"]
+    assert body["split_id"] == s["trio"] == m.track_split(tid)  # nothing moved
+    assert stack.client.get(f"/api/ledger/artists/{collab}").json()["proposals_to_accept"] == []
+    assert m.pending_split_change(tid, s["solo"], collab) == (0, False)
+    # Proposed again, it is a new proposal: the consent given to the old one does not count.
+    assert m.propose_split(tid, s["solo"], artist) is False
+    stack.sync()
+    body = stack.client.get(f"/api/ledger/tracks/{tid}/splits").json()
+    assert [(p["status"], p["accepted"], p["missing"]) for p in body["proposals"][:2]] == [
+        ("pending", [], 2), ("cancelled", [other], 1)]
+    asks = stack.client.get(f"/api/ledger/artists/{other}").json()["proposals_to_accept"]
+    assert [(a["track_id"], a["split_id"], a["missing"]) for a in asks] == [(tid, s["solo"], 2)]
+    _, diffs = verify(Rpc(stack.settings.rpc_url), stack.services.engine, m.address, stack.world.deploy_block)
+    assert diffs == []
+
+
 def test_withdrawals_to_another_address_are_in_the_ledger(changes):
     stack, tid, s, (artist, collab, other) = changes
     m = stack.world.market

@@ -247,3 +247,34 @@ def test_verify_names_a_tampered_split_change_and_proposal(anvil, world, engine)
     _, diffs = verify(Rpc(anvil.url), engine, m.address, world.deploy_block)
     assert any(d.startswith(f"track_split_change {change['tx_hash']}") and "split_id" in d for d in diffs), diffs
     assert any(d.startswith(f"split_proposal {proposal['tx_hash']}") and "status" in d for d in diffs), diffs
+
+
+def test_a_reorg_undoes_a_cancellation_and_the_proposals_are_pending_again(anvil, world, engine):
+    m, w3 = world.market, world.w3
+    artist, collaborator = world.accounts[1], world.accounts[2]
+    even = m.create_split([(artist, 500_000), (collaborator, 500_000)], artist)
+    solo = m.create_split([(artist, 1_000_000)], artist)
+    tid = m.register("bafkreicancelreorg", even, ETH, 10**15, artist)
+    assert m.propose_split(tid, solo, artist) is False
+    make_indexer(anvil.url, engine, world).run(once=True)
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    m.cancel_split_proposals(tid, artist)
+    make_indexer(anvil.url, engine, world).run(once=True)
+
+    def statuses():
+        with engine.connect() as conn:
+            return conn.execute(select(T["split_proposal"].c.status)).scalars().all(), \
+                conn.execute(select(T["split_proposal_cancellation"].c.track_id)).scalars().all()
+
+    assert statuses() == (["cancelled"], [tid])
+    assert m.pending_split_change(tid, solo, collaborator) == (0, False)
+    assert w3.provider.make_request("evm_revert", [snapshot])["result"]
+    for i in range(2):
+        m.buy(tid, 10**15 + i, world.accounts[3])
+    ix = make_indexer(anvil.url, engine, world)
+    ix.run(once=True)
+    assert ix.stats.reorgs >= 1
+    assert statuses() == (["pending"], [])
+    assert m.pending_split_change(tid, solo, collaborator) == (1, True)
+    _, diffs = verify(Rpc(anvil.url), engine, m.address, world.deploy_block)
+    assert diffs == []

@@ -14,7 +14,8 @@ def test_upgrading_an_existing_ledger_backfills_the_new_aggregates(anvil, world,
     # No pool activity: downgrading below 0005 drops the pool tables with their rows
     # (there is nothing to backfill them from), so this is about 0003 and 0004. The one
     # pool row there is, the deployment's PoolRulesSet, goes with pool_rules (0009); split
-    # proposals and consents go with their tables and where withdrawTo paid (0010).
+    # proposals, consents and cancellations go with their tables, and where withdrawTo
+    # paid with its column (0010).
     # Split changes come back: the earlier shape kept them in track_update.
     random_activity(world, 50, seed=12, pools=False)
     make_indexer(anvil.url, engine, world).run(once=True)
@@ -25,7 +26,8 @@ def test_upgrading_an_existing_ledger_backfills_the_new_aggregates(anvil, world,
     assert current_revision(engine) == head_revision()
     _, diffs = verify(Rpc(anvil.url), engine, world.market.address, world.deploy_block)
     lost = [d for d in diffs if d.startswith(("pool_rules: missing row", "split_proposal: missing row",
-                                              "split_consent: missing row")) or ": paid_to is " in d]
+                                              "split_consent: missing row", "split_proposal_cancellation: missing row"))
+            or ": paid_to is " in d]
     assert lost == diffs and any(d.startswith("pool_rules") for d in diffs), diffs
 
 
