@@ -1,11 +1,12 @@
 """Stateful property tests: random sequences of splits, tracks, sales, fee changes,
 takedowns (block, unblock, and the artist relisting), split changes (proposeSplit landing
 at once or waiting, acceptSplit by the right payee, a stranger, twice, or for a proposal
-another change killed), distributions (including no-ops), withdrawals (including no-ops
-and withdrawTo another address), one-click batches (multicall of distribute + withdraw,
-and of claim + distribute + withdraw, by several payees of one split) and sponsor pools
-(deposits, taking them back, time moving forward by whole epochs, publishes valid and
-invalid, claims and claims again), checked against a Python model after every step.
+that another change or the artist's cancelSplitProposals killed), distributions
+(including no-ops), withdrawals (including no-ops and withdrawTo another address),
+one-click batches (multicall of distribute + withdraw, and of claim + distribute +
+withdraw, by several payees of one split) and sponsor pools (deposits, taking them back,
+time moving forward by whole epochs, publishes valid and invalid, claims and claims
+again), checked against a Python model after every step.
 Besides the model, after every step:
 - what the contract owes never exceeds what it holds: for every token, its balance equals
   exactly the sum, read from the chain, of `owed()` + `splitBalance()` + unpublished pools
@@ -310,6 +311,18 @@ def money_machine(market, usdc, accounts, owner, fee_recipient, fan):
                 assert list(tx.events["SplitChangeProposed"].values()) == [tid, new, must]
                 self.proposals[key] = set(must)
                 stats["change_proposed"] += 1
+
+        @precondition(lambda self: self.proposals)
+        @rule(data=st.data())
+        def cancel_proposals(self, data):
+            """The artist withdraws a track's pending proposals: they all die, the split stays."""
+            tid = data.draw(st.sampled_from(sorted({t for t, _, _ in self.proposals})))
+            artist = next(t[4] for t in self.tracks if t[0] == tid)
+            tx = market.cancelSplitProposals(tid, {"from": artist})
+            assert list(tx.events["SplitProposalsCancelled"].values()) == [tid]
+            assert "TrackSplitChanged" not in tx.events
+            self.track_changes[tid] += 1
+            stats["cancel"] += 1
 
         @precondition(lambda self: self.proposals)
         @rule(data=st.data(), right_payee=st.booleans(), which=st.sampled_from(["alive", "alive", "dead", "any"]))
@@ -620,7 +633,8 @@ def test_pools_keep_their_invariants_over_random_activity(market, usdc, accounts
 
     class Pools(Money):
         # Sales and split-change rules off: their steps go to the pools.
-        register = buy = block_or_unblock = artist_relists = set_fee = propose_split = accept_split = None
+        register = buy = block_or_unblock = artist_relists = set_fee = None
+        propose_split = accept_split = cancel_proposals = None
         withdraw_to = batch_payout = None  # covered by the tests above and below
 
         @initialize()
@@ -694,7 +708,7 @@ def test_split_changes_and_batches_keep_their_invariants(market, usdc, accounts,
     with patch.object(FeatureFlags, "is_enabled", lambda self, name: True):
         SplitChanges.TestCase().runTest()
     print(dict(stats))
-    for path in ("change_at_once", "change_proposed", "change_consented", "consent_refused",
+    for path in ("change_at_once", "change_proposed", "change_consented", "consent_refused", "cancel",
                  "consent_to_dead_proposal", "proposal_pending", "withdraw_to", "batch", "noop_distribute",
                  "noop_withdraw"):
         assert stats[path] > 0, (path, dict(stats))

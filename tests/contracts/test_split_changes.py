@@ -1,8 +1,8 @@
-"""proposeSplit, acceptSplit and pendingSplitChange: an artist moves a track's future
-sales to another split at once when no payee loses share, and otherwise only once every
-payee who would lose share (other than the artist) accepted on chain; any split change of
-the track kills its other pending proposals, even when the track later returns to the
-same split."""
+"""proposeSplit, acceptSplit, cancelSplitProposals and pendingSplitChange: an artist
+moves a track's future sales to another split at once when no payee loses share, and
+otherwise only once every payee who would lose share (other than the artist) accepted on
+chain; any split change of the track, or the artist's cancel, kills its pending
+proposals, even when the track later returns to the same split."""
 import pytest
 
 from conftest import ETH, sorted_split, split_data, split_id_of
@@ -333,3 +333,63 @@ def test_proposals_are_per_track(market, artist, a, b, start, track, make_split,
 def test_split_data_for_proposals_comes_from_split_created(market, start):
     """What a front end passes as `current` is the SplitCreated data of the track's split."""
     assert split_data(market, start[0]) == tuple(start[1])
+
+
+# ---------------------------------------------------------------- cancelSplitProposals
+
+
+def test_the_artist_cancels_every_pending_proposal(market, artist, a, b, start, track, make_split, reverts_with):
+    cut_a, data_a = make_split([(artist, 600_000), (a, 200_000), (b, 200_000)])
+    both, data_both = make_split([(artist, 800_000), (a, 100_000), (b, 100_000)])
+    market.proposeSplit(track, start[1], data_a, {"from": artist})
+    market.proposeSplit(track, start[1], data_both, {"from": artist})
+    market.acceptSplit(track, both, {"from": a})  # one of two consents given
+    tx = market.cancelSplitProposals(track, {"from": artist})
+    assert list(tx.events["SplitProposalsCancelled"].values()) == [track]
+    assert "TrackSplitChanged" not in tx.events
+    assert split_of_track(market, track) == start[0]
+    for sid, payee in ((cut_a, a), (both, a), (both, b)):
+        assert pending(market, track, sid, payee) == (0, False)
+    # Neither consent can be given any more; the one given before no longer counts.
+    with reverts_with("Marketplace__ConsentNotNeeded", track, cut_a, a.address):
+        market.acceptSplit(track, cut_a, {"from": a})
+    with reverts_with("Marketplace__ConsentNotNeeded", track, both, b.address):
+        market.acceptSplit(track, both, {"from": b})
+    # Proposed again, the change needs every consent afresh.
+    tx = market.proposeSplit(track, start[1], data_both, {"from": artist})
+    assert tx.events["SplitChangeProposed"]["mustConsent"] == sorted_split([(a, 0), (b, 0)])[0]
+    assert pending(market, track, both, a) == (2, True)
+
+
+def test_cancelling_with_nothing_pending_is_allowed(market, artist, start, track):
+    tx = market.cancelSplitProposals(track, {"from": artist})
+    assert list(tx.events["SplitProposalsCancelled"].values()) == [track]
+    assert split_of_track(market, track) == start[0]
+
+
+def test_cancelling_does_not_undo_a_change_that_landed(market, artist, a, b, start, track, make_split):
+    up, data = make_split([(artist, 400_000), (a, 400_000), (b, 200_000)])
+    market.proposeSplit(track, start[1], data, {"from": artist})
+    market.cancelSplitProposals(track, {"from": artist})
+    assert split_of_track(market, track) == up
+
+
+def test_only_the_artist_cancels(market, artist, a, b, start, track, make_split, reverts_with):
+    cut, data = make_split([(artist, 600_000), (a, 200_000), (b, 200_000)])
+    market.proposeSplit(track, start[1], data, {"from": artist})
+    with reverts_with("Marketplace__NotArtist", track, a.address, artist.address):
+        market.cancelSplitProposals(track, {"from": a})
+    with reverts_with("Marketplace__UnknownTrack", 99):
+        market.cancelSplitProposals(99, {"from": artist})
+    assert pending(market, track, cut, a) == (1, True)
+
+
+def test_cancelling_one_tracks_proposals_leaves_another_tracks(market, artist, a, b, start, track, make_split):
+    other = market.registerTrack("bafkreiother", start[0], ETH, 0, b"", {"from": artist}).return_value
+    cut, data = make_split([(artist, 600_000), (a, 200_000), (b, 200_000)])
+    market.proposeSplit(track, start[1], data, {"from": artist})
+    market.proposeSplit(other, start[1], data, {"from": artist})
+    market.cancelSplitProposals(track, {"from": artist})
+    assert pending(market, track, cut, a) == (0, False)
+    assert pending(market, other, cut, a) == (1, True)
+    assert market.acceptSplit(other, cut, {"from": a}).return_value is True
