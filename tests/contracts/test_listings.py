@@ -90,7 +90,7 @@ def test_an_expired_attestation_is_refused(market, artist, solo_split, attested,
     sig = attest(attested, market, CID, artist, deadline=deadline)
     brownie.chain.sleep(200)
     brownie.chain.mine()
-    with brownie.reverts():
+    with brownie.reverts(revert_pattern=rf"Marketplace__AttestationExpired: {deadline}, \d+"):
         market.registerTrack(CID, solo_split, ETH, 1, sig, {"from": artist})
 
 
