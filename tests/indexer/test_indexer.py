@@ -278,3 +278,30 @@ def test_a_reorg_undoes_a_cancellation_and_the_proposals_are_pending_again(anvil
     assert m.pending_split_change(tid, solo, collaborator) == (1, True)
     _, diffs = verify(Rpc(anvil.url), engine, m.address, world.deploy_block)
     assert diffs == []
+
+
+def test_the_split_queries_the_api_makes_read_the_same_on_every_database(anvil, world, engine):
+    """backend.splits against the indexer's own tables, on SQLite and PostgreSQL."""
+    from sqlmodel import Session
+
+    from backend.splits import pending_counts, split_data, to_accept, track_proposals
+
+    m = world.market
+    artist, collaborator, other = (a.lower() for a in world.accounts[1:4])
+    even = m.create_split([(artist, 500_000), (collaborator, 500_000)], artist)
+    trio = m.create_split([(artist, 500_000), (collaborator, 250_000), (other, 250_000)], artist)
+    solo = m.create_split([(artist, 1_000_000)], artist)
+    tid = m.register("bafkreisplitqueries", even, ETH, 10**15, artist)
+    assert m.propose_split(tid, trio, artist) is False
+    assert m.accept_split(tid, trio, collaborator) is True
+    assert m.propose_split(tid, solo, artist) is False
+    assert m.accept_split(tid, solo, other) is False
+    make_indexer(anvil.url, engine, world).run(once=True)
+    with Session(engine) as db:
+        assert split_data(db, [trio])[trio] == ([a.lower() for a in m.split_data(trio)[0]], m.split_data(trio)[1])
+        assert pending_counts(db, [tid, 999]) == {tid: 1}
+        assert [(p["split_id"], p["status"], p["accepted"], p["missing"]) for p in track_proposals(db, tid)] == [
+            (solo, "pending", [other], 1), (trio, "applied", [collaborator], 0)]
+        assert [(a["split_id"], a["missing"], a["current_shares_ppm"]) for a in to_accept(db, collaborator)] == [
+            (solo, 1, m.split_data(trio)[1])]
+        assert to_accept(db, other) == [] and to_accept(db, artist) == []
