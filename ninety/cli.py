@@ -229,7 +229,7 @@ def _seed_demo(settings: Settings, api_url: str, rpc_url: str, deployment: Deplo
     except Exception as e:  # the product is up without it; the next run goes on where this one stopped
         log.exception("seeding the demo catalog failed")
         return f"[red]incomplete ({e.__class__.__name__}: {str(e)[:200]}); the next run continues it[/]"
-    return f"{len(TRACKS)} tracks by {len(ARTISTS)} artists, with sales, a withdrawal and a published sponsor-pool epoch"
+    return f"{len(TRACKS)} tracks by {len(ARTISTS)} artists, with sales, a withdrawal, a published sponsor-pool epoch and a split change waiting for consent"
 
 
 def _watch(supervisor: Supervisor) -> None:

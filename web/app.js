@@ -436,7 +436,8 @@ function splitPanel(t, splits, mine) {
     add(panel, h("details", { id: "past-proposals" }, h("summary", {}, `Earlier proposals (${past.length})`),
       h("ul", { class: "proposals" }, past.map((p) => h("li", { "data-split": p.split_id }, h("div", {}, `Proposed in block ${p.block_number}: `,
         payeeList(p.recipients, p.shares_ppm), " — ",
-        p.status === "applied" ? h("span", { class: "ok" }, "applied") : h("span", { class: "muted" }, "superseded by another change")))))));
+        p.status === "applied" ? h("span", { class: "ok" }, "applied")
+          : h("span", { class: "muted" }, p.status === "cancelled" ? "withdrawn by the artist" : "superseded by another change")))))));
   }
   if (mine) add(panel, changeSplitForm(t, current, pending));
   return panel;
