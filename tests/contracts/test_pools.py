@@ -599,3 +599,54 @@ def test_pools_never_pay_more_than_deposited_and_each_allocation_once(market, ow
     assert credited == allocated
     assert market.balance() - start_balance == pool
     assert credited + (market.owed(fee_recipient, ETH) - fees_before) + market.poolBalance(now, ETH) == pool
+
+
+def test_holdings_equal_owed_split_balances_pools_and_unclaimed_through_every_step(
+    market, usdc, owner, fan, accounts, artist, split_of
+):
+    """ETH and a token side by side through sales, a deposit, a publish with a fee and a
+    carry-over, a claim, no-op repeats, distributions and withdrawals (to the payee and
+    elsewhere): after every step each balance is exactly owed() + splitBalance() + open
+    pools + unclaimed allocations, the stored sentinel never counted."""
+    collaborator = accounts[6]
+    payees = [artist, collaborator]
+    sid = "0x" + bytes(split_of([(artist, 650_000), (collaborator, 350_000)])).hex()
+    people = [*payees, market.feeRecipient(), accounts[7]]
+    eth_track = market.registerTrack("e", sid, ETH, 0, b"", {"from": artist}).return_value
+    usdc_track = market.registerTrack("u", sid, usdc, 1, b"", {"from": artist}).return_value
+
+    def check():
+        for token, held in ((ETH, market.balance()), (usdc, usdc.balanceOf(market))):
+            owed = sum(market.owed(p, token) for p in people)
+            pools = sum(market.poolBalance(e, token) for e in (0, 1))
+            assert held == owed + market.splitBalance(sid, token) + pools + market.poolUnclaimed(0, token)
+
+    check()
+    for amount in (999, 10**16 + 1):
+        market.buy(eth_track, amount, {"from": fan, "value": amount})
+        market.buy(usdc_track, amount // 10**9 + 1, {"from": fan})
+        check()
+    market.depositToPool(0, ETH, 10_001, {"from": accounts[5], "value": 10_001})
+    market.depositToPool(0, usdc, 7_777, {"from": fan})
+    check()
+    tree, root = tree_for(0, [Allocation(sid, ETH, 9_000), Allocation(sid, usdc.address.lower(), 7_000)])
+    goto_epoch(market, 1)
+    market.publishEpoch(0, root, LISTENS, CID, [9_000, 7_000], [1_000, 777], {"from": owner})
+    check()
+    a = Allocation(sid, ETH, 9_000)
+    for _ in range(2):  # the second claim is a no-op
+        market.claimFromPool(0, sid, ETH, 9_000, proof(tree, a), {"from": fan})
+        check()
+    for token in (ETH, usdc):
+        for _ in range(2):  # the second distribute is a no-op
+            distribute(market, sid, token, fan)
+            check()
+    market.withdraw(artist, [ETH, usdc], {"from": fan})
+    check()
+    market.withdrawTo(accounts[7], [ETH, usdc, ETH], {"from": collaborator})
+    check()
+    market.withdraw(collaborator, [ETH, usdc], {"from": fan})  # nothing left: a no-op
+    check()
+    # What is left: the fees, the carried-over pool, the unclaimed token allocation.
+    assert market.owed(artist, ETH) == market.owed(collaborator, usdc) == 0
+    assert market.poolUnclaimed(0, usdc) == 7_000 and market.poolBalance(1, ETH) == 1
