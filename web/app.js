@@ -439,8 +439,30 @@ function splitPanel(t, splits, mine) {
         p.status === "applied" ? h("span", { class: "ok" }, "applied")
           : h("span", { class: "muted" }, p.status === "cancelled" ? "withdrawn by the artist" : "superseded by another change")))))));
   }
+  if (mine && pending.length) add(panel, withdrawProposalsButton(t.track_id, pending.length));
   if (mine) add(panel, changeSplitForm(t, current, pending));
   return panel;
+}
+
+// The artist takes back every pending proposal of the track (cancelSplitProposals): the
+// consents given so far stop counting and no more can be given.
+function withdrawProposalsButton(trackId, count) {
+  const out = h("div", { "aria-live": "polite" });
+  const button = h("button", { type: "button", id: "cancel-proposals", class: "secondary" },
+    count === 1 ? "Withdraw this proposal" : `Withdraw these ${count} proposals`);
+  button.addEventListener("click", async () => {
+    if (!state.account && !(await connect())) return;
+    button.disabled = true;
+    const steps = stepList([["submitted", "Submit"], ["mined", "Mined"], ["indexed", "In the ledger"]]);
+    put(out, steps);
+    try {
+      const receipt = await send(contractTx("cancelSplitProposals", [trackId]), steps);
+      await waitIndexed(receipt.blockNumber, steps);
+      add(out, h("p", { class: "ok", id: "proposals-cancelled" }, "Withdrawn: consents given so far no longer count."));
+      setTimeout(route, 1500);
+    } catch (e) { steps.fail(explain(e)); button.disabled = false; }
+  });
+  return h("div", { class: "actions" }, button, out);
 }
 
 function proposalItem(t, current, p, me) {

@@ -674,6 +674,19 @@ def test_artist_cuts_a_collaborator_who_consents_in_their_studio_and_the_track_p
     assert (price, listed, "0x" + bytes(split_of).hex()) == (2 * 10**16, False, even)
     page.get_by_text("This track is not for sale right now.").wait_for()
     page.screenshot(path=str(SHOTS / "14c-artist-edits-the-listing.png"), full_page=True)
+
+    # The artist proposes the cut once more, then thinks better of it and withdraws it:
+    # the collaborator's consent can no longer make it land.
+    assert world.market.propose_split(tid, cut, artist) is False
+    wait_for_ledger(url, collaborator, lambda s: any(p["track_id"] == tid for p in s["proposals_to_accept"]))
+    page.reload()
+    page.get_by_role("button", name="Withdraw this proposal").click()
+    page.locator("#proposals-cancelled").wait_for()
+    assert world.market.pending_split_change(tid, cut, collaborator) == (0, False)
+    page.locator("#no-proposals").wait_for(timeout=30_000)
+    page.get_by_text("Earlier proposals (3)").click()
+    assert "withdrawn by the artist" in page.locator("#past-proposals").inner_text()
+    page.screenshot(path=str(SHOTS / "14d-artist-withdraws-a-proposal.png"), full_page=True)
     for p in (page, collab, fan_page):
         assert not p.errors
 
