@@ -130,7 +130,7 @@ def attested_registration(m, owner, sid):
     signer = CatalogSigner("0x" + "42" * 32)
     m.setCatalogSigner(signer.address, {"from": owner})
     cid = "bafkreibenchmarkattestedmetadatacid00000000000000000000"
-    wire = signer.sign_listing(cid, owner.address, chain.id, m.address, chain.time() + 3600)
+    wire = signer.sign_listing(cid, owner.address, str(sid), chain.id, m.address, chain.time() + 3600)
     gas = m.registerTrack(cid, sid, ETH, 10**15, bytes.fromhex(wire[2:]), {"from": owner}).gas_used
     m.setCatalogSigner(ETH, {"from": owner})
     return gas

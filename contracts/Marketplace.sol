@@ -69,9 +69,11 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// end can be taken back (a lost owner key locks nothing).
     uint256 public constant RESCUE_EPOCHS = 8;
     /// @dev EIP-712 type of a listing attestation (domain: name "Ninety", version "1", this
-    /// chain and this contract): Listing(string metadataCid,address registrant,uint256 deadline).
+    /// chain and this contract): Listing(string metadataCid,address registrant,bytes32
+    /// splitId,uint256 deadline). The split is bound so the signer can refuse a new listing
+    /// of a recording that would pay its earlier track's collaborators less.
     bytes32 private constant LISTING_TYPEHASH =
-        keccak256("Listing(string metadataCid,address registrant,uint256 deadline)");
+        keccak256("Listing(string metadataCid,address registrant,bytes32 splitId,uint256 deadline)");
     /// @dev The EIP-712 domain, computed here rather than through OpenZeppelin's EIP712
     /// (whose ShortStrings constructor static analysers cannot follow), cached for the
     /// deployment chain and recomputed if the chain id ever changes (a fork).
@@ -604,7 +606,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     ) external returns (uint256 trackId) {
         if (salesPaused) revert Marketplace__SalesPaused();
         if (bytes(metadataCid).length == 0) revert Marketplace__EmptyMetadataCid();
-        _checkAttestation(metadataCid, attestation);
+        _checkAttestation(metadataCid, splitId, attestation);
         _checkListing(splitId, token, price);
 
         trackId = ++trackCount;
@@ -750,17 +752,19 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     }
 
     /// @notice The EIP-712 digest the catalog signer signs to let `registrant` list
-    /// `metadataCid` on this contract and chain until `deadline`.
+    /// `metadataCid` with split `splitId` on this contract and chain until `deadline`.
     /// @param metadataCid The metadata CID to be listed.
     /// @param registrant The wallet that will call `registerTrack`.
+    /// @param splitId The split the track will be listed with.
     /// @param deadline The last unix second the attestation is valid.
-    function listingDigest(string calldata metadataCid, address registrant, uint256 deadline)
+    function listingDigest(string calldata metadataCid, address registrant, bytes32 splitId, uint256 deadline)
         public
         view
         returns (bytes32)
     {
         return MessageHashUtils.toTypedDataHash(
-            _domainSeparator(), keccak256(abi.encode(LISTING_TYPEHASH, keccak256(bytes(metadataCid)), registrant, deadline))
+            _domainSeparator(),
+            keccak256(abi.encode(LISTING_TYPEHASH, keccak256(bytes(metadataCid)), registrant, splitId, deadline))
         );
     }
 
@@ -782,7 +786,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         return keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("Ninety"), keccak256("1"), block.chainid, address(this)));
     }
 
-    function _checkAttestation(string calldata metadataCid, bytes calldata attestation) private {
+    function _checkAttestation(string calldata metadataCid, bytes32 splitId, bytes calldata attestation) private {
         address signer = catalogSigner;
         if (signer == address(0)) return;
         if (attestation.length != 97) revert Marketplace__InvalidAttestation(address(0), signer);
@@ -792,7 +796,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         // The third value only details `failure` (e.g. the bad length): not needed.
         // slither-disable-next-line unused-return
         (address recovered, ECDSA.RecoverError failure,) =
-            ECDSA.tryRecover(listingDigest(metadataCid, msg.sender, deadline), attestation[32:]);
+            ECDSA.tryRecover(listingDigest(metadataCid, msg.sender, splitId, deadline), attestation[32:]);
         if (failure != ECDSA.RecoverError.NoError || recovered != signer) {
             revert Marketplace__InvalidAttestation(recovered, signer);
         }

@@ -34,7 +34,7 @@ from ninety.errors import ConfigError
 DOMAIN_NAME = "Ninety"
 DOMAIN_VERSION = "1"
 LISTING_TYPES = {"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"},
-                            {"name": "deadline", "type": "uint256"}]}
+                            {"name": "splitId", "type": "bytes32"}, {"name": "deadline", "type": "uint256"}]}
 FREE_DOWNLOAD_TYPES = {"FreeDownload": [{"name": "trackId", "type": "uint256"}, {"name": "epoch", "type": "uint256"}]}
 # A receipt binds what the report must show for the download: the block it is judged at
 # and the listener's signature (by hash), so an operator cannot republish it with another
@@ -125,15 +125,17 @@ class CatalogSigner:
     def address(self) -> str:
         return str(Account.from_key(self.key).address)
 
-    def sign_listing(self, metadata_cid: str, registrant: str, chain_id: int, contract: str, deadline: int) -> str:
-        """The attestation `registrant` passes to registerTrack for `metadata_cid`, valid
-        until `deadline` (unix seconds, by block time): 0x, deadline, signature."""
+    def sign_listing(self, metadata_cid: str, registrant: str, split_id: str, chain_id: int, contract: str,
+                     deadline: int) -> str:
+        """The attestation `registrant` passes to registerTrack for `metadata_cid` with split
+        `split_id` (0x hex), valid until `deadline` (unix seconds, by block time): 0x,
+        deadline, signature."""
         from web3 import Web3
 
         signable = encode_typed_data(
             domain_data=domain(chain_id, contract), message_types=LISTING_TYPES,
             message_data={"metadataCid": metadata_cid, "registrant": Web3.to_checksum_address(registrant),
-                          "deadline": deadline},
+                          "splitId": bytes.fromhex(split_id.removeprefix("0x")), "deadline": deadline},
         )
         signature = Account.sign_message(signable, self.key).signature
         return "0x" + deadline.to_bytes(32, "big").hex() + bytes(signature).hex()

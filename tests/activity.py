@@ -22,12 +22,13 @@ class World:
     catalog: object = None  # ninety.attest.CatalogSigner once listings need attestations
     listed: int = 0  # listings made, for unique metadata CIDs (an attested CID lists once)
 
-    def attest(self, cid: str, artist: str) -> str | bytes:
-        """The attestation registerTrack needs for `artist` to list `cid` (none while open)."""
+    def attest(self, cid: str, artist: str, split_id: str) -> str | bytes:
+        """The attestation registerTrack needs for `artist` to list `cid` with `split_id`
+        (none while registration is open)."""
         if self.catalog is None:
             return b""
         deadline = self.w3.eth.get_block("latest")["timestamp"] + 3600
-        return self.catalog.sign_listing(cid, artist, self.w3.eth.chain_id, self.market.address, deadline)
+        return self.catalog.sign_listing(cid, artist, split_id, self.w3.eth.chain_id, self.market.address, deadline)
 
     def require_attestations(self, catalog) -> None:
         self.catalog = catalog
@@ -211,7 +212,8 @@ def random_activity(world: World, steps: int, seed: int = 1, pools: bool = True)
             price = rng.randint(0, 10**16) if token == ETH else rng.randint(1, 10**7)
             world.listed += 1
             cid, artist = f"bafkreitrack{world.listed}", rng.choice(people)
-            tid = m.register(cid, rng.choice(world.splits), token, price, artist, world.attest(cid, artist))
+            split = rng.choice(world.splits)
+            tid = m.register(cid, split, token, price, artist, world.attest(cid, artist, split))
             world.tracks.append((tid, token, price))
         elif roll < 0.70:
             tid, token, price = rng.choice(world.tracks)

@@ -63,11 +63,11 @@ class Shared:
         m.send(m.contract.functions.setPlatformFee(500), w.owner)  # the activity may have set it to 0
         split = m.create_split([(addr(ARTIST), 1_000_000)], addr(ARTIST))
         self.free = m.register("bafkreifreeproviders", split, ETH, 0, addr(ARTIST),
-                               w.attest("bafkreifreeproviders", addr(ARTIST)))
+                               w.attest("bafkreifreeproviders", addr(ARTIST), split))
         self.free_split = split
         seller_split = m.create_split([(addr(SELLER), 1_000_000)], addr(SELLER))
         self.paid = m.register("bafkreipaidproviders", seller_split, ETH, 10**16, addr(SELLER),
-                               w.attest("bafkreipaidproviders", addr(SELLER)))
+                               w.attest("bafkreipaidproviders", addr(SELLER), seller_split))
         self.anvil_url, self.ipfs_url = anvil.url, ipfs_node.url
 
     def stack(self, rpc_url: str, where: Path) -> "Stack":

@@ -838,7 +838,11 @@ function upload(form, split, progress, out, submit) {
         steps.mark("split", "Split created");
         // A fresh attestation right before listing: the server checks the recording again
         // against what was registered since the upload (a copy is refused here).
-        const fresh = await api(`/api/uploads/${body.metadata_cid}/attestation`, { method: "POST" });
+        // It binds the split too (a new upload of your own recording may not pay the
+        // earlier track's collaborators less: that change needs their consent).
+        const split = body.recipients.map((address, i) => ({ address, share_ppm: body.shares_ppm[i] }));
+        const fresh = await api(`/api/uploads/${body.metadata_cid}/attestation`, {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ split }) });
         const data = state.iface.encodeFunctionData("registerTrack", [body.metadata_cid, body.split_id, token.address, price, fresh.attestation]);
         const receipt = await send({ to: body.register_call.to, data }, steps);
         const log = receipt.logs.map((l) => { try { return state.iface.parseLog(l); } catch { return null; } }).find((l) => l?.name === "TrackRegistered");

@@ -49,6 +49,8 @@ class UploadOut(BaseModel):
     preview_cid: str
     artwork_cid: str
     split_id: str
+    recipients: list[str]  # the split, sorted as createSplit takes it (the attestation binds it)
+    shares_ppm: list[int]
     duration: float
     sha256: str
     attestation: str  # the catalog signer's EIP-712 attestation: only this wallet can list metadata_cid
@@ -73,10 +75,14 @@ def _split(raw: str, wallet: str, contract: str = "") -> tuple[list[str], list[i
     if not raw:
         return sorted_split([(wallet, 1_000_000)])
     try:
-        pairs = json.loads(raw)
-        parsed = [(str(p["address"]), int(p["share_ppm"])) for p in pairs]
+        return _split_pairs(json.loads(raw), contract)
     except (ValueError, TypeError, KeyError):
         raise ApiError(422, 'split must be JSON like [{"address": "0x…", "share_ppm": 600000}, …]') from None
+
+
+def _split_pairs(pairs: Any, contract: str) -> tuple[list[str], list[int]]:
+    """A split from [{"address", "share_ppm"}, …], checked as createSplit checks it."""
+    parsed = [(str(p["address"]), int(p["share_ppm"])) for p in pairs]
     if not 1 <= len(parsed) <= 100:
         raise ApiError(422, "a split has 1 to 100 recipients")
     for address, share in parsed:
@@ -186,6 +192,7 @@ def _process(form: Any, services: Any, wallet: str) -> UploadOut:
         refusal = recordings.check(services.recordings, services.engine, wallet, analysis, file_name)
         if refusal is not None:
             _refuse_duplicate(*refusal)
+        _keep_collaborators(services, wallet, analysis, recipients, shares)
         art_file.file.seek(0)
         raw_artwork = art_file.file.read(MAX_ARTWORK_BYTES + 1)
         if len(raw_artwork) > MAX_ARTWORK_BYTES:
@@ -241,12 +248,12 @@ def _process(form: Any, services: Any, wallet: str) -> UploadOut:
 
     contract = Web3().eth.contract(address=Web3.to_checksum_address(services.deployment.address),
                                    abi=load_abi("Marketplace"))
-    split_id = Web3.keccak(Web3().codec.encode(["address[]", "uint32[]"], [recipients, shares])).hex()
-    split_id = "0x" + split_id.removeprefix("0x")
-    attestation, deadline = _attest(services, metadata_cid, wallet)
+    split_id = _split_id(recipients, shares)
+    attestation, deadline = _attest(services, metadata_cid, wallet, split_id)
     return UploadOut(
         metadata_cid=metadata_cid, audio_cid=audio_cid, preview_cid=preview_cid, artwork_cid=artwork_cid,
-        split_id=split_id, duration=round(info.duration, 3), sha256=digest.hexdigest(), attestation=attestation,
+        split_id=split_id, recipients=[r.lower() for r in recipients], shares_ppm=shares,
+        duration=round(info.duration, 3), sha256=digest.hexdigest(), attestation=attestation,
         attestation_expires_at=deadline,
         register_call=Call(to=contract.address, data=contract.encode_abi(
             "registerTrack", [metadata_cid, split_id, Web3.to_checksum_address(token), price,
@@ -254,29 +261,74 @@ def _process(form: Any, services: Any, wallet: str) -> UploadOut:
         create_split_call=Call(to=contract.address, data=contract.encode_abi("createSplit", [recipients, shares])),
     )
 
-def _attest(services: Any, metadata_cid: str, wallet: str) -> tuple[str, int]:
-    """An attestation for `wallet` to list `metadata_cid`, valid ATTESTATION_SECONDS by
-    block time (the contract's clock, which a dev chain may have moved ahead)."""
+def _split_id(recipients: list[str], shares: list[int]) -> str:
+    return "0x" + Web3.keccak(Web3().codec.encode(["address[]", "uint32[]"], [recipients, shares])).hex().removeprefix("0x")
+
+
+def _attest(services: Any, metadata_cid: str, wallet: str, split_id: str) -> tuple[str, int]:
+    """An attestation for `wallet` to list `metadata_cid` with `split_id`, valid
+    ATTESTATION_SECONDS by block time (the contract's clock, which a dev chain may have
+    moved ahead)."""
     chain_now = int(services.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
     deadline = max(chain_now, int(time.time())) + ATTESTATION_SECONDS
     contract = Web3.to_checksum_address(services.deployment.address)
-    return services.catalog.sign_listing(metadata_cid, wallet, services.deployment.chain_id, contract, deadline), deadline
+    chain_id = services.deployment.chain_id
+    return services.catalog.sign_listing(metadata_cid, wallet, split_id, chain_id, contract, deadline), deadline
+
+
+def _keep_collaborators(services: Any, wallet: str, analysis: fingerprint.Analysis, recipients: list[str],
+                        shares: list[int]) -> None:
+    """409 if this is a recording `wallet` already sells and the new split would pay one of
+    that track's other payees less. Without this, delisting the track and listing a new
+    upload of the same recording would cut collaborators out, which the contract lets an
+    artist do to a track only with their consent (proposeSplit)."""
+    new = {r.lower(): s for r, s in zip(recipients, shares)}
+    track, sr = SQLModel.metadata.tables["track"], SQLModel.metadata.tables["split_recipient"]
+    with Session(services.engine) as db:
+        for owner in services.recordings.matches(db, analysis):
+            if owner.artist != wallet or owner.blocked:
+                continue
+            split_id = db.execute(select(track.c.split_id).where(track.c.track_id == owner.track_id)).scalar()
+            payees = db.execute(select(sr.c.recipient, sr.c.share_ppm).where(sr.c.split_id == split_id)
+                                .order_by(sr.c.position)).all()
+            losers = [(r, int(s), new.get(r, 0)) for r, s in payees if r != wallet and new.get(r, 0) < int(s)]
+            if losers:
+                cut = ", ".join(f"{r} ({s / 10_000:g}% → {n / 10_000:g}%)" for r, s, n in losers)
+                raise ApiError(409, f"this recording is your track {owner.track_id}; this split would pay its other "
+                                    f"payees less: {cut}. Keep their shares, or change track {owner.track_id}'s split "
+                                    "instead, which needs their consent",
+                               title="Collaborators would lose share",
+                               track={"track_id": owner.track_id, "title": owner.title, "split_id": split_id},
+                               losers=[{"address": r, "share_ppm": s, "new_share_ppm": n} for r, s, n in losers])
+
+
+class SplitShare(BaseModel):
+    address: str
+    share_ppm: int
+
+
+class AttestationIn(BaseModel):
+    split: list[SplitShare]  # the split the track will be listed with (the attestation binds it)
 
 
 class AttestationOut(BaseModel):
     metadata_cid: str
+    split_id: str
     attestation: str
     attestation_expires_at: int
 
 
 @router.post("/api/uploads/{metadata_cid}/attestation", response_model=AttestationOut)
-def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], services: ServicesDep,
-                      wallet: WalletDep) -> AttestationOut:
-    """A fresh attestation for one of your uploads, right before you register it: the
-    recording is checked again against what was registered since the upload (409 as for
-    an upload), and a CID already listed is refused (409)."""
+def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], body: AttestationIn,
+                      services: ServicesDep, wallet: WalletDep) -> AttestationOut:
+    """A fresh attestation for one of your uploads and the split you will list it with,
+    right before you register it: the recording is checked again against what was
+    registered since the upload (409 as for an upload), a CID already listed is refused
+    (409), and so is a split that pays the payees of your earlier track of the same
+    recording less than it does (409: change that track's split instead)."""
     if services.deployment is None or services.rpc is None:
         raise ApiError(503, "this server has no chain configured (NINETY_RPC_URL)")
+    recipients, shares = _split_pairs([p.model_dump() for p in body.split], services.deployment.address)
     with Session(services.engine) as db:
         upload = db.exec(select(Upload).where(Upload.metadata_cid == metadata_cid, Upload.artist == wallet)).first()
         if upload is None:
@@ -291,8 +343,11 @@ def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], s
         refusal = recordings.check(services.recordings, services.engine, wallet, again, stored.file_name)
         if refusal is not None:
             _refuse_duplicate(*refusal)
-    attestation, deadline = _attest(services, metadata_cid, wallet)
-    return AttestationOut(metadata_cid=metadata_cid, attestation=attestation, attestation_expires_at=deadline)
+        _keep_collaborators(services, wallet, again, recipients, shares)
+    split_id = _split_id(recipients, shares)
+    attestation, deadline = _attest(services, metadata_cid, wallet, split_id)
+    return AttestationOut(metadata_cid=metadata_cid, split_id=split_id, attestation=attestation,
+                          attestation_expires_at=deadline)
 
 
 def _refuse_duplicate(owner: recordings.Owner, refusal: Any) -> None:

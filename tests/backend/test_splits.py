@@ -26,7 +26,7 @@ def changes(stack):
         "trio": m.create_split([(artist, 500_000), (collab, 250_000), (other, 250_000)], artist),
     }
     cid = "bafkreisplitchanges"
-    tid = m.register(cid, s["even"], ETH, PRICE, artist, w.attest(cid, artist))
+    tid = m.register(cid, s["even"], ETH, PRICE, artist, w.attest(cid, artist, s["even"]))
     assert m.propose_split(tid, s["raise"], artist) is True  # only the artist loses: at once
     assert m.propose_split(tid, s["solo"], artist) is False  # cuts the collaborator
     assert m.propose_split(tid, s["trio"], artist) is False

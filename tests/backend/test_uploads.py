@@ -140,8 +140,8 @@ def _register(stack, cid: str, account: int) -> int:
 
     w = stack.world
     m, a = w.market, w.accounts
-    return m.register(cid, m.create_split([(a[account], 1_000_000)], a[account]), ETH, 1, a[account],
-                      w.attest(cid, a[account]))
+    split = m.create_split([(a[account], 1_000_000)], a[account])
+    return m.register(cid, split, ETH, 1, a[account], w.attest(cid, a[account], split))
 
 
 def test_quotas_count_todays_uploads_and_unregistered_bytes(stack):

@@ -159,7 +159,7 @@ def test_free_download_digest_binds_track_epoch_chain_and_contract(market, Marke
     wrong_chain = typed(market, 5, 2, chain_id=1)
     assert "0x" + keccak(b"\x19\x01" + wrong_chain.header + wrong_chain.body).hex() != digest
     # Not the listing digest's type either: the two signatures can never be swapped.
-    assert market.listingDigest("5", owner, 2) != digest
+    assert market.listingDigest("5", owner, "0x" + "00" * 32, 2) != digest
 
 
 def test_a_wallet_signature_of_the_typed_data_recovers_to_the_wallet(market):

@@ -19,20 +19,21 @@ def signer():
 
 
 LISTING = {"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"},
-                       {"name": "deadline", "type": "uint256"}]}
+                       {"name": "splitId", "type": "bytes32"}, {"name": "deadline", "type": "uint256"}]}
 
 
-def signable(market, cid, registrant, deadline, chain_id=None, contract=None):
+def signable(market, cid, registrant, split, deadline, chain_id=None, contract=None):
     return encode_typed_data(
         domain_data={"name": "Ninety", "version": "1", "chainId": chain_id or brownie.chain.id,
                      "verifyingContract": contract or market.address},
-        message_types=LISTING, message_data={"metadataCid": cid, "registrant": str(registrant), "deadline": deadline})
+        message_types=LISTING, message_data={"metadataCid": cid, "registrant": str(registrant),
+                                             "splitId": bytes.fromhex(str(split)[2:]), "deadline": deadline})
 
 
-def attest(key, market, cid, registrant, chain_id=None, contract=None, deadline=None):
+def attest(key, market, cid, registrant, split, chain_id=None, contract=None, deadline=None):
     """The wire format: the 32-byte deadline, then the 65-byte signature."""
     deadline = brownie.chain.time() + 3600 if deadline is None else deadline
-    sig = Account.sign_message(signable(market, cid, registrant, deadline, chain_id, contract), key.key).signature
+    sig = Account.sign_message(signable(market, cid, registrant, split, deadline, chain_id, contract), key.key).signature
     return deadline.to_bytes(32, "big") + bytes(sig)
 
 
@@ -65,29 +66,29 @@ def test_only_the_owner_sets_the_catalog_signer(market, artist):
 # ---------------------------------------------------------------- registerTrack, attested
 
 def test_an_attested_registration_lists_the_track(market, artist, solo_split, attested):
-    tx = market.registerTrack(CID, solo_split, ETH, 5, attest(attested, market, CID, artist), {"from": artist})
+    tx = market.registerTrack(CID, solo_split, ETH, 5, attest(attested, market, CID, artist, solo_split), {"from": artist})
     assert market.tracks(tx.return_value)[0] == artist
     assert tx.events["TrackRegistered"]["metadataCid"] == CID
 
 
-def test_listing_digest_is_the_eip712_digest(market, artist, attested):
-    message = signable(market, CID, artist, 1234)
+def test_listing_digest_is_the_eip712_digest(market, artist, solo_split, attested):
+    message = signable(market, CID, artist, solo_split, 1234)
     digest = keccak(b"\x19\x01" + message.header + message.body)
-    assert market.listingDigest(CID, artist, 1234) == "0x" + digest.hex()
+    assert market.listingDigest(CID, artist, solo_split, 1234) == "0x" + digest.hex()
 
 
-def test_the_python_signer_matches_the_contract(market, artist, attested, owner):
+def test_the_python_signer_matches_the_contract(market, artist, solo_split, attested, owner):
     from ninety.attest import CatalogSigner
 
     signer = CatalogSigner("0x" + bytes(attested.key).hex())
     deadline = brownie.chain.time() + 60
-    wire = signer.sign_listing(CID, str(artist), brownie.chain.id, market.address, deadline)
-    assert bytes.fromhex(wire[2:]) == attest(attested, market, CID, artist, deadline=deadline)
+    wire = signer.sign_listing(CID, str(artist), str(solo_split), brownie.chain.id, market.address, deadline)
+    assert bytes.fromhex(wire[2:]) == attest(attested, market, CID, artist, solo_split, deadline=deadline)
 
 
 def test_an_expired_attestation_is_refused(market, artist, solo_split, attested, reverts_with):
     deadline = brownie.chain.time() + 100
-    sig = attest(attested, market, CID, artist, deadline=deadline)
+    sig = attest(attested, market, CID, artist, solo_split, deadline=deadline)
     brownie.chain.sleep(200)
     brownie.chain.mine()
     with brownie.reverts(revert_pattern=rf"Marketplace__AttestationExpired: {deadline}, \d+"):
@@ -95,14 +96,14 @@ def test_an_expired_attestation_is_refused(market, artist, solo_split, attested,
 
 
 def test_an_attested_cid_is_listed_once(market, artist, solo_split, attested, reverts_with):
-    market.registerTrack(CID, solo_split, ETH, 1, attest(attested, market, CID, artist), {"from": artist})
+    market.registerTrack(CID, solo_split, ETH, 1, attest(attested, market, CID, artist, solo_split), {"from": artist})
     # The same call again (e.g. to relist a copy after a takedown), or a fresh attestation.
     with reverts_with("Marketplace__CidAlreadyListed", CID):
-        market.registerTrack(CID, solo_split, ETH, 1, attest(attested, market, CID, artist), {"from": artist})
+        market.registerTrack(CID, solo_split, ETH, 1, attest(attested, market, CID, artist, solo_split), {"from": artist})
 
 
 def test_an_attestation_of_the_wrong_length_is_refused(market, artist, solo_split, attested, reverts_with):
-    good = attest(attested, market, CID, artist)
+    good = attest(attested, market, CID, artist, solo_split)
     for bad in (good[32:], good + b"\0", b"\1" * 97):
         with brownie.reverts():
             market.registerTrack(CID, solo_split, ETH, 1, bad, {"from": artist})
@@ -115,39 +116,50 @@ def test_registration_without_attestation_reverts(market, artist, solo_split, at
 
 def test_an_attestation_for_another_wallet_is_refused(market, artist, fan, solo_split, attested, reverts_with):
     # The three-call attack: the victim's CID and attestation, sent from the copier's wallet.
-    sig = attest(attested, market, CID, artist)
+    sig = attest(attested, market, CID, artist, solo_split)
     with brownie.reverts():
         market.registerTrack(CID, solo_split, ETH, 0, sig, {"from": fan})
 
 
+def test_an_attestation_for_another_split_is_refused(market, artist, solo_split, split_of, attested, reverts_with):
+    """Found by review: the split was not in the attestation, so an artist could list a new
+    upload of its own recording with a split that leaves out the earlier track's
+    collaborators. The signer now attests the split too, and checks it (see the API)."""
+    other = split_of([(artist, 900_000), (brownie.accounts[7], 100_000)])
+    sig = attest(attested, market, CID, artist, solo_split)
+    with brownie.reverts():
+        market.registerTrack(CID, other, ETH, 1, sig, {"from": artist})
+    market.registerTrack(CID, other, ETH, 1, attest(attested, market, CID, artist, other), {"from": artist})
+
+
 def test_an_attestation_for_another_cid_is_refused(market, artist, solo_split, attested):
-    sig = attest(attested, market, "bafkreisomethingelse", artist)
+    sig = attest(attested, market, "bafkreisomethingelse", artist, solo_split)
     with brownie.reverts():
         market.registerTrack(CID, solo_split, ETH, 1, sig, {"from": artist})
 
 
 def test_an_attestation_for_another_chain_is_refused(market, artist, solo_split, attested):
-    sig = attest(attested, market, CID, artist, chain_id=1)
+    sig = attest(attested, market, CID, artist, solo_split, chain_id=1)
     with brownie.reverts():
         market.registerTrack(CID, solo_split, ETH, 1, sig, {"from": artist})
 
 
 def test_an_attestation_for_another_contract_is_refused(market, artist, solo_split, attested, Marketplace, owner, fee_recipient):
     other = Marketplace.deploy(fee_recipient, 500, EPOCH_SECONDS, {"from": owner})
-    sig = attest(attested, market, CID, artist, contract=other.address)
+    sig = attest(attested, market, CID, artist, solo_split, contract=other.address)
     with brownie.reverts():
         market.registerTrack(CID, solo_split, ETH, 1, sig, {"from": artist})
 
 
 def test_an_attestation_by_another_key_is_refused(market, artist, solo_split, attested, reverts_with):
     stranger = Account.create()
-    sig = attest(stranger, market, CID, artist)
+    sig = attest(stranger, market, CID, artist, solo_split)
     with reverts_with("Marketplace__InvalidAttestation", stranger.address, attested.address):
         market.registerTrack(CID, solo_split, ETH, 1, sig, {"from": artist})
 
 
 def test_a_malleable_high_s_attestation_is_refused(market, artist, solo_split, attested, reverts_with):
-    wire = attest(attested, market, CID, artist)
+    wire = attest(attested, market, CID, artist, solo_split)
     deadline, sig = wire[:32], wire[32:]
     n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
     s = int.from_bytes(sig[32:64], "big")

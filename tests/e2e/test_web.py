@@ -295,8 +295,8 @@ def test_auditor_filters_sales_and_downloads_csv(web, browser):
     for i in range(2):
         # The ledger is the chain's: a listing the store would not show still has its sales there.
         cid = f"bafkreiauditor{i}"  # an attested CID is listed once
-        tid = world.market.register(cid, world.market.create_split([(world.accounts[4], 1_000_000)], world.accounts[4]),
-                                    ETH, 10**15, world.accounts[4], world.attest(cid, world.accounts[4]))
+        split = world.market.create_split([(world.accounts[4], 1_000_000)], world.accounts[4])
+        tid = world.market.register(cid, split, ETH, 10**15, world.accounts[4], world.attest(cid, world.accounts[4], split))
         world.market.buy(tid, 10**15, buyer)
     world.market.buy(tid, 10**15, world.accounts[6])
     world.market.block_track(tid, "bafkreiauditortakedownreason", world.owner)  # the explorer lists takedowns
@@ -425,8 +425,8 @@ def test_a_sponsor_funds_fans_sign_free_downloads_and_a_receipt_is_checked_after
     # The fan qualifies: it bought a track (0.01 ETH, 5% of it the platform's) this epoch.
     seller = world.accounts[4]
     cid = "bafkreisponsorqualifier"
-    paid = world.market.register(cid, world.market.create_split([(seller, 1_000_000)], seller), ETH, 10**16, seller,
-                                 world.attest(cid, seller))
+    split = world.market.create_split([(seller, 1_000_000)], seller)
+    paid = world.market.register(cid, split, ETH, 10**16, seller, world.attest(cid, seller, split))
     world.market.buy(paid, 10**16, fan)
     epoch = c.currentEpoch().call()
 

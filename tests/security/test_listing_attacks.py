@@ -111,8 +111,10 @@ def test_an_attestation_is_issued_only_to_the_uploader_for_this_chain_and_contra
     signer = CatalogSigner.load(None, api.data_dir)
     market = world.market.address
     deadline = up["attestation_expires_at"]
-    assert up["attestation"] == signer.sign_listing(up["metadata_cid"], wallet(VICTIM), 31337, market, deadline)
-    assert up["attestation"] != signer.sign_listing(up["metadata_cid"], wallet(MALLORY), 31337, market, deadline)
+    cid, split = up["metadata_cid"], up["split_id"]
+    assert up["attestation"] == signer.sign_listing(cid, wallet(VICTIM), split, 31337, market, deadline)
+    assert up["attestation"] != signer.sign_listing(cid, wallet(MALLORY), split, 31337, market, deadline)
+    assert up["attestation"] != signer.sign_listing(cid, wallet(VICTIM), "0x" + "00" * 32, 31337, market, deadline)
     # Valid for an hour of block time, no more.
     now = world.w3.eth.get_block("latest")["timestamp"]
     assert now < deadline <= now + 3600 + 60
@@ -142,10 +144,11 @@ def test_a_copy_uploaded_before_the_owner_registered_is_refused_at_listing_and_h
     tid, _ = list_upload(api, world, VICTIM, recording, title="Original")
     sync(api, world)
     # A fresh attestation re-checks the recording: refused, naming the owner's track.
-    again = api.post_json(f"/api/uploads/{early.json()['metadata_cid']}/attestation", {}, headers=api.login(MALLORY))
+    solo = {"split": [{"address": wallet(MALLORY), "share_ppm": 1_000_000}]}
+    again = api.post_json(f"/api/uploads/{early.json()['metadata_cid']}/attestation", solo, headers=api.login(MALLORY))
     assert again.status_code == 409 and again.json()["track"]["track_id"] == tid, again.text
     # Nobody gets an attestation for another wallet's upload.
-    theirs = api.post_json(f"/api/uploads/{early.json()['metadata_cid']}/attestation", {}, headers=api.login(FAN))
+    theirs = api.post_json(f"/api/uploads/{early.json()['metadata_cid']}/attestation", solo, headers=api.login(FAN))
     assert theirs.status_code == 404, theirs.text
     # The saved one still lists on chain within its hour; the store does not show the copy.
     m, mallory = world.market, wallet(MALLORY)
@@ -276,3 +279,50 @@ def test_more_than_three_refused_matches_a_day_answer_429_and_the_owner_can_allo
         conn.execute(update(UploadRefusal).values(created_at=1.0))
     engine.dispose()
     assert api.upload(mallory, copy, name="c.flac", content_type="audio/flac").status_code == 201
+
+
+def test_relisting_your_own_recording_cannot_cut_its_collaborators(api, world):
+    """Found by review (issue 17): an artist could not cut a collaborator's share of a track
+    without their consent, but could delist the track, upload the same recording again
+    and list it with a split that leaves the collaborator out. The catalog signer now
+    binds the split into the attestation and refuses one that pays the earlier track's
+    other payees less; changing that track's split (with their consent) is the way."""
+    recording = music_bytes(21, 32)
+    artist, collaborator = wallet(VICTIM), wallet(FAN)
+    duo = json.dumps([{"address": artist, "share_ppm": 600_000}, {"address": collaborator, "share_ppm": 400_000}])
+    tid, up = list_upload(api, world, VICTIM, recording, split=duo, title="Duo")
+    m = world.market
+    m.update_track(tid, 10**15, False, artist)  # delisting needs nobody's consent
+    sync(api, world)
+    headers = api.login(VICTIM)
+    # The same recording again, alone: refused before anything is pinned, naming who loses.
+    solo = json.dumps([{"address": artist, "share_ppm": 1_000_000}])
+    r = api.upload(headers, recording, split=solo, title="Duo (solo)")
+    assert r.status_code == 409, r.text
+    body = r.json()
+    assert body["title"] == "Collaborators would lose share" and body["track"]["track_id"] == tid
+    assert body["losers"] == [{"address": collaborator.lower(), "share_ppm": 400_000, "new_share_ppm": 0}]
+    # A smaller cut is a cut too.
+    less = json.dumps([{"address": artist, "share_ppm": 700_000}, {"address": collaborator, "share_ppm": 300_000}])
+    assert api.upload(headers, recording, split=less).status_code == 409
+    # Keeping (or raising) their share is a new version the artist may list.
+    more = json.dumps([{"address": artist, "share_ppm": 500_000}, {"address": collaborator, "share_ppm": 500_000}])
+    again = api.upload(headers, recording, split=more, title="Duo (remaster)")
+    assert again.status_code == 201, again.text
+    cid = again.json()["metadata_cid"]
+    # The attestation for that upload lists only with that split, not with a solo one...
+    mine = m.create_split([(artist, 1_000_000)], artist)
+    fn = m.contract.functions.registerTrack(cid, mine, Web3.to_checksum_address(ETH), 10**15,
+                                            bytes.fromhex(again.json()["attestation"][2:]))
+    assert reverts(world, fn, artist) == "Marketplace__InvalidAttestation"
+    # ... and a fresh attestation for the solo split is refused too.
+    fresh = api.post_json(f"/api/uploads/{cid}/attestation",
+                          {"split": [{"address": artist, "share_ppm": 1_000_000}]}, headers=headers)
+    assert fresh.status_code == 409 and fresh.json()["losers"][0]["address"] == collaborator.lower(), fresh.text
+    ok = api.post_json(f"/api/uploads/{cid}/attestation", {"split": json.loads(more)}, headers=headers)
+    assert ok.status_code == 200 and ok.json()["split_id"] == again.json()["split_id"], ok.text
+    send(world, again.json()["create_split_call"], artist)
+    fn = m.contract.functions.registerTrack(cid, again.json()["split_id"], Web3.to_checksum_address(ETH), 10**15,
+                                            bytes.fromhex(ok.json()["attestation"][2:]))
+    fn.transact({"from": Web3.to_checksum_address(artist)})
+    assert m.contract.functions.trackCount().call() == tid + 1
