@@ -99,10 +99,36 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the latest revision."""
+    """Bring the schema to the latest revision, in one transaction (on SQLite too: a crash
+    mid-way leaves the schema as it was, never half built)."""
     from alembic import command
 
-    command.upgrade(_alembic_config(engine), "head")
+    if engine.dialect.name != "sqlite":
+        command.upgrade(_alembic_config(engine), "head")
+        return
+    ddl = _sqlite_transactional(engine)
+    try:
+        command.upgrade(_alembic_config(ddl), "head")
+    finally:
+        ddl.dispose()
+
+
+def _sqlite_transactional(engine: Engine) -> Engine:
+    """An engine on the same SQLite file whose transactions include DDL. Python's sqlite3
+    driver commits before every CREATE or ALTER on its own, so a process killed during the
+    first migration left tables without a schema version; with the driver's own
+    transaction handling off and an explicit BEGIN, SQLite's journal undoes all of it."""
+    ddl = make_engine(engine.url.render_as_string(hide_password=False))
+
+    @event.listens_for(ddl, "connect")
+    def _no_driver_transactions(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(ddl, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return ddl
 
 
 def ensure_schema(engine: Engine) -> None:
