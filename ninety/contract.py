@@ -17,6 +17,9 @@ from ninety.config import Settings
 from ninety.errors import ConfigError
 from ninety.paths import BUILD_DIR
 
+# The token address the contract uses for ether (sales, balances, pools).
+ETH = "0x" + "00" * 20
+
 
 @lru_cache(maxsize=None)
 def load_abi(name: str = "Marketplace") -> list[dict[str, Any]]:

@@ -8,10 +8,9 @@ from typing import Any, Sequence
 from web3 import Web3
 from web3.contract import Contract
 
-from ninety.contract import load_abi
+from ninety.contract import ETH, load_abi
 from ninety.paths import BUILD_DIR
 
-ETH = "0x" + "00" * 20
 
 
 def web3_for(url: str) -> Web3:
