@@ -12,7 +12,6 @@ from ninety.contract import ETH, load_abi
 from ninety.paths import BUILD_DIR
 
 
-
 def web3_for(url: str) -> Web3:
     from ninety.chain import http_provider
 
