@@ -28,12 +28,9 @@ from eth_utils import keccak, to_checksum_address
 from ninety.contract import Deployment, describe_revert, load_abi
 from ninety.errors import ChainError, NinetyError
 from ninety.paths import BUILD_DIR
+from ninety.reads import calldata, selector
 
 UINT_MAX = 2**256 - 1
-_BALANCE_OF = "0x70a08231"
-_TOTAL_SUPPLY = "0x18160ddd"
-_DECIMALS = "0x313ce567"
-_SYMBOL = "0x95d89b41"
 # Functions whose presence says the token can change under the Marketplace (not failures:
 # notes the owner reads, with the README's token policy). Found by their selector after a
 # PUSH4 in the code (the implementation's, for an EIP-1967 proxy).
@@ -99,7 +96,8 @@ class ProbeReport:
 
 
 def _call(w3: Any, to: str, data: str) -> bytes | None:
-    """An eth_call's answer, or None if it reverted."""
+    """An eth_call's answer, or None if it reverted. (Through web3, one at a time: a
+    revert here is an answer, which a JSON-RPC batch of reads would turn into an error.)"""
     try:
         return bytes(w3.eth.call({"to": to, "data": data}))
     except Exception:
@@ -160,7 +158,7 @@ def warning_signs(w3: Any, token: str) -> list[str]:
         code = bytes(w3.eth.get_code(impl))
     seen = set()
     for signature, note in _WARNING_SIGNS.items():
-        if b"\x63" + keccak(text=signature)[:4] in code and note not in seen:
+        if b"\x63" + selector(signature) in code and note not in seen:
             seen.add(note)
             notes.append(f"{signature}: {note}")
     return notes
@@ -171,16 +169,16 @@ def probe(w3: Any, token: str, holder: str) -> ProbeReport:
     token = require_contract(w3, token)
     holder = to_checksum_address(holder)
     report = ProbeReport(token=token, holder=holder)
-    report.symbol = _symbol(_call(w3, token, _SYMBOL))
-    report.decimals = _word(_call(w3, token, _DECIMALS))
+    report.symbol = _symbol(_call(w3, token, calldata("symbol()")))
+    report.decimals = _word(_call(w3, token, calldata("decimals()")))
     if report.decimals is None or report.decimals > 255:
         report.decimals = None
         report.notes.append("no decimals(): amounts will be shown in the token's base unit")
     report.notes += warning_signs(w3, token)
-    report.total_supply = _word(_call(w3, token, _TOTAL_SUPPLY))
+    report.total_supply = _word(_call(w3, token, calldata("totalSupply()")))
     if report.total_supply is None:
         report.notes.append("no totalSupply()")
-    balance = _word(_call(w3, token, _BALANCE_OF + holder[2:].lower().rjust(64, "0")))
+    balance = _word(_call(w3, token, calldata("balanceOf(address)", [holder])))
     if not report.add("balanceOf", balance is not None and balance != UINT_MAX,
                       "balanceOf(holder) answers" if balance is not None else "balanceOf(holder) reverts or answers nothing"):
         return report
