@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from indexer.events import Decoder, Event
 from indexer.store import Ledger, LedgerError
 from ninety.chain import Rpc, with_retries
+from ninety.ledger.events import Decoder, Event
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from indexer.events import Event
 from indexer.lock import LedgerLock, LockLostError, ledger_lock
 from indexer.metadata import MetadataWorker, fetch_pending
 from indexer.runner import Indexer
@@ -27,6 +26,7 @@ from ninety.contract import Deployment, resolve_deployment
 from ninety.db import ensure_schema, make_engine, redact_url
 from ninety.errors import ChainError, ConfigError
 from ninety.ipfs import Ipfs
+from ninety.ledger.events import Event
 
 log = logging.getLogger(__name__)
 

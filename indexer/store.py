@@ -13,10 +13,12 @@ from sqlalchemy import Connection, Engine, Table, and_, delete, or_, select, tup
 from sqlmodel import SQLModel
 
 import ninety.models  # noqa: F401  (registers the tables)
-from indexer.events import Event
-from indexer.mapping import (APPLIED, CANCELLED, CHAIN_TABLES, PENDING, POOL_COLUMNS, SUPERSEDED, Context, Deltas,
-                             Rows, deltas, map_events, price_sort)
 from ninety.errors import NinetyError
+from ninety.ledger.aggregates import Deltas, deltas
+from ninety.ledger.events import Event
+from ninety.ledger.mapping import map_events
+from ninety.ledger.registry import AGGREGATES, EVENT_TABLES, INSERT_ORDER, SUMMED
+from ninety.ledger.rows import APPLIED, CANCELLED, PENDING, SUPERSEDED, Context, Rows, price_sort
 
 T: dict[str, Table] = SQLModel.metadata.tables  # type: ignore[assignment]
 CHUNK = 500
@@ -137,20 +139,16 @@ class Ledger:
             low, high = events[0].block_number, events[-1].block_number
             for table, new in rows.tables.items():
                 rows.tables[table] = self._without_existing(conn, table, new, low, high)
-        if rows.tables.get("split"):
-            created = {r["split_id"] for r in rows.tables["split"]}
-            recipients = [r for r in rows.split_recipients if r["split_id"] in created]
-            conn.execute(T["split"].insert(), rows.tables["split"])
-            conn.execute(T["split_recipient"].insert(), recipients)
-            for r in rows.tables["split"]:
-                self._splits.pop(r["split_id"], None)
-        for table in ("track", "track_update", "track_split_change", "split_proposal", "split_consent",
-                      "split_proposal_cancellation", "track_block",
-                      "catalog_signer_change", "sale", "distribution", "withdrawal", "fee_change",
-                      "fee_recipient_change", "token_allowance", "sales_pause", "pool_deposit", "pool_withdrawal",
-                      "pool_settlement", "epoch", "pool_rules", "pool_claim"):
-            if rows.tables.get(table):
-                conn.execute(T[table].insert(), rows.tables[table])
+        for table in INSERT_ORDER:  # a split (with its recipients) before the tracks using it
+            new = rows.tables.get(table)
+            if not new:
+                continue
+            conn.execute(T[table].insert(), new)
+            if table == "split":
+                created = {r["split_id"] for r in new}
+                conn.execute(T["split_recipient"].insert(), [r for r in rows.split_recipients if r["split_id"] in created])
+                for r in new:
+                    self._splits.pop(r["split_id"], None)
         for track_id, price, listed in rows.track_state:
             conn.execute(update(T["track"]).where(T["track"].c.track_id == track_id)
                          .values(price=price, listed=listed, price_sort=price_sort(price)))
@@ -187,17 +185,11 @@ class Ledger:
         return [r for r in new if (r["tx_hash"], r["log_index"]) not in have] if have else new
 
     def _apply(self, conn: Connection, d: Deltas) -> None:
-        self._add(conn, "account_balance", ("account", "token"), ("credited", "withdrawn"), d.account)
-        self._add(conn, "split_balance", ("split_id", "token"), ("received", "distributed"), d.split)
-        self._add(conn, "track_stats", ("track_id", "token"), ("sales", "gross", "fees"), d.track)
-        self._add(conn, "artist_stats", ("artist", "token"), ("sales", "gross", "fees"), d.artist)
-        self._add(conn, "artist_buyer", ("artist", "token", "buyer"), ("sales",), d.buyer)
-        self._add(conn, "track_day", ("track_id", "token", "day"), ("sales", "gross"), d.track_day)
-        self._add(conn, "track_split", ("track_id", "split_id", "token"), ("net",), d.track_split)
-        self._add(conn, "pool_total", ("epoch", "token"), POOL_COLUMNS, d.pool)
+        for a in AGGREGATES:
+            self._add(conn, a.table, a.keys, a.columns, d[a.table])
         # The catalog orders by sales: the count is kept on the track row too.
         track = T["track"]
-        for (track_id, _token), (count, *_rest) in d.track.items():
+        for (track_id, _token), (count, *_rest) in d["track_stats"].items():
             if count:
                 conn.execute(update(track).where(track.c.track_id == track_id).values(sales=track.c.sales + count))
 
@@ -246,8 +238,7 @@ class Ledger:
         """Remove every row above block `ancestor` and what it added to the aggregates."""
         self._forget_caches()
         above = {name: conn.execute(select(T[name]).where(T[name].c.block_number > ancestor)).mappings().all()
-                 for name in ("sale", "distribution", "withdrawal", "pool_deposit", "pool_withdrawal",
-                              "pool_settlement", "pool_claim")}
+                 for name in SUMMED}
         d = deltas(above, lambda sid: self._split_recipients(conn, sid), sign=-1)
         self._apply(conn, d)
         tu, tb, tsc, sp = T["track_update"], T["track_block"], T["track_split_change"], T["split_proposal"]
@@ -257,7 +248,7 @@ class Ledger:
         resplit |= {r[0] for r in conn.execute(select(spc.c.track_id).where(spc.c.block_number > ancestor))}
         reblocked = {r[0] for r in conn.execute(select(tb.c.track_id).where(tb.c.block_number > ancestor))}
         orphan_splits = [r[0] for r in conn.execute(select(T["split"].c.split_id).where(T["split"].c.block_number > ancestor))]
-        for name in CHAIN_TABLES:
+        for name in EVENT_TABLES:
             conn.execute(delete(T[name]).where(T[name].c.block_number > ancestor))
         if orphan_splits:
             conn.execute(delete(T["split_recipient"]).where(T["split_recipient"].c.split_id.in_(orphan_splits)))

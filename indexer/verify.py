@@ -9,44 +9,18 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable
 
-from eth_abi import decode, encode
-from eth_utils import keccak
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
-from indexer.events import Decoder, Event
-from indexer.mapping import POOL_COLUMNS, Context, deltas, map_events
 from ninety.chain import MissingStateError, Rpc
+from ninety.ledger.aggregates import deltas
+from ninety.ledger.events import Decoder, Event
+from ninety.ledger.mapping import map_events
+from ninety.ledger.registry import AGGREGATES, COMPARED, REF
+from ninety.ledger.rows import Context
+from ninety.reads import onchain_balances, onchain_pools, onchain_rules
 
 T = SQLModel.metadata.tables
-# Columns compared per table (chain refs are part of every row's identity).
-COMPARED = {
-    "split": ("split_id", "recipient_count"),
-    "track": ("track_id", "artist", "split_id", "token", "price", "listed", "metadata_cid", "blocked",
-              "block_reason_cid", "price_sort"),
-    "track_update": ("track_id", "price", "listed"),
-    "track_split_change": ("track_id", "previous_split_id", "split_id", "block_time"),
-    "split_proposal": ("track_id", "split_id", "must_consent", "status", "block_time"),
-    "split_consent": ("track_id", "split_id", "payee", "missing", "block_time"),
-    "split_proposal_cancellation": ("track_id", "block_time"),
-    "track_block": ("track_id", "blocked", "reason_cid", "block_time"),
-    "catalog_signer_change": ("previous_signer", "new_signer"),
-    "sale": ("track_id", "buyer", "token", "amount", "platform_fee", "split_id", "artist", "fee_recipient", "block_time"),
-    "distribution": ("split_id", "token", "amount"),
-    "withdrawal": ("account", "token", "amount", "paid_to"),
-    "fee_change": ("previous_bps", "new_bps"),
-    "fee_recipient_change": ("previous_recipient", "new_recipient"),
-    "token_allowance": ("token", "allowed"),
-    "sales_pause": ("paused",),
-    "pool_deposit": ("epoch", "sponsor", "token", "amount", "block_time"),
-    "pool_withdrawal": ("epoch", "sponsor", "token", "amount", "block_time"),
-    "pool_settlement": ("epoch", "token", "pool", "allocated", "platform_fee", "carried_over", "carried_to_epoch",
-                        "fee_recipient", "block_time"),
-    "epoch": ("epoch", "root", "listens_root", "report_cid", "block_time"),
-    "pool_rules": ("from_epoch", "rules_hash", "rules_cid", "block_time"),
-    "pool_claim": ("epoch", "split_id", "token", "amount", "block_time"),
-}
-REF = ("block_number", "block_hash", "tx_hash", "log_index")
 
 
 def _norm(v: Any) -> Any:
@@ -71,46 +45,6 @@ def chain_events(rpc: Rpc, contract: str, start: int, end: int, decoder: Decoder
         progress(high)
         low = high + 1
     return events
-
-
-def _selector(signature: str) -> bytes:
-    return keccak(text=signature)[:4]
-
-
-def onchain_balances(rpc: Rpc, contract: str, block: int, accounts: list[tuple[str, str]],
-                     splits: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
-    tag = hex(block)
-    owed_sel, split_sel = _selector("owed(address,address)"), _selector("splitBalance(bytes32,address)")
-    calls: list[tuple[str, list[Any]]] = []
-    for account, token in accounts:
-        data = owed_sel + encode(["address", "address"], [account, token])
-        calls.append(("eth_call", [{"to": contract, "data": "0x" + data.hex()}, tag]))
-    for split_id, token in splits:
-        data = split_sel + encode(["bytes32", "address"], [bytes.fromhex(split_id[2:]), token])
-        calls.append(("eth_call", [{"to": contract, "data": "0x" + data.hex()}, tag]))
-    results = [decode(["uint256"], bytes.fromhex(r[2:]))[0] for r in rpc.batch_chunked(calls)]
-    owed = dict(zip(accounts, results[: len(accounts)]))
-    balances = dict(zip(splits, results[len(accounts):]))
-    return owed, balances
-
-
-def onchain_pools(rpc: Rpc, contract: str, block: int, keys: list[tuple[int, str]]) -> list[tuple[int, int]]:
-    """(poolBalance, poolUnclaimed) for each (epoch, token) at `block`."""
-    calls: list[tuple[str, list[Any]]] = []
-    for name in ("poolBalance(uint256,address)", "poolUnclaimed(uint256,address)"):
-        sel = _selector(name)
-        calls += [("eth_call", [{"to": contract, "data": "0x" + (sel + encode(["uint256", "address"], [e, t])).hex()}, hex(block)])
-                  for e, t in keys]
-    values = [decode(["uint256"], bytes.fromhex(r[2:]))[0] for r in rpc.batch_chunked(calls)]
-    return list(zip(values[: len(keys)], values[len(keys):]))
-
-
-def onchain_rules(rpc: Rpc, contract: str, block: int, epochs: list[int]) -> list[str]:
-    """poolRulesHash(epoch) at `block` for each epoch, as 0x-hex."""
-    sel = _selector("poolRulesHash(uint256)")
-    calls = [("eth_call", [{"to": contract, "data": "0x" + (sel + encode(["uint256"], [e])).hex()}, hex(block)])
-             for e in epochs]
-    return ["0x" + bytes(decode(["bytes32"], bytes.fromhex(r[2:]))[0]).hex() for r in rpc.batch_chunked(calls)]
 
 
 def verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
@@ -176,16 +110,8 @@ def _verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
                 diffs.append(f"split_recipient {split_id}: {have_sr.get(split_id)} in the database, {splits.get(split_id)} on chain")
 
         d = deltas(rows.tables, lambda sid: splits[sid])
-        for table, keys, cols, expected_map in (
-            ("account_balance", ("account", "token"), ("credited", "withdrawn"), d.account),
-            ("split_balance", ("split_id", "token"), ("received", "distributed"), d.split),
-            ("track_stats", ("track_id", "token"), ("sales", "gross", "fees"), d.track),
-            ("artist_stats", ("artist", "token"), ("sales", "gross", "fees"), d.artist),
-            ("artist_buyer", ("artist", "token", "buyer"), ("sales",), d.buyer),
-            ("track_day", ("track_id", "token", "day"), ("sales", "gross"), d.track_day),
-            ("track_split", ("track_id", "split_id", "token"), ("net",), d.track_split),
-            ("pool_total", ("epoch", "token"), POOL_COLUMNS, d.pool),
-        ):
+        for agg in AGGREGATES:
+            table, keys, cols, expected_map = agg.table, agg.keys, agg.columns, d[agg.table]
             t = T[table]
             have_agg = {tuple(r[k] for k in keys): [int(r[c]) for c in cols] for r in conn.execute(select(t)).mappings()}
             want_agg = {k: v for k, v in expected_map.items() if any(v)}
@@ -195,8 +121,8 @@ def _verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
                     diffs.append(f"{table} {key}: {dict(zip(cols, got))} in the database, {dict(zip(cols, want))} from the chain's events")
 
         # The contract's own view of what it owes, at the same block.
-        accounts = sorted(d.account)
-        split_keys = sorted(d.split)
+        accounts = sorted(d["account_balance"])
+        split_keys = sorted(d["split_balance"])
         owed, balances = onchain_balances(rpc, contract, height, accounts, split_keys)
         ab = {tuple(r[:2]): (int(r[2]), int(r[3])) for r in conn.execute(select(T["account_balance"]))}
         for key in accounts:
@@ -210,7 +136,7 @@ def _verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
                 diffs.append(f"splitBalance{key}: {received - distributed} in the database, {balances[key]} from the contract")
         # Sponsor pools as the contract has them.
         pt = {(int(r[0]), r[1]): [int(x) for x in r[2:]] for r in conn.execute(select(T["pool_total"]))}
-        pool_keys = sorted(d.pool)
+        pool_keys = sorted(d["pool_total"])
         for key, (balance, unclaimed) in zip(pool_keys, onchain_pools(rpc, contract, height, pool_keys)):
             funded, withdrawn, settled, allocated, claimed = pt.get(key, [0] * 5)
             if funded - withdrawn - settled != balance:

@@ -5,7 +5,7 @@ import random
 
 from eth_abi import encode
 
-from indexer.events import Decoder, _normalise
+from ninety.ledger.events import Decoder, _normalise
 
 
 def test_fast_decoding_matches_eth_abi_for_every_event():
