@@ -29,6 +29,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
+from ninety.config import Settings
 from ninety.errors import ConfigError
 
 DOMAIN_NAME = "Ninety"
@@ -174,5 +175,6 @@ class CatalogSigner:
         return cls(key)
 
 
-def load_signer(data_dir: Path) -> CatalogSigner:
-    return CatalogSigner.load(os.environ.get("NINETY_CATALOG_KEY"), data_dir)
+def load_signer(settings: Settings) -> CatalogSigner:
+    """The catalog signer: NINETY_CATALOG_KEY, else `<data dir>/catalog.key`."""
+    return CatalogSigner.load(settings.catalog_key, settings.data_dir)

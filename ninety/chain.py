@@ -14,40 +14,29 @@ itself to what the provider accepts, whatever words its errors use:
   and gets single calls from then on. Its own error text is logged and reported.
 - HTTP 429 and -32005-style "rate limit" answers are retried with jittered backoff,
   honouring `Retry-After`; `NINETY_RPC_RPS` caps the HTTP requests each process makes to
-  the provider (a batch is one request), web3.py's included (`http_provider`).
+  the provider (a batch is one request), web3.py's included (`ninety.rpc_limits.http_provider`,
+  where what is learnt about each provider is kept).
 - A state read at a block the node has pruned raises `MissingStateError` ("this node is
   not an archive node; … needs state at block N").
 """
 from __future__ import annotations
 
-import email.utils
 import itertools
-import json
 import logging
-import os
 import random
-import re
 import threading
 import time
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import requests
 
 from ninety.errors import ChainError
+from ninety.rpc_limits import (RATE_LIMIT_ATTEMPTS, RateLimited, backoff, describe, error_text, hint_from_error,
+                               provider_for, rate_error, retry_after)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DEFAULT_BATCH = 100
-DEFAULT_MAX_RANGE = 50_000
-INITIAL_RANGE = 2_000
-RATE_LIMIT_ATTEMPTS = 8  # answers "slow down" in a row before giving up (the caller may retry on)
-MAX_WAIT = 60.0  # the longest Retry-After honoured (seconds)
-
-# Words providers use for "slow down" (HTTP 200 answers with a JSON-RPC error).
-_RATE_WORDS = ("rate limit", "rate-limit", "ratelimit", "too many requests", "request rate", "requests per second",
-               "exceeded the rate", "capacity", "throughput", "compute units", "slow down", "try again in",
-               "daily request count", "rate exceeded", "retry after", "retry-after", "per second")
 # Words nodes use when the state of an old block is gone (Geth, Erigon, Nethermind, Besu,
 # Reth and hosted providers).
 _PRUNED_WORDS = ("missing trie node", "header not found", "state not available", "state is not available",
@@ -94,169 +83,7 @@ class MissingStateError(RpcError):
         return MissingStateError(self.block, self.node_message, self.code, what)
 
 
-# ------------------------------------------------------------------ settings and shared state
-
-
-def _env_number(env: Mapping[str, str], name: str, default: float, cast: Callable[[str], float]) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        return cast(raw)
-    except ValueError:
-        from ninety.errors import ConfigError
-
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-
-
-def rpc_settings(env: Mapping[str, str] | None = None) -> tuple[int, int, float]:
-    """(batch size, largest getLogs range, requests per second or 0) from the environment:
-    NINETY_RPC_BATCH, NINETY_INDEX_MAX_RANGE, NINETY_RPC_RPS."""
-    env = os.environ if env is None else env
-    batch = int(_env_number(env, "NINETY_RPC_BATCH", DEFAULT_BATCH, lambda s: int(s, 0)))
-    max_range = int(_env_number(env, "NINETY_INDEX_MAX_RANGE", DEFAULT_MAX_RANGE, lambda s: int(s, 0)))
-    rps = float(_env_number(env, "NINETY_RPC_RPS", 0.0, float))
-    return max(1, batch), max(1, max_range), max(0.0, rps)
-
-
-class _Pacer:
-    """At most `rps` requests per second from this process to one provider (0: no cap)."""
-
-    def __init__(self, rps: float) -> None:
-        self.rps = rps
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if self.rps <= 0:
-            return
-        with self._lock:
-            now = time.monotonic()
-            at = max(now, self._next)
-            self._next = at + 1.0 / self.rps
-        if at > now:
-            time.sleep(at - now)
-
-
-class Provider:
-    """What this process has learnt about one RPC endpoint; shared by every `Rpc` (and
-    web3 provider) pointed at the same URL, so one caller's discovery serves the others."""
-
-    def __init__(self, batch: int, max_range: int, rps: float) -> None:
-        self.lock = threading.Lock()
-        self.batch_size = batch
-        self.batches = True  # False once the provider refused a batch and took a single call
-        self.batch_note = ""  # the provider's answer that taught us the above
-        self.max_range = max_range
-        self.span = min(INITIAL_RANGE, max_range)  # the next getLogs range to try
-        self.largest_ok = 0  # the largest getLogs range that worked
-        self.refused = False  # a getLogs range was refused: grow no further than largest_ok
-        self.pacer = _Pacer(rps)
-
-    def logs_worked(self, size: int) -> None:
-        with self.lock:
-            self.largest_ok = max(self.largest_ok, size)
-            if size >= self.span:
-                cap = self.largest_ok if self.refused else self.max_range
-                self.span = max(self.span, min(cap, self.max_range, self.span * 2))
-
-    def logs_refused(self, size: int) -> int:
-        with self.lock:
-            self.refused = True
-            self.span = max(1, min(self.span, size // 2))
-            return self.span
-
-
-_providers: dict[tuple[str, int, int, float], Provider] = {}
-_providers_lock = threading.Lock()
-
-
-def provider_for(url: str, batch: int | None = None, max_range: int | None = None, rps: float | None = None) -> Provider:
-    env_batch, env_range, env_rps = rpc_settings()
-    key = (url, batch or env_batch, max_range or env_range, env_rps if rps is None else rps)
-    with _providers_lock:
-        p = _providers.get(key)
-        if p is None:
-            p = _providers[key] = Provider(key[1], key[2], key[3])
-        return p
-
-
-# ------------------------------------------------------------------ classifying answers
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    raw = headers.get("Retry-After") or headers.get("retry-after")
-    if not raw:
-        return None
-    raw = raw.strip()
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _backoff(attempt: int, hinted: float | None) -> float:
-    if hinted is not None:
-        return min(MAX_WAIT, hinted) + random.uniform(0, 0.25)  # a little later than asked, never earlier
-    return min(10.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random())
-
-
-def _hint_from_error(error: Mapping[str, Any]) -> float | None:
-    """A "try again in Ns / N ms" or {"backoff_seconds": N} hint in a JSON-RPC error."""
-    data = error.get("data")
-    if isinstance(data, dict):
-        for where in (data, data.get("rate")):
-            if isinstance(where, dict):
-                for k in ("backoff_seconds", "retry_after", "retryAfter"):
-                    if isinstance(where.get(k), (int, float)):
-                        return float(where[k])
-    m = re.search(r"(?:try again|retry)[^0-9]{0,20}([0-9.]+)\s*(ms|s|sec|seconds?)\b", str(error.get("message", "")), re.I)
-    if m:
-        value = float(m.group(1))
-        return value / 1000 if m.group(2).lower() == "ms" else value
-    return None
-
-
-def _is_rate_limit(error: Mapping[str, Any]) -> bool:
-    message = str(error.get("message", "")).lower()
-    code = error.get("code")
-    if code == 429 or any(w in message for w in _RATE_WORDS):
-        return True
-    # -32005 is "limit exceeded": a rate limit unless it is about the size of a query.
-    return code == -32005 and not any(w in message for w in ("result", "range", "block", "size", "response"))
-
-
-def _error_text(error: Any) -> str:
-    if isinstance(error, dict):
-        message = str(error.get("message", error))
-        data = error.get("data")
-        if isinstance(data, str) and data and data not in message:
-            message += f" ({data})"
-        return message
-    return str(error)
-
-
-def _describe(answer: Any, limit: int = 300) -> str:
-    """The provider's own words in an answer that is not what we asked for."""
-    if isinstance(answer, dict) and "error" in answer:
-        e = answer["error"]
-        code = f" (code {e.get('code')})" if isinstance(e, dict) and e.get("code") is not None else ""
-        return f"{_error_text(e)[:limit]}{code}"
-    if isinstance(answer, list) and answer and all(isinstance(a, dict) and a.get("error") for a in answer):
-        return _describe(answer[0], limit)
-    text = answer if isinstance(answer, str) else json.dumps(answer)
-    return text[:limit]
-
-
-class _RateLimited(Exception):
-    def __init__(self, what: str, delay: float | None) -> None:
-        super().__init__(what)
-        self.delay = delay
+# ------------------------------------------------------------------ the client
 
 
 class _NotABatch(Exception):
@@ -266,9 +93,6 @@ class _NotABatch(Exception):
         super().__init__(text)
         self.text = text
         self.size = size  # how many calls it did answer, when it answered fewer
-
-
-# ------------------------------------------------------------------ the client
 
 
 class Rpc:
@@ -303,11 +127,11 @@ class Rpc:
             self.provider.pacer.wait()
             try:
                 return self._post_once(payload)
-            except _RateLimited as e:
+            except RateLimited as e:
                 if attempt >= RATE_LIMIT_ATTEMPTS:
                     raise RpcRateLimitedError(f"{self.url} kept rate-limiting us ({e}); set NINETY_RPC_RPS below "
                                               "the provider's limit") from None
-                delay = _backoff(attempt, e.delay)
+                delay = backoff(attempt, e.delay)
                 log.info("%s: %s; waiting %.2f s", self.url, e, delay)
                 time.sleep(delay)
         raise AssertionError("unreachable")
@@ -324,12 +148,12 @@ class Rpc:
         except ValueError:
             body = None
         if resp.status_code == 429:
-            raise _RateLimited(f"HTTP 429 {_describe(body) if body is not None else resp.text[:120]}".strip(),
-                               _retry_after(resp.headers))
+            raise RateLimited(f"HTTP 429 {describe(body) if body is not None else resp.text[:120]}".strip(),
+                               retry_after(resp.headers))
         if body is not None:
-            rate = self._rate_error(body)
+            rate = rate_error(body)
             if rate is not None:
-                raise _RateLimited(_describe(rate), _retry_after(resp.headers) or _hint_from_error(rate))
+                raise RateLimited(describe(rate), retry_after(resp.headers) or hint_from_error(rate))
         if resp.status_code == 413:
             raise RpcTooBigError(f"{self.url} answered HTTP 413 (request too large): {resp.text[:200]}")
         if resp.status_code >= 500 and body is None:
@@ -340,18 +164,8 @@ class Rpc:
             raise RpcTransientError(f"{self.url} answered something that is not JSON: {resp.text[:120]!r}")
         if resp.status_code >= 500:
             code = body["error"].get("code") if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
-            raise RpcTransientError(f"{self.url} answered HTTP {resp.status_code}: {_describe(body)}", code)
+            raise RpcTransientError(f"{self.url} answered HTTP {resp.status_code}: {describe(body)}", code)
         return body
-
-    @staticmethod
-    def _rate_error(body: Any) -> dict[str, Any] | None:
-        """The error object if the answer (or every element of a batch answer, or any)
-        says "slow down"."""
-        items = body if isinstance(body, list) else [body]
-        for a in items:
-            if isinstance(a, dict) and isinstance(a.get("error"), dict) and _is_rate_limit(a["error"]):
-                return a["error"]
-        return None
 
     def _next_ids(self, n: int) -> int:
         with self._id_lock:
@@ -363,10 +177,10 @@ class Rpc:
     @staticmethod
     def _result(answer: Any, method: str, params: Sequence[Any] = ()) -> Any:
         if not isinstance(answer, dict):
-            raise RpcTransientError(f"{method}: malformed answer {_describe(answer)}")
+            raise RpcTransientError(f"{method}: malformed answer {describe(answer)}")
         error = answer.get("error")
         if error:
-            message = _error_text(error)
+            message = error_text(error)
             code = error.get("code") if isinstance(error, dict) else None
             lowered = message.lower()
             if method in _STATE_METHODS and any(w in lowered for w in _PRUNED_WORDS):
@@ -377,7 +191,7 @@ class Rpc:
                 raise RpcTransientError(f"{method}: {message}", code)
             raise RpcError(f"{method}: {message}", code)
         if "result" not in answer:
-            raise RpcTransientError(f"{method}: answer without a result: {_describe(answer)}")
+            raise RpcTransientError(f"{method}: answer without a result: {describe(answer)}")
         return answer["result"]
 
     def call(self, method: str, params: Sequence[Any] = ()) -> Any:
@@ -408,10 +222,10 @@ class Rpc:
             try:
                 out += self._batch_once(part)
             except RpcTooBigError as e:
-                self._smaller_batches(size, f"{e}", None)
+                self.provider.batch_refused(self.url, size, f"{e}", None)
                 continue
             except _NotABatch as e:
-                self._smaller_batches(size, e.text, e.size)
+                self.provider.batch_refused(self.url, size, e.text, e.size)
                 continue
             i += size
         return out
@@ -425,48 +239,19 @@ class Rpc:
         payload = [{"jsonrpc": "2.0", "id": first + i, "method": m, "params": list(p)} for i, (m, p) in enumerate(calls)]
         answers = self._send(payload)
         if not isinstance(answers, list):
-            raise _NotABatch(_describe(answers))
+            raise _NotABatch(describe(answers))
         errors = [a for a in answers if isinstance(a, dict) and a.get("error")]
-        if answers and len(errors) == len(answers) and "batch" in _describe(errors[0]).lower():
-            raise _NotABatch(_describe(errors[0]))  # the same complaint about the batch, per call
+        if answers and len(errors) == len(answers) and "batch" in describe(errors[0]).lower():
+            raise _NotABatch(describe(errors[0]))  # the same complaint about the batch, per call
         by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
         missing = [i for i in range(len(calls)) if first + i not in by_id]
         if missing:
             if errors and len(errors) == len(answers):  # one batch-level complaint, in a list
-                raise _NotABatch(_describe(errors[0]))
+                raise _NotABatch(describe(errors[0]))
             answered = len(calls) - len(missing)
-            raise _NotABatch(f"answered {answered} of {len(calls)} calls" + (f": {_describe(errors[0])}" if errors else ""),
+            raise _NotABatch(f"answered {answered} of {len(calls)} calls" + (f": {describe(errors[0])}" if errors else ""),
                              answered if answered > 0 else None)
         return [self._result(by_id[first + i], m, p) for i, (m, p) in enumerate(calls)]
-
-    def _smaller_batches(self, size: int, text: str, answered: int | None) -> None:
-        """The provider did not take a batch of `size`: follow its cap down, or stop
-        batching once even a batch of 2 is refused."""
-        p = self.provider
-        stated = [int(n) for n in re.findall(r"\b(\d{1,5})\b", text) if 1 <= int(n) < size]
-        refused = any(w in text.lower() for w in ("not supported", "not allowed", "unsupported", "disabled",
-                                                  "not available", "refused", "not permitted"))
-        with p.lock:
-            if refused or size <= 2:
-                new = 1
-            elif answered:
-                new = answered
-            elif stated and "batch" in text.lower():
-                new = max(stated)
-            else:
-                new = size // 2
-            new = min(new, p.batch_size)
-            if new <= 1:
-                if p.batches:
-                    p.batches = False
-                    p.batch_note = text
-                    log.warning("%s does not take JSON-RPC batches (it answered: %s); sending single calls",
-                                self.url, text)
-            elif new < p.batch_size:
-                p.batch_size = new
-                p.batch_note = text
-                log.warning("%s did not take a batch of %d calls (it answered: %s); now at most %d per batch",
-                            self.url, size, text, new)
 
     # ---------------------------------------------------------------- eth_getLogs
 
@@ -489,7 +274,7 @@ class Rpc:
             try:
                 logs = self.call("eth_getLogs", [query])
                 if not isinstance(logs, list):
-                    raise RpcError(f"eth_getLogs: the answer is not a list of logs: {_describe(logs)}")
+                    raise RpcError(f"eth_getLogs: the answer is not a list of logs: {describe(logs)}")
             except RpcRateLimitedError:
                 raise
             except RpcTransientError as e:
@@ -578,45 +363,3 @@ def with_retries(
                 log.warning("%s failed (%s); retrying in %.1f s", what, e, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
-
-
-# ------------------------------------------------------------------ web3.py
-
-
-def http_provider(url: str, timeout: float = 30.0) -> Any:
-    """A web3.py HTTP provider that keeps to NINETY_RPC_RPS and waits out 429 and
-    -32005-style answers (honouring Retry-After) like `Rpc` does."""
-    from web3 import HTTPProvider
-
-    from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, check_if_retry_on_failure
-
-    class _Paced(HTTPProvider):
-        def _make_request(self, method: Any, request_data: bytes) -> bytes:
-            pacer = provider_for(url).pacer
-            for attempt in itertools.count(1):
-                pacer.wait()
-                try:
-                    raw: bytes = self._request_session_manager.make_post_request(
-                        self.endpoint_uri, request_data, **self.get_request_kwargs())
-                except requests.HTTPError as e:
-                    resp = e.response
-                    if resp is None or resp.status_code != 429 or attempt >= RATE_LIMIT_ATTEMPTS:
-                        raise
-                    time.sleep(_backoff(attempt, _retry_after(resp.headers)))
-                    continue
-                except (requests.ConnectionError, requests.Timeout):
-                    if attempt >= 5 or not check_if_retry_on_failure(method, REQUEST_RETRY_ALLOWLIST):
-                        raise
-                    time.sleep(_backoff(attempt, None))
-                    continue
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    return raw
-                rate = Rpc._rate_error(body)
-                if rate is None or attempt >= RATE_LIMIT_ATTEMPTS:
-                    return raw
-                time.sleep(_backoff(attempt, _hint_from_error(rate)))
-            raise AssertionError("unreachable")
-
-    return _Paced(url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)

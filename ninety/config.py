@@ -6,7 +6,7 @@ so this is a small typed reader of `NINETY_*` variables.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -54,7 +54,7 @@ class Settings:
     confirmations: int = 0
     reorg_window: int = 64
     index_max_range: int = 50_000
-    # The RPC provider's limits (README, RPC requirements); ninety.chain reads the same variables.
+    # The RPC provider's limits (README, RPC requirements): ninety.rpc_limits starts from these.
     rpc_batch: int = 100
     rpc_rps: float = 0.0
     fee_bps: int = 500
@@ -68,6 +68,17 @@ class Settings:
     uploads_per_day: int = 50
     max_unregistered_bytes: int = 2 * 1024**3
     upload_ttl: float = 86_400.0
+    max_upload_bytes: int = 200 * 1024 * 1024
+    # The API: the address its pages are served from (CSRF origin, metadata links) and the
+    # key that wraps per-track keys (None: a key file in data_dir, for a local setup).
+    public_url: str | None = None
+    master_key: str | None = field(default=None, repr=False)
+    # Keys the commands sign with: the catalog signer's (the API's attestations; None: a key
+    # file in data_dir), the Marketplace owner's (epoch close, moderation, tokens) and the
+    # deployer's (`ninety deploy` on a real chain).
+    catalog_key: str | None = field(default=None, repr=False)
+    owner_key: str | None = field(default=None, repr=False)
+    deployer_key: str | None = field(default=None, repr=False)
     # Abuse limits (README, Configuration): client addresses, per-client rate limits.
     trusted_proxies: str = ""
     rate_limits: bool = True
@@ -113,11 +124,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         chain_port=_int(env, "NINETY_CHAIN_PORT", 8545) or 8545,
         ipfs_api_port=_int(env, "NINETY_IPFS_PORT", 5001) or 5001,
         mnemonic=env.get("NINETY_MNEMONIC") or DEV_MNEMONIC,
-        poll_interval=_float(env, "NINETY_POLL_INTERVAL", 1.0),
+        # A dev chain (no NINETY_RPC_URL: `ninety up` runs one) mines on demand: poll often
+        # so a sale shows up within a second.
+        poll_interval=_float(env, "NINETY_POLL_INTERVAL", 1.0 if env.get("NINETY_RPC_URL") else 0.25),
         confirmations=_int(env, "NINETY_CONFIRMATIONS", 0) or 0,
         reorg_window=_int(env, "NINETY_REORG_WINDOW", 64) or 64,
         index_max_range=max(1, _int(env, "NINETY_INDEX_MAX_RANGE", 50_000) or 50_000),
-        rpc_batch=max(1, _int(env, "NINETY_RPC_BATCH", 100) or 100),
+        rpc_batch=max(1, _int(env, "NINETY_RPC_BATCH", 100) or 0),  # 0: single calls
         rpc_rps=max(0.0, _float(env, "NINETY_RPC_RPS", 0.0)),
         fee_bps=fee_bps if fee_bps is not None else 500,
         fee_recipient=env.get("NINETY_FEE_RECIPIENT") or None,
@@ -129,6 +142,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         uploads_per_day=max(0, _int(env, "NINETY_UPLOADS_PER_DAY", 50) or 0),
         max_unregistered_bytes=max(0, _int(env, "NINETY_MAX_UNREGISTERED_BYTES", 2 * 1024**3) or 0),
         upload_ttl=_float(env, "NINETY_UPLOAD_TTL", 86_400.0),
+        max_upload_bytes=_int(env, "NINETY_MAX_UPLOAD_BYTES", None) or 200 * 1024 * 1024,
+        public_url=env.get("NINETY_PUBLIC_URL") or None,
+        master_key=env.get("NINETY_MASTER_KEY") or None,
+        catalog_key=env.get("NINETY_CATALOG_KEY") or None,
+        owner_key=env.get("NINETY_OWNER_KEY") or None,
+        deployer_key=env.get("NINETY_DEPLOYER_KEY") or None,
         trusted_proxies=env.get("NINETY_TRUSTED_PROXIES") or "",
         rate_limits=(env.get("NINETY_RATE_LIMITS") or "on").strip().lower() not in ("off", "0", "false", "no"),
         rate_limit_storage=env.get("NINETY_RATE_LIMIT_STORAGE") or "database",

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
+from eth_abi import decode
 from web3 import Web3
 from web3.contract import Contract
 
 from ninety.contract import ETH, load_abi
+from ninety.epochs.onchain import SPLIT_CREATED
+from ninety.epochs.rules import canonical, default_rules, rules_cid, rules_hash
 from ninety.paths import BUILD_DIR
+from ninety.rpc_limits import http_provider
 
 
 def web3_for(url: str) -> Web3:
-    from ninety.chain import http_provider
-
     return Web3(http_provider(url, timeout=30))  # paced (NINETY_RPC_RPS), waits out 429 and -32005
 
 
@@ -64,14 +66,10 @@ class Market:
         from its SplitCreated log (or from this object, for splits it created)."""
         split_id = "0x" + split_id.lower().removeprefix("0x")
         if split_id not in self._splits:
-            from ninety.epochs import SPLIT_CREATED
-
             logs = self.w3.eth.get_logs({"address": self.contract.address, "fromBlock": self.from_block,
                                          "toBlock": "latest", "topics": [SPLIT_CREATED, split_id]})
             if not logs:
                 raise LookupError(f"no SplitCreated log names split {split_id}")
-            from eth_abi import decode
-
             recipients, shares = decode(["address[]", "uint32[]"], bytes(logs[0]["data"]))
             self._splits[split_id] = split_tuple((recipients, shares))
         return self._splits[split_id]
@@ -174,12 +172,10 @@ class Market:
 def deploy_direct(w3: Web3, owner: str, fee_recipient: str, fee_bps: int = 500, epoch_seconds: int = 3600,
                   rules: dict[str, Any] | None = None, pin: Any = None) -> tuple[Market, Contract]:
     """Deploy Marketplace and an allowed MockUSDC with web3 alone (tests, benchmarks), and
-    commit pool rules (by default `ninety.epochs.default_rules` for ETH and the USDC) for
+    commit pool rules (by default `ninety.epochs.rules.default_rules` for ETH and the USDC) for
     epoch 0 on. `pin(bytes) -> cid` puts the rules on IPFS (e.g. `Ipfs.add_bytes`); without
     it the CID is computed locally and nothing is pinned. Real deployments go through
     Brownie (`ninety deploy`)."""
-    from ninety.epochs import canonical, default_rules, rules_cid, rules_hash
-
     owner = Web3.to_checksum_address(owner)
 
     def deploy(name: str, *args: Any) -> Contract:
