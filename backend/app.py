@@ -4,64 +4,37 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
 
-from backend import errors
+from backend import errors, security
+from backend.api import auth, free_downloads, ledger, media, moderation, pools, status, tracks, uploads
 from backend.crypto import MasterKey
 from backend.limits import BodySizeLimit
+from backend.quotas import install_upload_gc
+from backend.ratelimit import RateLimits
+from backend.recordings import Recordings
+from backend.services import Services
+from backend.snapshots import Snapshots
+from backend.tokens import Tokens
+from ninety.attest import load_signer
 from ninety.chain import Rpc
-from ninety.config import Settings
-from ninety.contract import Deployment, resolve_deployment
+from ninety.config import Settings, load_settings
+from ninety.contract import resolve_deployment
 from ninety.db import ensure_schema, make_engine
 from ninety.ipfs import Ipfs
+from ninety.paths import ROOT
 
 log = logging.getLogger(__name__)
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-
-
-@dataclass
-class Services:
-    settings: Settings
-    engine: Engine
-    ipfs: Ipfs | None
-    rpc: Rpc | None
-    chain_id: int | None
-    deployment: Deployment | None
-    master_key: MasterKey
-    public_url: str
-    max_upload_bytes: int = MAX_UPLOAD_BYTES
-    tokens: Any = None
-    snapshots: Any = None
-    rate_limits: Any = None
-    catalog: Any = None  # ninety.attest.CatalogSigner: signs listing attestations
-    recordings: Any = None  # backend.recordings.Recordings: who owns which recording
-
-    def __post_init__(self) -> None:
-        from backend.ratelimit import RateLimits
-        from backend.recordings import Recordings
-        from backend.snapshots import Snapshots
-        from backend.tokens import Tokens
-        from ninety.attest import load_signer
-
-        self.tokens = Tokens(self)
-        self.snapshots = Snapshots(self.settings.api_snapshots)
-        self.catalog = self.catalog or load_signer(self.settings.data_dir)
-        self.recordings = Recordings()
-        self.rate_limits = RateLimits.from_settings(self.settings, self.engine)
-
-    @property
-    def domain(self) -> str:
-        return urlparse(self.public_url).netloc
 
 
 def build_services(settings: Settings, *, public_url: str | None = None, max_upload_bytes: int | None = None) -> Services:
-    import os
-
+    """Everything the routes use, from `settings` (`public_url` and `max_upload_bytes`
+    override the settings', for tests)."""
     engine = make_engine(settings.database_url)
     ensure_schema(engine)
     rpc = Rpc(settings.rpc_url) if settings.rpc_url else None
@@ -76,23 +49,23 @@ def build_services(settings: Settings, *, public_url: str | None = None, max_upl
         rpc=rpc,
         chain_id=chain_id,
         deployment=deployment,
-        master_key=MasterKey.load(os.environ.get("NINETY_MASTER_KEY"), settings.data_dir),
-        public_url=(public_url or os.environ.get("NINETY_PUBLIC_URL")
-                    or f"http://{settings.api_host}:{settings.api_port}").rstrip("/"),
-        max_upload_bytes=max_upload_bytes or int(os.environ.get("NINETY_MAX_UPLOAD_BYTES") or MAX_UPLOAD_BYTES),
+        master_key=MasterKey.load(settings.master_key, settings.data_dir),
+        public_url=(public_url or settings.public_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/"),
+        max_upload_bytes=max_upload_bytes or settings.max_upload_bytes,
+        tokens=Tokens(rpc, deployment),
+        snapshots=Snapshots(settings.api_snapshots),
+        rate_limits=RateLimits.from_settings(settings, engine),
+        catalog=load_signer(settings),
+        recordings=Recordings(),
     )
 
 
 def app_from_environment() -> FastAPI:
     """For `ninety serve --workers N`: each worker process builds its own app."""
-    from ninety.config import load_settings
-
     return create_app(build_services(load_settings()))
 
 
 def create_app(services: Services) -> FastAPI:
-    from backend.api import auth, ledger, moderation, pools, status, tracks, uploads
-
     app = FastAPI(
         title="Ninety",
         version="0.1.0",
@@ -106,19 +79,19 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(status.router)
     app.include_router(auth.router)
     app.include_router(uploads.router)
+    # /api/tracks: the catalog, the tracks' files, signed free downloads (in this order,
+    # as the OpenAPI document lists them).
     app.include_router(tracks.router)
+    app.include_router(media.router)
+    app.include_router(free_downloads.router)
     app.include_router(ledger.router)
     app.include_router(ledger.splits_router)
     app.include_router(pools.router)
     app.include_router(moderation.router)
     # Security headers, CSRF check, loopback-only /metrics, rate limits, 64 KiB body cap.
-    from backend import security
-
     security.install(app, services)
     _metrics(app)
     _web(app)
-    from backend.quotas import install_upload_gc
-
     install_upload_gc(app, services)  # unpins uploads never registered (NINETY_UPLOAD_TTL)
     return app
 
@@ -126,11 +99,6 @@ def create_app(services: Services) -> FastAPI:
 def _web(app: FastAPI) -> None:
     """The web app: static files from web/ (no build step; ethers is copied from npm into
     web/vendor by `make build`). The store is the page at /."""
-    from fastapi.responses import FileResponse
-    from fastapi.staticfiles import StaticFiles
-
-    from ninety.paths import ROOT
-
     web = ROOT / "web"
 
     @app.get("/", include_in_schema=False)
@@ -144,8 +112,6 @@ def _web(app: FastAPI) -> None:
 def _metrics(app: FastAPI) -> None:
     """Prometheus at /metrics: requests and latency per route (a plain ASGI wrapper: the
     decorator-style middleware costs a task and a queue per request)."""
-    from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
-
     registry = CollectorRegistry()
     requests = Counter("ninety_api_requests", "HTTP requests", ["route", "status"], registry=registry)
     latency = Histogram("ninety_api_request_seconds", "HTTP request latency", ["route"], registry=registry,
@@ -160,18 +126,18 @@ def _metrics(app: FastAPI) -> None:
                 await self.inner(scope, receive, send)
                 return
             started = time.perf_counter()
-            status = [500]
+            answered = [500]
 
             async def sending(message: Any) -> None:
                 if message["type"] == "http.response.start":
-                    status[0] = message["status"]
+                    answered[0] = message["status"]
                 await send(message)
 
             try:
                 await self.inner(scope, receive, sending)
             finally:
                 route = getattr(scope.get("route"), "path", "unmatched")
-                requests.labels(route, str(status[0])).inc()
+                requests.labels(route, str(answered[0])).inc()
                 latency.labels(route).observe(time.perf_counter() - started)
 
     app.add_middleware(Measure)

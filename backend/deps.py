@@ -1,4 +1,6 @@
-"""Typed dependencies for the routes."""
+"""Typed dependencies for the routes (FastAPI's `Depends`): the services, a database
+session, the signed-in wallet, and the path and query types shared by the routers.
+Imports the services' type, never the app."""
 from __future__ import annotations
 
 import hashlib
@@ -8,9 +10,9 @@ from typing import Annotated, AsyncIterator
 from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session, select
 
-from backend.app import Services
 from backend.errors import ApiError
 from backend.models import AuthSession
+from backend.services import Services
 
 SESSION_COOKIE = "ninety_session"
 # Block numbers, times and ids end up in BIGINT columns (and SQLite INTEGER): larger

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend.headers import HEADERS
 from ninety.errors import ChainError, IpfsError, IpfsUnavailableError, NinetyError
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,19 @@ def redact(text: str) -> str:
 
 def problem(status: int, detail: str, title: str | None = None, headers: dict[str, str] | None = None,
             **extra: Any) -> JSONResponse:
-    from backend.security import HEADERS
-
     body = {"type": "about:blank", "title": title or TITLES.get(status, "Error"), "status": status,
             "detail": redact(str(detail)), **extra}
     # Also here, not only in the Guard middleware: unexpected errors are answered by
     # Starlette's outermost middleware, outside the Guard.
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers={**HEADERS, **(headers or {})})
+
+
+def problem_response(description: str) -> dict[str, Any]:
+    """An OpenAPI response entry for an error answered as problem details (RFC 9457)."""
+    return {"description": description, "content": {"application/problem+json": {"schema": {
+        "type": "object", "required": ["type", "title", "status", "detail"],
+        "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                       "detail": {"type": "string"}}}}}}
 
 
 def install(app: FastAPI) -> None:

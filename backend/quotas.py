@@ -31,6 +31,7 @@ from sqlalchemy import Engine, and_, delete, exists, func, select, text
 from sqlmodel import Session, SQLModel
 
 import ninety.models  # noqa: F401  (registers the ledger's `track` and `checkpoint` tables)
+from backend.errors import ApiError
 from backend.models import Upload
 from ninety.errors import IpfsError
 
@@ -80,8 +81,6 @@ def check_upload_quota(db: Session | Engine, wallet: str, settings: Any, incomin
     that would pass its daily count or its unregistered bytes. Call it with the engine
     before decoding anything, and again on the session that records the upload, after
     `lock_wallet` on it."""
-    from backend.errors import ApiError
-
     now = time.time() if now is None else now
     per_day = int(getattr(settings, "uploads_per_day", 0) or 0)
     max_bytes = int(getattr(settings, "max_unregistered_bytes", 0) or 0)

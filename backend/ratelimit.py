@@ -34,6 +34,7 @@ from sqlmodel import SQLModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from backend.errors import ApiError, problem
 from ninety.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,12 @@ class RateLimits:
                                   f"({e.__class__.__name__}); use 'database', 'memory://' or a redis:// URL") from None
         return cls(storage, items, enabled=bool(getattr(settings, "rate_limits", True)))
 
+    def define(self, name: str, spec: str) -> None:
+        """Add limit `name` (e.g. "60/minute") unless it is there already: for a limit a
+        route counts itself rather than the middleware."""
+        if name not in self.items:
+            self.items[name] = [_namespaced(item, name) for item in parse_many(spec)]
+
     def hit(self, name: str, *identity: str) -> Refusal | None:
         """Count one request of `identity` against limit `name`; a Refusal if over it."""
         if not self.enabled:
@@ -202,8 +209,6 @@ class RateLimits:
         (one database round trip): call it from a sync route or a thread."""
         refusal = self.hit(name, *identity)
         if refusal is not None:
-            from backend.errors import ApiError
-
             raise ApiError(429, _detail(refusal), headers={"Retry-After": str(refusal.retry_after)})
 
 
@@ -339,7 +344,5 @@ class RateLimitMiddleware:
         if refusal is None:
             await self.app(scope, receive, send)
             return
-        from backend.errors import problem
-
         response = problem(429, _detail(refusal), headers={"Retry-After": str(refusal.retry_after)})
         await response(scope, receive, send)

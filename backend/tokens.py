@@ -5,18 +5,18 @@ import threading
 
 from eth_abi import decode
 
-from ninety.market import ETH
+from ninety.chain import Rpc
+from ninety.contract import ETH, Deployment
 
 _SYMBOL = "0x95d89b41"  # symbol()
 _DECIMALS = "0x313ce567"  # decimals()
 
 
 class Tokens:
-    def __init__(self, services: object) -> None:
-        self._services = services
+    def __init__(self, rpc: Rpc | None, deployment: Deployment | None) -> None:
+        self._rpc = rpc
         self._cache: dict[str, tuple[str, int]] = {ETH: ("ETH", 18)}
         self._lock = threading.Lock()
-        deployment = getattr(services, "deployment", None)
         for token in (deployment.tokens.values() if deployment else ()):
             self._cache[token.address.lower()] = (token.symbol, token.decimals)
 
@@ -25,7 +25,7 @@ class Tokens:
         with self._lock:
             if token in self._cache:
                 return self._cache[token]
-        rpc = getattr(self._services, "rpc", None)
+        rpc = self._rpc
         symbol, decimals = "?", 0
         if rpc is not None:
             try:

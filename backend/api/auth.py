@@ -28,6 +28,7 @@ from sqlmodel import select
 from backend.deps import SESSION_COOKIE, DbDep, ServicesDep, WalletDep, session_token, token_hash
 from backend.errors import ApiError
 from backend.models import AuthNonce, AuthSession
+from backend.security import origin_of
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 NONCE_TTL = 300.0
@@ -110,7 +111,7 @@ def parse_message(text: str) -> Any:
     without nested repetition, so the time is linear in the length), as siwe's
     SiweMessage. Strict: the message must be exactly what SiweMessage.prepare_message()
     writes for those fields, which is also what the signature is checked against."""
-    from siwe import SiweMessage
+    from siwe import SiweMessage  # lazy: importing siwe builds its ABNF grammar (about 1 s at start-up)
 
     lines = text.split("\n")
     fields: dict[str, Any] = {}
@@ -178,8 +179,6 @@ def _refuse(detail: str) -> ApiError:
 @router.post("/login", response_model=SessionOut, responses=TOO_MANY)
 def login(body: LoginIn, response: Response, services: ServicesDep, db: DbDep) -> SessionOut:
     """Exchange a signed SIWE message for a session (HttpOnly cookie and bearer token)."""
-    from backend.security import origin_of
-
     try:
         message = parse_message(body.message)
     except MessageError as e:

@@ -13,17 +13,18 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-from backend.api.tracks import problem_response
+from backend import epochs, validators
 from backend.deps import MAX_DB_INT, DbDep, ServicesDep, current_wallet, session_token
-from backend.errors import ApiError
+from backend.errors import ApiError, problem_response
 from backend.models import EpochReport, FreeDownload
+from backend.services import Services
 from backend.splits import split_data
-from ninety.epochs import eth_call
+from backend.standing import RulesUnreadable, judged, standing_or_why
+from ninety.reads import eth_call
 from ninety.errors import IpfsError, IpfsUnavailableError
 
 router = APIRouter(prefix="/api/pools", tags=["pools"])
 T = SQLModel.metadata.tables
-ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 
 
 class PoolToken(BaseModel):
@@ -126,13 +127,10 @@ def pools(request: Request, services: ServicesDep, db: DbDep) -> PoolsOut:
     qualified listeners and counted free downloads so far. `you`: the signed-in wallet's
     standing in the current epoch (whether it qualifies, why not, how much it can
     direct, its recorded free downloads)."""
-    from backend.api.tracks import RulesUnreadable, judged, standing_or_why
-    from backend.epochs import clock as clock_of, current_epoch, epoch_counts
-
     if services.rpc is None or services.deployment is None:
         raise ApiError(503, "this server has no chain RPC or contract configured")
-    clock = clock_of(services)
-    current = int(current_epoch(services)[0])
+    clock = epochs.clock(services)
+    current = int(epochs.current_epoch(services)[0])
     (next_to_publish,) = eth_call(services.rpc, services.deployment.address, "nextEpochToPublish()", out=["uint256"])
     published = {int(r["epoch"]): r for r in db.execute(select(T["epoch"])).mappings()}
     settled = {(int(r["epoch"]), r["token"]): r for r in db.execute(select(T["pool_settlement"])).mappings()}
@@ -152,7 +150,7 @@ def pools(request: Request, services: ServicesDep, db: DbDep) -> PoolsOut:
     listeners: int | None
     downloads: int | None
     try:
-        listeners, downloads = judged(services, current, lambda: epoch_counts(db, services, current))
+        listeners, downloads = judged(services, current, lambda: epochs.epoch_counts(db, services, current))
     except RulesUnreadable as e:  # none committed: nobody qualifies; unreadable now: unknown
         listeners = downloads = None if e.committed else 0
     rules = _rules_by_epoch(db)
@@ -209,9 +207,7 @@ def allocations(epoch: Annotated[int, Path(ge=0, le=MAX_DB_INT)], services: Serv
                 payee: str | None = Query(None, description="only splits this address is paid from")) -> AllocationsOut:
     """A published epoch's allocations with their proofs, each marked claimed or not:
     anyone may send `claimFromPool(epoch, split_id, token, amount, proof)`."""
-    from backend.api.ledger import _address
-
-    who = _address(payee, "payee")
+    who = validators.address(payee, "payee")
     row = db.execute(select(T["epoch"]).where(T["epoch"].c.epoch == epoch)).mappings().first()
     if row is None:
         raise ApiError(404, f"epoch {epoch} is not published (yet)")
@@ -256,7 +252,7 @@ _LISTENS = TypeAdapter(list[ListenOut])
     422: problem_response("wallet is not an address"),
     503: problem_response("The report cannot be fetched from IPFS now")})
 def listens(epoch: Annotated[int, Path(ge=0, le=MAX_DB_INT)], services: ServicesDep, db: DbDep,
-            wallet: str = Query(..., min_length=42, max_length=42, pattern=ADDRESS,
+            wallet: str = Query(..., min_length=42, max_length=42, pattern=validators.ADDRESS.pattern,
                                 description="the listener: its recorded free downloads")) -> ListensOut:
     """A published epoch's recorded free downloads by one wallet, from the epoch's report,
     each with whether it counted, why not, and its Merkle proof into the listens root the
@@ -280,7 +276,7 @@ def listens(epoch: Annotated[int, Path(ge=0, le=MAX_DB_INT)], services: Services
                       listens=[m.model_copy(update={"wallet": m.wallet.lower()}) for m in mine])
 
 
-def _report(services: Any, db: Any, epoch: int, cid: str) -> dict[str, Any]:
+def _report(services: Services, db: Any, epoch: int, cid: str) -> dict[str, Any]:
     """The report this server pinned, or the one the chain names, fetched from IPFS."""
     kept = db.get(EpochReport, epoch)
     if kept is not None and kept.report_cid == cid:

@@ -1,0 +1,139 @@
+"""The tracks' files: public previews and artwork streamed from IPFS, and the full
+original for a wallet that bought the track (or any signed-in wallet for a free one),
+decrypted as it streams. Only files this server made and pinned itself are served."""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import select
+from sqlmodel import SQLModel
+
+from backend import audio
+from backend.catalog import is_free, refuse_if_blocked, shown_track, upload_of
+from backend.crypto import decrypt_range
+from backend.deps import DbDep, ServicesDep, TrackId, WalletDep
+from backend.errors import ApiError
+from backend.ranges import parse_range
+from backend.services import Services
+
+router = APIRouter(prefix="/api/tracks", tags=["catalog"])
+T = SQLModel.metadata.tables
+
+
+_ASSET_HEADS: dict[str, tuple[int, str]] = {}  # cid -> (size, media type): CIDs never change
+
+
+def _serve_bytes(request: Request, services: Services, cid: str, extra: dict[str, str] | None = None) -> Response:
+    """Stream `cid` from IPFS, Range supported, never holding the file whole. A whole
+    file is verified against its CID as it streams (a mismatch cuts the response)."""
+    ipfs = services.ipfs
+    if cid not in _ASSET_HEADS:
+        head = ipfs.cat(cid, offset=0, length=64)
+        kind = audio.AUDIO_TYPES.get(audio.sniff_audio(head) or "") or audio.sniff_image(head[:16])
+        if len(_ASSET_HEADS) > 4096:
+            _ASSET_HEADS.clear()
+        _ASSET_HEADS[cid] = (ipfs.size(cid), kind or "application/octet-stream")
+    size, media_type = _ASSET_HEADS[cid]
+    headers = {"Accept-Ranges": "bytes", **(extra or {})}
+    span = parse_range(request.headers.get("range"), size)
+    start, end = span if span is not None else (0, size - 1)
+    chunks = ipfs.stream(cid) if span is None else ipfs.stream(cid, offset=start, length=end - start + 1)
+    first = next(chunks, b"")  # fetched now: IPFS trouble is an error response, not a cut stream
+
+    def body() -> Iterator[bytes]:
+        yield first
+        yield from chunks
+
+    headers["Content-Length"] = str(end - start + 1)
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return StreamingResponse(body(), status_code=206 if span is not None else 200, media_type=media_type,
+                             headers=headers)
+
+
+def _asset(request: Request, services: Services, db: Any, track_id: int, column: str, what: str) -> Response:
+    """A public file of the track, streamed from IPFS, Range supported: only files this
+    server made and pinned itself (its upload of the track), never a CID the track's
+    metadata names on its own, which anyone registering a track can point anywhere."""
+    row = shown_track(db, track_id)  # 404 unless its registrant uploaded it here
+    refuse_if_blocked(row)
+    upload = upload_of(db, row)
+    assert upload is not None
+    if services.ipfs is None:
+        raise ApiError(503, "this server has no IPFS node configured")
+    return _serve_bytes(request, services, getattr(upload, column),
+                        {"Cache-Control": "public, max-age=31536000, immutable"})
+
+
+@router.get("/{track_id}/preview", responses={206: {"description": "a byte range"}})
+def preview(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep) -> Response:
+    """The public preview clip (Ogg Vorbis, Range requests supported), for tracks
+    uploaded through this server; a whole file is verified against its CID as it streams."""
+    return _asset(request, services, db, track_id, "preview_cid", "preview")
+
+
+@router.get("/{track_id}/artwork")
+def artwork(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep) -> Response:
+    """The track's artwork (PNG or JPEG, re-encoded without metadata at upload), for
+    tracks uploaded through this server; verified against its CID as it streams."""
+    return _asset(request, services, db, track_id, "artwork_cid", "artwork")
+
+
+def _safe_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._ -]", "_", name).strip(" .") or "track"
+    return cleaned[:150]
+
+
+@router.get("/{track_id}/download", responses={206: {"description": "a byte range"}})
+def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep, wallet: WalletDep) -> Response:
+    """The full original file, for a signed-in wallet that bought the track (a Sale of it
+    in the ledger), or for any signed-in wallet if the track is free (an ETH price of 0).
+    Serving a file never counts toward the sponsor pools (any site can make a signed-in
+    browser send a GET): a listener signs the download and POSTs it to
+    `/api/tracks/{track_id}/free-download`. 401 without a session, 403 without a
+    purchase. Range requests work."""
+    row = shown_track(db, track_id)
+    refuse_if_blocked(row)
+    free = is_free(row)
+    if not free:
+        sale = T["sale"]
+        bought = db.execute(select(sale.c.tx_hash).where(sale.c.track_id == track_id, sale.c.buyer == wallet).limit(1)).first()
+        if bought is None:
+            raise ApiError(403, f"{wallet} has not bought track {track_id}: buy it, then download once the sale is indexed",
+                           title="Purchase required")
+    upload = upload_of(db, row)
+    assert upload is not None  # shown_track refused the track otherwise
+    if services.ipfs is None:
+        raise ApiError(503, "this server has no IPFS node configured")
+    key = services.master_key.unwrap(upload.wrapped_key)
+    span = parse_range(request.headers.get("range"), upload.size)
+    start, end = span if span is not None else (0, upload.size - 1)
+    ipfs = services.ipfs
+    prefix = bytes.fromhex(upload.nonce_prefix)
+    if upload.size == 0:
+        body: Iterator[bytes] = iter([b""])
+    else:
+        # The first chunk is fetched now, so IPFS trouble is an error response, not a cut stream.
+        chunks = decrypt_range(lambda off, n: ipfs.cat(upload.audio_cid, offset=off, length=n),
+                               key, prefix, upload.size, start, end, upload.chunk_size)
+        first = next(chunks)
+
+        def body_iter() -> Iterator[bytes]:
+            yield first
+            yield from chunks
+
+        body = body_iter()
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(end - start + 1 if upload.size else 0),
+        "Content-Disposition": f'attachment; filename="{_safe_name(upload.file_name)}"',
+        "Cache-Control": "private, no-store",
+    }
+    status = 200
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{end}/{upload.size}"
+        status = 206
+    return StreamingResponse(body, status_code=status, media_type=upload.content_type, headers=headers)
