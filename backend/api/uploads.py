@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Annotated, Any
 
@@ -22,19 +22,18 @@ from sqlmodel import Session, SQLModel, select
 from starlette.datastructures import UploadFile
 from web3 import Web3
 
-from backend import audio, fingerprint, recordings
+from backend import attestations, audio, fingerprint, recordings, validators
 from backend.artwork import clean as clean_artwork
 from backend.quotas import check_upload_quota, lock_wallet, unpin_unreferenced
 from backend.crypto import CHUNK_SIZE, encrypt_file, new_key
 from backend.deps import ServicesDep, WalletDep
 from backend.errors import ApiError
 from backend.models import Upload
-from ninety.attest import ATTESTATION_SECONDS
-from ninety.contract import load_abi
-from ninety.market import ETH, sorted_split
+from backend.services import Services
+from ninety.contract import ETH, load_abi
+from ninety.ipfs import Ipfs
 
 router = APIRouter(tags=["uploads"])
-ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 MAX_ARTWORK_BYTES = 10 * 1024 * 1024
 
 
@@ -71,35 +70,6 @@ def _text(form: Any, name: str, *, required: bool = False, max_len: int = 300) -
     return value
 
 
-def _split(raw: str, wallet: str, contract: str = "") -> tuple[list[str], list[int]]:
-    if not raw:
-        return sorted_split([(wallet, 1_000_000)])
-    try:
-        return _split_pairs(json.loads(raw), contract)
-    except (ValueError, TypeError, KeyError):
-        raise ApiError(422, 'split must be JSON like [{"address": "0x…", "share_ppm": 600000}, …]') from None
-
-
-def _split_pairs(pairs: Any, contract: str) -> tuple[list[str], list[int]]:
-    """A split from [{"address", "share_ppm"}, …], checked as createSplit checks it."""
-    parsed = [(str(p["address"]), int(p["share_ppm"])) for p in pairs]
-    if not 1 <= len(parsed) <= 100:
-        raise ApiError(422, "a split has 1 to 100 recipients")
-    for address, share in parsed:
-        if not ADDRESS.match(address):
-            raise ApiError(422, f"split recipient {address!r} is not an address")
-        if int(address, 16) == 0 or address.lower() == contract.lower():
-            # createSplit refuses them: funds owed to either could never be withdrawn.
-            raise ApiError(422, f"split recipient {address} cannot be paid (the zero address or the Marketplace itself)")
-        if share <= 0:
-            raise ApiError(422, f"split share of {address} must be above zero")
-    if len({a.lower() for a, _ in parsed}) != len(parsed):
-        raise ApiError(422, "a recipient appears twice in the split")
-    if sum(s for _, s in parsed) != 1_000_000:
-        raise ApiError(422, f"split shares sum to {sum(s for _, s in parsed):,} ppm, not 1,000,000 (100%)")
-    return sorted_split(parsed)
-
-
 def _file(form: Any, name: str) -> UploadFile:
     value = form.get(name)
     if not isinstance(value, UploadFile):
@@ -125,14 +95,61 @@ async def create_upload(request: Request, services: ServicesDep, wallet: WalletD
         await form.close()
 
 
-def _process(form: Any, services: Any, wallet: str) -> UploadOut:
+def _process(form: Any, services: Services, wallet: str) -> UploadOut:
+    """The upload's steps, in order: the form's fields, the files' types, the cheap
+    refusals (matches and quotas) before any decoding, then the audio and artwork checked
+    and pinned, and only then the upload recorded."""
+    assert services.deployment is not None and services.ipfs is not None  # create_upload checked
+    listing = _listing(form, wallet, services.deployment.address)
+    media = _media(form)
+    _refuse_early(services, wallet, media.audio_bytes)
+    with tempfile.TemporaryDirectory(prefix="ninety-upload-") as tmp:
+        work = Path(tmp)
+        original = work / f"original.{media.kind}"
+        size, sha256 = _save(media.audio, original)
+        # One sandboxed pass, in a decode slot: measure, preview, fingerprint.
+        decoded = audio.analyse(original, media.kind, listing.preview_start, services.settings, fingerprint=True)
+        if listing.preview_start >= decoded.info.duration:
+            raise ApiError(422, f"preview_start {listing.preview_start:g} s is past the end of the "
+                                f"{decoded.info.duration:.1f} s track")
+        refusal = recordings.check(services.recordings, services.engine, wallet, decoded.fingerprint, media.file_name)
+        if refusal is not None:
+            attestations.refuse_duplicate(*refusal)
+        attestations.keep_collaborators(services, wallet, decoded.fingerprint, listing.recipients, listing.shares)
+        artwork = _artwork(media.artwork, services.settings, work)
+        key = new_key()
+        encrypted = work / "audio.enc"
+        with open(original, "rb") as src, open(encrypted, "wb") as dst:
+            prefix = encrypt_file(src, dst, size, key)
+        pinned = _pin(services.ipfs, listing, media, decoded, artwork, encrypted,
+                      Stored(size, sha256, prefix.hex(), services.master_key.wrap(key)), wallet, services.public_url)
+    _record(services, wallet, media, decoded, pinned)
+    return _answer(services, wallet, listing, pinned, decoded.info.duration)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The form's text fields, checked: what the metadata says and how the track is sold."""
+    title: str
+    artist_name: str
+    genre: str
+    description: str
+    license: str
+    token: str
+    price: int
+    preview_start: float
+    recipients: list[str]
+    shares: list[int]
+
+
+def _listing(form: Any, wallet: str, contract: str) -> Listing:
     title = _text(form, "title", required=True)
     artist_name = _text(form, "artist_name", required=True)
     genre = _text(form, "genre", max_len=100)
     description = _text(form, "description", max_len=5000)
     license_ = _text(form, "license", max_len=200) or "All rights reserved"
     token = _text(form, "token", max_len=42) or ETH
-    if not ADDRESS.match(token):
+    if not validators.ADDRESS.match(token):
         raise ApiError(422, f"token {token!r} is not an address (0x0000000000000000000000000000000000000000 for ETH)")
     try:
         price = int(_text(form, "price", max_len=78) or "0")
@@ -145,9 +162,22 @@ def _process(form: Any, services: Any, wallet: str) -> UploadOut:
         raise ApiError(422, "a track priced in a token needs a price above zero")
     if not math.isfinite(preview_start) or preview_start < 0:
         raise ApiError(422, "preview_start must be a number of seconds, zero or more")
-    recipients, shares = _split(_text(form, "split", max_len=20_000), wallet, services.deployment.address)
-    audio_file, art_file = _file(form, "audio"), _file(form, "artwork")
+    recipients, shares = attestations.split_from_json(_text(form, "split", max_len=20_000), wallet, contract)
+    return Listing(title, artist_name, genre, description, license_, token, price, preview_start, recipients, shares)
 
+
+@dataclass(frozen=True)
+class Media:
+    """The two files, typed by their first bytes (never by what the client claims)."""
+    audio: UploadFile
+    kind: str  # wav, flac, mp3 or ogg
+    file_name: str
+    audio_bytes: int
+    artwork: UploadFile
+
+
+def _media(form: Any) -> Media:
+    audio_file, art_file = _file(form, "audio"), _file(form, "artwork")
     head = audio_file.file.read(64)
     kind = audio.sniff_audio(head)
     if kind is None:
@@ -163,9 +193,12 @@ def _process(form: Any, services: Any, wallet: str) -> UploadOut:
         raise ApiError(415, "artwork must be a PNG or JPEG image (judged from its bytes)")
     file_name = PurePath(audio_file.filename or f"track.{kind}").name[:200] or f"track.{kind}"
     audio_file.file.seek(0, 2)
-    incoming = audio_file.file.tell()
-    # Before any decoding, the cheap refusals: a wallet that keeps matching other artists'
-    # recordings, or that is past its upload quotas.
+    return Media(audio_file, kind, file_name, audio_file.file.tell(), art_file)
+
+
+def _refuse_early(services: Services, wallet: str, incoming: int) -> None:
+    """Before any decoding, the cheap refusals: a wallet that keeps matching other
+    artists' recordings, or that is past its upload quotas."""
     with Session(services.engine) as db:
         refused, retry_after = services.recordings.refusals_today(db, wallet)
         if refused >= recordings.MAX_REFUSALS_PER_DAY:
@@ -174,132 +207,118 @@ def _process(form: Any, services: Any, wallet: str) -> UploadOut:
                            headers={"Retry-After": str(int(retry_after))})
         check_upload_quota(db, wallet, services.settings, incoming)
 
-    with tempfile.TemporaryDirectory(prefix="ninety-upload-") as tmp:
-        original = Path(tmp) / f"original.{kind}"
-        digest = hashlib.sha256()
-        size = 0
-        audio_file.file.seek(0)
-        with open(original, "wb") as out:
-            while chunk := audio_file.file.read(1024 * 1024):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-        # One sandboxed pass, in a decode slot: measure, preview, fingerprint.
-        decoded = audio.analyse(original, kind, preview_start, services.settings, fingerprint=True)
-        info, preview, analysis = decoded.info, decoded.preview, decoded.fingerprint
-        if preview_start >= info.duration:
-            raise ApiError(422, f"preview_start {preview_start:g} s is past the end of the {info.duration:.1f} s track")
-        refusal = recordings.check(services.recordings, services.engine, wallet, analysis, file_name)
-        if refusal is not None:
-            _refuse_duplicate(*refusal)
-        _keep_collaborators(services, wallet, analysis, recipients, shares)
-        art_file.file.seek(0)
-        raw_artwork = art_file.file.read(MAX_ARTWORK_BYTES + 1)
-        if len(raw_artwork) > MAX_ARTWORK_BYTES:
-            raise ApiError(413, f"artwork is larger than {MAX_ARTWORK_BYTES // (1024 * 1024)} MiB")
-        artwork = clean_artwork(raw_artwork, services.settings, Path(tmp)).data  # decoded, stripped, re-encoded
 
-        key = new_key()
-        encrypted = Path(tmp) / "audio.enc"
-        with open(original, "rb") as src, open(encrypted, "wb") as dst:
-            prefix = encrypt_file(src, dst, size, key)
+def _save(upload: UploadFile, path: Path) -> tuple[int, str]:
+    """Copy the uploaded audio to `path`: (its size, its SHA-256)."""
+    digest = hashlib.sha256()
+    size = 0
+    upload.file.seek(0)
+    with open(path, "wb") as out:
+        while chunk := upload.file.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return size, digest.hexdigest()
 
-        ipfs = services.ipfs
-        artwork_cid = ipfs.add_bytes(artwork)
-        preview_cid = ipfs.add_bytes(preview)
-        audio_cid = ipfs.add_file(encrypted)
-        metadata = {
-            "name": title,
-            "description": description,
-            "image": f"ipfs://{artwork_cid}",
-            "animation_url": f"ipfs://{preview_cid}",
-            "external_url": f"{services.public_url}/",
-            "attributes": [{"trait_type": "Genre", "value": genre}] if genre else [],
-            "properties": {
-                "title": title, "artist": artist_name, "genre": genre, "license": license_,
-                "duration": round(info.duration, 3), "audio_cid": audio_cid, "preview_cid": preview_cid,
-                "artwork_cid": artwork_cid, "mime_type": audio.AUDIO_TYPES[kind], "file_name": file_name,
-                "size": size, "sha256": digest.hexdigest(), "preview_start": preview_start,
-                "encryption": {"algorithm": "AES-256-GCM", "chunk_size": CHUNK_SIZE,
-                               "nonce_prefix": prefix.hex(), "tag_bytes": 16},
-                "uploaded_by": wallet,
-            },
-        }
-        metadata_cid = ipfs.add_bytes(json.dumps(metadata, sort_keys=True, indent=1).encode())
 
+def _artwork(upload: UploadFile, settings: Any, work: Path) -> bytes:
+    """The artwork decoded, stripped of its metadata and re-encoded (413 past the size cap)."""
+    upload.file.seek(0)
+    raw = upload.file.read(MAX_ARTWORK_BYTES + 1)
+    if len(raw) > MAX_ARTWORK_BYTES:
+        raise ApiError(413, f"artwork is larger than {MAX_ARTWORK_BYTES // (1024 * 1024)} MiB")
+    return clean_artwork(raw, settings, work).data
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The original audio as this server keeps it: encrypted, its key wrapped."""
+    size: int
+    sha256: str
+    nonce_prefix: str  # hex
+    wrapped_key: str
+
+
+@dataclass(frozen=True)
+class Pinned:
+    metadata_cid: str
+    audio_cid: str
+    preview_cid: str
+    artwork_cid: str
+    stored: Stored
+
+
+def _pin(ipfs: Ipfs, listing: Listing, media: Media, decoded: audio.Analysis, artwork: bytes, encrypted: Path,
+         stored: Stored, wallet: str, public_url: str) -> Pinned:
+    """Pin the artwork, the preview, the encrypted audio, then the metadata naming them."""
+    artwork_cid = ipfs.add_bytes(artwork)
+    preview_cid = ipfs.add_bytes(decoded.preview)
+    audio_cid = ipfs.add_file(encrypted)
+    metadata = {
+        "name": listing.title,
+        "description": listing.description,
+        "image": f"ipfs://{artwork_cid}",
+        "animation_url": f"ipfs://{preview_cid}",
+        "external_url": f"{public_url}/",
+        "attributes": [{"trait_type": "Genre", "value": listing.genre}] if listing.genre else [],
+        "properties": {
+            "title": listing.title, "artist": listing.artist_name, "genre": listing.genre,
+            "license": listing.license, "duration": round(decoded.info.duration, 3), "audio_cid": audio_cid,
+            "preview_cid": preview_cid, "artwork_cid": artwork_cid, "mime_type": audio.AUDIO_TYPES[media.kind],
+            "file_name": media.file_name, "size": stored.size, "sha256": stored.sha256,
+            "preview_start": listing.preview_start,
+            "encryption": {"algorithm": "AES-256-GCM", "chunk_size": CHUNK_SIZE,
+                           "nonce_prefix": stored.nonce_prefix, "tag_bytes": 16},
+            "uploaded_by": wallet,
+        },
+    }
+    metadata_cid = ipfs.add_bytes(json.dumps(metadata, sort_keys=True, indent=1).encode())
+    return Pinned(metadata_cid, audio_cid, preview_cid, artwork_cid, stored)
+
+
+def _record(services: Services, wallet: str, media: Media, decoded: audio.Analysis, pinned: Pinned) -> None:
+    """Record the upload, after the deciding quota check, serialised per wallet across
+    workers, in the same transaction (refused: what was pinned is unpinned)."""
+    assert services.ipfs is not None
+    analysis, stored = decoded.fingerprint, pinned.stored
     with Session(services.engine) as db:
-        # The deciding quota check, serialised per wallet across workers, in the
-        # transaction that records the upload.
         lock_wallet(db, wallet)
         try:
-            check_upload_quota(db, wallet, services.settings, size)
+            check_upload_quota(db, wallet, services.settings, stored.size)
         except ApiError:
             db.rollback()
-            unpin_unreferenced(services.engine, ipfs, [metadata_cid, audio_cid, preview_cid, artwork_cid])
+            unpin_unreferenced(services.engine, services.ipfs,
+                               [pinned.metadata_cid, pinned.audio_cid, pinned.preview_cid, pinned.artwork_cid])
             raise
-        if db.exec(select(Upload).where(Upload.metadata_cid == metadata_cid)).first() is None:
-            db.add(Upload(artist=wallet, metadata_cid=metadata_cid, audio_cid=audio_cid, preview_cid=preview_cid,
-                          artwork_cid=artwork_cid, file_name=file_name, content_type=audio.AUDIO_TYPES[kind],
-                          size=size, sha256=digest.hexdigest(), chunk_size=CHUNK_SIZE, nonce_prefix=prefix.hex(),
-                          wrapped_key=services.master_key.wrap(key), created_at=time.time(),
-                          audio_hash=analysis.audio_hash, duration=round(info.duration, 3),
+        if db.exec(select(Upload).where(Upload.metadata_cid == pinned.metadata_cid)).first() is None:
+            db.add(Upload(artist=wallet, metadata_cid=pinned.metadata_cid, audio_cid=pinned.audio_cid,
+                          preview_cid=pinned.preview_cid, artwork_cid=pinned.artwork_cid, file_name=media.file_name,
+                          content_type=audio.AUDIO_TYPES[media.kind], size=stored.size, sha256=stored.sha256,
+                          chunk_size=CHUNK_SIZE, nonce_prefix=stored.nonce_prefix, wrapped_key=stored.wrapped_key,
+                          created_at=time.time(), audio_hash=analysis.audio_hash,
+                          duration=round(decoded.info.duration, 3),
                           fingerprint=None if analysis.frames is None else fingerprint.pack(analysis.frames)))
             db.commit()
 
+
+def _answer(services: Services, wallet: str, listing: Listing, pinned: Pinned, duration: float) -> UploadOut:
+    """The CIDs, an attestation for the wallet, and the two calls its wallet sends."""
+    assert services.deployment is not None
     contract = Web3().eth.contract(address=Web3.to_checksum_address(services.deployment.address),
                                    abi=load_abi("Marketplace"))
-    split_id = _split_id(recipients, shares)
-    attestation, deadline = _attest(services, metadata_cid, wallet, split_id)
+    recipients, shares = listing.recipients, listing.shares
+    split_id = attestations.split_id(recipients, shares)
+    attestation, deadline = attestations.attest(services, pinned.metadata_cid, wallet, split_id)
     return UploadOut(
-        metadata_cid=metadata_cid, audio_cid=audio_cid, preview_cid=preview_cid, artwork_cid=artwork_cid,
-        split_id=split_id, recipients=[r.lower() for r in recipients], shares_ppm=shares,
-        duration=round(info.duration, 3), sha256=digest.hexdigest(), attestation=attestation,
+        metadata_cid=pinned.metadata_cid, audio_cid=pinned.audio_cid, preview_cid=pinned.preview_cid,
+        artwork_cid=pinned.artwork_cid, split_id=split_id, recipients=[r.lower() for r in recipients],
+        shares_ppm=shares, duration=round(duration, 3), sha256=pinned.stored.sha256, attestation=attestation,
         attestation_expires_at=deadline,
         register_call=Call(to=contract.address, data=contract.encode_abi(
-            "registerTrack", [metadata_cid, split_id, Web3.to_checksum_address(token), price,
+            "registerTrack", [pinned.metadata_cid, split_id, Web3.to_checksum_address(listing.token), listing.price,
                               bytes.fromhex(attestation[2:])])),
         create_split_call=Call(to=contract.address, data=contract.encode_abi("createSplit", [recipients, shares])),
     )
-
-def _split_id(recipients: list[str], shares: list[int]) -> str:
-    return "0x" + Web3.keccak(Web3().codec.encode(["address[]", "uint32[]"], [recipients, shares])).hex().removeprefix("0x")
-
-
-def _attest(services: Any, metadata_cid: str, wallet: str, split_id: str) -> tuple[str, int]:
-    """An attestation for `wallet` to list `metadata_cid` with `split_id`, valid
-    ATTESTATION_SECONDS by block time (the contract's clock, which a dev chain may have
-    moved ahead)."""
-    chain_now = int(services.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
-    deadline = max(chain_now, int(time.time())) + ATTESTATION_SECONDS
-    contract = Web3.to_checksum_address(services.deployment.address)
-    chain_id = services.deployment.chain_id
-    return services.catalog.sign_listing(metadata_cid, wallet, split_id, chain_id, contract, deadline), deadline
-
-
-def _keep_collaborators(services: Any, wallet: str, analysis: fingerprint.Analysis, recipients: list[str],
-                        shares: list[int]) -> None:
-    """409 if this is a recording `wallet` already sells and the new split would pay one of
-    that track's other payees less. Without this, delisting the track and listing a new
-    upload of the same recording would cut collaborators out, which the contract lets an
-    artist do to a track only with their consent (proposeSplit)."""
-    new = {r.lower(): s for r, s in zip(recipients, shares)}
-    track, sr = SQLModel.metadata.tables["track"], SQLModel.metadata.tables["split_recipient"]
-    with Session(services.engine) as db:
-        for owner in services.recordings.matches(db, analysis):
-            if owner.artist != wallet or owner.blocked:
-                continue
-            split_id = db.execute(select(track.c.split_id).where(track.c.track_id == owner.track_id)).scalar()
-            payees = db.execute(select(sr.c.recipient, sr.c.share_ppm).where(sr.c.split_id == split_id)
-                                .order_by(sr.c.position)).all()
-            losers = [(r, int(s), new.get(r, 0)) for r, s in payees if r != wallet and new.get(r, 0) < int(s)]
-            if losers:
-                cut = ", ".join(f"{r} ({s / 10_000:g}% → {n / 10_000:g}%)" for r, s, n in losers)
-                raise ApiError(409, f"this recording is your track {owner.track_id}; this split would pay its other "
-                                    f"payees less: {cut}. Keep their shares, or change track {owner.track_id}'s split "
-                                    "instead, which needs their consent",
-                               title="Collaborators would lose share",
-                               track={"track_id": owner.track_id, "title": owner.title, "split_id": split_id},
-                               losers=[{"address": r, "share_ppm": s, "new_share_ppm": n} for r, s, n in losers])
 
 
 class SplitShare(BaseModel):
@@ -328,7 +347,7 @@ def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], b
     recording less than it does (409: change that track's split instead)."""
     if services.deployment is None or services.rpc is None:
         raise ApiError(503, "this server has no chain configured (NINETY_RPC_URL)")
-    recipients, shares = _split_pairs([p.model_dump() for p in body.split], services.deployment.address)
+    recipients, shares = attestations.split_pairs([p.model_dump() for p in body.split], services.deployment.address)
     with Session(services.engine) as db:
         upload = db.exec(select(Upload).where(Upload.metadata_cid == metadata_cid, Upload.artist == wallet)).first()
         if upload is None:
@@ -342,28 +361,11 @@ def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], b
                                      None if stored.fingerprint is None else fingerprint.unpack(stored.fingerprint))
         refusal = recordings.check(services.recordings, services.engine, wallet, again, stored.file_name)
         if refusal is not None:
-            _refuse_duplicate(*refusal)
-        _keep_collaborators(services, wallet, again, recipients, shares)
-    split_id = _split_id(recipients, shares)
-    attestation, deadline = _attest(services, metadata_cid, wallet, split_id)
+            attestations.refuse_duplicate(*refusal)
+        attestations.keep_collaborators(services, wallet, again, recipients, shares)
+    split_id = attestations.split_id(recipients, shares)
+    attestation, deadline = attestations.attest(services, metadata_cid, wallet, split_id)
     return AttestationOut(metadata_cid=metadata_cid, split_id=split_id, attestation=attestation,
                           attestation_expires_at=deadline)
 
 
-def _refuse_duplicate(owner: recordings.Owner, refusal: Any) -> None:
-    """409 naming the public track the upload matches (never an unregistered upload)."""
-    name = f"track {owner.track_id}" + (f" “{owner.title}”" if owner.title else "")
-    by = owner.artist_name or owner.artist
-    if owner.blocked:
-        detail = (f"this recording matches {name} by {by}, which was taken down; it cannot be uploaded again. "
-                  f"If you hold the rights, file a counter-notice for refusal {refusal.id}")
-    else:
-        detail = (f"this recording matches {name} by {by}, registered first by another wallet. If it is yours "
-                  f"(a new wallet, or a licensed sample), file a counter-notice for refusal {refusal.id}")
-    raise ApiError(409, detail, title="Recording already registered", refusal_id=refusal.id,
-                   track={"track_id": owner.track_id, "title": owner.title, "artist_name": owner.artist_name,
-                          "artist": owner.artist, "blocked": owner.blocked},
-                   # The kind only: scores would let a copier tune a copy until it passes.
-                   match={"kind": owner.kind},
-                   counter_notice={"method": "POST", "path": "/api/moderation/counter-notices",
-                                   "body": {"refusal_id": refusal.id, "statement": "…", "contact": "…"}})
