@@ -10,8 +10,7 @@ from sqlmodel import SQLModel
 
 from backend.deps import DbDep, ServicesDep
 from ninety.chain import RpcError
-from ninety.contract import load_abi
-from ninety.market import ETH
+from ninety.contract import ETH, load_abi
 
 router = APIRouter(tags=["status"])
 
