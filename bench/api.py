@@ -22,7 +22,6 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,9 +32,13 @@ from sqlmodel import SQLModel  # noqa: E402
 from indexer.runner import Indexer  # noqa: E402
 from indexer.store import Ledger  # noqa: E402
 from ninety.chain import Rpc  # noqa: E402
+from ninety.cli.services import anvil_service  # noqa: E402
+from ninety.cli.supervisor import Supervisor, free_port  # noqa: E402
+from ninety.contract import ETH  # noqa: E402
 from ninety.db import ensure_schema, make_engine  # noqa: E402
-from ninety.market import ETH, deploy_direct, web3_for  # noqa: E402
-from ninety.supervisor import Supervisor, anvil_service, free_port  # noqa: E402
+from ninety.ledger.aggregates import deltas, new_deltas  # noqa: E402
+from ninety.ledger.registry import AGGREGATES  # noqa: E402
+from ninety.market import deploy_direct, web3_for  # noqa: E402
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 TRACKS, ARTISTS, BUYERS, PER_BLOCK = 1000, 100, 20_000, 20
@@ -93,11 +96,9 @@ def fill(db_url: str, contract: str, sales: int) -> dict[str, str]:
                                                 "metadata_cid": f"bafkreibench{t}", "registered_price": 10**15,
                                                 "registered_split_id": sid, "block_time": 1_700_000_000,
                                                 "title": f"Track {t}", "artist_name": f"Artist {t % ARTISTS}"}])
-        track_stats: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
-        artist_stats: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-        artist_buyers: dict[tuple[str, str], int] = defaultdict(int)
-        track_days: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
-        track_splits: dict[tuple[int, str], int] = defaultdict(int)
+        # The aggregates come from the rows through the indexer's own `deltas`.
+        sums = new_deltas()
+        recipients = {sid: [(artist, 1_000_000)] for sid, artist in splits.values()}
         batch = []
         for i in range(sales):
             t = rng.randint(1, TRACKS)
@@ -110,33 +111,16 @@ def fill(db_url: str, contract: str, sales: int) -> dict[str, str]:
                           "log_index": i % PER_BLOCK, "track_id": t + 10_000, "buyer": buyer, "token": ETH,
                           "amount": amount, "platform_fee": fee, "split_id": sid, "artist": artist,
                           "fee_recipient": fee_recipient, "block_time": 1_700_000_000 + block * 2})
-            for stats, key in ((track_stats, t + 10_000), (artist_stats, artist)):
-                s = stats[key]
-                s[0] += 1
-                s[1] += amount
-                s[2] += fee
-            artist_buyers[(artist, buyer)] += 1
-            day = track_days[(t + 10_000, batch[-1]["block_time"] // 86400)]
-            day[0] += 1
-            day[1] += amount
-            track_splits[(t + 10_000, sid)] += amount - fee
-            if len(batch) == 20_000:
+            if len(batch) == 20_000 or i == sales - 1:
                 conn.execute(T["sale"].insert(), batch)
+                deltas({"sale": batch}, recipients.__getitem__, into=sums)
                 batch = []
                 print(f"  {i + 1:,} sales inserted", file=sys.stderr, flush=True)
-        if batch:
-            conn.execute(T["sale"].insert(), batch)
-        conn.execute(T["track_stats"].insert(), [{"track_id": k, "token": ETH, "sales": v[0], "gross": v[1], "fees": v[2]}
-                                                 for k, v in track_stats.items()])
-        conn.execute(T["artist_stats"].insert(), [{"artist": k, "token": ETH, "sales": v[0], "gross": v[1], "fees": v[2]}
-                                                  for k, v in artist_stats.items()])
-        conn.execute(T["track_day"].insert(), [{"track_id": t, "token": ETH, "day": d, "sales": v[0], "gross": v[1]}
-                                               for (t, d), v in track_days.items()])
-        conn.execute(T["track_split"].insert(), [{"track_id": t, "split_id": sid, "token": ETH, "net": v}
-                                                 for (t, sid), v in track_splits.items()])
-        rows = [{"artist": a, "token": ETH, "buyer": b, "sales": n} for (a, b), n in artist_buyers.items()]
-        for i in range(0, len(rows), 20_000):
-            conn.execute(T["artist_buyer"].insert(), rows[i : i + 20_000])
+        for agg in AGGREGATES:
+            rows = [{**dict(zip(agg.keys, key)), **dict(zip(agg.columns, values))}
+                    for key, values in sums[agg.table].items() if any(values)]
+            for i in range(0, len(rows), 20_000):
+                conn.execute(T[agg.table].insert(), rows[i : i + 20_000])
     if engine.dialect.name == "postgresql":
         # What autovacuum does on a live database: statistics and the visibility map.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -144,7 +128,8 @@ def fill(db_url: str, contract: str, sales: int) -> dict[str, str]:
     else:
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
-    busiest = max(artist_stats, key=lambda a: artist_stats[a][0])
+    artist_stats = sums["artist_stats"]
+    busiest = max(artist_stats, key=lambda key: artist_stats[key][0])[0]
     deep_block = 100 + (sales // PER_BLOCK) // 2
     deep = base64.urlsafe_b64encode(json.dumps({"b": deep_block, "l": 0, "o": "desc"}, separators=(",", ":")).encode()).decode().rstrip("=")
     return {

@@ -24,10 +24,12 @@ from sqlmodel import Session  # noqa: E402
 from indexer.runner import Indexer  # noqa: E402
 from indexer.store import Ledger  # noqa: E402
 from ninety.chain import Rpc  # noqa: E402
+from ninety.cli.services import anvil_service  # noqa: E402
+from ninety.cli.supervisor import Supervisor  # noqa: E402
+from ninety.contract import ETH  # noqa: E402
 from ninety.db import ensure_schema, make_engine  # noqa: E402
-from ninety.market import ETH, deploy_direct, web3_for  # noqa: E402
-from ninety.models import Sale  # noqa: E402
-from ninety.supervisor import Supervisor, anvil_service  # noqa: E402
+from ninety.market import deploy_direct, web3_for  # noqa: E402
+from ninety.models.chain import Sale  # noqa: E402
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
