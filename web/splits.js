@@ -1,0 +1,33 @@
+// Splits as the contract sees them: who is paid for a track and their share of each sale, in
+// parts per million. The track page, the studio and the pools page all show them.
+import { ethers } from "./vendor/ethers.min.js";
+import { h, shortc } from "./dom.js";
+
+// Shares are parts per million; shown as percentages with up to 4 decimals.
+export const pct = (ppm) => `${(Number(ppm) / 10000).toFixed(4).replace(/\.?0+$/, "")}%`;
+
+// A split as the contract commits it: recipients sorted ascending by address, shares
+// alongside, id = keccak256(abi.encode(recipients, sharesPpm)).
+export function splitOf(pairs) {
+  const sorted = pairs.map((p) => ({ address: ethers.getAddress(p.address), ppm: Number(p.ppm) }))
+    .sort((x, y) => (BigInt(x.address) < BigInt(y.address) ? -1 : 1));
+  const recipients = sorted.map((p) => p.address), shares = sorted.map((p) => p.ppm);
+  const encoded = ethers.AbiCoder.defaultAbiCoder().encode(["address[]", "uint32[]"], [recipients, shares]);
+  return { split_id: ethers.keccak256(encoded), recipients, shares_ppm: shares };
+}
+
+// Who must consent to moving from split `current` to `next`, as the contract decides: each
+// payee of `current` whose share falls (leaving counts as zero), except the artist.
+export function splitLosers(current, next, artist) {
+  const kept = new Map(next.recipients.map((r, i) => [r.toLowerCase(), Number(next.shares_ppm[i])]));
+  return current.recipients
+    .map((r, i) => ({
+      address: r.toLowerCase(), from: Number(current.shares_ppm[i]), to: kept.get(r.toLowerCase()) || 0 }))
+    .filter((p) => p.to < p.from && p.address !== artist.toLowerCase());
+}
+
+// "0xab…cd 70% · 0x12…34 30%", each payee linked to their page in the ledger.
+export const payeeList = (recipients, shares) => recipients.map((r, i) => [i ? " · " : "",
+  h("a", { class: "mono", href: `#/ledger/artist/${r.toLowerCase()}`, title: ethers.getAddress(r) }, shortc(r)),
+  " ", pct(shares[i])]);
+export const shareChange = (p) => (p.to ? `${pct(p.from)} → ${pct(p.to)}` : `${pct(p.from)} → removed`);
