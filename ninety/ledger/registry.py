@@ -97,6 +97,10 @@ KINDS: dict[str, Kind] = _kinds(
     Kind("PoolClaimed", "pool_claim", {"epoch": "epoch", "split_id": "splitId", "token": "token", "amount": "amount"}),
 )
 
+# Events of the contract the ledger keeps no rows of (Ownable2Step's hand-over: the owner
+# is read from the contract when needed).
+IGNORED: frozenset[str] = frozenset({"OwnershipTransferStarted", "OwnershipTransferred"})
+
 # Every table of event rows, in the order a reorg deletes them (later kinds first; a
 # split's `split_recipient` rows go with it).
 EVENT_TABLES: tuple[str, ...] = (
