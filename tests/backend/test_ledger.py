@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import SQLModel
 
-from activity import random_activity
-from indexer.events import Decoder
+from ninety.ledger.events import Decoder
+from ninety.ledger.registry import EVENT_TABLES
 from ninety.chain import Rpc
 from ninety.market import ETH
+from tests.support.activity import random_activity
 
 T = SQLModel.metadata.tables
 
@@ -264,6 +265,45 @@ def test_proofs_match_the_receipt(busy):
         conn.execute(update(T["sale"]).where(T["sale"].c.tx_hash == target["tx_hash"]).values(amount=1))
     assert busy.client.get(f"/api/ledger/proofs/{target['tx_hash']}/{target['log_index']}").json()["matches"] is False
     assert busy.client.get(f"/api/ledger/proofs/0x{'ab' * 32}/0").status_code == 404
+
+
+# One log column per table the proof did not compare before it followed the registry (it
+# compared the fields of 6 of the event tables): a tampered value must now show.
+TAMPER = {
+    "pool_deposit": ("amount", lambda v: int(v) + 1),
+    "pool_withdrawal": ("amount", lambda v: int(v) + 1),
+    "pool_settlement": ("allocated", lambda v: int(v) + 1),
+    "pool_claim": ("amount", lambda v: int(v) + 1),
+    "epoch": ("report_cid", lambda v: v + "x"),
+    "token_allowance": ("allowed", lambda v: not v),
+}
+
+
+def test_proofs_compare_every_field_of_every_event_table(busy):
+    def proof_of(row) -> dict:
+        r = busy.client.get(f"/api/ledger/proofs/{row['tx_hash']}/{row['log_index']}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    newest = {}
+    with busy.services.engine.connect() as conn:
+        for table in EVENT_TABLES:
+            t = T[table]
+            row = conn.execute(select(t).order_by(t.c.block_number.desc(), t.c.log_index.desc())).mappings().first()
+            if row is not None:
+                newest[table] = row
+    assert {"sale", "track", "split", "pool_deposit", "pool_settlement", "epoch", "pool_claim",
+            "token_allowance"} <= set(newest)
+    for table, row in newest.items():
+        p = proof_of(row)
+        assert (p["table"], p["matches"]) == (table, True), p
+    for table, (column, change) in TAMPER.items():
+        if table not in newest:
+            continue
+        t, row = T[table], newest[table]
+        with busy.services.engine.begin() as conn:
+            conn.execute(update(t).where(t.c.id == row["id"]).values({column: change(row[column])}))
+        assert proof_of(row)["matches"] is False, f"{table}.{column} tampered, yet the proof matches"
 
 
 @pytest.mark.parametrize("path,params,words", [

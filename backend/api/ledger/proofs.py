@@ -13,11 +13,9 @@ from backend.deps import DbDep, LogIndex, ServicesDep
 from backend.errors import ApiError
 from backend.validators import tx_hash as valid_tx_hash
 from ninety.ledger.events import Decoder
+from ninety.ledger.registry import EVENT_TABLES, mismatches
 
 router = APIRouter(prefix="/api/ledger", tags=["ledger"])
-EVENT_TABLES = ("sale", "withdrawal", "distribution", "track", "track_update", "track_split_change", "split_proposal",
-                "split_consent", "split_proposal_cancellation", "split", "fee_change", "fee_recipient_change", "token_allowance", "sales_pause",
-                "pool_deposit", "pool_withdrawal", "pool_settlement", "epoch", "pool_claim")
 
 
 class Proof(BaseModel):
@@ -64,9 +62,9 @@ def proof(tx_hash: str, log_index: LogIndex, services: ServicesDep, db: DbDep) -
     decoded = {"event": event.name, "args": {k: (str(v) if isinstance(v, int) and not isinstance(v, bool) else v)
                                              for k, v in event.args.items()}} if event else {}
     canonical_hash = header["hash"].lower() if header else ""
-    matches = bool(event) and log["address"].lower() == contract and log["blockHash"].lower() == row["block_hash"]
-    if event is not None:
-        matches = matches and _row_matches(table, row, event.args)
+    # The registry names every column the log alone determines, for every event table.
+    matches = (event is not None and log["address"].lower() == contract
+               and log["blockHash"].lower() == row["block_hash"] and not mismatches(table, row, event))
     return Proof(
         table=table, row=row, block_number=int(row["block_number"]), block_hash=row["block_hash"],
         canonical_block_hash=canonical_hash, canonical=canonical_hash == row["block_hash"],
@@ -76,32 +74,3 @@ def proof(tx_hash: str, log_index: LogIndex, services: ServicesDep, db: DbDep) -
                                      "transactionHash")},
         decoded=decoded, matches=matches,
     )
-
-
-_FIELDS = {
-    "sale": {"track_id": "trackId", "buyer": "buyer", "token": "token", "amount": "amount",
-             "platform_fee": "platformFee", "split_id": "splitId"},
-    "withdrawal": {"account": "account", "token": "token", "amount": "amount", "paid_to": "to"},
-    "distribution": {"split_id": "splitId", "token": "token", "amount": "amount"},
-    "track": {"track_id": "trackId", "artist": "artist", "metadata_cid": "metadataCid"},
-    "track_update": {"track_id": "trackId", "price": "price", "listed": "listed"},
-    "track_split_change": {"track_id": "trackId", "previous_split_id": "previousSplitId", "split_id": "splitId"},
-    "split_proposal": {"track_id": "trackId", "split_id": "splitId"},
-    "split_consent": {"track_id": "trackId", "split_id": "splitId", "payee": "payee", "missing": "missing"},
-    "split_proposal_cancellation": {"track_id": "trackId"},
-    "split": {"split_id": "splitId"},
-}
-
-
-def _row_matches(table: str, row: dict[str, Any], args: dict[str, Any]) -> bool:
-    for column, arg in _FIELDS.get(table, {}).items():
-        have, want = row[column], args[arg]
-        if isinstance(want, bool) or isinstance(have, bool):
-            if bool(have) != bool(want):
-                return False
-        elif isinstance(want, int):
-            if int(have) != want:
-                return False
-        elif str(have).lower() != str(want).lower():
-            return False
-    return True
