@@ -12,6 +12,7 @@ most two channels and decimated to at most 48 kHz, so its cost is bounded too).
 """
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import soundfile
 
+from backend import fingerprint as fp
 from backend import sandbox
 
 AUDIO_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg"}
@@ -218,38 +220,30 @@ def decode_job(path: str, kind: str, preview_path: str, preview_start: float = 0
 
 
 def _fingerprint(path: str) -> dict[str, Any]:
-    import base64
-
-    from backend import fingerprint
-
-    a = fingerprint.analyse(path)
+    a = fp.analyse(path)
 
     def packed(frames: Any) -> str:
-        return base64.b64encode(fingerprint.pack(frames)).decode()
+        return base64.b64encode(fp.pack(frames)).decode()
 
     return {"audio_hash": a.audio_hash, "duration": a.duration, "samplerate": a.samplerate, "channels": a.channels,
             "frames": None if a.frames is None else packed(a.frames),
             "probes": [[p.speed, p.start, p.seconds, packed(p.frames)] for p in a.probes]}
 
 
-def _unfingerprint(d: dict[str, Any]) -> Any:
-    import base64
-
-    from backend import fingerprint
-
+def _unfingerprint(d: dict[str, Any]) -> fp.Analysis:
     def unpacked(text: str) -> Any:
-        return fingerprint.unpack(base64.b64decode(text))
+        return fp.unpack(base64.b64decode(text))
 
-    return fingerprint.Analysis(d["audio_hash"], d["duration"], d["samplerate"], d["channels"],
-                                None if d["frames"] is None else unpacked(d["frames"]),
-                                tuple(fingerprint.Probe(s, t, n, unpacked(f)) for s, t, n, f in d["probes"]))
+    return fp.Analysis(d["audio_hash"], d["duration"], d["samplerate"], d["channels"],
+                       None if d["frames"] is None else unpacked(d["frames"]),
+                       tuple(fp.Probe(s, t, n, unpacked(f)) for s, t, n, f in d["probes"]))
 
 
 @dataclass(frozen=True)
 class Analysis:
     info: AudioInfo
     preview: bytes  # Ogg Vorbis
-    fingerprint: Any = None  # backend.fingerprint.Analysis, when asked for
+    fingerprint: fp.Analysis | None = None  # when asked for
 
 
 def analyse(path: Path, kind: str, preview_start: float, settings: Any, *, fingerprint: bool = False) -> Analysis:

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, and_, func, select
 from sqlmodel import Session, SQLModel
 
 from backend import fingerprint
+from backend.fingerprint_index import Index
 from backend.models import UploadRefusal
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def _registered() -> Any:
 
 class Recordings:
     def __init__(self) -> None:
-        self._index = fingerprint.Index()
+        self._index = Index()
         self._lock = threading.Lock()
 
     def refusals_today(self, db: Session, wallet: str, now: float | None = None) -> tuple[int, float]:

@@ -20,10 +20,11 @@ import soundfile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-import media  # noqa: E402
+from tests.support import media  # noqa: E402
 from backend import fingerprint as fp  # noqa: E402
+from backend import fingerprint_index as fpi  # noqa: E402
+from backend import fingerprint_match as fpm  # noqa: E402
 
 RATE = media.MUSIC_RATE
 
@@ -69,9 +70,9 @@ def main() -> None:
 
 def run(folder: Path, args: argparse.Namespace, pieces: int, sources: int) -> None:
 
-    print(f"thresholds: unit similarity >= {fp.MIN_SIMILARITY}, overlap >= {fp.MIN_OVERLAP_SECONDS} s "
-          f"and >= {fp.MIN_OVERLAP_SHARE:.0%} of the shorter track; speeds {fp.SPEEDS[0]}..{fp.SPEEDS[-1]} "
-          f"step {fp.SPEED_STEP}; key {fp.KEY_BITS} bits, >= {fp.MIN_VOTES} votes")
+    print(f"thresholds: unit similarity >= {fpm.MIN_SIMILARITY}, overlap >= {fpm.MIN_OVERLAP_SECONDS} s "
+          f"and >= {fpm.MIN_OVERLAP_SHARE:.0%} of the shorter track; speeds {fp.SPEEDS[0]}..{fp.SPEEDS[-1]} "
+          f"step {fp.SPEED_STEP}; key {fpi.KEY_BITS} bits, >= {fpi.MIN_VOTES} votes")
 
     samples = {s: media.music_samples(s, 40) for s in range(pieces)}
     analyses: dict[int, fp.Analysis] = {}
@@ -81,7 +82,7 @@ def run(folder: Path, args: argparse.Namespace, pieces: int, sources: int) -> No
         times.append(t)
     print(f"\n{pieces} distinct 40 s pieces at 44.1 kHz; analysis {statistics.mean(times):.2f} s each (mean)")
 
-    index = fp.Index()
+    index = fpi.Index()
     for s, a in analyses.items():
         index.add(s, a.frames)
 
@@ -91,8 +92,8 @@ def run(folder: Path, args: argparse.Namespace, pieces: int, sources: int) -> No
         sims, overlaps, matched, found = [], [], 0, 0
         for s in range(sources):
             q, _ = analyse_bytes(make(samples[s], s), folder, "copy")
-            m = fp.compare(q, analyses[s].frames)
-            sims.append(m.similarity if m else fp.best_alignment(q, analyses[s].frames)[1])
+            m = fpm.compare(q, analyses[s].frames)
+            sims.append(m.similarity if m else fpm.best_alignment(q, analyses[s].frames)[1])
             overlaps.append(m.overlap_seconds if m else 0.0)
             matched += m is not None
             found += s in index.candidates(q)
@@ -105,9 +106,9 @@ def run(folder: Path, args: argparse.Namespace, pieces: int, sources: int) -> No
         for j, stored in analyses.items():
             if i == j:
                 continue
-            scores.append(fp.best_alignment(q, stored.frames)[1])
-            false += fp.compare(q, stored.frames) is not None
-    print(f"\ndistinct pieces, {len(scores)} ordered pairs: best similarity over >= {fp.MIN_OVERLAP_SECONDS:.0f} s "
+            scores.append(fpm.best_alignment(q, stored.frames)[1])
+            false += fpm.compare(q, stored.frames) is not None
+    print(f"\ndistinct pieces, {len(scores)} ordered pairs: best similarity over >= {fpm.MIN_OVERLAP_SECONDS:.0f} s "
           f"at any offset and speed: min {min(scores):.3f} median {statistics.median(scores):.3f} "
           f"max {max(scores):.3f}; matches {false}; other candidates per query: "
           f"mean {statistics.mean(candidates):.1f}, max {max(candidates)}")
@@ -116,7 +117,7 @@ def run(folder: Path, args: argparse.Namespace, pieces: int, sources: int) -> No
     index_at_scale(analyses, 1000 if args.quick else args.index_tracks)
 
 
-def long_track(folder: Path, minutes: float, index: fp.Index, analyses: dict[int, fp.Analysis]) -> None:
+def long_track(folder: Path, minutes: float, index: fpi.Index, analyses: dict[int, fp.Analysis]) -> None:
     path = folder / "long.flac"
     pieces = int(minutes * 60 // 40)
     with soundfile.SoundFile(str(path), "w", RATE, 2, "PCM_16", format="FLAC") as f:
@@ -139,10 +140,10 @@ def long_track(folder: Path, minutes: float, index: fp.Index, analyses: dict[int
     found = index.candidates(a)
     took = time.perf_counter() - t
     t = time.perf_counter()
-    m = fp.compare(a, a.frames)
+    m = fpm.compare(a, a.frames)
     took_self = time.perf_counter() - t
     t = time.perf_counter()
-    short = fp.compare(analyses[0], a.frames)
+    short = fpm.compare(analyses[0], a.frames)
     took_short = time.perf_counter() - t
     print(f"candidates for it among {len(index)} tracks: {found} in {took:.2f} s; compare with itself "
           f"{took_self:.2f} s ({m}); a 40 s piece against it {took_short:.2f} s ({short})")
@@ -152,7 +153,7 @@ def index_at_scale(analyses: dict[int, fp.Analysis], tracks: int) -> None:
     """The candidate filter's cost among many tracks. Their frames are random (this
     measures time and memory, not accuracy), 4 minutes each."""
     rng = np.random.default_rng(0)
-    index = fp.Index()
+    index = fpi.Index()
     t = time.perf_counter()
     for k in range(tracks):
         index.add(("random", k), rng.integers(0, 1 << 32, int(240 / fp.FRAME_SECONDS), dtype=np.uint64).astype(np.uint32))

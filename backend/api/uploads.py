@@ -109,13 +109,15 @@ def _process(form: Any, services: Services, wallet: str) -> UploadOut:
         size, sha256 = _save(media.audio, original)
         # One sandboxed pass, in a decode slot: measure, preview, fingerprint.
         decoded = audio.analyse(original, media.kind, listing.preview_start, services.settings, fingerprint=True)
+        analysis = decoded.fingerprint
+        assert analysis is not None  # asked for
         if listing.preview_start >= decoded.info.duration:
             raise ApiError(422, f"preview_start {listing.preview_start:g} s is past the end of the "
                                 f"{decoded.info.duration:.1f} s track")
-        refusal = recordings.check(services.recordings, services.engine, wallet, decoded.fingerprint, media.file_name)
+        refusal = recordings.check(services.recordings, services.engine, wallet, analysis, media.file_name)
         if refusal is not None:
             attestations.refuse_duplicate(*refusal)
-        attestations.keep_collaborators(services, wallet, decoded.fingerprint, listing.recipients, listing.shares)
+        attestations.keep_collaborators(services, wallet, analysis, listing.recipients, listing.shares)
         artwork = _artwork(media.artwork, services.settings, work)
         key = new_key()
         encrypted = work / "audio.enc"
@@ -123,7 +125,7 @@ def _process(form: Any, services: Services, wallet: str) -> UploadOut:
             prefix = encrypt_file(src, dst, size, key)
         pinned = _pin(services.ipfs, listing, media, decoded, artwork, encrypted,
                       Stored(size, sha256, prefix.hex(), services.master_key.wrap(key)), wallet, services.public_url)
-    _record(services, wallet, media, decoded, pinned)
+    _record(services, wallet, media, decoded.info.duration, analysis, pinned)
     return _answer(services, wallet, listing, pinned, decoded.info.duration)
 
 
@@ -276,11 +278,12 @@ def _pin(ipfs: Ipfs, listing: Listing, media: Media, decoded: audio.Analysis, ar
     return Pinned(metadata_cid, audio_cid, preview_cid, artwork_cid, stored)
 
 
-def _record(services: Services, wallet: str, media: Media, decoded: audio.Analysis, pinned: Pinned) -> None:
+def _record(services: Services, wallet: str, media: Media, duration: float, analysis: fingerprint.Analysis,
+            pinned: Pinned) -> None:
     """Record the upload, after the deciding quota check, serialised per wallet across
     workers, in the same transaction (refused: what was pinned is unpinned)."""
     assert services.ipfs is not None
-    analysis, stored = decoded.fingerprint, pinned.stored
+    stored = pinned.stored
     with Session(services.engine) as db:
         lock_wallet(db, wallet)
         try:
@@ -296,7 +299,7 @@ def _record(services: Services, wallet: str, media: Media, decoded: audio.Analys
                           content_type=audio.AUDIO_TYPES[media.kind], size=stored.size, sha256=stored.sha256,
                           chunk_size=CHUNK_SIZE, nonce_prefix=stored.nonce_prefix, wrapped_key=stored.wrapped_key,
                           created_at=time.time(), audio_hash=analysis.audio_hash,
-                          duration=round(decoded.info.duration, 3),
+                          duration=round(duration, 3),
                           fingerprint=None if analysis.frames is None else fingerprint.pack(analysis.frames)))
             db.commit()
 
