@@ -1,6 +1,7 @@
 """Deploy the Marketplace: `brownie run scripts/deploy.py --network <name>`.
 
-Reads from the environment:
+Reads the settings (ninety.config) and two variables of its own, as a Brownie script takes
+no arguments:
   NINETY_DEPLOYER_KEY     private key of the deployer (dev networks: brownie's accounts[0])
   NINETY_FEE_RECIPIENT    receives platform fees (default: the deployer)
   NINETY_FEE_BPS          platform fee in basis points, 0..1000 (default 500 = 5%)
@@ -9,26 +10,26 @@ Reads from the environment:
   NINETY_EPOCH_SECONDS    sponsor-pool epoch length in seconds of block time (default a week)
 """
 import os
-from pathlib import Path
 
 from brownie import accounts, network
 
-from ninety.deploy import deploy_marketplace
+from ninety.cli.deploy import deploy_marketplace
+from ninety.config import load_settings
 
 
 def main():
-    key = os.environ.get("NINETY_DEPLOYER_KEY")
-    if key:
-        deployer = accounts.add(key)
+    settings = load_settings()
+    if settings.deployer_key:
+        deployer = accounts.add(settings.deployer_key)
     elif network.show_active() in ("development", "anvil") or len(accounts) > 0:
         deployer = accounts[0]
     else:
         raise SystemExit("set NINETY_DEPLOYER_KEY to the deployer's private key")
     record = deploy_marketplace(
         deployer,
-        Path(os.environ.get("NINETY_DEPLOYMENTS_DIR") or "deployments"),
-        fee_recipient=os.environ.get("NINETY_FEE_RECIPIENT") or None,
-        fee_bps=int(os.environ.get("NINETY_FEE_BPS") or 500),
+        settings.deployments_dir,
+        fee_recipient=settings.fee_recipient,
+        fee_bps=settings.fee_bps,
         force=os.environ.get("NINETY_FORCE_DEPLOY") == "1",
         epoch_seconds=int(os.environ.get("NINETY_EPOCH_SECONDS") or 7 * 24 * 3600),
     )

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ninety.supervisor import free_port
-from processes import alive, like_a_terminal
+from ninety.cli.supervisor import free_port
+from tests.support.processes import alive, like_a_terminal
 
 NINETY = [sys.executable, "-m", "ninety.cli"]
 
@@ -199,7 +199,8 @@ def test_up_seeds_a_demo_catalog_once_and_stops_cleanly(tmp_path):
 def own_anvil(tmp_path):
     """A chain of its own: a deployment here must not depend on what other tests did to
     the shared one (snapshots, reverts, thousands of blocks)."""
-    from ninety.supervisor import Supervisor, anvil_service
+    from ninety.cli.services import anvil_service
+    from ninety.cli.supervisor import Supervisor
 
     with Supervisor(tmp_path / "chain") as sup:
         yield sup.start(anvil_service(tmp_path / "chain", port=None))

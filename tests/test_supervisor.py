@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from ninety.errors import PortInUseError, ServiceError
-from ninety.supervisor import Service, Supervisor, anvil_service, free_port, stop_leftover
-from processes import alive, wait_dead
+from ninety.cli.services import anvil_service
+from ninety.cli.supervisor import Service, Supervisor, free_port, stop_leftover
+from tests.support.processes import alive, wait_dead
 
 
 def rpc(url: str, method: str, params: list | None = None):
@@ -81,7 +82,8 @@ def test_children_die_with_a_killed_parent(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from ninety.supervisor import Supervisor, anvil_service
+        from ninety.cli.services import anvil_service
+        from ninety.cli.supervisor import Supervisor
         d = Path({str(tmp_path)!r})
         sup = Supervisor(d)
         a = sup.start(anvil_service(d, port=None))
@@ -128,7 +130,8 @@ def test_sigterm_to_the_parent_stops_children_cleanly(tmp_path):
     script = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from ninety.supervisor import Supervisor, anvil_service
+        from ninety.cli.services import anvil_service
+        from ninety.cli.supervisor import Supervisor
         d = Path({str(tmp_path)!r})
         Supervisor.install_signal_handlers()
         with Supervisor(d) as sup:
@@ -147,12 +150,12 @@ def test_sigterm_to_the_parent_stops_children_cleanly(tmp_path):
 def test_one_up_per_data_dir_and_a_killed_holder_does_not_block_the_next(tmp_path):
     """`ninety up`'s data-dir lock: a second claim names the holder's PID; the kernel
     releases it when the holder dies, even by SIGKILL, leaving the stale file harmless."""
-    from ninety.supervisor import AlreadyRunningError, DataDirLock
+    from ninety.cli.supervisor import AlreadyRunningError, DataDirLock
 
     script = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from ninety.supervisor import DataDirLock
+        from ninety.cli.supervisor import DataDirLock
         DataDirLock(Path({str(tmp_path)!r})).acquire()
         print("held", flush=True)
         time.sleep(600)
@@ -170,7 +173,7 @@ def test_one_up_per_data_dir_and_a_killed_holder_does_not_block_the_next(tmp_pat
 
 
 def test_reset_clears_the_data_dir_but_keeps_the_running_lock(tmp_path):
-    from ninety.supervisor import DataDirLock, clear_data_dir
+    from ninety.cli.supervisor import DataDirLock, clear_data_dir
 
     (tmp_path / "chain").mkdir()
     (tmp_path / "chain" / "state.json").write_text("{}")

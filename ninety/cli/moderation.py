@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from eth_account import Account
 from sqlalchemy import Engine, select, update
 from sqlmodel import Session, SQLModel
 
@@ -39,8 +40,6 @@ def pin_reason(ipfs: Ipfs, track_id: int, action: str, reason: str) -> str:
 
 def set_blocked(w3: Any, deployment: Deployment, owner_key: str, track_id: int, blocked: bool, reason_cid: str) -> int:
     """Send blockTrack / unblockTrack from the owner key; returns the block number."""
-    from eth_account import Account
-
     sender = Account.from_key(owner_key)
     market = w3.eth.contract(address=w3.to_checksum_address(deployment.address), abi=load_abi("Marketplace"))
     fn = (market.functions.blockTrack if blocked else market.functions.unblockTrack)(track_id, reason_cid)

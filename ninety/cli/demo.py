@@ -19,14 +19,9 @@ Progress is kept in `<data dir>/demo.json`: a second run does not seed again, an
 interrupted half-way goes on where it stopped instead of registering tracks twice."""
 from __future__ import annotations
 
-import io
 import json
-import math
-import random
-import struct
 import time
-import wave
-import zlib
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,11 +32,18 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from web3 import Web3
 
-from ninety.chain import http_provider
-from ninety.contract import Deployment, load_abi
+from ninety.attest import FREE_DOWNLOAD_TYPES, domain
+from ninety.cli.demo_media import synth_png, synth_wav
+from ninety.contract import ETH, Deployment, load_abi
 from ninety.errors import NinetyError
+from ninety.market import sorted_split
+from ninety.rpc_limits import http_provider
 
-ETH = "0x0000000000000000000000000000000000000000"
+# siwe's grammar redefines a few core ABNF rules on purpose; abnf warns each time, which is
+# noise on a newcomer's first screen.
+warnings.filterwarnings("ignore", message=r"rule '.*' redefines")
+from siwe import SiweMessage  # noqa: E402  (after the filter above)
+
 MARKER = "demo.json"
 
 
@@ -95,73 +97,6 @@ POOL_DEPOSIT = 5 * 10**16  # 0.05 ETH into the demo epoch, and as much into the 
 SALES = ((2, 0, 1.0), (2, 1, 1.0), (2, 3, 1.5), (2, 6, 1.0), (7, 0, 2.0), (7, 4, 1.0), (7, 7, 1.2), (2, 5, 1.0))
 
 
-# ------------------------------------------------------------------ synthesis
-
-
-def synth_wav(seed: int, seconds: float = 6.0, rate: int = 22_050) -> bytes:
-    """A short piece, different per seed: a melody on a pentatonic scale over a bass note,
-    with its own key, tempo and timbre. 16-bit mono WAV."""
-    rng = random.Random(seed)
-    root = 110.0 * 2 ** (rng.randrange(12) / 12)
-    scale = rng.choice(([0, 2, 4, 7, 9], [0, 3, 5, 7, 10]))  # major or minor pentatonic
-    step = 60.0 / rng.randrange(84, 144) / rng.choice((1, 2))  # seconds per note
-    harmonics = [1.0, rng.uniform(0, 0.6), rng.uniform(0, 0.4), rng.uniform(0, 0.2)]
-    n = int(seconds * rate)
-    notes = []
-    degree = rng.randrange(len(scale))
-    for _ in range(int(seconds / step) + 1):
-        degree = max(0, min(len(scale) * 2 - 1, degree + rng.choice((-2, -1, 0, 1, 1, 2))))
-        octave, i = divmod(degree, len(scale))
-        notes.append(root * 2 * 2 ** ((scale[i] + 12 * octave) / 12))
-    frames = bytearray()
-    two_pi = 2 * math.pi
-    for k in range(n):
-        t = k / rate
-        note = int(t / step)
-        into = t - note * step
-        env = min(1.0, into * 80) * math.exp(-3.0 * into / step)
-        f = notes[note]
-        s = sum(h * math.sin(two_pi * f * (j + 1) * t) for j, h in enumerate(harmonics) if h)
-        bass = 0.35 * math.sin(two_pi * root / 2 * t)
-        fade = min(1.0, t * 4, (seconds - t) * 4)
-        v = (0.45 * env * s / sum(harmonics) + bass) * fade
-        frames += struct.pack("<h", int(max(-1.0, min(1.0, v)) * 30_000))
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(bytes(frames))
-    return out.getvalue()
-
-
-def synth_png(seed: int, size: int = 256) -> bytes:
-    """Cover art, different per seed: a diagonal gradient between two colours with rings."""
-    rng = random.Random(seed * 7919)
-    a = [rng.randrange(30, 230) for _ in range(3)]
-    b = [rng.randrange(30, 230) for _ in range(3)]
-    cx, cy = rng.uniform(0.25, 0.75) * size, rng.uniform(0.25, 0.75) * size
-    ring = rng.uniform(10, 26)
-    rows = bytearray()
-    for y in range(size):
-        rows.append(0)  # filter: none
-        for x in range(size):
-            g = (x + y) / (2 * size - 2)
-            d = math.hypot(x - cx, y - cy)
-            light = 1.0 + 0.18 * math.cos(d / ring * math.pi)
-            for c in range(3):
-                rows.append(max(0, min(255, int((a[c] * (1 - g) + b[c] * g) * light))))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows), 9)) + chunk(b"IEND", b"")
-
-
-# ------------------------------------------------------------------ seeding
-
-
 class Seeder:
     def __init__(self, api_url: str, rpc_url: str, deployment: Deployment, keys: Callable[[int], tuple[str, str]],
                  data_dir: Path, say: Callable[[str], None] = print,
@@ -212,13 +147,6 @@ class Seeder:
         return self._send(wallet, fn.address, fn._encode_transaction_data(), value)
 
     def _login(self, wallet: int) -> dict[str, str]:
-        import warnings
-
-        # siwe's grammar redefines a few core ABNF rules on purpose; abnf warns each time,
-        # which is noise on a newcomer's first screen.
-        warnings.filterwarnings("ignore", message=r"rule '.*' redefines")
-        from siwe import SiweMessage
-
         address, key = self.keys(wallet)
         nonce = self.http.get(f"{self.api}/api/auth/nonce", timeout=10).json()
         now = datetime.now(timezone.utc)
@@ -305,8 +233,6 @@ class Seeder:
 
     def _split(self, pairs: tuple[tuple[int, int], ...]) -> tuple[list[str], list[int]]:
         """(recipients, shares) of a split of dev wallets, in the contract's order."""
-        from ninety.market import sorted_split
-
         return sorted_split([(self.keys(w)[0], share) for w, share in pairs])
 
     def _split_changes(self, tracks: dict[str, int]) -> None:
@@ -337,8 +263,6 @@ class Seeder:
 
     def _pool_round(self, free_track: int) -> None:
         """One whole sponsor-pool epoch, through the same paths as the product's users."""
-        from ninety.attest import FREE_DOWNLOAD_TYPES, domain
-
         assert self.close_epoch is not None
         f = self.market.functions
         epoch = self.state.get("pool_epoch")

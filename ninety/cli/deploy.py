@@ -3,6 +3,9 @@
 `scripts/deploy.py` (for `brownie run scripts/deploy.py --network <name>`) and
 `ninety deploy` / `ninety up` both end in `deploy_marketplace`.
 
+Brownie is imported inside the functions that use it: it must find the repository's
+tools first (`use_repo_tools`), and it is slow to import.
+
 Brownie resolves contract sources and remappings (`node_modules/@openzeppelin/…`) against
 the working directory; everything here runs it from the project's root (`at_project_root`),
 so `ninety deploy` works from any directory. Paths given by the caller are made absolute
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ninety.contract import abi_hash, deployment_path, read_deployment
+from ninety.epochs.rules import canonical, default_rules, rules_cid, rules_hash
 from ninety.errors import DeploymentError
 from ninety.paths import require_project, use_repo_tools
 
@@ -156,8 +160,6 @@ def _deploy_and_record(project: Any, deployer: Any, deployments_dir: Path, *, fe
 def _commit_rules(record: dict[str, Any], deployer: Any, project: Any, fee_bps: int, path: Path, pin: Any) -> None:
     """Commit the default pool rules: 0.001 ETH (and 1 unit of each dev stablecoin)
     qualifies a listener, multiplier 1, the deployment's fee rate."""
-    from ninety.epochs import canonical, default_rules, rules_cid, rules_hash
-
     qualifying = {"0x" + "00" * 20: 10**15}
     for token in record["tokens"].values():
         qualifying[token["address"]] = 10 ** int(token["decimals"])

@@ -1,0 +1,1 @@
+"""The commands of `ninety`, one module per group; ninety.cli registers them."""
