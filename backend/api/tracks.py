@@ -1,9 +1,8 @@
-"""The catalog: tracks from the ledger with their IPFS metadata, public previews and
-artwork, and purchase-gated downloads decided by the ledger's Sale rows."""
+"""The catalog: the tracks this server shows (backend/catalog.py says which), from the
+ledger with their IPFS metadata, searched and paged, and one track's page. Their files
+are served by backend/api/media.py, signed free downloads by backend/api/free_downloads.py."""
 from __future__ import annotations
 
-import base64
-import json
 import re
 from typing import Any, Literal
 
@@ -12,9 +11,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import and_, func, or_, select
 from sqlmodel import SQLModel
 
-from backend import validators
+from backend import pagination, validators
 from backend.catalog import deliverable, recording_taken_down, registered_first_by_another, shown_track
-from backend.deps import MAX_DB_INT, DbDep, ServicesDep, TrackId
+from backend.deps import DbDep, ServicesDep, TrackId
 from backend.errors import ApiError
 from backend.services import Services
 from backend.splits import pending_counts
@@ -82,27 +81,19 @@ def _item(services: Services, row: Any, pending: int = 0) -> TrackOut:
     )
 
 
-def _cursor(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
 PRICE_SORT = re.compile(r"^[0-9]{78}$")
 
 
 def _uncursor(raw: str, sort: str) -> dict[str, Any]:
     """A cursor we made: {"sort", "id": last track id, and per order "p" (price_sort) or
     "s" (sales)}. Anything else, however crafted, is a 422."""
-
-    def whole(value: Any) -> bool:  # bool is an int in Python, and JSON allows 1e999
-        return type(value) is int and 0 <= value <= MAX_DB_INT
-
     try:
-        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if not isinstance(data, dict) or data.get("sort") != sort or not whole(data.get("id")):
+        data = pagination.decode(raw)
+        if not isinstance(data, dict) or data.get("sort") != sort or not pagination.whole(data.get("id")):
             raise ValueError
         if sort == "price" and not (isinstance(data.get("p"), str) and PRICE_SORT.match(data["p"])):
             raise ValueError
-        if sort == "sales" and not whole(data.get("s")):
+        if sort == "sales" and not pagination.whole(data.get("s")):
             raise ValueError
         return data
     except (ValueError, TypeError, OverflowError):
@@ -157,8 +148,9 @@ def list_tracks(
     next_cursor = None
     if more and rows:
         last = rows[-1]
-        next_cursor = _cursor({"sort": sort, "id": last["track_id"], **({"p": last["price_sort"]} if sort == "price" else {}),
-                               **({"s": int(last["sales"])} if sort == "sales" else {})})
+        next_cursor = pagination.encode({"sort": sort, "id": last["track_id"],
+                                         **({"p": last["price_sort"]} if sort == "price" else {}),
+                                         **({"s": int(last["sales"])} if sort == "sales" else {})})
     pending = pending_counts(db, [r["track_id"] for r in rows])
     return TrackPage(items=[_item(services, r, pending.get(r["track_id"], 0)) for r in rows], next_cursor=next_cursor)
 
