@@ -20,8 +20,7 @@ def map_events(events: Iterable[Event], ctx: Context, block_times: dict[int, int
         kind = KINDS.get(e.name)
         if kind is None:
             continue
-        row = {"block_number": e.block_number, "block_hash": e.block_hash, "tx_hash": e.tx_hash,
-               "log_index": e.log_index, **kind.values(e.args)}
+        row = kind.row(e, e.args)
         if kind.timed:
             row["block_time"] = e.block_time if e.block_time is not None else block_times[e.block_number]
         kind.build(e, row, b)
