@@ -1,7 +1,8 @@
 """Ninety's shared core: what both the indexer and the backend need.
 
-Settings, errors, the database engine and ledger tables, contract ABI loading, the chain
-client, the IPFS client and the service supervisor. Nothing here imports from `indexer`
-or `backend`; only `ninety.cli`, the composition root, wires them together.
+Settings, errors, paths, the database engine and ledger tables, contract ABI loading and
+calls, the chain and IPFS clients, the ledger's event registry and the accounting rules.
+Nothing in the core imports `indexer`, `backend` or `ninety.cli`; `ninety.cli`, the command
+layer, wires them together (the contracts in pyproject.toml check it).
 """
 __version__ = "0.1.0"
