@@ -11,7 +11,7 @@ import pytest
 
 from ninety.errors import CidMismatchError, IpfsError, IpfsUnavailableError
 from ninety.ipfs import Ipfs, api_multiaddr, local_cid, to_base32, verify
-from ninety.supervisor import free_port
+from ninety.cli.supervisor import free_port
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Ninety against hosted providers' limits: a proxy in front of the test Anvil
-(tests/rpc_proxy.py) refuses eth_getLogs ranges in words nobody taught the client, caps
+(tests/support/rpc_proxy.py) refuses eth_getLogs ranges in words nobody taught the client, caps
 results and batches, refuses batches, rate-limits with 429 and -32005, or prunes old
 state. Through each, `ninety index --once`, `ninety verify`, reconciliation, the epoch
 job (`close_epoch`) and `ninety verify epoch` succeed, and what they produce matches the
@@ -7,7 +7,6 @@ chain read directly; on the pruned node, reconciliation and verify say plainly t
 need an archive node."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -21,22 +20,17 @@ import pytest
 from sqlalchemy import text
 from web3 import Web3
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from activity import advance_epoch, pinned_world, random_activity, record_free_download  # noqa: E402
-from rpc_proxy import MODES, ProviderProxy  # noqa: E402
-from backend.epochs import close_epoch  # noqa: E402
-from indexer.verify import verify  # noqa: E402
-from ninety.chain import MissingStateError, Rpc, RpcError, http_provider  # noqa: E402
-from ninety.cli import dev_account  # noqa: E402
-from ninety.config import DEV_MNEMONIC  # noqa: E402
-from ninety.epochs import check_report  # noqa: E402
-from ninety.market import ETH  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("backend_stack", Path(__file__).parent / "backend" / "conftest.py")
-_backend = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-_spec.loader.exec_module(_backend)  # type: ignore[union-attr]
-Stack = _backend.Stack
+from ninety.cli.epoch_close import close_epoch
+from indexer.verify import verify
+from ninety.chain import MissingStateError, Rpc, RpcError
+from ninety.rpc_limits import http_provider
+from ninety.cli.shared import dev_account
+from ninety.config import DEV_MNEMONIC
+from ninety.epochs.check import check_report
+from ninety.market import ETH
+from tests.support.activity import advance_epoch, pinned_world, random_activity, record_free_download
+from tests.support.rpc_proxy import MODES, ProviderProxy
+from tests.support.stack import Stack
 
 NINETY = [sys.executable, "-m", "ninety.cli"]
 OWNER, ARTIST, LISTENER, SPONSOR, SELLER = 0, 1, 2, 3, 4
@@ -214,7 +208,7 @@ def test_a_block_refused_alone_is_a_real_error_with_the_nodes_words(shared):
 def test_batches_follow_the_provider_and_its_words_are_reported(shared, caplog):
     calls = [("eth_getBlockByNumber", [hex(n), False]) for n in range(1, 60)]
     want = Rpc(shared.anvil_url).batch(calls)
-    caplog.set_level(logging.WARNING, logger="ninety.chain")
+    caplog.set_level(logging.WARNING, logger="ninety.rpc_limits")
     with ProviderProxy(shared.anvil_url, "no_batch") as proxy:
         rpc = Rpc(proxy.url, batch=100)
         assert rpc.batch(calls) == want

@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 from web3 import Web3
 
-from activity import World, random_activity
 from ninety.market import deploy_direct, web3_for
-from ninety.supervisor import free_port
-from processes import wait_dead
+from ninety.cli.supervisor import free_port
+from tests.support.activity import World, random_activity
+from tests.support.processes import wait_dead
 
 ROOT = Path(__file__).resolve().parent.parent
 HARDHAT = ROOT / "node_modules" / ".bin" / "hardhat"

@@ -17,7 +17,7 @@ import pytest
 import requests
 from web3 import Web3
 
-from ninety.cli import dev_account
+from ninety.cli.shared import dev_account
 from ninety.config import DEV_MNEMONIC
 from ninety.contract import describe_revert
 from ninety.paths import BUILD_DIR
@@ -29,7 +29,8 @@ OWNER = dev_account(DEV_MNEMONIC, 0)[0]
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory):
     """An Anvil of its own with a Marketplace `ninety deploy` put there; yields (url, env)."""
-    from ninety.supervisor import Supervisor, anvil_service
+    from ninety.cli.services import anvil_service
+    from ninety.cli.supervisor import Supervisor
 
     tmp = tmp_path_factory.mktemp("token_cli")
     with Supervisor(tmp / "chain") as sup:

@@ -11,26 +11,14 @@ from PIL import Image
 from sqlmodel import Session, select
 
 from backend.models import Upload
-from media import png_bytes, wav_bytes
-from ninety.cli import dev_account
+from ninety.cli.shared import dev_account
 from ninety.config import DEV_MNEMONIC
 from ninety.ipfs import Ipfs
 from ninety.market import ETH
+from tests.support.media import wav_bytes
+from tests.support.stack import send, upload
 
 ARTIST, FAN, OTHER = 1, 2, 3
-
-
-def upload(stack, headers, audio: bytes, name: str = "night-drive.wav", content_type: str = "audio/wav", **fields):
-    data = {"title": "Night Drive", "artist_name": "The Testers", "genre": "synthwave",
-            "description": "test", "license": "CC BY 4.0", "price": str(10**15), **fields}
-    files = {"audio": (name, audio, content_type), "artwork": ("cover.png", png_bytes(), "image/png")}
-    return stack.client.post("/api/uploads", data=data, files=files, headers=headers)
-
-
-def send(stack, call: dict, sender: str) -> None:
-    w3 = stack.world.w3
-    tx = w3.eth.send_transaction({"from": sender, "to": call["to"], "data": call["data"]})
-    assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
 
 
 def test_upload_register_buy_download(stack):

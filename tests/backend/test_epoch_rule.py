@@ -18,18 +18,17 @@ import sys
 import pytest
 from eth_account import Account
 
-from activity import advance_epoch, new_world, record_free_download
-from conftest import Stack
-from media import wav_bytes
-from test_catalog_flow import send, upload
-from backend.epochs import close_epoch
+from ninety.cli.epoch_close import close_epoch
 from ninety.attest import FREE_DOWNLOAD_TYPES, domain
 from ninety.chain import Rpc
-from ninety.cli import dev_account
+from ninety.cli.shared import dev_account
 from ninety.config import DEV_MNEMONIC
-from ninety.epochs import check_report
+from ninety.epochs.check import check_report
 from ninety.ipfs import Ipfs
 from ninety.market import ETH
+from tests.support.activity import advance_epoch, new_world, record_free_download
+from tests.support.media import wav_bytes
+from tests.support.stack import Stack, send, upload
 
 OWNER, ARTIST, L1, L2, SYBIL, COLLAB, SELF_DEALER, SPONSOR, SELLER = 0, 1, 2, 3, 4, 5, 6, 7, 8
 NINETY = [sys.executable, "-m", "ninety.cli"]

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from backend import fingerprint
-from media import MUSIC_RATE, change_speed, encode, music_samples, prepend, resample, trim_start
+from backend import fingerprint, fingerprint_index, fingerprint_match
+from tests.support.media import MUSIC_RATE, change_speed, encode, music_samples, prepend, resample, trim_start
 
 DISTINCT = range(100, 120)  # 20 pieces of 40 s
 ORIGINAL = 100
@@ -97,14 +97,14 @@ COPIES = {
 @pytest.mark.parametrize("copy", list(COPIES))
 def test_a_copy_matches_its_original(folder, samples, analyses, copy):
     query = analyse(folder, COPIES[copy](samples[ORIGINAL]), "copy")
-    match = fingerprint.compare(query, analyses[ORIGINAL].frames)
-    assert match is not None, fingerprint.best_alignment(query, analyses[ORIGINAL].frames)
-    assert match.overlap_seconds >= fingerprint.MIN_OVERLAP_SECONDS
-    assert match.similarity >= fingerprint.MIN_SIMILARITY
+    match = fingerprint_match.compare(query, analyses[ORIGINAL].frames)
+    assert match is not None, fingerprint_match.best_alignment(query, analyses[ORIGINAL].frames)
+    assert match.overlap_seconds >= fingerprint_match.MIN_OVERLAP_SECONDS
+    assert match.similarity >= fingerprint_match.MIN_SIMILARITY
 
 
 def test_a_copy_is_found_through_the_index(folder, samples, analyses):
-    index = fingerprint.Index()
+    index = fingerprint_index.Index()
     for seed, a in analyses.items():
         index.add(seed, a.frames)
     query = analyse(folder, COPIES["mp3 at 128 kbit/s"](samples[ORIGINAL]), "indexed.mp3")
@@ -117,41 +117,41 @@ def test_a_copy_is_found_through_the_index(folder, samples, analyses):
 def test_the_reported_alignment_is_where_the_copy_starts(folder, samples, analyses):
     x = samples[ORIGINAL]
     trimmed = analyse(folder, encode(trim_start(x, MUSIC_RATE, 2.0), MUSIC_RATE), "trimmed.wav")
-    match = fingerprint.compare(trimmed, analyses[ORIGINAL].frames)
+    match = fingerprint_match.compare(trimmed, analyses[ORIGINAL].frames)
     assert match.speed == 1.0 and match.offset_seconds == pytest.approx(2.0, abs=fingerprint.FRAME_SECONDS)
     padded = analyse(folder, encode(prepend(x, music_samples(7, 20)), MUSIC_RATE), "padded.wav")
-    match = fingerprint.compare(padded, analyses[ORIGINAL].frames)
+    match = fingerprint_match.compare(padded, analyses[ORIGINAL].frames)
     assert match.offset_seconds == pytest.approx(-20.0, abs=fingerprint.FRAME_SECONDS)
 
 
 def test_a_copy_too_short_to_cover_the_overlap_does_not_match(folder, samples, analyses):
     excerpt = analyse(folder, encode(samples[ORIGINAL][: 31 * MUSIC_RATE], MUSIC_RATE), "excerpt.wav")
     assert excerpt.frames is not None
-    assert fingerprint.compare(excerpt, analyses[ORIGINAL].frames) is None  # 28.5 s of frames < 30 s
+    assert fingerprint_match.compare(excerpt, analyses[ORIGINAL].frames) is None  # 28.5 s of frames < 30 s
 
 
 def test_sharing_less_than_half_of_the_shorter_track_is_no_match(folder, samples):
     shared = samples[ORIGINAL]  # 40 s
     stored = analyse(folder, encode(np.concatenate([shared, music_samples(8, 60)]), MUSIC_RATE), "album.wav")
     query = analyse(folder, encode(np.concatenate([shared, music_samples(9, 45)]), MUSIC_RATE), "medley.wav")
-    assert fingerprint.best_alignment(query, stored.frames)[0].overlap_seconds >= fingerprint.MIN_OVERLAP_SECONDS
-    assert fingerprint.compare(query, stored.frames) is None  # about 37 s of the query's 82 s
+    assert fingerprint_match.best_alignment(query, stored.frames)[0].overlap_seconds >= fingerprint_match.MIN_OVERLAP_SECONDS
+    assert fingerprint_match.compare(query, stored.frames) is None  # about 37 s of the query's 82 s
 
 
 def test_silence_is_not_evidence(folder, samples, analyses):
     silent = np.zeros((40 * MUSIC_RATE, 2))
     quiet = analyse(folder, encode(silent, MUSIC_RATE), "silence.wav")
     assert quiet.audible_seconds == 0
-    assert fingerprint.compare(quiet, quiet.frames) is None
+    assert fingerprint_match.compare(quiet, quiet.frames) is None
     # Silence on both sides of a short piece of music does not make up the overlap.
     gap = silent[: 20 * MUSIC_RATE]
     padded = np.concatenate([gap, samples[ORIGINAL][: 20 * MUSIC_RATE], gap])
     a = analyse(folder, encode(padded, MUSIC_RATE), "padded-a.wav")
-    assert fingerprint.compare(a, a.frames) is None
+    assert fingerprint_match.compare(a, a.frames) is None
 
 
 def test_distinct_pieces_never_match(analyses):
     false = [(a, b, m) for a, b in itertools.permutations(analyses, 2)
-             if (m := fingerprint.compare(analyses[a], analyses[b].frames)) is not None]
+             if (m := fingerprint_match.compare(analyses[a], analyses[b].frames)) is not None]
     assert false == []
     assert len(analyses) >= 20 and all(a.duration >= 40 for a in analyses.values())

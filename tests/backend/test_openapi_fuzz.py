@@ -13,9 +13,9 @@ import urllib.request
 
 import pytest
 
-from activity import random_activity
 from ninety.paths import ROOT
-from ninety.supervisor import free_port
+from ninety.cli.supervisor import free_port
+from tests.support.activity import random_activity
 
 SCHEMATHESIS = os.environ.get("NINETY_SCHEMATHESIS")
 

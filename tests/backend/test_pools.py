@@ -13,17 +13,16 @@ import sys
 import pytest
 from sqlmodel import Session, select
 
-import activity
-from activity import new_world
-from conftest import Stack
-from media import wav_bytes
-from test_catalog_flow import send, upload
 from backend.models import FreeDownload
-from ninety.cli import dev_account
+from ninety.cli.shared import dev_account
 from ninety.config import DEV_MNEMONIC
-from ninety.epochs import distributable
+from ninety.epochs.allocation import distributable
 from ninety.ipfs import Ipfs
 from ninety.market import ETH
+from tests.support import activity
+from tests.support.activity import new_world
+from tests.support.media import wav_bytes
+from tests.support.stack import Stack, send, upload
 
 ARTIST, FAN, OTHER, COLLAB, SPONSOR = 1, 2, 3, 5, 6
 NINETY = [sys.executable, "-m", "ninety.cli"]
@@ -145,7 +144,7 @@ def test_a_whole_epoch_from_signed_free_downloads_to_proofs_and_claims(stack, tm
     assert you["qualifies"] is False and you["reason"] and you["can_direct"] == [] and you["free_downloads"] == 0
 
     # Close epoch 0 (the dev chain's clock moves to its end); the indexer mirrors it.
-    from backend.epochs import close_epoch
+    from ninety.cli.epoch_close import close_epoch
 
     report = close_epoch(stack.services.engine, w3, stack.services.ipfs, stack.services.deployment,
                          dev_account(DEV_MNEMONIC, 0)[1], 0, advance=True, say=lambda line: None)
@@ -213,9 +212,9 @@ def test_a_whole_epoch_from_signed_free_downloads_to_proofs_and_claims(stack, tm
 
 
 def test_recording_is_capped_per_wallet_and_epoch(stack, monkeypatch):
-    import backend.api.tracks as tracks_api
+    import backend.api.free_downloads as free_downloads_api
 
-    monkeypatch.setattr(tracks_api, "MAX_RECORDED_FREE_DOWNLOADS", 2)
+    monkeypatch.setattr(free_downloads_api, "MAX_RECORDED_FREE_DOWNLOADS", 2)
     artist_h = stack.login(ARTIST)
     for i, title in enumerate(("A", "B", "C")):
         list_track(stack, artist_h, ARTIST, title, 0, None, 300.0 + 50 * i)
@@ -335,9 +334,9 @@ def test_unreadable_rules_answer_at_once_and_record_nothing(stack, monkeypatch):
     assert calls == [0]  # tried once; remembered since
 
     # No rules committed for an epoch: nothing counts there, and the page says 0.
-    import backend.api.tracks as tracks_api
+    import backend.standing
 
-    tracks_api._unreadable.clear()
+    backend.standing._unreadable.clear()
 
     def none_committed(services, epoch):
         raise LookupError(f"no pool rules are committed for epoch {epoch}")
@@ -354,10 +353,10 @@ def test_slow_rules_delay_an_answer_by_a_bounded_wait_only(stack, monkeypatch):
     import threading
     import time
 
-    import backend.api.tracks as tracks_api
+    import backend.standing
     import backend.epochs
 
-    monkeypatch.setattr(tracks_api, "RULES_WAIT_SECONDS", 1.0)
+    monkeypatch.setattr(backend.standing, "RULES_WAIT_SECONDS", 1.0)
     real, first = backend.epochs.rules_for, threading.Event()
 
     def slow(services, epoch):

@@ -9,10 +9,10 @@ from sqlmodel import Session, func, select
 
 from backend.errors import ApiError
 from backend.models import Upload
-from conftest import Stack, png_bytes, wav_bytes
 from ninety.config import load_settings
-from ninety.supervisor import free_port
-from test_catalog_flow import upload
+from ninety.cli.supervisor import free_port
+from tests.support.media import png_bytes, wav_bytes
+from tests.support.stack import Stack, upload
 
 
 def uploads(stack) -> int:
@@ -384,8 +384,8 @@ def test_backfill_fingerprints_uploads_made_before_fingerprints(stack):
     from their own encrypted audio on IPFS, exactly as a fresh upload would."""
     from sqlalchemy import update
 
-    from backend.moderation import backfill
-    from media import music_bytes
+    from ninety.cli.moderation import backfill
+    from tests.support.media import music_bytes
 
     r = stack.client.post("/api/uploads", headers=stack.login(1), data={"title": "Old", "artist_name": "A", "price": "1"},
                           files={"audio": ("old.wav", music_bytes(21, 35), "audio/wav"),

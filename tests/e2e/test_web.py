@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from activity import new_world
-from media import png_bytes, wav_bytes
 from ninety.attest import CatalogSigner
 from ninety.market import ETH
 from ninety.paths import ROOT
-from ninety.supervisor import Supervisor, api_service, indexer_service
+from ninety.cli.services import api_service, indexer_service
+from ninety.cli.supervisor import Supervisor
+from tests.support.activity import new_world
+from tests.support.media import png_bytes, wav_bytes
 
 CHROMIUM = os.environ.get("NINETY_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ROOT / "test-output" / "e2e"
@@ -243,7 +244,7 @@ def list_over_http(web, index: int, audio: bytes, **fields) -> int:
     from eth_account.messages import encode_defunct
     from siwe import SiweMessage
 
-    from ninety.cli import dev_account
+    from ninety.cli.shared import dev_account
     from ninety.config import DEV_MNEMONIC
 
     world, url = web[:2]
@@ -350,7 +351,7 @@ def test_node_trouble_and_a_lagging_indexer_are_banners(web, browser, tmp_path):
     its ledger is a copy no indexer follows while the chain moves on."""
     import sqlite3
 
-    from ninety.supervisor import free_port
+    from ninety.cli.supervisor import free_port
 
     world, _, base_env, db_path = web
     with sqlite3.connect(db_path) as src, sqlite3.connect(tmp_path / "stale.sqlite3") as dst:
@@ -375,8 +376,8 @@ def close_epoch_after_its_end(web, epoch: int) -> dict:
     the API shows it published."""
     import time
 
-    from backend.epochs import close_epoch
-    from ninety.cli import dev_account
+    from ninety.cli.epoch_close import close_epoch
+    from ninety.cli.shared import dev_account
     from ninety.config import DEV_MNEMONIC
     from ninety.contract import Deployment
     from ninety.db import make_engine

@@ -9,14 +9,14 @@ import subprocess
 import sys
 import time
 
-from activity import random_activity
-from conftest import dump, make_indexer
-from faulty_rpc import FaultyRpc
-from processes import like_a_terminal
 from indexer.verify import verify
 from ninety.chain import Rpc
 from ninety.db import ensure_schema, make_engine
-from ninety.supervisor import free_port
+from ninety.cli.supervisor import free_port
+from tests.support.activity import random_activity
+from tests.support.faulty_rpc import FaultyRpc
+from tests.support.indexing import dump, make_indexer
+from tests.support.processes import like_a_terminal
 
 
 def test_a_flaky_rpc_loses_nothing_and_duplicates_nothing(anvil, world, tmp_path):

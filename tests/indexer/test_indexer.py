@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlmodel import SQLModel
 
-from activity import random_activity
-from conftest import dump, make_indexer
 from indexer.runner import ReorgTooDeepError
 from indexer.verify import verify
 from ninety.chain import Rpc
 from ninety.db import SchemaError, ensure_schema, make_engine
 from ninety.market import ETH
+from tests.support.activity import random_activity
+from tests.support.indexing import dump, make_indexer
 
 T = SQLModel.metadata.tables
 

@@ -7,11 +7,11 @@ import json
 from sqlalchemy import select, update
 from sqlmodel import SQLModel
 
-from conftest import make_indexer
 from indexer.metadata import fetch_pending, parse_metadata
 from ninety.ipfs import Ipfs
 from ninety.market import ETH
-from ninety.supervisor import free_port
+from ninety.cli.supervisor import free_port
+from tests.support.indexing import make_indexer
 
 T = SQLModel.metadata.tables
 

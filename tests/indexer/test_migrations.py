@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from alembic import command
 
-from activity import random_activity
-from conftest import make_indexer
 from indexer.verify import verify
 from ninety.chain import Rpc
 from ninety.db import _alembic_config, current_revision, head_revision
+from tests.support.activity import random_activity
+from tests.support.indexing import make_indexer
 
 
 def test_upgrading_an_existing_ledger_backfills_the_new_aggregates(anvil, world, engine):

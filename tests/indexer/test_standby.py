@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from activity import random_activity
-from conftest import PG_URL
 from indexer.lock import FileLock, PgAdvisoryLock, ledger_lock
 from ninety.db import make_engine
-from processes import like_a_terminal
+from tests.support.activity import random_activity
+from tests.support.postgres import PG_URL
+from tests.support.processes import like_a_terminal
 
 NINETY = [sys.executable, "-m", "ninety.cli"]
 checkpoint = SQLModel.metadata.tables["checkpoint"]
@@ -85,8 +85,9 @@ def start_index(env: dict[str, str]) -> tuple[subprocess.Popen, Output]:
 def own_chain(tmp_path):
     """An Anvil of its own: the thousands of empty blocks below would otherwise each keep a
     copy of the shared chain's (large) state on disk."""
-    from activity import new_world
-    from ninety.supervisor import Supervisor, anvil_service
+    from tests.support.activity import new_world
+    from ninety.cli.services import anvil_service
+    from ninety.cli.supervisor import Supervisor
 
     with Supervisor(tmp_path / "chain") as sup:
         anvil = sup.start(anvil_service(tmp_path / "chain", port=None))

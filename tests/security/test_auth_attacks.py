@@ -12,10 +12,10 @@ from eth_account.messages import encode_defunct
 from sqlalchemy import create_engine, func, insert, select
 from sqlmodel import SQLModel
 
-from conftest import PUBLIC_URL
-from ninety.cli import dev_account
+from ninety.cli.shared import dev_account
 from ninety.config import DEV_MNEMONIC
 from ninety.paths import ROOT
+from tests.support.siwe import PUBLIC_URL
 
 import backend.models  # noqa: F401  (auth tables)
 

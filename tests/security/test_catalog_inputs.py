@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from activity import pinned_world
-from conftest import LiveApi
-from media import music_bytes
+from tests.support.activity import pinned_world
+from tests.support.live_api import LiveApi
+from tests.support.media import music_bytes
 
 CRAFTED_CURSORS = [
     "eyJzb3J0IjoibmV3ZXN0IiwiYWZ0ZXIiOkluZmluaXR5fQ",  # {"sort":"newest","after":Infinity}

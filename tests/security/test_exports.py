@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import insert, select, update
 from sqlmodel import SQLModel
 
-from http_attacks import StalledReaders, big_ledger
+from tests.support.http_attacks import StalledReaders, big_ledger
 
 T = SQLModel.metadata.tables
 

@@ -11,8 +11,9 @@ from typing import Any, Callable
 
 import httpx
 
-from conftest import MemoryWatch
-from http_attacks import big_ledger, signin_blowups, stalled_readers
+from tests.support.http_attacks import big_ledger, signin_blowups, stalled_readers
+from tests.support.live_api import MemoryWatch
+from tests.support.media import flac_silence
 
 Attack = Callable[[Any, threading.Event, dict[str, Any]], None]
 
@@ -20,8 +21,6 @@ Attack = Callable[[Any, threading.Event, dict[str, Any]], None]
 def media_bombs(api: Any, stop: threading.Event, report: dict[str, Any]) -> None:
     """Attack: the issue's 8 KB FLAC bomb (8 channels at 655,350 Hz), uploaded over and
     over by a signed-in wallet."""
-    from test_media import flac_silence
-
     headers, bomb = api.login(7), flac_silence()
     statuses = []
     while not stop.is_set():

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from http_attacks import RpcProxy, index
-from media import wav_bytes
+from tests.support.http_attacks import RpcProxy, index
+from tests.support.media import wav_bytes
 
 LEAKS = re.compile(r"https?://|127\.0\.0\.1|localhost|:\d{2,5}\b|/tmp/|/v3/|secret-path|" + RpcProxy.KEY)
 
@@ -51,7 +51,7 @@ def test_crafted_ledger_cursors_are_422_not_500(live_api, path):
 def test_reconciliation_is_computed_once_per_checkpoint_in_chunked_batches(live_api, anvil):
     proxy = RpcProxy(anvil.url)
     try:
-        from activity import random_activity
+        from tests.support.activity import random_activity
 
         api = live_api(NINETY_RPC_URL=proxy.url)
         random_activity(api.world, 30, seed=9)
@@ -74,7 +74,7 @@ def test_reconciliation_is_computed_once_per_checkpoint_in_chunked_batches(live_
 
 
 def test_a_throttled_rpc_and_a_dead_ipfs_node_are_named_not_located(live_api, anvil):
-    from ninety.supervisor import free_port
+    from ninety.cli.supervisor import free_port
 
     proxy = RpcProxy(anvil.url)
     try:

@@ -10,8 +10,8 @@ import time
 
 import httpx
 
-from conftest import MemoryWatch
-from http_attacks import MAX_BODY, blowup_login_body, post_blowup
+from tests.support.http_attacks import MAX_BODY, blowup_login_body, post_blowup
+from tests.support.live_api import MemoryWatch
 
 ORIGIN = {"Origin": "http://127.0.0.1:8000"}
 

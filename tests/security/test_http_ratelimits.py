@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import create_engine, text
 
-from http_attacks import index
+from tests.support.http_attacks import index
 
 
 def statuses(api, path: str, n: int, headers: dict[str, str] | None = None) -> list[int]:

@@ -14,77 +14,13 @@ import json
 import subprocess
 import sys
 
-import pytest
 from web3 import Web3
 
-from media import change_speed, decode, encode, music_bytes, music_samples, prepend, resample, trim_start
 from ninety.attest import CatalogSigner
-from ninety.cli import dev_account
-from ninety.config import DEV_MNEMONIC
 from ninety.ipfs import Ipfs
 from ninety.market import ETH
-
-VICTIM, FAN, MALLORY = 1, 2, 3
-
-
-def wallet(index: int) -> str:
-    return dev_account(DEV_MNEMONIC, index)[0]
-
-
-@pytest.fixture
-def api(live_api, world):
-    """The API, with the contract requiring its attestations (as `ninety deploy` sets up)."""
-    server = live_api()
-    world.require_attestations(CatalogSigner.load(None, server.data_dir))
-    return server
-
-
-def sync(api, world) -> None:
-    """Index the chain into the API's ledger and fetch metadata, as `ninety index` does."""
-    from indexer.metadata import fetch_pending
-    from indexer.runner import Indexer
-    from indexer.store import Ledger
-    from ninety.chain import Rpc
-    from ninety.db import make_engine
-
-    engine = make_engine(api.db_url)
-    try:
-        Indexer(Rpc(api.env["NINETY_RPC_URL"]), Ledger(engine, world.market.address), start_block=world.deploy_block,
-                chain_id=31337).run(once=True)
-        with Ipfs(api.env["NINETY_IPFS_API"]) as ipfs:
-            fetch_pending(engine, ipfs, limit=100)
-    finally:
-        engine.dispose()
-
-
-def send(world, call: dict, sender: str) -> None:
-    tx = world.w3.eth.send_transaction({"from": sender, "to": call["to"], "data": call["data"]})
-    assert world.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
-
-
-def reverts(world, fn, sender: str) -> str:
-    """The custom error a call would revert with (its name), failing if it would not revert."""
-    try:
-        fn.call({"from": Web3.to_checksum_address(sender)})
-    except Exception as e:  # web3 raises ContractCustomError with the error's data
-        data = str(e.args[0]) if e.args else ""
-        for item in world.market.contract.abi:
-            if item["type"] == "error":
-                sig = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
-                if data.startswith("0x" + Web3.keccak(text=sig)[:4].hex().removeprefix("0x")):
-                    return item["name"]
-        return data
-    raise AssertionError("the call did not revert")
-
-
-def list_upload(api, world, index: int, audio: bytes, price: int = 10**15, **fields) -> tuple[int, dict]:
-    headers = api.login(index)
-    r = api.upload(headers, audio, price=str(price), **fields)
-    assert r.status_code == 201, r.text
-    up = r.json()
-    send(world, up["create_split_call"], wallet(index))
-    send(world, up["register_call"], wallet(index))
-    return world.market.contract.functions.trackCount().call(), up
+from tests.support.listings import FAN, MALLORY, VICTIM, list_upload, refused, reverts, send, sync, wallet
+from tests.support.media import change_speed, decode, encode, music_bytes, music_samples, prepend, resample, trim_start
 
 
 def test_copying_another_artists_listing_reverts_and_the_original_still_sells(api, world):
@@ -192,14 +128,6 @@ def test_self_pinned_metadata_pointing_at_another_artists_files_is_never_listed_
 
 
 # ---------------------------------------------------------------- re-uploads
-
-def refused(r, tid: int) -> dict:
-    assert r.status_code == 409, r.text
-    body = r.json()
-    assert r.headers["content-type"] == "application/problem+json"
-    assert body["track"]["track_id"] == tid and body["refusal_id"] >= 1
-    return body
-
 
 def test_a_buyer_reuploading_the_file_from_another_wallet_is_refused(api, world):
     tid, _ = list_upload(api, world, VICTIM, music_bytes(4, 40), title="Bought")

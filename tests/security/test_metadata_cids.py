@@ -14,10 +14,10 @@ import httpx
 from sqlmodel import Session
 
 from backend.models import Upload
-from conftest import MemoryWatch, until
 from ninety.db import make_engine
 from ninety.ipfs import Ipfs
 from ninety.market import ETH
+from tests.support.live_api import MemoryWatch, until
 
 BIG = 96 * 1024 * 1024
 MEMORY_MB = 48  # half the object: loading it whole (even once) passes this

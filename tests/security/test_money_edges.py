@@ -23,10 +23,10 @@ import rlp
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 from web3 import Web3
 
-from activity import advance_epoch, new_world
 from ninety.contract import load_abi
 from ninety.market import ETH, bytecode, sorted_split
 from ninety.merkle import Allocation, MerkleTree
+from tests.support.activity import advance_epoch, new_world
 
 ARTIST, COLLAB, PRODUCER, STRANGER, FAN = 1, 2, 3, 4, 5
 

@@ -1,6 +1,6 @@
 """Adversarial review of the rebuilt sponsor pools (issue 15), on the real stack: `ninety
 serve` over Anvil and the IPFS node, a ledger indexed from the chain, `ninety epoch close`
-publishing from the owner's key, and `ninety.epochs.check_report` (what `ninety verify
+publishing from the owner's key, and `ninety.epochs.check.check_report` (what `ninety verify
 epoch` runs) re-checking the result.
 
 Each was a real hole when written (the tests failed), and is fixed:
@@ -27,11 +27,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import SQLModel
 
-from test_pool_attacks import (FAN, SPONSOR, VICTIM, close_epoch, db_url, list_track, post, recorded,  # noqa: F401
-                               sign, start, sync, wallet)
 from ninety.chain import Rpc
-from ninety.epochs import check_report
+from ninety.epochs.check import check_report
 from ninety.market import ETH
+from tests.support.listings import FAN, SPONSOR, VICTIM, sync, wallet
+from tests.support.pools import close_epoch, db_url, list_track, post, recorded, sign, start
 
 import backend.models  # noqa: F401  (the free_download and epoch_report tables)
 
@@ -85,7 +85,7 @@ def honest_round(live_api, world, **env):
 
 def listed(api, world, headers: dict[str, str], title: str, price: int, freq: float) -> int:
     """list_track with one sign-in for all of an artist's tracks (sign-ins are rate limited)."""
-    from media import wav_bytes
+    from tests.support.media import wav_bytes
 
     r = api.upload(headers, wav_bytes(2.0, freq), title=title, price=str(price))
     assert r.status_code == 201, r.text

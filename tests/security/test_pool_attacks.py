@@ -13,88 +13,22 @@ over Anvil, the IPFS node and a ledger indexed from the chain.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 
 import httpx
 from sqlalchemy import func, insert, select
 from sqlmodel import SQLModel
 
-from conftest import PUBLIC_URL
-from activity import sign_free_download
-from media import wav_bytes
-from ninety.attest import CatalogSigner
-from ninety.cli import dev_account
-from ninety.config import DEV_MNEMONIC
-from ninety.ipfs import Ipfs
 from ninety.market import ETH
+from tests.support.listings import FAN, MALLORY, SPONSOR, VICTIM, sync, wallet
+from tests.support.pools import close_epoch, db_url, list_track, post, recorded, sign, start
+from tests.support.siwe import PUBLIC_URL
 
 import backend.models  # noqa: F401  (the free_download table)
 
-VICTIM, FAN, MALLORY, SPONSOR = 1, 2, 3, 6
 SYBILS = range(20, 40)  # dev-mnemonic accounts Anvil never funded
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 T = SQLModel.metadata.tables
-
-
-def wallet(index: int) -> str:
-    return dev_account(DEV_MNEMONIC, index)[0]
-
-
-def start(live_api, world, **env: str):
-    server = live_api(**env)
-    world.require_attestations(CatalogSigner.load(None, server.data_dir))
-    return server
-
-
-def db_url(api) -> str:
-    return api.env["NINETY_DB_URL"]
-
-
-def sync(api, world) -> None:
-    """Index the chain into the server's ledger and fetch metadata, as `ninety index` does."""
-    from indexer.metadata import fetch_pending
-    from indexer.runner import Indexer
-    from indexer.store import Ledger
-    from ninety.chain import Rpc
-    from ninety.db import make_engine
-
-    engine = make_engine(db_url(api))
-    try:
-        Indexer(Rpc(api.env["NINETY_RPC_URL"]), Ledger(engine, world.market.address), start_block=world.deploy_block,
-                chain_id=31337).run(once=True)
-        with Ipfs(api.env["NINETY_IPFS_API"]) as ipfs:
-            fetch_pending(engine, ipfs, limit=100)
-    finally:
-        engine.dispose()
-
-
-def recorded(api) -> list[tuple[int, int, str]]:
-    from ninety.db import make_engine
-
-    engine = make_engine(db_url(api))
-    try:
-        with engine.connect() as conn:
-            fd = T["free_download"]
-            return sorted((r[0], r[1], r[2]) for r in conn.execute(select(fd.c.epoch, fd.c.track_id, fd.c.wallet)))
-    finally:
-        engine.dispose()
-
-
-def list_track(api, world, index: int, title: str, price: int, freq: float) -> int:
-    r = api.upload(api.login(index), wav_bytes(2.0, freq), title=title, price=str(price))
-    assert r.status_code == 201, r.text
-    for call in (r.json()["create_split_call"], r.json()["register_call"]):
-        tx = world.w3.eth.send_transaction({"from": wallet(index), "to": call["to"], "data": call["data"]})
-        assert world.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
-    return world.market.contract.functions.trackCount().call()
-
-
-def sign(world, index: int, track_id: int, epoch: int, *, chain_id: int = 31337, contract: str | None = None) -> str:
-    """A wallet's eth_signTypedData_v4 of FreeDownload(trackId, epoch), as the spec writes it."""
-    return sign_free_download(dev_account(DEV_MNEMONIC, index)[1], chain_id, contract or world.market.address,
-                              track_id, epoch)
 
 
 def high_s(signature: str) -> str:
@@ -102,17 +36,6 @@ def high_s(signature: str) -> str:
     raw = bytes.fromhex(signature[2:])
     s = int.from_bytes(raw[32:64], "big")
     return "0x" + (raw[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - raw[64]])).hex()
-
-
-def post(api, track_id: int, body, headers: dict[str, str]) -> httpx.Response:
-    return api.post_json(f"/api/tracks/{track_id}/free-download", body, headers=headers)
-
-
-def close_epoch(api, epoch: int) -> str:
-    done = subprocess.run([sys.executable, "-m", "ninety.cli", "epoch", "close", str(epoch), "--advance"], env=api.env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def test_twenty_empty_wallets_farming_an_attackers_free_tracks_count_nothing(live_api, world):

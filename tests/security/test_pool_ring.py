@@ -15,12 +15,12 @@ import json
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from test_pool_attacks import (FAN, MALLORY, SPONSOR, VICTIM, close_epoch, list_track, post, sign, start, sync,  # noqa: F401
-                               wallet)
 from ninety.chain import Rpc
 from ninety.db import make_engine
-from ninety.epochs import check_report
+from ninety.epochs.check import check_report
 from ninety.market import ETH
+from tests.support.listings import FAN, MALLORY, SPONSOR, VICTIM, sync, wallet
+from tests.support.pools import close_epoch, list_track, post, sign, start
 
 ACCOMPLICE = 4
 RING = (5, 7, 8)

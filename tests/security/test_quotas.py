@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import until
-from media import wav_bytes
 from ninety.ipfs import Ipfs
+from tests.support.live_api import until
+from tests.support.media import wav_bytes
 
 UPLOADS_PY = (Path(__file__).resolve().parents[2] / "backend" / "api" / "uploads.py").read_text()
 wired = pytest.mark.skipif("check_upload_quota(" not in UPLOADS_PY,

@@ -8,10 +8,9 @@ import json
 import subprocess
 import sys
 
-from test_listing_attacks import FAN, MALLORY, VICTIM, api, list_upload, refused, reverts, sync, wallet  # noqa: F401
-
-from media import music_bytes
 from ninety.ipfs import Ipfs
+from tests.support.listings import FAN, MALLORY, VICTIM, list_upload, refused, reverts, sync, wallet
+from tests.support.media import music_bytes
 
 
 def moderate(api, *args: str) -> subprocess.CompletedProcess[str]:

@@ -124,7 +124,7 @@ def pool_step(world: World, rng: random.Random) -> None:
     next epoch, publishing the first ended epoch with a pool (allocations to random splits
     within the distributable part, the fee on what is allocated, sometimes a carry-over) or
     a claim."""
-    from ninety.epochs import distributable, fee_on
+    from ninety.epochs.allocation import distributable, fee_on
     from ninety.merkle import Allocation, MerkleTree
 
     m, people = world.market, world.accounts[1:8]

@@ -1,5 +1,6 @@
-"""Small valid media files for tests: a sine-wave WAV, a solid-colour PNG, and music-like
-pieces with the copy transformations that duplicate-upload fingerprints must see through."""
+"""Small valid media files for tests: a sine-wave WAV, a solid-colour PNG, a FLAC of silence
+written by hand (a decompression bomb by default), and music-like pieces with the copy
+transformations that duplicate-upload fingerprints must see through."""
 from __future__ import annotations
 
 import io
@@ -199,3 +200,55 @@ def trim_start(samples: np.ndarray, rate: int, seconds: float) -> np.ndarray:
 
 def prepend(samples: np.ndarray, other: np.ndarray) -> np.ndarray:
     return np.concatenate([other, samples])
+
+
+def _crc8(data: bytes) -> int:
+    crc = 0
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def _crc16(data: bytes) -> int:
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def _utf8(n: int) -> bytes:  # FLAC's frame-number coding
+    if n < 0x80:
+        return bytes([n])
+    if n < 0x800:
+        return bytes([0xC0 | n >> 6, 0x80 | n & 0x3F])
+    return bytes([0xE0 | n >> 12, 0x80 | n >> 6 & 0x3F, 0x80 | n & 0x3F])
+
+
+def flac_silence(rate: int = 655_350, channels: int = 8, seconds: float = 31.0, padding: int = 0) -> bytes:
+    """A valid FLAC of digital silence written by hand: 8-bit samples, the largest
+    blocks FLAC allows, every subframe CONSTANT (3 bytes for 65,535 samples). The issue's
+    bomb is the default: 8 KB declaring 8 channels at 655,350 Hz for 31 s, which a naive
+    decoder turns into over a gigabyte of samples. `padding` adds a PADDING block (it
+    lowers the samples-per-byte ratio without changing the audio)."""
+    block = 65_535
+    total = int(rate * seconds)
+    info = struct.pack(">HH", block, block) + b"\0" * 6
+    info += ((rate << 44) | ((channels - 1) << 41) | (7 << 36) | total).to_bytes(8, "big") + b"\0" * 16
+    out = bytearray(b"fLaC" + bytes([0x00 if padding else 0x80]) + len(info).to_bytes(3, "big") + info)
+    while padding > 0:
+        part = min(padding, 0xFFFFFF)
+        padding -= part
+        out += bytes([0x01 | (0x80 if padding == 0 else 0)]) + part.to_bytes(3, "big") + b"\0" * part
+    done = frame = 0
+    while done < total:
+        size = min(block, total - done)
+        head = bytes([0xFF, 0xF8, 0x70, ((channels - 1) << 4) | 0b0010]) + _utf8(frame) + struct.pack(">H", size - 1)
+        body = head + bytes([_crc8(head)]) + b"\x00\x00" * channels
+        out += body + struct.pack(">H", _crc16(body))
+        done += size
+        frame += 1
+    return bytes(out)

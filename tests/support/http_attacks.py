@@ -20,7 +20,7 @@ import requests
 from sqlalchemy import insert, select
 from sqlmodel import SQLModel
 
-from activity import random_activity
+from tests.support.activity import random_activity
 
 T = SQLModel.metadata.tables
 MAX_BODY = 64 * 1024
