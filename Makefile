@@ -11,11 +11,12 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 TOOLS_VENV := .tools-venv
 SCHEMA_VENV := .schema-venv
 
-.PHONY: run test test-contracts test-python slither bench bench-gas bench-indexer bench-api build check-requirements clean help
+.PHONY: run test test-fast test-contracts test-python slither bench bench-gas bench-indexer bench-api build check-requirements clean help
 
 help:
 	@echo "make run    start Ninety locally (chain, IPFS node, contracts, API, web)"
 	@echo "make test   run the whole test suite"
+	@echo "make test-fast  run the unit tests only (pure logic, no node; seconds)"
 	@echo "make bench  run the benchmarks (gas, indexer, api)"
 
 check-requirements:
@@ -57,6 +58,11 @@ test: build slither $(STAMPS)/schema-venv
 	  $(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile \
 	  --durations=15 tests --ignore=tests/contracts
 	$(BIN)/python -m pytest -p no:cacheprovider tests/contracts
+
+# The fast tier: tests/unit, pure logic that needs only the venv (no chain, IPFS node,
+# database server, browser or compiled contracts). `make test` runs these too.
+test-fast: $(STAMPS)/venv
+	$(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider tests/unit
 
 # Slither's dependencies clash with brownie's pins: it gets its own virtualenv.
 $(STAMPS)/tools-venv: | check-requirements

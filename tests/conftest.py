@@ -1,12 +1,22 @@
 """Shared fixtures for the Python suites: real Anvil and a real js-ipfs node, started by
-Ninety's own supervisor in a temporary data dir (never on ports someone else uses)."""
+Ninety's own supervisor in a temporary data dir (never on ports someone else uses).
+The tiers: tests/unit is `unit`, everything else `integration`."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from ninety.supervisor import Supervisor, anvil_service, ipfs_service
+from ninety.cli.services import anvil_service, ipfs_service
+from ninety.cli.supervisor import Supervisor
+
+UNIT = Path(__file__).resolve().parent / "unit"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.unit if UNIT in item.path.parents else pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")
