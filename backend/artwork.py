@@ -27,7 +27,7 @@ class ArtworkError(sandbox.Refused):
 def clean_job(source: str, target: str, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE) -> dict[str, Any]:
     """Decode `source` (PNG or JPEG), write it re-encoded to `target`; run it through
     `backend.sandbox`."""
-    from PIL import Image, ImageOps, PngImagePlugin
+    from PIL import Image, ImageOps, PngImagePlugin  # only the sandbox child decodes images
 
     # The pixel limit is checked below, from the header, with the size in the message
     # (Pillow's own guard would refuse in open() without it); text chunks are capped too.
@@ -75,7 +75,9 @@ def clean(data: bytes, settings: Any, workdir: Path) -> Artwork:
     """The artwork re-encoded without metadata, within the pixel limit, in a decode slot.
     Raises ApiError: 422 for an image refused (with the reason), 429 with Retry-After when
     every decode slot stays busy. `workdir` is the upload's temporary directory."""
-    from backend.errors import ApiError  # not at import time: the sandbox child imports this module
+    # Not at import time: the sandbox child imports this module, and backend.errors brings
+    # FastAPI, which the child would load for nothing under its CPU and memory limits.
+    from backend.errors import ApiError
 
     source, target = workdir / "artwork.in", workdir / "artwork.out"
     source.write_bytes(data)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import soundfile
 
 from backend import fingerprint as fp
@@ -139,8 +140,6 @@ class _Decimator:
     plenty for a preview), carrying the remainder between blocks."""
 
     def __init__(self, channels: int, factor: int) -> None:
-        import numpy as np
-
         self.np = np
         self.channels = channels
         self.factor = factor
@@ -166,8 +165,6 @@ def decode_job(path: str, kind: str, preview_path: str, preview_start: float = 0
     few blocks whatever the file. With `fingerprint`, then `backend.fingerprint.analyse`
     (its own streamed pass), once the file has passed every check here. `preview_only`
     stops at the preview's end (no duration or truncation check)."""
-    import numpy as np
-
     header = probe(Path(path), kind, max_seconds)
     rate, channels = header.samplerate, header.channels
     factor = math.ceil(rate / PREVIEW_MAX_RATE)
@@ -252,7 +249,9 @@ def analyse(path: Path, kind: str, preview_start: float, settings: Any, *, finge
     preview and (if asked) fingerprints it. Raises ApiError: 422 for audio refused (with
     the reason), 429 with Retry-After when every decode slot stays busy. The preview is
     written next to `path` (the upload's temporary directory)."""
-    from backend.errors import ApiError  # not at import time: the sandbox child imports this module
+    # Not at import time: the sandbox child imports this module, and backend.errors brings
+    # FastAPI, which the child would load for nothing under its CPU and memory limits.
+    from backend.errors import ApiError
 
     max_seconds = float(getattr(settings, "max_audio_seconds", MAX_SECONDS))
     if not math.isfinite(preview_start) or preview_start < 0:

@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
+from urllib.parse import parse_qsl
 
 from limits import RateLimitItem, parse_many
 from limits.storage import Storage, storage_from_string
@@ -316,8 +317,6 @@ class RateLimitMiddleware:
         for name, m, paths in RULES:
             if method == m and path in paths:
                 if name == "export":
-                    from urllib.parse import parse_qsl
-
                     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
                     # Every Accept header, not only the last: the route reads the first one, so a
                     # request with two must count as the export it may turn out to be.
