@@ -1,0 +1,198 @@
+// The store, for fans: the catalog, a track's page (listen, buy, download, who is paid),
+// the artist's listing editor on their own track, and the wallet's purchases.
+import { ethers } from "../vendor/ethers.min.js";
+import { api, explain } from "../api.js";
+import { add, h, main, money, put, short, stepList, tokenInfo, when } from "../dom.js";
+import { ETH, route, state } from "../state.js";
+import { connect, contractTx, send, waitIndexed } from "../wallet.js";
+import { downloadLink, freeDownload } from "./downloads.js";
+import { counterNoticeForm } from "./moderation.js";
+import { splitPanel } from "./track-split.js";
+
+export async function viewStore(params) {
+  const q = params.get("q") || "", genre = params.get("genre") || "", sort = params.get("sort") || "newest";
+  const form = h("form", { class: "filters", role: "search", onsubmit: (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    location.hash = "#/?" + new URLSearchParams([...f].filter(([, v]) => v)).toString();
+  } },
+  h("div", {}, h("label", { for: "q" }, "Search"),
+    h("input", { id: "q", name: "q", type: "search", value: q, placeholder: "title, artist, genre" })),
+  h("div", {}, h("label", { for: "genre" }, "Genre"), h("input", { id: "genre", name: "genre", value: genre })),
+  h("div", {}, h("label", { for: "sort" }, "Sort"), h("select", { id: "sort", name: "sort" },
+    ["newest", "price", "sales"].map((s) => h("option", { value: s, selected: s === sort }, s)))),
+  h("button", { type: "submit" }, "Search"));
+  const grid = h("div", { class: "grid" });
+  put(main, h("h1", {}, "Store"), form, grid);
+  const qs = new URLSearchParams({ limit: "60", sort });
+  if (q) qs.set("q", q);
+  if (genre) qs.set("genre", genre);
+  const page = await api("/api/tracks?" + qs);
+  if (!page.items.length) grid.replaceWith(h("p", {}, "No tracks match."));
+  for (const t of page.items) grid.append(trackCard(t));
+}
+
+function trackCard(t) {
+  const title = t.title || `Track ${t.track_id}`;
+  return h("article", { class: "card", "aria-label": title },
+    h("img", { src: `/api/tracks/${t.track_id}/artwork`, alt: `Artwork for ${title}`, loading: "lazy" }),
+    h("h3", {}, h("a", { href: `#/track/${t.track_id}` }, title)),
+    h("div", { class: "muted" }, t.artist_name || short(t.artist), t.genre ? ` · ${t.genre}` : ""),
+    h("audio", { controls: true, preload: "none", src: `/api/tracks/${t.track_id}/preview`,
+      "aria-label": `Preview of ${title}` }),
+    h("div", {}, h("span", { class: "price" }, isFree(t) ? "Free" : money(t.price, t.token)), " ",
+      h("a", { class: "button", href: `#/track/${t.track_id}`, "aria-label": `${isFree(t) ? "Get" : "Buy"} ${title}` },
+        isFree(t) ? "Get" : "Buy")));
+}
+
+// A free track (ETH, price 0) downloads for any signed-in wallet; each wallet's first
+// download of it in an epoch counts toward the sponsor pools that pay its artists.
+export const isFree = (t) => t.token === ETH && BigInt(t.price) === 0n;
+
+export async function viewTrack(id) {
+  const t = await api(`/api/tracks/${id}`);
+  const info = tokenInfo(t.token);
+  const title = t.title || `Track ${t.track_id}`;
+  const amount = h("input", { id: "amount", type: "text", inputmode: "decimal",
+    value: ethers.formatUnits(BigInt(t.price), info.decimals), "aria-describedby": "amount-help" });
+  const out = h("div", { "aria-live": "polite" });
+  const buy = h("button", { type: "button", id: "buy", onclick: () => buyTrack(t, amount.value, out, buy) },
+    `Buy for ${info.symbol}`);
+  put(main,
+    h("h1", {}, title),
+    h("div", { class: "panel" },
+      h("img", { src: `/api/tracks/${t.track_id}/artwork`, alt: `Artwork for ${title}`, width: 220, height: 220 }),
+      h("p", {}, h("strong", {}, t.artist_name || ""), " ",
+        h("a", { class: "mono", href: `#/ledger/artist/${t.artist}` }, short(t.artist))),
+      h("p", { class: "muted" },
+        [t.genre, t.duration ? `${t.duration.toFixed(1)} s` : null, `${t.sales} sales`].filter(Boolean).join(" · ")),
+      h("audio", { controls: true, preload: "none", src: `/api/tracks/${t.track_id}/preview`,
+        "aria-label": `Preview of ${title}` }),
+      h("p", {}, "Price: ", h("span", { class: "price" }, isFree(t) ? "Free" : money(t.price, t.token))),
+      t.blocked ? takenDown(t) :
+      isFree(t) && t.listed ? freeDownload(t) :
+      t.listed ? [h("label", { for: "amount" }, `Pay (${info.symbol})`), amount,
+        h("p", { id: "amount-help", class: "muted" },
+          "Pay what you want: the price or more. The split sends it to the artist and collaborators."),
+        buy] : h("p", { class: "error" }, "This track is not for sale right now."),
+      out,
+      t.pending_split_changes ? h("p", { class: "warn", id: "pending-note" },
+        `A change of who is paid is waiting for consent (${t.pending_split_changes}): see below.`) : null,
+      h("p", {}, h("a", { href: `#/ledger/track/${t.track_id}` }, "This track's sales in the ledger"))));
+  const mine = state.account && state.account.toLowerCase() === t.artist.toLowerCase();
+  const splits = await api(`/api/ledger/tracks/${t.track_id}/splits`).catch((e) => ({ error: explain(e) }));
+  add(main, mine ? listingEditor(t) : null, splitPanel(t, splits, mine));
+}
+
+// A taken-down track says so, with the public reason; its artist may answer with a counter-notice.
+const takenDown = (t) => [
+  h("p", { class: "error", id: "taken-down" }, "This track was taken down and cannot be bought or downloaded. "
+    + `The public reason is at ipfs://${t.block_reason_cid}.`),
+  state.account && state.account.toLowerCase() === t.artist
+    ? counterNoticeForm({ track_id: t.track_id }, "It is your track: if the takedown is mistaken, tell the moderators.")
+    : null];
+
+// The artist's listing: price and whether it is for sale (updateTrack). Who is paid
+// changes through "Change split", with the consent of payees who would lose share.
+function listingEditor(t) {
+  const info = tokenInfo(t.token);
+  const out = h("div", { "aria-live": "polite" });
+  const price = h("input", { id: "edit-price", inputmode: "decimal",
+    value: ethers.formatUnits(BigInt(t.price), info.decimals) });
+  const listed = h("input", { id: "edit-listed", type: "checkbox", checked: t.listed });
+  const save = h("button", { type: "submit", id: "save-listing" }, "Save");
+  const form = h("form", { class: "filters", id: "listing-form", onsubmit: async (e) => {
+    e.preventDefault();
+    let value;
+    try { value = ethers.parseUnits(price.value.trim(), info.decimals); } catch {
+      put(out, h("p", { class: "error" }, `Enter a price in ${info.symbol}, like 0.01.`));
+      return;
+    }
+    if (value === 0n && t.token !== ETH) {
+      put(out, h("p", { class: "error" }, "A track paid in a token needs a price above zero."));
+      return;
+    }
+    if (!state.account && !(await connect())) return;
+    const steps = stepList([["submitted", "Submit"], ["mined", "Mined"], ["indexed", "In the store"]]);
+    put(out, steps);
+    save.disabled = true;
+    try {
+      const receipt = await send(contractTx("updateTrack", [t.track_id, value, listed.checked]), steps);
+      await waitIndexed(receipt.blockNumber, steps);
+      add(out, h("p", { class: "ok", id: "listing-saved" },
+        listed.checked ? `Saved: for sale at ${money(value, t.token)}.` : "Saved: not for sale."));
+      setTimeout(route, 1500);
+    } catch (err) { steps.fail(explain(err)); save.disabled = false; }
+  } },
+  h("div", {}, h("label", { for: "edit-price" }, `Price (${info.symbol})`), price),
+  h("div", {}, h("label", { for: "edit-listed" }, "For sale"), listed), save);
+  return h("section", { class: "panel", id: "listing", "aria-labelledby": "listing-h" },
+    h("h2", { id: "listing-h" }, "Your listing"),
+    h("p", { class: "muted" }, "Fans pay at least this price. The token is fixed at registration."), form, out);
+}
+
+async function buyTrack(t, amountText, out, button) {
+  const info = tokenInfo(t.token);
+  let amount;
+  try { amount = ethers.parseUnits(amountText.trim(), info.decimals); } catch {
+    put(out, h("p", { class: "error" }, "Enter an amount like 0.01."));
+    return;
+  }
+  if (amount < BigInt(t.price)) {
+    put(out, h("p", { class: "error" }, `The price is ${money(t.price, t.token)}; pay that or more.`));
+    return;
+  }
+  if (!state.account && !(await connect())) return;
+  const isEth = t.token === ETH;
+  const steps = stepList([...(isEth ? [] : [["approved", "Approve the token"]]),
+    ["submitted", "Submit the purchase"], ["mined", "Mined"], ["indexed", "In the ledger"]]);
+  put(out, steps);
+  button.disabled = true;
+  try {
+    if (!isEth) {
+      const erc20 = new ethers.Interface(["function allowance(address,address) view returns (uint256)",
+        "function approve(address,uint256) returns (bool)"]);
+      const rpc = new ethers.BrowserProvider(state.wallet);
+      const raw = await rpc.call({ to: t.token,
+        data: erc20.encodeFunctionData("allowance", [state.account, state.contract.address]) });
+      if (BigInt(raw) < amount) {
+        await send({ to: t.token, data: erc20.encodeFunctionData("approve", [state.contract.address, amount]) });
+      }
+      steps.mark("approved", "Token approved");
+    }
+    const receipt = await send(contractTx("buy", [t.track_id, amount], isEth ? amount : 0n), steps);
+    await waitIndexed(receipt.blockNumber, steps);
+    out.append(h("p", { class: "ok" }, "Bought. "), downloadLink(t));
+  } catch (e) {
+    steps.fail(explain(e));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+export async function viewPurchases() {
+  put(main, h("h1", {}, "My purchases"));
+  if (!state.account) {
+    main.append(h("p", {}, "Connect your wallet to see what it bought."),
+      h("button", { type: "button", onclick: async () => { if (await connect()) route(); } }, "Connect wallet"));
+    return;
+  }
+  const sales = await api(`/api/ledger/sales?buyer=${state.account}&limit=200`);
+  if (!sales.items.length) {
+    main.append(h("p", {}, "This wallet has not bought anything yet. ", h("a", { href: "#/" }, "Visit the store.")));
+    return;
+  }
+  const seen = new Set();
+  const list = h("div", { class: "grid" });
+  main.append(list);
+  for (const s of sales.items) {
+    if (seen.has(s.track_id)) continue;
+    seen.add(s.track_id);
+    const t = await api(`/api/tracks/${s.track_id}`).catch(() => null);
+    if (!t) continue;
+    list.append(h("article", { class: "card" },
+      h("img", { src: `/api/tracks/${t.track_id}/artwork`, alt: `Artwork for ${t.title}` }),
+      h("h3", {}, t.title), h("div", { class: "muted" }, t.artist_name),
+      h("div", {}, `Paid ${money(s.amount, s.token)} on ${when(s.block_time)}`), downloadLink(t)));
+  }
+}
