@@ -38,8 +38,10 @@ class Stack:
         fetch_pending(self.services.engine, self.services.ipfs, limit=100)
 
     def siwe(self, index: int, **overrides) -> tuple[str, str]:
-        """(message, signature) for dev account `index`, with a fresh nonce."""
-        return sign_in(index, self.client.get("/api/auth/nonce").json()["nonce"], **overrides)
+        """(message, signature) for dev account `index`, with a fresh nonce (fetched even when
+        `overrides` replaces it, as a client would)."""
+        fields = {"nonce": self.client.get("/api/auth/nonce").json()["nonce"], **overrides}
+        return sign_in(index, **fields)
 
     def login(self, index: int) -> dict[str, str]:
         message, signature = self.siwe(index)
