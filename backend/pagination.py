@@ -83,7 +83,8 @@ def ordering(table: Any, order: str) -> list[Any]:
     return [k.asc() for k in key] if order == "asc" else [k.desc() for k in key]
 
 
-def page(db: Any, stmt: Select[Any], table: Any, order: str, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+def page(db: Any, stmt: Select[Any], table: Any, order: str, limit: int,
+         cursor: str | None) -> tuple[list[Any], str | None]:
     """One page of `stmt`'s rows in chain order, and the cursor of the next (None at the end)."""
     if cursor:
         stmt = stmt.where(after(table, order, *position(cursor, order)))
