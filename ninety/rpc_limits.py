@@ -229,8 +229,12 @@ class _PacedHTTPProvider(HTTPProvider):
     """web3.py's HTTP provider, paced by the endpoint's Provider and waiting out "slow
     down" answers (bounded) as `Rpc` does."""
 
+    _pacer: _Pacer | None = None
+
     def _make_request(self, method: Any, request_data: bytes) -> bytes:
-        pacer = provider_for(str(self.endpoint_uri)).pacer
+        if self._pacer is None:  # looked up once: the settings do not change while a process runs
+            self._pacer = provider_for(str(self.endpoint_uri)).pacer
+        pacer = self._pacer
         for attempt in itertools.count(1):
             pacer.wait()
             try:
