@@ -6,6 +6,11 @@ only package that wires the shared core (ninety.*) to the indexer and the backen
   lists them;
 - the jobs they run: supervisor and services (`ninety up`'s children), demo (the first
   run's catalog), deploy (Brownie), epoch_close and moderation (the owner's key).
+
+Commands import their heavy dependencies (web3, eth_account, Brownie, uvicorn, the indexer,
+the backend, and the job modules that load them) inside the function that needs them, so
+`ninety --help` starts in a third of a second: the only function-level imports of project
+modules allowed anywhere (tests/test_architecture.py checks the rest).
 """
 from __future__ import annotations
 

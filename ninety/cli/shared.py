@@ -42,9 +42,6 @@ def say(line: str) -> None:
     console.print(line, soft_wrap=True)
 
 
-# Commands import their heavy dependencies (web3, eth_account, brownie, the indexer, the
-# backend) inside the function that needs them, so `ninety --help` starts in well under
-# a second; this holds for every module of ninety.cli.
 def dev_account(mnemonic: str, index: int) -> tuple[str, str]:
     """(address, private key) of the mnemonic's `index`th account, as Anvil derives it."""
     from eth_account import Account

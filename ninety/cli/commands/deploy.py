@@ -30,7 +30,6 @@ def deploy(
     The deployer's key comes from NINETY_DEPLOYER_KEY (on a dev chain, the dev mnemonic's
     first account)."""
     setup_logging(False)
-    # Imported here, not at the top: `ninety --help` stays fast (see ninety.cli.shared).
     from ninety.attest import load_signer
 
     settings = load_settings()

@@ -25,7 +25,6 @@ def epoch_close(
     rules, pin the report to IPFS and publish its roots. Needs the owner's key:
     NINETY_OWNER_KEY (on a dev chain, the dev mnemonic's first account)."""
     setup_logging(verbose)
-    # Imported here, not at the top: `ninety --help` stays fast (see ninety.cli.shared).
     from web3 import Web3
 
     from ninety.cli.epoch_close import close_epoch

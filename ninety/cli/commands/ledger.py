@@ -23,7 +23,6 @@ def index(
     """Mirror the Marketplace's events into the ledger database: backfill with progress,
     then follow the head (reorg-safe). Creates the schema in an empty database."""
     setup_logging(verbose)
-    # Imported here, not at the top: `ninety --help` stays fast (see ninety.cli.shared).
     from indexer import service
 
     try:

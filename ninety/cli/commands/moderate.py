@@ -16,7 +16,6 @@ app = typer.Typer(help="Takedowns and duplicate-upload refusals (the owner's too
 
 
 def _set_blocked(track: int, reason: Path, blocked: bool) -> None:
-    # Imported here, not at the top: `ninety --help` stays fast (see ninety.cli.shared).
     from ninety.cli.moderation import pin_reason, set_blocked
     from ninety.ipfs import Ipfs
 

@@ -20,7 +20,6 @@ def serve(
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs) and the web app."""
     setup_logging(verbose)
-    # Imported here, not at the top: `ninety --help` stays fast (see ninety.cli.shared).
     import uvicorn
 
     from backend.app import build_services, create_app

@@ -17,7 +17,6 @@ app = typer.Typer(help="ERC-20 tokens tracks may be priced in (the owner's tools
 def _token_owner_chain(token: str) -> tuple[Any, Deployment, str, str]:
     """(web3, deployment, owner key, checksummed token) after the checks both commands share:
     a contract, not the Marketplace, and a key that is the owner's."""
-    # Imported here, not at the top: `ninety --help` stays fast (see ninety.cli.shared).
     from eth_account import Account
 
     from ninety.tokens import TokenError, check_owner, require_contract

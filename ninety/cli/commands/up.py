@@ -26,7 +26,6 @@ def up(
     With NINETY_RPC_URL / NINETY_IPFS_API set, uses those instead of starting its own.
     Ctrl-C stops everything it started."""
     setup_logging(verbose)
-    # Imported here, not at the top: `ninety --help` stays fast (see ninety.cli.shared).
     from web3 import Web3
 
     from ninety.cli.services import anvil_service, api_service, indexer_service, ipfs_service
