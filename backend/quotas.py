@@ -27,12 +27,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable
 
+from fastapi import FastAPI
 from sqlalchemy import Engine, and_, delete, exists, func, select, text
 from sqlmodel import Session, SQLModel
 
 import ninety.models  # noqa: F401  (registers the ledger's `track` and `checkpoint` tables)
 from backend.errors import ApiError
-from backend.models import Upload
+from backend.models import Upload  # noqa: F401  (registers the `upload` table read through T below)
+from backend.services import Services
 from ninety.errors import IpfsError
 
 log = logging.getLogger(__name__)
@@ -196,7 +198,7 @@ def gc_interval(ttl: float) -> float:
     return min(600.0, max(1.0, ttl / 4))
 
 
-def install_upload_gc(app: Any, services: Any) -> None:
+def install_upload_gc(app: FastAPI, services: Services) -> None:
     """Run `collect_expired_uploads` every few minutes while the server runs (from the
     app's lifespan: not in tests that never start the server)."""
     inner = app.router.lifespan_context
@@ -215,7 +217,7 @@ def install_upload_gc(app: Any, services: Any) -> None:
     app.router.lifespan_context = lifespan
 
 
-def _gc_loop(services: Any, stop: threading.Event) -> None:
+def _gc_loop(services: Services, stop: threading.Event) -> None:
     ttl = float(services.settings.upload_ttl)
     while not stop.wait(gc_interval(ttl)):
         if services.ipfs is None or services.rpc is None or services.deployment is None:

@@ -15,11 +15,14 @@ import ipaddress
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
+from fastapi import FastAPI
+
 from backend.deps import SESSION_COOKIE
 from backend.errors import problem
 from backend.headers import CSP, DOCS_CSP, DOCS_PATHS, HEADERS
 from backend.limits import MAX_BODY_BYTES, BodySizeLimit
 from backend.ratelimit import Network, RateLimitMiddleware, client_address, parse_proxies
+from backend.services import Services
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -112,7 +115,7 @@ def _loopback(address: str) -> bool:
         return address == "testclient"  # Starlette's in-process test client
 
 
-def install(app: Any, services: Any) -> None:
+def install(app: FastAPI, services: Services) -> None:
     """Add the guards to `app` (call before the metrics middleware, so refusals are
     counted too). Order, outermost first: Guard, rate limits, body cap."""
     proxies = parse_proxies(getattr(services.settings, "trusted_proxies", ()))

@@ -13,6 +13,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable, TypeVar
 
 from backend import epochs
+from backend.services import Services
 from ninety.errors import NinetyError
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def _unreadable_because(error: Exception, epoch: int) -> RulesUnreadable:
                            "try again later", committed=True)
 
 
-def judged(services: Any, epoch: int, judge: Callable[[], T_]) -> T_:
+def judged(services: Services, epoch: int, judge: Callable[[], T_]) -> T_:
     """`judge()` (something that reads the epoch's committed rules), or RulesUnreadable
     saying why it cannot be done now (see RULES_WAIT_SECONDS)."""
     key = (str(getattr(services.deployment, "address", "")).lower(), epoch)
@@ -89,7 +90,7 @@ def judged(services: Any, epoch: int, judge: Callable[[], T_]) -> T_:
         raise _unreadable_because(e, epoch) from None
 
 
-def standing_or_why(db: Any, services: Any, epoch: int, wallet: str, *, amounts: bool = True) -> dict[str, Any]:
+def standing_or_why(db: Any, services: Services, epoch: int, wallet: str, *, amounts: bool = True) -> dict[str, Any]:
     """backend.epochs.standing, or, when the epoch's rules cannot be read (none committed,
     not Ninety rules, IPFS or the chain unavailable), a standing that does not qualify and
     says why (`free_downloads` None)."""
