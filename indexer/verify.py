@@ -12,6 +12,7 @@ from typing import Any, Callable
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
+import ninety.models  # noqa: F401  (registers the tables read through T)
 from ninety.chain import MissingStateError, Rpc
 from ninety.ledger.aggregates import deltas
 from ninety.ledger.events import Decoder, Event
