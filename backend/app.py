@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
 
-from backend import errors, security
+from backend import problems, security
 from backend.api import auth, free_downloads, ledger, media, moderation, pools, status, tracks, uploads
 from backend.crypto import MasterKey
 from backend.limits import BodySizeLimit
@@ -73,7 +73,7 @@ def create_app(services: Services) -> FastAPI:
         "Errors are application/problem+json.",
     )
     app.state.services = services
-    errors.install(app)
+    problems.install(app)
     # The limit is for the audio; the rest of the form (artwork, text) gets 11 MiB more.
     app.add_middleware(BodySizeLimit, limit=services.max_upload_bytes + 11 * 1024 * 1024, paths=("/api/uploads",))
     app.include_router(status.router)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from backend import sandbox
+from backend.errors import ApiError
 
 MAX_PIXELS = 36_000_000  # default of NINETY_MAX_ARTWORK_PIXELS (6000 x 6000)
 MAX_SIDE = 3000
@@ -75,9 +76,6 @@ def clean(data: bytes, settings: Any, workdir: Path) -> Artwork:
     """The artwork re-encoded without metadata, within the pixel limit, in a decode slot.
     Raises ApiError: 422 for an image refused (with the reason), 429 with Retry-After when
     every decode slot stays busy. `workdir` is the upload's temporary directory."""
-    # Not at import time: the sandbox child imports this module, and backend.errors brings
-    # FastAPI, which the child would load for nothing under its CPU and memory limits.
-    from backend.errors import ApiError
 
     source, target = workdir / "artwork.in", workdir / "artwork.out"
     source.write_bytes(data)

@@ -23,6 +23,7 @@ import soundfile
 
 from backend import fingerprint as fp
 from backend import sandbox
+from backend.errors import ApiError
 
 AUDIO_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg"}
 # What browsers and clients call the same formats.
@@ -249,9 +250,6 @@ def analyse(path: Path, kind: str, preview_start: float, settings: Any, *, finge
     preview and (if asked) fingerprints it. Raises ApiError: 422 for audio refused (with
     the reason), 429 with Retry-After when every decode slot stays busy. The preview is
     written next to `path` (the upload's temporary directory)."""
-    # Not at import time: the sandbox child imports this module, and backend.errors brings
-    # FastAPI, which the child would load for nothing under its CPU and memory limits.
-    from backend.errors import ApiError
 
     max_seconds = float(getattr(settings, "max_audio_seconds", MAX_SECONDS))
     if not math.isfinite(preview_start) or preview_start < 0:

@@ -35,7 +35,8 @@ from sqlmodel import SQLModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from backend.errors import ApiError, problem
+from backend.errors import ApiError
+from backend.problems import problem
 from ninety.errors import ConfigError
 
 log = logging.getLogger(__name__)

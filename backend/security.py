@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 
 from backend.deps import SESSION_COOKIE
-from backend.errors import problem
+from backend.problems import problem
 from backend.headers import CSP, DOCS_CSP, DOCS_PATHS, HEADERS
 from backend.limits import MAX_BODY_BYTES, BodySizeLimit
 from backend.ratelimit import Network, RateLimitMiddleware, client_address, parse_proxies
