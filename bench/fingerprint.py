@@ -1,6 +1,7 @@
-"""Fingerprint benchmark: the measurements behind backend/fingerprint.py's thresholds.
+"""Fingerprint benchmark: the measurements behind the thresholds of backend/fingerprint.py
+(analysis), fingerprint_match.py (the match decision) and fingerprint_index.py (candidates).
 
-Prints, on generated music (tests/media.py): the similarity and overlap that each copy
+Prints, on generated music (tests/support/media.py): the similarity and overlap that each copy
 transformation gets against its original, the highest similarity any unit of a distinct
 piece reached (over all ordered pairs), what the candidate filter returns, and the time
 to analyse and search a 30-minute track. Run: `.venv/bin/python bench/fingerprint.py`
