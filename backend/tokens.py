@@ -3,13 +3,9 @@ from __future__ import annotations
 
 import threading
 
-from eth_abi import decode
-
 from ninety.chain import Rpc
 from ninety.contract import ETH, Deployment
-
-_SYMBOL = "0x95d89b41"  # symbol()
-_DECIMALS = "0x313ce567"  # decimals()
+from ninety.reads import Read, read_many
 
 
 class Tokens:
@@ -29,12 +25,9 @@ class Tokens:
         symbol, decimals = "?", 0
         if rpc is not None:
             try:
-                raw_symbol, raw_decimals = rpc.batch_chunked([
-                    ("eth_call", [{"to": token, "data": _SYMBOL}, "latest"]),
-                    ("eth_call", [{"to": token, "data": _DECIMALS}, "latest"]),
-                ])
-                symbol = decode(["string"], bytes.fromhex(raw_symbol[2:]))[0][:20]
-                decimals = int(decode(["uint8"], bytes.fromhex(raw_decimals[2:]))[0])
+                (raw_symbol,), (raw_decimals,) = read_many(rpc, [Read(token, "symbol()", out=("string",)),
+                                                                 Read(token, "decimals()", out=("uint8",))])
+                symbol, decimals = raw_symbol[:20], int(raw_decimals)
             except Exception:  # not an ERC-20 with metadata, or the node is down
                 return symbol, decimals  # not cached: try again next time
         with self._lock:
