@@ -65,8 +65,8 @@ def _enforce_free_download_rate(request: Request, services: Services) -> None:
     limits = services.rate_limits
     if limits is None or not limits.enabled:
         return
-    limits.define("free_download", getattr(services.settings, "rate_limit_free_download", None) or FREE_DOWNLOAD_RATE)
-    who = client_key(client_address(request.scope, parse_proxies(getattr(services.settings, "trusted_proxies", ()))))
+    limits.define("free_download", FREE_DOWNLOAD_RATE)
+    who = client_key(client_address(request.scope, parse_proxies(services.settings.trusted_proxies)))
     try:
         refusal = limits.hit("free_download", who)
     except Exception:  # the counters' store is down: serve rather than refuse everyone (as the middleware does)
