@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eth_utils import keccak  # noqa: E402
 
-from ninety.deploy import load_project  # noqa: E402
-from ninety.supervisor import free_port  # noqa: E402
+from ninety.cli.deploy import load_project  # noqa: E402
+from ninety.cli.supervisor import free_port  # noqa: E402
 
 ETH = "0x" + "00" * 20
 PAYEES = (2, 10, 50, 100)
