@@ -11,7 +11,6 @@ Run: `make bench-api` or `.venv/bin/python bench/api.py --sales 100000`."""
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import random
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text  # noqa: E402
 from sqlmodel import SQLModel  # noqa: E402
 
+from backend.pagination import position_cursor  # noqa: E402
 from indexer.runner import Indexer  # noqa: E402
 from indexer.store import Ledger  # noqa: E402
 from ninety.chain import Rpc  # noqa: E402
@@ -131,7 +131,7 @@ def fill(db_url: str, contract: str, sales: int) -> dict[str, str]:
     artist_stats = sums["artist_stats"]
     busiest = max(artist_stats, key=lambda key: artist_stats[key][0])[0]
     deep_block = 100 + (sales // PER_BLOCK) // 2
-    deep = base64.urlsafe_b64encode(json.dumps({"b": deep_block, "l": 0, "o": "desc"}, separators=(",", ":")).encode()).decode().rstrip("=")
+    deep = position_cursor(deep_block, 0, "desc")  # the API's own codec, not a copy
     return {
         "status (baseline)": "/api/status",
         "artist summary": f"/api/ledger/artists/{busiest}",
