@@ -25,8 +25,8 @@ from eth_utils import keccak  # noqa: E402
 
 from ninety.cli.deploy import load_project  # noqa: E402
 from ninety.cli.supervisor import free_port  # noqa: E402
+from ninety.contract import ETH  # noqa: E402
 
-ETH = "0x" + "00" * 20
 PAYEES = (2, 10, 50, 100)
 EPOCH_SECONDS = 3600
 RESULTS = Path(__file__).resolve().parent / "results" / "gas.json"
