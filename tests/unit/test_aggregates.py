@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ninety.contract import ETH
 from ninety.ledger.aggregates import allot, deltas
 
-ETH = "0x" + "00" * 20
 F, A, B, R1, R2 = ("0x" + c * 40 for c in ("f", "a", "b", "1", "2"))
 S = "0x" + "5" * 64
 DAY = 86_400

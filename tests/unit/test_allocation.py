@@ -2,11 +2,11 @@
 number worked out by hand from the rule's statement (ninety.epochs.rules)."""
 from __future__ import annotations
 
+from ninety.contract import ETH
 from ninety.epochs.allocation import Listen, Purchase, compute, distributable, fee_on, fees_paid, qualification
 from ninety.epochs.rules import Rules
 from ninety.merkle import Allocation
 
-ETH = "0x" + "00" * 20
 USDC = "0x" + "aB" * 20  # mixed case: the rule compares tokens in lower case
 S1, S2, S3 = ("0x" + c * 64 for c in "123")
 A, B, C, D = ("0x" + c * 40 for c in "AbCd")

@@ -12,10 +12,10 @@ from ninety.ledger.events import Event
 from ninety.ledger.mapping import map_events
 from ninety.ledger.registry import (AGGREGATES, COMPARED, EVENT_TABLES, IGNORED, INSERT_ORDER, KINDS, REF, SUMMED,
                                     mismatches)
+from ninety.contract import ETH
 from ninety.ledger.rows import APPLIED, CANCELLED, PENDING, Context
 from ninety.paths import BUILD_DIR
 
-ETH = "0x" + "00" * 20
 ARTIST = "0x" + "a1" * 20
 SPLIT = "0x" + "5a" * 32
 FIRST = ("SplitCreated", "TrackRegistered", "FeeRecipientChanged")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from itertools import count
 
+from ninety.contract import ETH
 from ninety.ledger.events import Event
 from ninety.ledger.mapping import map_events
 from ninety.ledger.rows import APPLIED, CANCELLED, PENDING, Context
 
-ETH = "0x" + "00" * 20
 F, G, A, OLD_ARTIST, B, R1, R2 = ("0x" + c * 40 for c in ("f", "9", "a", "7", "b", "1", "2"))
 S, S2, S3 = ("0x" + c * 64 for c in ("5", "6", "3"))
 BLOCK_HASH = "0x" + "bb" * 32

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak
 
+from ninety.contract import ETH
 from ninety.merkle import Allocation, LeafTree, MerkleTree, leaf, listen_leaf, verify
 
-ETH = "0x" + "00" * 20
 USDC = "0x" + "ab" * 20
 SPLIT_A = "0x" + "0a" * 32
 SPLIT_B = "0x" + "0b" * 32
