@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from ninety.config import Settings
 from ninety.contract import Deployment, resolve_deployment
@@ -33,7 +34,8 @@ def setup_logging(verbose: bool) -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}")
+    # The message is plain text (it may quote a chain error or "[epoch N]"), not markup.
+    console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
