@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grimp
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("ninety", "indexer", "backend")
 COMMANDS = "ninety.cli"  # the command layer: may import anything, lazily (start-up time)
 
