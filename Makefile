@@ -53,11 +53,22 @@ run: build
 # most of these tests wait on servers, chains and subprocesses rather than on a core.
 PYTEST_WORKERS ?= 2
 
+# The contract suite (Brownie on its own Anvil, busy on one core) runs beside the Python
+# suites (which mostly wait on servers): the whole run takes the longer of the two instead
+# of their sum. Its output is kept in test-output/ and printed after the Python suites';
+# `make test` fails when either fails.
+CONTRACT_LOG := test-output/contract-tests.log
+
 test: build slither $(STAMPS)/schema-venv
+	@mkdir -p test-output
+	@$(BIN)/python -m pytest -p no:cacheprovider tests/contracts > $(CONTRACT_LOG) 2>&1 & contracts=$$!; \
 	NINETY_SCHEMATHESIS=$(CURDIR)/$(SCHEMA_VENV)/bin/schemathesis \
 	  $(BIN)/python -m pytest -p no:pytest-brownie -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile \
-	  --durations=15 tests --ignore=tests/contracts
-	$(BIN)/python -m pytest -p no:cacheprovider tests/contracts
+	  --durations=15 tests --ignore=tests/contracts; python=$$?; \
+	wait $$contracts; contract=$$?; \
+	echo "== the contract suite (tests/contracts), run alongside: $(CONTRACT_LOG) =="; cat $(CONTRACT_LOG); \
+	echo "Python suites: exit $$python; contract suite: exit $$contract"; \
+	test $$python = 0 && test $$contract = 0
 
 # The fast tier: tests/unit, pure logic that needs only the venv (no chain, IPFS node,
 # database server, browser or compiled contracts). `make test` runs these too.
