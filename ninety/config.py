@@ -14,6 +14,9 @@ from ninety.errors import ConfigError
 
 # Anvil's well-known development mnemonic: dev chains only.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
+# Chain ids of local development chains (Anvil, Hardhat, Ganache): where the dev token is
+# deployed and an epoch may be fast-forwarded.
+DEV_CHAIN_IDS = frozenset({31337, 1337})
 
 
 def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:

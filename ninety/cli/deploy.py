@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from ninety.config import DEV_CHAIN_IDS
 from ninety.contract import abi_hash, deployment_path, read_deployment
 from ninety.epochs.rules import canonical, default_rules, rules_cid, rules_hash
 from ninety.errors import DeploymentError
@@ -29,7 +30,6 @@ from ninety.paths import require_project, use_repo_tools
 
 log = logging.getLogger(__name__)
 
-DEV_CHAIN_IDS = {31337, 1337}
 # Sponsor-pool epochs: a week on real chains; `ninety up` uses DEV_EPOCH_SECONDS so a
 # newcomer sees an epoch end (and `ninety epoch close --advance` can move the clock).
 WEEK = 7 * 24 * 3600

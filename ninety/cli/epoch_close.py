@@ -20,6 +20,7 @@ from web3 import Web3
 import ninety.models  # noqa: F401  (registers the ledger tables read through T below)
 from backend.models import EpochReport, FreeDownload
 from ninety.chain import Rpc
+from ninety.config import DEV_CHAIN_IDS
 from ninety.contract import Deployment, load_abi
 from ninety.epochs.allocation import build_report, compute, report_bytes
 from ninety.epochs.onchain import ChainView, clock_of, gather, rules_document
@@ -28,7 +29,6 @@ from ninety.errors import NinetyError
 from ninety.ipfs import Ipfs
 
 T = SQLModel.metadata.tables
-DEV_CHAINS = {31337, 1337}
 
 
 def _advance_to(w3: Web3, when: int) -> None:
@@ -91,7 +91,7 @@ def close_epoch(engine: Engine, w3: Web3, ipfs: Ipfs, deployment: Deployment, ow
             ends = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(clock_.end_of(epoch)))
             raise NinetyError(f"epoch {epoch} has not ended: it ends at {ends} by block time "
                               f"(on a dev chain, --advance moves the clock)")
-        if w3.eth.chain_id not in DEV_CHAINS:
+        if w3.eth.chain_id not in DEV_CHAIN_IDS:
             raise NinetyError("--advance moves the chain's clock: only on a dev chain (Anvil)")
         say(f"moving the dev chain's clock to the end of epoch {epoch}")
         _advance_to(w3, clock_.end_of(epoch))

@@ -48,7 +48,8 @@ def deploy(
     try:
         from brownie import accounts, chain
 
-        from ninety.cli.deploy import DEV_CHAIN_IDS, connect, deploy_marketplace, load_project
+        from ninety.cli.deploy import connect, deploy_marketplace, load_project
+        from ninety.config import DEV_CHAIN_IDS
         from ninety.ipfs import Ipfs
 
         load_project()
