@@ -23,9 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eth_utils import keccak  # noqa: E402
 
+from ninety.attest import CatalogSigner  # noqa: E402
 from ninety.cli.deploy import load_project  # noqa: E402
 from ninety.cli.supervisor import free_port  # noqa: E402
 from ninety.contract import ETH  # noqa: E402
+from ninety.merkle import Allocation, MerkleTree  # noqa: E402
 
 PAYEES = (2, 10, 50, 100)
 EPOCH_SECONDS = 3600
@@ -125,7 +127,6 @@ def attested_registration(m, owner, sid):
     again, so the rest of the benchmark lists as before)."""
     from brownie import chain
 
-    from ninety.attest import CatalogSigner
 
     signer = CatalogSigner("0x" + "42" * 32)
     m.setCatalogSigner(signer.address, {"from": owner})
@@ -208,7 +209,6 @@ def other_operations(project, accounts):
 
     # Sponsor pools: deposits, publishing an ended epoch (1 and 2 tokens; after 300 empty
     # epochs), claims against roots of 10 and 1,000 leaves. Time moves by Anvil's clock.
-    from ninety.merkle import Allocation, MerkleTree
 
     sponsor = accounts[4]
     current = m.currentEpoch()
