@@ -1,6 +1,10 @@
-"""Fixtures for the Marketplace contract tests (Brownie on its own Anvil)."""
+"""Fixtures for the Marketplace contract tests (Brownie on its own Anvil), and the helpers
+several test modules share (imported as `from conftest import ...`)."""
 import pytest
+from brownie.exceptions import VirtualMachineError
 from eth_utils import keccak
+
+from ninety.merkle import Allocation, MerkleTree
 
 ETH = "0x0000000000000000000000000000000000000000"
 FEE_BPS = 500  # 5%: a fee different from the cap catches code that confuses the two
@@ -165,6 +169,69 @@ def eth_track(market, artist, solo_split):
 def usdc_track(market, artist, solo_split, usdc):
     tx = market.registerTrack("bafkreiusdctrack", solo_split, usdc, 5_000_000, b"", {"from": artist})
     return tx.return_value
+
+
+# ---------------------------------------------------------------- sponsor pools (tests/contracts/test_pool_*.py)
+
+CID = "bafkreiepochreport"
+LISTENS = "0x" + keccak(b"listens").hex()
+ZERO = "0x" + "00" * 32
+
+
+def tree_for(epoch, allocations):
+    tree = MerkleTree(epoch, allocations)
+    return tree, "0x" + tree.root.hex()
+
+
+def proof(tree, a):
+    return ["0x" + p.hex() for p in tree.proof(a)]
+
+
+def sid(split):
+    return "0x" + bytes(split).hex() if not isinstance(split, str) else split
+
+
+def fee_of(allocated, bps=FEE_BPS):
+    """The off-chain rule's fee: bps of what is paid out (allocated + fee)."""
+    return allocated * bps // (10_000 - bps)
+
+
+def settled(tx):
+    return [list(e.values()) for e in tx.events["PoolSettled"]]
+
+
+@pytest.fixture(scope="module")
+def split(split_of, artist):
+    return sid(split_of([(artist, 1_000_000)]))
+
+
+@pytest.fixture(scope="module")
+def root(split):
+    """Some root: the contract does not read the leaves, only bounds them."""
+    return tree_for(0, [Allocation(split, ETH, 1)])[1]
+
+
+# ---------------------------------------------------------------- the money machine (test_invariants.py)
+
+MAX_FEE_BPS = 1000
+ZERO_ROOT = "0x" + "00" * 32
+
+
+def refused(error, fn, *args):
+    """Call a transaction that must revert with the custom error `error`."""
+    try:
+        fn(*args)
+    except VirtualMachineError as exc:
+        assert str(exc.revert_msg).startswith(error + ":"), (error, exc.revert_msg)
+        return
+    raise AssertionError(f"{fn} {args} was accepted; expected {error}")
+
+
+def losers(current, new, artist):
+    """The payees of `current` whose share `new` lowers (leaving = 0), but the artist, in
+    `current`'s order: whose consent the change needs."""
+    kept = dict(zip(*new))
+    return [r for r, share in zip(*current) if kept.get(r, 0) < share and r != artist]
 
 
 @pytest.fixture(scope="module")
