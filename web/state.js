@@ -4,6 +4,9 @@ export const ETH = "0x0000000000000000000000000000000000000000";
 
 export const state = {
   status: null, contract: null, iface: null, wallet: null, account: null, session: null, providers: [],
+  // What a finished withdrawal said, shown once on the studio page drawn after it, next to
+  // the balances read after the withdrawal landed in the ledger.
+  withdrawal: null,
 };
 
 // The router (app.js) registers itself here, so that a view or the wallet can render the page

@@ -21,6 +21,10 @@ export async function earningsPanel(summary, failure) {
   const tokensWithMoney = [...new Set([
     ...summary.tokens.filter((t) => BigInt(t.owed) > 0n).map((t) => t.token), ...waiting.map((w) => w.token)])];
   const out = h("div", { "aria-live": "polite" });
+  if (state.withdrawal) {
+    out.append(h("p", { class: "ok", id: "withdrawn" }, ...state.withdrawal));
+    state.withdrawal = null;
+  }
   const buttons = [];
   // The payee's own balance: distribute what waits in its splits (a split already
   // distributed by someone else moves nothing), then withdraw (to `to`, if given).
@@ -36,12 +40,12 @@ export async function earningsPanel(summary, failure) {
       await waitIndexed(receipt.blockNumber, steps);
       const paid = eventsOf(receipt, "Withdrawal").filter((e) => e.args.account.toLowerCase() === me);
       const sum = paid.map((e) => money(e.args.amount, e.args.token)).join(" and ");
-      out.append(paid.length
-        ? h("p", { class: "ok", id: "withdrawn" }, to ? `Sent ${sum} to ${to}.` : `Withdrawn to your wallet: ${sum}.`)
-        : h("p", { class: "ok", id: "withdrawn" },
-          "Nothing left to collect: someone already paid your balance out to your wallet ",
-          "(anyone may distribute a split or withdraw for a payee, always to the payee). Your wallet has it."));
-      setTimeout(route, 1500);
+      // The ledger has the block now: draw the studio again so the table shows the new
+      // balances, with this message under it (it used to sit beside the old figures).
+      state.withdrawal = paid.length ? [to ? `Sent ${sum} to ${to}.` : `Withdrawn to your wallet: ${sum}.`]
+        : ["Nothing left to collect: someone already paid your balance out to your wallet ",
+          "(anyone may distribute a split or withdraw for a payee, always to the payee). Your wallet has it."];
+      await route();
     } catch (e) { steps.fail(explain(e)); for (const b of buttons) b.disabled = !tokensWithMoney.length; }
   }
   const withdraw = h("button", { type: "button", id: "withdraw", disabled: !tokensWithMoney.length,
