@@ -26,6 +26,20 @@ export function splitLosers(current, next, artist) {
     .filter((p) => p.to < p.from && p.address !== artist.toLowerCase());
 }
 
+// One payee of a split being edited (the upload form and the track page's "Change split"):
+// address, share in percent and Remove. `onChange` runs on every edit and after a removal.
+export function payeeRow(address, percent, onChange, labels = { payee: "Payee address", share: "Share in percent" }) {
+  const row = h("div", { class: "split-row" },
+    h("input", { type: "text", name: "payee", value: address, placeholder: "0x… payee address",
+      "aria-label": labels.payee, oninput: onChange }),
+    h("input", { type: "number", name: "percent", value: percent, min: "0.0001", max: "100", step: "0.0001",
+      "aria-label": labels.share, oninput: onChange }),
+    h("span", {}, "%"),
+    h("button", { type: "button", class: "secondary", "aria-label": "Remove this payee",
+      onclick: () => { row.remove(); onChange(); } }, "Remove"));
+  return row;
+}
+
 // "0xab…cd 70% · 0x12…34 30%", each payee linked to their page in the ledger.
 export const payeeList = (recipients, shares) => recipients.map((r, i) => [i ? " · " : "",
   h("a", { class: "mono", href: `#/ledger/artist/${r.toLowerCase()}`, title: ethers.getAddress(r) }, shortc(r)),

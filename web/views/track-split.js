@@ -5,7 +5,7 @@ import { ethers } from "../vendor/ethers.min.js";
 import { explain } from "../api.js";
 import { add, h, put, short, shortc, stepList } from "../dom.js";
 import { ETH, route, state } from "../state.js";
-import { payeeList, pct, shareChange, splitLosers, splitOf } from "../splits.js";
+import { payeeList, payeeRow, pct, shareChange, splitLosers, splitOf } from "../splits.js";
 import { batchTx, connect, contractTx, encode, eventsOf, readContract, send, waitIndexed } from "../wallet.js";
 
 export function splitPanel(t, splits, mine) {
@@ -143,17 +143,8 @@ function changeSplitForm(t, current, pending) {
   const verdict = h("div", { id: "split-verdict", "aria-live": "polite" });
   const submit = h("button", { type: "submit", id: "propose-split" }, "Propose this split");
   const out = h("div", { "aria-live": "polite" });
-  const addRow = (address = "", percent = "") => {
-    const row = h("div", { class: "split-row" },
-      h("input", { type: "text", name: "payee", value: address, placeholder: "0x… payee address",
-        "aria-label": "New payee address", oninput: check }),
-      h("input", { type: "number", name: "percent", value: percent, min: "0.0001", max: "100", step: "0.0001",
-        "aria-label": "New share in percent", oninput: check }),
-      h("span", {}, "%"),
-      h("button", { type: "button", class: "secondary", "aria-label": "Remove this payee",
-        onclick: () => { row.remove(); check(); } }, "Remove"));
-    rows.append(row);
-  };
+  const addRow = (address = "", percent = "") => rows.append(
+    payeeRow(address, percent, check, { payee: "New payee address", share: "New share in percent" }));
   // The split the form describes, or why it is not one yet.
   function read() {
     const parts = [...rows.querySelectorAll(".split-row")].map((r) => ({

@@ -3,6 +3,7 @@
 import { ethers } from "../vendor/ethers.min.js";
 import { explain, postJson } from "../api.js";
 import { h, put, stepList, tokenInfo } from "../dom.js";
+import { payeeRow } from "../splits.js";
 import { state } from "../state.js";
 import { send, waitIndexed } from "../wallet.js";
 import { duplicateRefusal } from "./moderation.js";
@@ -11,18 +12,7 @@ export function uploadPanel() {
   const tokens = state.status.tokens;
   const rows = h("div", { id: "split-rows" });
   const total = h("p", { id: "split-total", "aria-live": "polite" });
-  const addRow = (address = "", percent = "") => {
-    const row = h("div", { class: "split-row" },
-      h("input", { type: "text", name: "payee", value: address, placeholder: "0x… payee address",
-        "aria-label": "Payee address", oninput: check }),
-      h("input", { type: "number", name: "percent", value: percent, min: "0.0001", max: "100", step: "0.0001",
-        "aria-label": "Share in percent", oninput: check }),
-      h("span", {}, "%"),
-      h("button", { type: "button", class: "secondary", "aria-label": "Remove this payee",
-        onclick: () => { row.remove(); check(); } }, "Remove"));
-    rows.append(row);
-    check();
-  };
+  const addRow = (address = "", percent = "") => { rows.append(payeeRow(address, percent, check)); check(); };
   const submit = h("button", { type: "submit", id: "upload" }, "Upload");
   function split() {
     return [...rows.querySelectorAll(".split-row")].map((r) => ({
