@@ -252,5 +252,7 @@ def test_relisting_your_own_recording_cannot_cut_its_collaborators(api, world):
     send(world, again.json()["create_split_call"], artist)
     fn = m.contract.functions.registerTrack(cid, again.json()["split_id"], Web3.to_checksum_address(ETH), 10**15,
                                             bytes.fromhex(ok.json()["attestation"][2:]))
-    fn.transact({"from": Web3.to_checksum_address(artist)})
+    # Wait for the receipt: Anvil answers eth_sendTransaction before its miner has run.
+    receipt = world.w3.eth.wait_for_transaction_receipt(fn.transact({"from": Web3.to_checksum_address(artist)}))
+    assert receipt["status"] == 1
     assert m.contract.functions.trackCount().call() == tid + 1

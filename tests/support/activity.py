@@ -52,9 +52,14 @@ def new_world(rpc_url: str, fee_bps: int = 500, pin=None, epoch_seconds: int = 3
     start = w3.eth.block_number
     market, usdc = deploy_direct(w3, accounts[0], accounts[9], fee_bps, epoch_seconds=epoch_seconds, pin=pin)
     world = World(w3, market, usdc, accounts, deploy_block=start + 1)
+    sent = []
     for a in accounts[1:8]:
-        usdc.functions.mint(a, 10**15).transact({"from": accounts[0]})
-        usdc.functions.approve(market.address, 2**256 - 1).transact({"from": a})
+        sent.append(usdc.functions.mint(a, 10**15).transact({"from": accounts[0]}))
+        sent.append(usdc.functions.approve(market.address, 2**256 - 1).transact({"from": a}))
+    # Anvil answers eth_sendTransaction before its miner has run: wait, so that nothing
+    # after this reads a balance or an allowance that is not there yet.
+    for tx in sent:
+        assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
     return world
 
 
