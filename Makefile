@@ -33,6 +33,10 @@ $(STAMPS)/venv: pyproject.toml | check-requirements
 $(STAMPS)/npm: package.json package-lock.json | check-requirements
 	@mkdir -p $(STAMPS)
 	npm ci --no-audit --no-fund
+	@# Some npm releases (10.8 seen) leave Anvil's command unlinked: link its platform binary
+	@# itself (not the node wrapper, whose child Brownie could not stop).
+	@test -e node_modules/.bin/anvil || ln -s ../@foundry-rs/anvil-linux-$$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')/bin/anvil node_modules/.bin/anvil
+	node_modules/.bin/anvil --version | head -1
 	@touch $@
 
 $(STAMPS)/build: $(STAMPS)/venv $(STAMPS)/npm brownie-config.yaml $(shell find contracts -name '*.sol')

@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
@@ -42,6 +43,11 @@ import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/Messa
 /// allocation is claimed once into the split's balance, then follows steps 2 and 3 like
 /// a sale. The platform's part of a pool is at most 1/9 of what it allocates (10% of what
 /// is paid out), so money carried over is never charged.
+/// A release (album, EP) is a listing like a track, in the same id space, with its own
+/// metadata, split, token and price; it holds one or more tracks of its registrant
+/// (`ReleaseRegistered` carries their ids, `releaseTracks` returns them), and cannot be
+/// bought while any of them is blocked. `buyWithPermit` buys with an EIP-2612 permit, in
+/// one transaction.
 /// Listings are attested: while a catalog signer is set, `registerTrack` needs its EIP-712
 /// signature over (metadataCid, registrant, deadline), so only the wallet that uploaded a
 /// recording through the platform can list it, once per metadata CID. The owner can block a track (a takedown, with a
@@ -60,6 +66,8 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     uint32 public constant TOTAL_SHARES_PPM = 1_000_000;
     /// @notice A split has at most this many recipients.
     uint256 public constant MAX_RECIPIENTS = 100;
+    /// @notice A release holds at least one and at most this many tracks.
+    uint256 public constant MAX_RELEASE_TRACKS = 100;
     /// @notice The largest price a track can have (prices are packed into 88 bits).
     uint256 public constant MAX_PRICE = type(uint88).max;
     /// @notice Deposits may go this many epochs past the current one, no further (epoch
@@ -93,6 +101,8 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// @dev `Track.flags` bits. Listing and blocking share the slot `buy` reads anyway.
     uint8 private constant LISTED = 1;
     uint8 private constant BLOCKED = 2;
+    /// @dev Set on a release: `buy` takes its slow path (flags != LISTED) and checks members.
+    uint8 private constant RELEASE = 4;
 
     /// @dev Two storage slots read by `buy`: the split, then token, price and flags.
     /// `splitChanges` counts split changes: a proposal is tied to the count it was made at,
@@ -133,6 +143,8 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     uint256 public trackCount;
 
     mapping(uint256 trackId => Track) private _tracks;
+    /// @dev A release's tracks, in order (empty for a track).
+    mapping(uint256 releaseId => uint256[]) private _releaseTracks;
     /// @notice Whether `createSplit` created this split (its data was checked).
     mapping(bytes32 splitId => bool) public splitExists;
     /// @notice ERC-20 tokens tracks may be priced in (ETH, the zero address, always is).
@@ -180,6 +192,18 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         address token,
         uint256 price,
         string metadataCid
+    );
+    /// @notice A release was listed by `artist`, holding tracks `trackIds` (in order), each
+    /// registered by `artist`; it shares the track id space (`Sale`, `TrackUpdated`,
+    /// `TrackSplitChanged` and `TrackBlocked` name it by `releaseId`).
+    event ReleaseRegistered(
+        uint256 indexed releaseId,
+        address indexed artist,
+        bytes32 indexed splitId,
+        address token,
+        uint256 price,
+        string metadataCid,
+        uint256[] trackIds
     );
     /// @notice The artist changed a track's price or listing.
     event TrackUpdated(uint256 indexed trackId, uint256 price, bool listed);
@@ -373,6 +397,15 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     error Marketplace__BlockUnchanged(uint256 trackId, bool blocked);
     /// @notice A block or unblock needs the CID of its public reason.
     error Marketplace__EmptyReasonCid();
+    /// @notice A release holds 1 to `MAX_RELEASE_TRACKS` tracks.
+    error Marketplace__ReleaseSize(uint256 count, uint256 maxCount);
+    /// @notice A release holds tracks, not other releases.
+    error Marketplace__ReleaseInRelease(uint256 releaseId);
+    /// @notice A track appears twice in a release.
+    error Marketplace__DuplicateTrack(uint256 trackId);
+    /// @notice The permit was refused (or someone else used it) and the allowance it was
+    /// to give is not there.
+    error Marketplace__PermitFailed(address token, uint256 allowance, uint256 amount);
 
     /// @param feeRecipient_ Receives platform fees.
     /// @param platformFeeBps_ Initial fee in basis points, at most `MAX_PLATFORM_FEE_BPS`.
@@ -604,21 +637,96 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         uint256 price,
         bytes calldata attestation
     ) external returns (uint256 trackId) {
+        trackId = _register(metadataCid, splitId, token, price, attestation, LISTED);
+        emit TrackRegistered(trackId, msg.sender, splitId, token, price, metadataCid);
+    }
+
+    /// @notice List a release (album, EP) of the caller's tracks; the caller becomes its
+    /// artist. Its id comes from the track id space, and it is bought with `buy` like a
+    /// track; its price, token and split are its own.
+    /// @param metadataCid IPFS CID of the release's metadata JSON (which names the tracks).
+    /// @param trackIds 1 to `MAX_RELEASE_TRACKS` distinct tracks, in order, each registered
+    /// by the caller and not blocked (they need not be for sale on their own).
+    /// @param attestation As for `registerTrack`, over the release's metadata CID.
+    /// @return releaseId The new release's id.
+    function registerRelease(
+        string calldata metadataCid,
+        bytes32 splitId,
+        address token,
+        uint256 price,
+        uint256[] calldata trackIds,
+        bytes calldata attestation
+    ) external returns (uint256 releaseId) {
+        uint256 n = trackIds.length;
+        if (n == 0 || n > MAX_RELEASE_TRACKS) revert Marketplace__ReleaseSize(n, MAX_RELEASE_TRACKS);
+        releaseId = _register(metadataCid, splitId, token, price, attestation, LISTED | RELEASE);
+        _setReleaseTracks(releaseId, trackIds);
+        _emitRelease(releaseId, splitId, token, price, metadataCid, trackIds);
+    }
+
+    /// @dev Check and store a new release's tracks.
+    function _setReleaseTracks(uint256 releaseId, uint256[] calldata trackIds) private {
+        for (uint256 i = 0; i < trackIds.length; ++i) {
+            uint256 id = trackIds[i];
+            Track storage track = _tracks[id];
+            address artist = track.artist;
+            if (artist == address(0)) revert Marketplace__UnknownTrack(id);
+            if (artist != msg.sender) revert Marketplace__NotArtist(id, msg.sender, artist);
+            uint8 flags = track.flags;
+            if (flags & RELEASE != 0) revert Marketplace__ReleaseInRelease(id);
+            if (flags & BLOCKED != 0) revert Marketplace__TrackBlocked(id);
+            // Seen-marks in transient storage, keyed by the new release (unique even when a
+            // multicall registers several): 100 gas a track instead of comparing pairs.
+            bytes32 seen = keccak256(abi.encode(releaseId, id));
+            bool twice;
+            assembly ("memory-safe") {
+                twice := tload(seen)
+                tstore(seen, 1)
+            }
+            if (twice) revert Marketplace__DuplicateTrack(id);
+        }
+        _releaseTracks[releaseId] = trackIds;
+    }
+
+    /// @dev Apart from `registerRelease` only for the stack (its arguments fill it).
+    function _emitRelease(
+        uint256 releaseId,
+        bytes32 splitId,
+        address token,
+        uint256 price,
+        string calldata metadataCid,
+        uint256[] calldata trackIds
+    ) private {
+        emit ReleaseRegistered(releaseId, msg.sender, splitId, token, price, metadataCid, trackIds);
+    }
+
+    /// @notice The tracks of release `releaseId`, in order (empty for a track or an unknown id).
+    function releaseTracks(uint256 releaseId) external view returns (uint256[] memory) {
+        return _releaseTracks[releaseId];
+    }
+
+    function _register(
+        string calldata metadataCid,
+        bytes32 splitId,
+        address token,
+        uint256 price,
+        bytes calldata attestation,
+        uint8 flags
+    ) private returns (uint256 id) {
         if (salesPaused) revert Marketplace__SalesPaused();
         if (bytes(metadataCid).length == 0) revert Marketplace__EmptyMetadataCid();
         _checkAttestation(metadataCid, splitId, attestation);
         _checkListing(splitId, token, price);
 
-        trackId = ++trackCount;
-        _tracks[trackId] = Track({
+        id = ++trackCount;
+        _tracks[id] = Track({
             splitId: splitId,
             token: token,
             price: uint88(price),
-            flags: LISTED,
+            flags: flags,
             artist: msg.sender,
             splitChanges: 0
         });
-        emit TrackRegistered(trackId, msg.sender, splitId, token, price, metadataCid);
     }
 
     /// @notice Change a track's price or listing. Only the track's artist may; its split
@@ -630,8 +738,8 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         if (price == 0 && token != address(0)) revert Marketplace__ZeroPriceForToken(token);
         if (price > MAX_PRICE) revert Marketplace__PriceTooHigh(price, MAX_PRICE);
         track.price = uint88(price);
-        // The artist sets the listing; a block stays whatever they ask.
-        track.flags = (track.flags & BLOCKED) | (listed ? LISTED : 0);
+        // The artist sets the listing; a block (and being a release) stays as it is.
+        track.flags = (track.flags & (BLOCKED | RELEASE)) | (listed ? LISTED : 0);
         emit TrackUpdated(trackId, price, listed);
     }
 
@@ -816,13 +924,39 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
 
     // ---------------------------------------------------------------- sales
 
-    /// @notice Buy a track, paying `amount` (at least its price) in the track's token.
-    /// For ETH tracks send exactly `amount` as msg.value; for ERC-20 tracks approve
-    /// `amount` first and send no ETH. The fee is `amount * platformFeeBps / 10,000`
-    /// rounded down; the rest goes to the track's split.
+    /// @notice Buy a track or a release, paying `amount` (at least its price) in its token.
+    /// For ETH listings send exactly `amount` as msg.value; for ERC-20 ones approve
+    /// `amount` first (or use `buyWithPermit`) and send no ETH. The fee is
+    /// `amount * platformFeeBps / 10,000` rounded down; the rest goes to the listing's split.
+    /// A release cannot be bought while any of its tracks is blocked.
     /// @dev An ERC-20 sale is credited by the balance actually received, so a
     /// fee-on-transfer token cannot make the contract owe more than it holds.
     function buy(uint256 trackId, uint256 amount) external payable {
+        _buy(trackId, amount);
+    }
+
+    /// @notice Buy a track or a release priced in an ERC-20 that supports EIP-2612, in one
+    /// transaction: the buyer signs a permit for this contract to take `amount` until
+    /// `deadline` (v, r, s), and the purchase goes on as `buy`. A permit someone else
+    /// already submitted (front-running it) does not fail the purchase when the allowance
+    /// it gave is there. For an ETH listing the permit is ignored (as `buy` with no ETH).
+    function buyWithPermit(uint256 id, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+    {
+        address token = _tracks[id].token;
+        if (token != address(0)) {
+            // A failed permit is not the end: a front-runner may have submitted it already,
+            // which leaves the allowance it gave; only a missing allowance stops the sale.
+            try IERC20Permit(token).permit(msg.sender, address(this), amount, deadline, v, r, s) {}
+            catch {
+                uint256 allowance = IERC20(token).allowance(msg.sender, address(this));
+                if (allowance < amount) revert Marketplace__PermitFailed(token, allowance, amount);
+            }
+        }
+        _buy(id, amount);
+    }
+
+    function _buy(uint256 trackId, uint256 amount) private {
         // One slot read: fee recipient, fee and pause flag are packed together.
         address recipient = feeRecipient;
         uint256 feeBps = platformFeeBps;
@@ -832,10 +966,12 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         address token = track.token;
         uint256 price = track.price;
         uint256 flags = track.flags;
+        // A track for sale takes no branch; anything else (a release too) is checked here.
         if (flags != LISTED) {
             if (track.artist == address(0)) revert Marketplace__UnknownTrack(trackId);
             if (flags & BLOCKED != 0) revert Marketplace__TrackBlocked(trackId);
-            revert Marketplace__TrackNotListed(trackId);
+            if (flags & LISTED == 0) revert Marketplace__TrackNotListed(trackId);
+            _checkReleaseTracks(trackId);
         }
         if (amount < price) revert Marketplace__AmountBelowPrice(amount, price);
 
@@ -855,6 +991,17 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         _credit(_splitBalanceOf(splitId, token), net);
         if (fee != 0) _credit(_owedOf(recipient, token), fee);
         emit Sale(trackId, msg.sender, token, amount, fee, splitId);
+    }
+
+    /// @dev A release is sold only while none of its tracks is blocked (a takedown of one
+    /// recording stops sales of every release holding it).
+    function _checkReleaseTracks(uint256 releaseId) private view {
+        uint256[] storage ids = _releaseTracks[releaseId];
+        uint256 n = ids.length;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 id = ids[i];
+            if (_tracks[id].flags & BLOCKED != 0) revert Marketplace__TrackBlocked(id);
+        }
     }
 
     // ---------------------------------------------------------------- withdrawals
