@@ -221,7 +221,7 @@ def _index(indexer: Indexer, deployment: Deployment, settings: Settings, *, once
                 console.print(f"block {s.indexed:,} (head {s.head:,}, lag {s.lag}) · {s.events:,} events · "
                               f"{s.reorgs} reorgs", end="\r" if console.is_terminal else "\n")
                 last_status = now
-        if worker is not None and any(e.name == "TrackRegistered" for e in events):
+        if worker is not None and any(e.name in ("TrackRegistered", "ReleaseRegistered") for e in events):
             worker.wake()
 
     last_check = time.monotonic()

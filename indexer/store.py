@@ -149,6 +149,12 @@ class Ledger:
                 conn.execute(T["split_recipient"].insert(), [r for r in rows.split_recipients if r["split_id"] in created])
                 for r in new:
                     self._splits.pop(r["split_id"], None)
+            elif table == "track" and rows.release_tracks:
+                # Members of the releases inserted now (not of replayed ones, already there).
+                created = {r["track_id"] for r in new if r["kind"] == "release"}
+                members = [r for r in rows.release_tracks if r["release_id"] in created]
+                if members:
+                    conn.execute(T["release_track"].insert(), members)
         for track_id, price, listed in rows.track_state:
             conn.execute(update(T["track"]).where(T["track"].c.track_id == track_id)
                          .values(price=price, listed=listed, price_sort=price_sort(price)))
@@ -248,12 +254,14 @@ class Ledger:
         resplit |= {r[0] for r in conn.execute(select(spc.c.track_id).where(spc.c.block_number > ancestor))}
         reblocked = {r[0] for r in conn.execute(select(tb.c.track_id).where(tb.c.block_number > ancestor))}
         orphan_splits = [r[0] for r in conn.execute(select(T["split"].c.split_id).where(T["split"].c.block_number > ancestor))]
+        # A release's members go before it (they reference its row).
+        track, rt = T["track"], T["release_track"]
+        conn.execute(delete(rt).where(rt.c.release_id.in_(select(track.c.track_id).where(track.c.block_number > ancestor))))
         for name in EVENT_TABLES:
             conn.execute(delete(T[name]).where(T[name].c.block_number > ancestor))
         if orphan_splits:
             conn.execute(delete(T["split_recipient"]).where(T["split_recipient"].c.split_id.in_(orphan_splits)))
         # Tracks registered before the fork point go back to their last surviving state.
-        track = T["track"]
         for tid in touched:
             reg = conn.execute(select(track.c.registered_price).where(track.c.track_id == tid)).first()
             if reg is None:

@@ -19,7 +19,7 @@ from ninety.ledger.events import Decoder, Event
 from ninety.ledger.mapping import map_events
 from ninety.ledger.registry import AGGREGATES, COMPARED, REF
 from ninety.ledger.rows import Context
-from ninety.reads import onchain_balances, onchain_pools, onchain_rules
+from ninety.reads import onchain_balances, onchain_pools, onchain_release_tracks, onchain_rules
 
 T = SQLModel.metadata.tables
 
@@ -110,6 +110,8 @@ def _verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
             if splits.get(split_id) != have_sr.get(split_id):
                 diffs.append(f"split_recipient {split_id}: {have_sr.get(split_id)} in the database, {splits.get(split_id)} on chain")
 
+        diffs += _release_diffs(rpc, contract, height, conn, rows.release_tracks)
+
         d = deltas(rows.tables, lambda sid: splits[sid])
         for agg in AGGREGATES:
             table, keys, cols, expected_map = agg.table, agg.keys, agg.columns, d[agg.table]
@@ -154,3 +156,25 @@ def _verify(rpc: Rpc, engine: Engine, contract: str, start_block: int,
             if rules[epoch] != want:
                 diffs.append(f"poolRulesHash({epoch}): {rules[epoch]} in the database, {want} from the contract")
     return height, diffs
+
+
+def _release_diffs(rpc: Rpc, contract: str, height: int, conn: Any, logged: list[dict[str, Any]]) -> list[str]:
+    """Each release's members in the database against its ReleaseRegistered log and against
+    the contract's `releaseTracks` at `height` (the kind of each `track` row is compared
+    with the rest of its columns)."""
+    from_logs: dict[int, list[int]] = defaultdict(list)
+    for r in logged:  # in each release's order
+        from_logs[r["release_id"]].append(r["track_id"])
+    rt = T["release_track"]
+    have: dict[int, list[int]] = defaultdict(list)
+    for release_id, track_id in conn.execute(select(rt.c.release_id, rt.c.track_id).order_by(rt.c.release_id, rt.c.position)):
+        have[int(release_id)].append(int(track_id))
+    ids = sorted(set(from_logs) | set(have))
+    diffs = []
+    for release_id, onchain in zip(ids, onchain_release_tracks(rpc, contract, height, ids)):
+        got, logged_ids = have.get(release_id), from_logs.get(release_id)
+        if got != logged_ids:
+            diffs.append(f"release_track {release_id}: {got} in the database, {logged_ids} in its log")
+        if got != (onchain or None):
+            diffs.append(f"release_track {release_id}: {got} in the database, {onchain} from the contract")
+    return diffs

@@ -2,7 +2,8 @@
 batches through `ninety.chain.Rpc` (which chunks them to what the provider takes).
 
 Every view the project reads in bulk (`owed`, `splitBalance`, `poolBalance`,
-`poolUnclaimed`, `poolRulesHash`, an ERC-20's `balanceOf`) goes through `read_many`, so
+`poolUnclaimed`, `poolRulesHash`, `releaseTracks`, an ERC-20's `balanceOf`) goes through
+`read_many`, so
 `ninety verify`, the API's reconciliation and summaries, and the epoch job read the
 contract the same way. A read is always at an explicit block when the caller compares
 it with the ledger: the ledger is complete up to a checkpoint block, not up to "latest".
@@ -99,6 +100,12 @@ def onchain_rules(rpc: Any, contract: str, block: int, epochs: Sequence[int]) ->
     """poolRulesHash(epoch) at `block` for each epoch, as 0x-hex."""
     reads = [Read(contract, "poolRulesHash(uint256)", (e,), ("bytes32",)) for e in epochs]
     return ["0x" + bytes(h).hex() for (h,) in read_many(rpc, reads, block)]
+
+
+def onchain_release_tracks(rpc: Any, contract: str, block: int, ids: Sequence[int]) -> list[list[int]]:
+    """releaseTracks(id) at `block` for each id, in order (empty for a track); one batch."""
+    reads = [Read(contract, "releaseTracks(uint256)", (i,), ("uint256[]",)) for i in ids]
+    return [[int(t) for t in members] for (members,) in read_many(rpc, reads, block)]
 
 
 def onchain_holdings(rpc: Any, contract: str, block: int, tokens: Sequence[str]) -> list[int]:

@@ -6,6 +6,8 @@ Everything else derives from here: the mapping (dispatch by event name), the sto
 inserts and reorg undo (table order), `ninety verify` (columns compared, aggregates
 recomputed), the ledger API's table lists and per-row proofs, and the benchmarks' fixtures.
 A new event is one `Kind` below, one function in `rows`, one table in `ninety.models`.
+Two kinds may share a table (TrackRegistered and ReleaseRegistered: both are listings)
+when they give it the same columns.
 """
 from __future__ import annotations
 
@@ -67,13 +69,23 @@ def _kinds(*kinds: Kind) -> dict[str, Kind]:
     return {k.event: k for k in kinds}
 
 
+def _listing(id_arg: str, kind: str) -> dict[str, str | Callable[[dict[str, Any]], Any]]:
+    """A `track` row's log columns: tracks and releases alike (the event says which kind)."""
+    return {"track_id": id_arg, "kind": lambda a: kind, "artist": "artist", "token": "token",
+            "metadata_cid": "metadataCid", "registered_price": "price", "registered_split_id": "splitId"}
+
+
+# What later events change on a listing (the registration sets their first values).
+_LISTING_STATE = ("split_id", "price", "listed", "price_sort", "blocked", "block_reason_cid")
+
+
 KINDS: dict[str, Kind] = _kinds(
     Kind("SplitCreated", "split", {"split_id": "splitId", "recipient_count": lambda a: len(a["recipients"])},
          rows.split_created, timed=False),
-    Kind("TrackRegistered", "track", {"track_id": "trackId", "artist": "artist", "token": "token",
-                                      "metadata_cid": "metadataCid", "registered_price": "price",
-                                      "registered_split_id": "splitId"},
-         rows.track_registered, derived=("split_id", "price", "listed", "price_sort", "blocked", "block_reason_cid")),
+    Kind("TrackRegistered", "track", _listing("trackId", "track"), rows.track_registered, derived=_LISTING_STATE),
+    # A release shares the track table and id space; its members are `release_track` rows.
+    Kind("ReleaseRegistered", "track", _listing("releaseId", "release"), rows.release_registered,
+         derived=_LISTING_STATE),
     Kind("TrackUpdated", "track_update", {"track_id": "trackId", "price": "price", "listed": "listed"},
          rows.track_updated, timed=False),
     Kind("TrackSplitChanged", "track_split_change", {"track_id": "trackId", "previous_split_id": "previousSplitId",
@@ -120,7 +132,7 @@ KINDS: dict[str, Kind] = _kinds(
 IGNORED: frozenset[str] = frozenset({"OwnershipTransferStarted", "OwnershipTransferred"})
 
 # Every table of event rows, in the order a reorg deletes them (later kinds first; a
-# split's `split_recipient` rows go with it).
+# split's `split_recipient` rows and a release's `release_track` rows go with it).
 EVENT_TABLES: tuple[str, ...] = (
     "pool_claim", "pool_rules", "epoch", "pool_settlement", "pool_withdrawal", "pool_deposit", "sales_pause",
     "token_allowance", "fee_recipient_change", "fee_change", "withdrawal", "distribution", "sale",

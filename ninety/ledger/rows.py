@@ -52,6 +52,8 @@ class Context:
 class Rows:
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     split_recipients: list[dict[str, Any]] = field(default_factory=list)
+    # A new release's members: {release_id, position, track_id}, in the log's order.
+    release_tracks: list[dict[str, Any]] = field(default_factory=list)
     # (track_id, price, listed) in chain order, for tracks registered earlier.
     track_state: list[tuple[int, int, bool]] = field(default_factory=list)
     # (track_id, split_id) in chain order, for tracks registered earlier.
@@ -91,7 +93,16 @@ def track_registered(e: Event, row: dict[str, Any], b: Batch) -> None:
     a = e.args
     row.update(split_id=a["splitId"], price=a["price"], listed=True, price_sort=price_sort(a["price"]),
                blocked=False, block_reason_cid=None)
-    b.new_tracks[a["trackId"]] = row
+    b.new_tracks[row["track_id"]] = row
+
+
+def release_registered(e: Event, row: dict[str, Any], b: Batch) -> None:
+    """A release is a listing like a track (the same later events apply to its id), plus
+    its members in order."""
+    track_registered(e, row, b)
+    rid = row["track_id"]
+    b.out.release_tracks += [{"release_id": rid, "position": i, "track_id": int(t)}
+                             for i, t in enumerate(e.args["trackIds"])]
 
 
 def track_updated(e: Event, row: dict[str, Any], b: Batch) -> None:

@@ -1,5 +1,5 @@
 """One table per Marketplace event kind (the registry, ninety.ledger.registry, maps events to
-them), plus `split_recipient`, and on `track` the state later events set."""
+them), plus `split_recipient` and `release_track`, and on `track` the state later events set."""
 from __future__ import annotations
 
 from typing import Optional
@@ -26,12 +26,16 @@ class SplitRecipient(SQLModel, table=True):
 
 
 class Track(ChainRef, table=True):
-    """A registered track: its registration log, its current listing (after updates) and
-    its metadata once fetched from IPFS."""
+    """A listing: a track (TrackRegistered) or a release of tracks (ReleaseRegistered), which
+    share the contract's id space, its updates, splits, takedowns and sales. Its
+    registration log, its current listing (after updates) and its metadata once fetched
+    from IPFS."""
 
     __tablename__ = "track"
     __table_args__ = (UniqueConstraint("tx_hash", "log_index"),)
     track_id: int = Field(primary_key=True)
+    # 'track' or 'release' (whose member tracks are its `release_track` rows).
+    kind: str = Field(default="track", index=True)
     artist: str = Field(index=True)
     split_id: str = Field(index=True)
     token: str
@@ -57,8 +61,9 @@ class Track(ChainRef, table=True):
     # The wallet the metadata names as uploader (properties.uploaded_by).
     uploaded_by: Optional[str] = None
     # Genuine: the metadata was fetched, checks out against its CID, names the registrant
-    # as its uploader and has the audio, preview and artwork. A copy listed from another
-    # wallet never is (README: "Attested listings").
+    # as its uploader and has the audio, preview and artwork (a release: the artwork, and
+    # the chain's members as its track list). A copy listed from another wallet never is
+    # (README: "Attested listings").
     genuine: bool = Field(default=False, index=True)
     # Taken down by the owner (TrackBlocked); the chain's `listed` flag is kept as it is.
     blocked: bool = False
@@ -67,6 +72,16 @@ class Track(ChainRef, table=True):
     # SQLite too; and sales of the track, both for keyset-ordered catalog pages.
     price_sort: str = Field(default="", index=True)
     sales: int = Field(default=0, index=True)
+
+
+class ReleaseTrack(SQLModel, table=True):
+    """Track `track_id` is the `position`-th (from 0) of release `release_id`, as its
+    ReleaseRegistered log lists them; the rows go with the release (also on a reorg)."""
+
+    __tablename__ = "release_track"
+    release_id: int = Field(primary_key=True, foreign_key="track.track_id")
+    position: int = Field(primary_key=True)
+    track_id: int = Field(index=True)
 
 
 class TrackUpdate(ChainRef, table=True):

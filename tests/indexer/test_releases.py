@@ -1,0 +1,105 @@
+"""Releases in the ledger against real Anvil and SQLite/PostgreSQL: a release is a listing of
+kind 'release' with its members in order, its sales and aggregates are under its own id,
+a reorg takes it and its members away, and `ninety verify` checks them against the logs
+and the contract's `releaseTracks`."""
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlmodel import SQLModel
+
+from indexer.verify import verify
+from ninety.chain import Rpc
+from ninety.market import ETH
+from tests.indexer.releases import register_release
+from tests.support.indexing import make_indexer
+
+T = SQLModel.metadata.tables
+
+
+def _artist_tracks(world, n: int, artist_index: int = 1) -> tuple[str, str, list[int]]:
+    m, artist = world.market, world.accounts[artist_index]
+    split = m.create_split([(artist, 1_000_000)], artist)
+    return artist, split, [m.register(f"bafkreimember{artist_index}x{i}", split, ETH, 10**14, artist) for i in range(n)]
+
+
+def members(engine, release_id: int) -> list[int]:
+    rt = T["release_track"]
+    with engine.connect() as conn:
+        return list(conn.execute(select(rt.c.track_id).where(rt.c.release_id == release_id).order_by(rt.c.position))
+                    .scalars())
+
+
+def listing(engine, listing_id: int):
+    with engine.connect() as conn:
+        return conn.execute(select(T["track"]).where(T["track"].c.track_id == listing_id)).mappings().first()
+
+
+def test_a_release_is_a_listing_with_its_members_in_order_and_its_own_sales(anvil, world, engine):
+    m = world.market
+    artist, split, tids = _artist_tracks(world, 3)
+    order = [tids[2], tids[0], tids[1]]
+    rid = register_release(world, "bafkreirelease1", split, order, artist, price=5 * 10**15)
+    buyer = world.accounts[4]
+    m.buy(rid, 5 * 10**15, buyer)
+    m.buy(rid, 6 * 10**15, world.accounts[5])
+    m.update_track(rid, 7 * 10**15, True, artist)
+    make_indexer(anvil.url, engine, world).run(once=True)
+
+    row = listing(engine, rid)
+    assert (row["kind"], row["artist"], row["split_id"], int(row["price"]), row["listed"], row["sales"]) == \
+        ("release", artist.lower(), split, 7 * 10**15, True, 2)
+    assert (row["metadata_cid"], row["audio_cid"], row["preview_cid"]) == ("bafkreirelease1", None, None)
+    assert [listing(engine, t)["kind"] for t in tids] == ["track"] * 3
+    assert members(engine, rid) == order
+    with engine.connect() as conn:
+        sales = conn.execute(select(T["sale"].c.track_id, T["sale"].c.artist)).all()
+        stats = conn.execute(select(T["track_stats"])).mappings().all()
+    assert sales == [(rid, artist.lower())] * 2
+    assert [(s["track_id"], s["sales"], int(s["gross"])) for s in stats] == [(rid, 2, 11 * 10**15)]
+    _, diffs = verify(Rpc(anvil.url), engine, m.address, world.deploy_block)
+    assert diffs == []
+
+
+def test_a_reorg_takes_a_release_and_its_members_away(anvil, world, engine):
+    m, w3 = world.market, world.w3
+    artist, split, tids = _artist_tracks(world, 2)
+    make_indexer(anvil.url, engine, world).run(once=True)
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    doomed = register_release(world, "bafkreidoomedrelease", split, tids, artist)
+    m.buy(doomed, 10**15, world.accounts[4])
+    make_indexer(anvil.url, engine, world).run(once=True)
+    assert members(engine, doomed) == tids and listing(engine, doomed)["sales"] == 1
+
+    # Another history: a different release (the same id, other members) on a longer chain.
+    assert w3.provider.make_request("evm_revert", [snapshot])["result"]
+    other = m.register("bafkreiothermember", split, ETH, 10**14, artist)
+    rid = register_release(world, "bafkreiotherrelease", split, [tids[1], other], artist)
+    for i in range(3):
+        m.buy(tids[0], 10**14 + i, world.accounts[5])
+    ix = make_indexer(anvil.url, engine, world)
+    ix.run(once=True)
+    assert ix.stats.reorgs >= 1
+    assert rid == doomed + 1 and listing(engine, doomed)["kind"] == "track"
+    assert members(engine, doomed) == [] and members(engine, rid) == [tids[1], other]
+    assert listing(engine, rid)["metadata_cid"] == "bafkreiotherrelease" and listing(engine, rid)["sales"] == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(T["track_stats"].c.track_id)).scalars().all() == [tids[0]]
+    _, diffs = verify(Rpc(anvil.url), engine, m.address, world.deploy_block)
+    assert diffs == []
+
+
+def test_verify_names_a_release_whose_members_or_kind_were_changed(anvil, world, engine):
+    m = world.market
+    artist, split, tids = _artist_tracks(world, 3)
+    rid = register_release(world, "bafkreiverified", split, tids, artist)
+    make_indexer(anvil.url, engine, world).run(once=True)
+    assert verify(Rpc(anvil.url), engine, m.address, world.deploy_block)[1] == []
+    rt = T["release_track"]
+    with engine.begin() as conn:
+        conn.execute(update(rt).where(rt.c.release_id == rid, rt.c.position == 0).values(track_id=tids[2]))
+        conn.execute(update(T["track"]).where(T["track"].c.track_id == tids[0]).values(kind="release"))
+    _, diffs = verify(Rpc(anvil.url), engine, m.address, world.deploy_block)
+    want = [tids[2], tids[1], tids[2]]
+    assert f"release_track {rid}: {want} in the database, {tids} in its log" in diffs, diffs
+    assert f"release_track {rid}: {want} in the database, {tids} from the contract" in diffs, diffs
+    assert any(d.startswith("track ") and ": kind is 'release' in the database, 'track' on chain" in d for d in diffs)
