@@ -1,6 +1,6 @@
 // The Ninety API (same origin, session cookie) and what went wrong, in words a person can
 // act on: the API's problem details, the wallet's refusals and the contract's custom errors.
-import { short } from "./dom.js";
+import { money, short } from "./dom.js";
 import { state } from "./state.js";
 
 export class ApiError extends Error {
@@ -82,6 +82,17 @@ function refusal(name, a) {
     AmountTooLarge: () => "The amount is too large for the contract to share out.",
     SharesSumInvalid: () => `The shares add up to ${Number(a[0]) / 10000}%, not 100%.`,
     DuplicateRecipient: () => `${short(a[0])} appears twice in the split.`,
+    PermitFailed: () => `The token did not accept the permit (it expired or was already used), and the Marketplace `
+      + `may take only ${money(a[1], a[0])} of the ${money(a[2], a[0])} to pay. Try the purchase again.`,
+    TrackBlocked: () => `Track ${a[0]} was taken down, so it (and any release holding it) cannot be sold or listed.`,
+    TrackNotListed: () => `Listing ${a[0]} is not for sale right now.`,
+    AmountBelowPrice: () => "The amount is below the price: pay the price or more.",
+    UnknownTrack: () => `There is no track ${a[0]}.`,
+    ReleaseSize: () => `A release holds 1 to ${a[1]} tracks, not ${a[0]}.`,
+    ReleaseInRelease: () => `${a[0]} is a release: a release holds tracks, not other releases.`,
+    DuplicateTrack: () => `Track ${a[0]} is on the release twice: keep it once.`,
+    CidAlreadyListed: () => "This metadata is already listed: upload the release again to list it anew.",
+    AttestationExpired: () => "The catalog's approval expired before the transaction: try again.",
   };
   return words[name] ? "The contract refused: " + words[name]() : `The contract refused: ${name}(${a.join(", ")}).`;
 }

@@ -14,6 +14,8 @@ import { setRouter, state } from "./state.js";
 import { connect, pickProvider, refreshStatus, renderWallet, signIn } from "./wallet.js";
 import { viewArtistLedger, viewLedger, viewProof, viewTrackLedger } from "./views/ledger.js";
 import { viewPools } from "./views/pools.js";
+import { viewRelease } from "./views/release.js";
+import { viewNewRelease } from "./views/release-form.js";
 import { viewPurchases, viewStore, viewTrack } from "./views/store.js";
 import { viewStudio } from "./views/studio.js";
 
@@ -42,6 +44,8 @@ async function render() {
     if (!state.status) await refreshStatus();
     if (!state.status) throw new ApiError(0, "The Ninety server is not reachable. Is it running?");
     if (parts[0] === "track") await viewTrack(parts[1]);
+    else if (parts[0] === "release") await viewRelease(parts[1]);
+    else if (parts[0] === "studio" && parts[1] === "release") await viewNewRelease();
     else if (parts[0] === "purchases") await viewPurchases();
     else if (parts[0] === "studio") await viewStudio();
     else if (parts[0] === "ledger" && parts[1] === "artist") await viewArtistLedger(parts[2]);

@@ -45,3 +45,37 @@ export const payeeList = (recipients, shares) => recipients.map((r, i) => [i ? "
   h("a", { class: "mono", href: `#/ledger/artist/${r.toLowerCase()}`, title: ethers.getAddress(r) }, shortc(r)),
   " ", pct(shares[i])]);
 export const shareChange = (p) => (p.to ? `${pct(p.from)} → ${pct(p.to)}` : `${pct(p.from)} → removed`);
+
+// The split editor of the upload and release forms: payee rows, "Add a collaborator" and
+// a live total that keeps `submit` disabled until the shares make exactly 100%.
+export function splitEditor(submit) {
+  const rows = h("div", { id: "split-rows" });
+  const total = h("p", { id: "split-total", "aria-live": "polite" });
+  const parts = () => [...rows.querySelectorAll(".split-row")].map((r) => ({
+    address: r.querySelector("[name=payee]").value.trim(), percent: r.querySelector("[name=percent]").value }));
+  function check() {
+    const list = parts();
+    const ppm = list.reduce((s, p) => s + Math.round(Number(p.percent || 0) * 10000), 0);
+    const badAddress = list.find((p) => !ethers.isAddress(p.address));
+    let msg = `Total: ${(ppm / 10000).toFixed(4).replace(/\.?0+$/, "")}%`;
+    const ok = ppm === 1_000_000 && !badAddress && list.length > 0;
+    if (ppm !== 1_000_000) msg += " (must be exactly 100%)";
+    if (badAddress) msg += ` · "${badAddress.address || "(empty)"}" is not an address`;
+    total.textContent = msg;
+    total.className = ok ? "ok" : "error";
+    submit.disabled = !ok;
+    return ok;
+  }
+  const addRow = (address = "", percent = "") => { rows.append(payeeRow(address, percent, check)); check(); };
+  // Replace the rows with (address, parts per million) pairs.
+  const fill = (pairs) => {
+    rows.replaceChildren(...pairs.map(([a, ppm]) => payeeRow(ethers.getAddress(a), String(Number(ppm) / 10000), check)));
+    check();
+  };
+  // The split as the API takes it: [{address, share_ppm}].
+  const shares = () => parts().map((p) => ({ address: p.address, share_ppm: Math.round(Number(p.percent) * 10000) }));
+  const element = [rows,
+    h("button", { type: "button", class: "secondary", id: "add-payee", onclick: () => addRow() }, "Add a collaborator"),
+    total];
+  return { element, check, addRow, fill, shares };
+}

@@ -127,6 +127,7 @@ def test_another_wallet_uploading_a_registered_recording_sees_the_match_and_file
 
 
 def test_fan_pays_in_the_stablecoin_after_approving_it(web, browser):
+    """A wallet that cannot sign typed data (no permit) approves the token, then buys."""
     world, url = web[:2]
     seller, fan = world.accounts[4], world.accounts[8]
     assert seller == world.w3.eth.accounts[4]
@@ -134,15 +135,17 @@ def test_fan_pays_in_the_stablecoin_after_approving_it(web, browser):
                          price=str(3 * 10**6))
     world.usdc.functions.mint(fan, 10 * 10**6).transact({"from": world.accounts[0]})
     assert world.usdc.functions.allowance(fan, world.market.address).call() == 0
-    page = page_as(browser, web, fan)
+    page = page_as(browser, web, fan, lacks=("eth_signTypedData_v4",))
     page.goto(f"/#/track/{tid}")
     page.get_by_label("Pay (mUSDC)").fill("2.5")
     page.locator("#buy").click()
     page.get_by_text("The price is 3.0 mUSDC; pay that or more.").wait_for()
     page.get_by_label("Pay (mUSDC)").fill("4")
     page.locator("#buy").click()
+    page.get_by_text("Your wallet cannot sign permits, so the token is approved first.").wait_for()
     page.get_by_text("Token approved").wait_for()
     page.get_by_text("Bought.").wait_for()
+    assert page.wallet_calls.count("eth_sendTransaction") == 2  # approve, then buy
     page.screenshot(path=str(SHOTS / "2b-fan-pays-in-musdc.png"), full_page=True)
     assert world.usdc.functions.balanceOf(fan).call() == 6 * 10**6
     sales = requests.get(f"{url}/api/ledger/sales", params={"buyer": fan}, timeout=10).json()["items"]

@@ -24,7 +24,7 @@ needs_chromium = pytest.mark.skipif(not CHROMIUM, reason="Debian Chromium is not
 
 PROVIDER = """
 (() => {
-  const rpc = %(rpc)s, account = %(account)s, chainId = %(chain)s, refuse = %(refuse)s;
+  const rpc = %(rpc)s, account = %(account)s, chainId = %(chain)s, refuse = %(refuse)s, lacks = %(lacks)s;
   // Like a real wallet: no accounts until the site asks, then remembered across reloads.
   let id = 0, authorised = sessionStorage.getItem("test-wallet-authorised") === "1";
   const provider = {
@@ -34,6 +34,7 @@ PROVIDER = """
       if (method === "eth_accounts") return authorised ? [account] : [];
       if (method === "eth_chainId") return chainId;
       if (refuse.includes(method)) { const e = new Error("User rejected the request."); e.code = 4001; throw e; }
+      if (lacks.includes(method)) { const e = new Error(`The method ${method} is not supported.`); e.code = 4200; throw e; }
       // Like a wallet extension, it reaches the node from outside the page (whose CSP
       // allows only the site's own origin): through a function the test exposes.
       const body = JSON.parse(await window.ninetyTestWalletRpc(rpc,
@@ -51,7 +52,10 @@ PROVIDER = """
 """
 
 
-def page_as(browser, web, account: str, *, chain: int = 31337, refuse: tuple[str, ...] = (), width: int = 1100):
+def page_as(browser, web, account: str, *, chain: int = 31337, refuse: tuple[str, ...] = (), lacks: tuple[str, ...] = (),
+            width: int = 1100):
+    """A page whose wallet is `account`; it refuses the methods in `refuse` as a person
+    declining would (4001) and answers those in `lacks` as a wallet without them (4200)."""
     world, url = web[:2]
     context = browser.new_context(base_url=url, accept_downloads=True, viewport={"width": width, "height": 900})
     calls: list[str] = []  # what the wallet forwarded to the node, in order (when it opened)
@@ -62,7 +66,8 @@ def page_as(browser, web, account: str, *, chain: int = 31337, refuse: tuple[str
 
     context.expose_function("ninetyTestWalletRpc", forward)
     context.add_init_script(PROVIDER % {"rpc": json.dumps(world.w3.provider.endpoint_uri), "account": json.dumps(account),
-                                        "chain": json.dumps(hex(chain)), "refuse": json.dumps(list(refuse))})
+                                        "chain": json.dumps(hex(chain)), "refuse": json.dumps(list(refuse)),
+                                        "lacks": json.dumps(list(lacks))})
     page = context.new_page()
     page.errors = []
     page.wallet_calls = calls

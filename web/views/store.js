@@ -4,9 +4,11 @@ import { ethers } from "../vendor/ethers.min.js";
 import { api, explain } from "../api.js";
 import { add, h, main, money, put, short, stepList, tokenInfo, when } from "../dom.js";
 import { ETH, route, state } from "../state.js";
+import { buyListing } from "../purchase.js";
 import { connect, contractTx, send, waitIndexed } from "../wallet.js";
 import { downloadLink, freeDownload } from "./downloads.js";
 import { counterNoticeForm } from "./moderation.js";
+import { purchasedRelease, releasesOn, releasesSection } from "./release.js";
 import { splitPanel } from "./track-split.js";
 
 export async function viewStore(params) {
@@ -23,7 +25,8 @@ export async function viewStore(params) {
     ["newest", "price", "sales"].map((s) => h("option", { value: s, selected: s === sort }, s)))),
   h("button", { type: "submit" }, "Search"));
   const grid = h("div", { class: "grid" });
-  put(main, h("h1", {}, "Store"), form, grid);
+  // Releases show above the tracks on the plain store page; a search lists tracks only.
+  put(main, h("h1", {}, "Store"), form, q || genre ? null : await releasesSection(), grid);
   const qs = new URLSearchParams({ limit: "60", sort });
   if (q) qs.set("q", q);
   if (genre) qs.set("genre", genre);
@@ -76,6 +79,7 @@ export async function viewTrack(id) {
           "Pay what you want: the price or more. The split sends it to the artist and collaborators."),
         buy] : h("p", { class: "error" }, "This track is not for sale right now."),
       out,
+      releasesOn(t),
       t.pending_split_changes ? h("p", { class: "warn", id: "pending-note" },
         `A change of who is paid is waiting for consent (${t.pending_split_changes}): see below.`) : null,
       h("p", {}, h("a", { href: `#/ledger/track/${t.track_id}` }, "This track's sales in the ledger"))));
@@ -143,31 +147,8 @@ async function buyTrack(t, amountText, out, button) {
     return;
   }
   if (!state.account && !(await connect())) return;
-  const isEth = t.token === ETH;
-  const steps = stepList([...(isEth ? [] : [["approved", "Approve the token"]]),
-    ["submitted", "Submit the purchase"], ["mined", "Mined"], ["indexed", "In the ledger"]]);
-  put(out, steps);
-  button.disabled = true;
-  try {
-    if (!isEth) {
-      const erc20 = new ethers.Interface(["function allowance(address,address) view returns (uint256)",
-        "function approve(address,uint256) returns (bool)"]);
-      const rpc = new ethers.BrowserProvider(state.wallet);
-      const raw = await rpc.call({ to: t.token,
-        data: erc20.encodeFunctionData("allowance", [state.account, state.contract.address]) });
-      if (BigInt(raw) < amount) {
-        await send({ to: t.token, data: erc20.encodeFunctionData("approve", [state.contract.address, amount]) });
-      }
-      steps.mark("approved", "Token approved");
-    }
-    const receipt = await send(contractTx("buy", [t.track_id, amount], isEth ? amount : 0n), steps);
-    await waitIndexed(receipt.blockNumber, steps);
-    out.append(h("p", { class: "ok" }, "Bought. "), downloadLink(t));
-  } catch (e) {
-    steps.fail(explain(e));
-  } finally {
-    button.disabled = false;
-  }
+  await buyListing(t.track_id, t.token, amount, out, button,
+    () => out.append(h("p", { class: "ok" }, "Bought. "), downloadLink(t)));
 }
 
 export async function viewPurchases() {
@@ -188,6 +169,11 @@ export async function viewPurchases() {
   for (const s of sales.items) {
     if (seen.has(s.track_id)) continue;
     seen.add(s.track_id);
+    if (s.kind === "release") {
+      const card = await purchasedRelease(s);
+      if (card) list.append(card);
+      continue;
+    }
     const t = await api(`/api/tracks/${s.track_id}`).catch(() => null);
     if (!t) continue;
     list.append(h("article", { class: "card" },

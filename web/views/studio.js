@@ -30,6 +30,8 @@ async function tracksPanel() {
   if (!page || !page.items.length) return null;
   return h("section", { class: "panel", id: "my-tracks", "aria-labelledby": "my-tracks-h" },
     h("h2", { id: "my-tracks-h" }, "Your tracks"),
+    h("p", {}, h("a", { class: "button secondary", id: "new-release", href: "#/studio/release" }, "New release"),
+      " ", h("span", { class: "muted" }, "An album, EP or single of your tracks, sold together at its own price.")),
     h("ul", { class: "receipts" }, page.items.map((t) => h("li", {},
       h("div", {}, h("a", { href: `#/track/${t.track_id}` }, t.title || `Track ${t.track_id}`), " · ",
         t.listed ? (isFree(t) ? "free" : money(t.price, t.token)) : h("span", { class: "muted" }, "not for sale"),

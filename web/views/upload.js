@@ -3,39 +3,20 @@
 import { ethers } from "../vendor/ethers.min.js";
 import { explain, postJson } from "../api.js";
 import { h, put, stepList, tokenInfo } from "../dom.js";
-import { payeeRow } from "../splits.js";
+import { splitEditor } from "../splits.js";
 import { state } from "../state.js";
 import { send, waitIndexed } from "../wallet.js";
 import { duplicateRefusal } from "./moderation.js";
 
 export function uploadPanel() {
   const tokens = state.status.tokens;
-  const rows = h("div", { id: "split-rows" });
-  const total = h("p", { id: "split-total", "aria-live": "polite" });
-  const addRow = (address = "", percent = "") => { rows.append(payeeRow(address, percent, check)); check(); };
   const submit = h("button", { type: "submit", id: "upload" }, "Upload");
-  function split() {
-    return [...rows.querySelectorAll(".split-row")].map((r) => ({
-      address: r.querySelector("[name=payee]").value.trim(), percent: r.querySelector("[name=percent]").value }));
-  }
-  function check() {
-    const parts = split();
-    const ppm = parts.reduce((s, p) => s + Math.round(Number(p.percent || 0) * 10000), 0);
-    const badAddress = parts.find((p) => !ethers.isAddress(p.address));
-    let msg = `Total: ${(ppm / 10000).toFixed(4).replace(/\.?0+$/, "")}%`;
-    let ok = ppm === 1_000_000 && !badAddress && parts.length > 0;
-    if (ppm !== 1_000_000) msg += " (must be exactly 100%)";
-    if (badAddress) msg += ` · "${badAddress.address || "(empty)"}" is not an address`;
-    total.textContent = msg;
-    total.className = ok ? "ok" : "error";
-    submit.disabled = !ok;
-    return ok;
-  }
+  const editor = splitEditor(submit);
   const progress = h("progress", { max: "100", value: "0", hidden: true, "aria-label": "Upload progress" });
   const out = h("div", { "aria-live": "polite" });
   const form = h("form", { id: "upload-form", onsubmit: (e) => {
     e.preventDefault();
-    if (check()) upload(form, split(), progress, out, submit);
+    if (editor.check()) upload(form, editor.shares(), progress, out, submit);
   } },
   h("label", { for: "audio" }, "Audio (WAV, FLAC, MP3 or OGG)"),
   h("input", { id: "audio", name: "audio", type: "file", accept: "audio/*", required: true }),
@@ -54,11 +35,9 @@ export function uploadPanel() {
   h("label", { for: "preview_start" }, "Preview starts at (seconds)"),
   h("input", { id: "preview_start", name: "preview_start", type: "number", min: "0", step: "0.1", value: "0" }),
   h("fieldset", {}, h("legend", {}, "Split: who is paid, and how much of each sale (after the platform fee)"),
-    rows,
-    h("button", { type: "button", class: "secondary", id: "add-payee", onclick: () => addRow() }, "Add a collaborator"),
-    total),
+    editor.element),
   submit, progress, out);
-  addRow(state.account, "100");
+  editor.addRow(state.account, "100");
   return h("section", { class: "panel", "aria-labelledby": "upload-h" },
     h("h2", { id: "upload-h" }, "Upload a track"), form);
 }
@@ -73,8 +52,7 @@ function upload(form, split, progress, out, submit) {
   }
   data.delete("price_human");
   data.set("price", price.toString());
-  data.set("split", JSON.stringify(split.map((p) => ({
-    address: p.address, share_ppm: Math.round(Number(p.percent) * 10000) }))));
+  data.set("split", JSON.stringify(split));
   // XMLHttpRequest, not fetch: it reports upload progress.
   const xhr = new XMLHttpRequest();
   xhr.open("POST", "/api/uploads");

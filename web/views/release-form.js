@@ -1,0 +1,164 @@
+// "New release" in the studio: the artist picks their own tracks in order, names the
+// release, adds artwork, a price and a split; the server pins the artwork and metadata, the
+// catalog signer approves it, and the artist's wallet creates the split (if new) and
+// registers the release.
+import { ethers } from "../vendor/ethers.min.js";
+import { api, explain, postJson } from "../api.js";
+import { h, main, money, put, stepList, tokenInfo } from "../dom.js";
+import { splitEditor, splitOf } from "../splits.js";
+import { ETH, route, state } from "../state.js";
+import { contractTx, eventsOf, readContract, send, signIn, waitIndexed } from "../wallet.js";
+
+export async function viewNewRelease() {
+  put(main, h("p", {}, h("a", { href: "#/studio" }, "Back to the studio")), h("h1", {}, "New release"));
+  if (!state.account || !state.session) {
+    main.append(h("p", {}, "Sign in with your wallet to make a release of your tracks."),
+      h("button", { type: "button", onclick: async () => { if (await signIn()) route(); } }, "Sign in"));
+    return;
+  }
+  const page = await api(`/api/tracks?artist=${state.account.toLowerCase()}&include_unlisted=true&limit=500`);
+  const mine = page.items.filter((t) => t.genuine && !t.blocked);
+  if (!mine.length) {
+    main.append(h("p", {}, "You have no tracks to put on a release yet: upload some in the studio first."));
+    return;
+  }
+  main.append(releaseForm(mine));
+}
+
+// Each payee's average share over the tracks (a track without them counts as zero), rounded
+// down, the rest to the artist: the least the server accepts (backend/release_splits.py).
+export function fairSplit(splits, artist) {
+  const total = new Map();
+  for (const s of splits) {
+    s.recipients.forEach((r, i) => total.set(r.toLowerCase(), (total.get(r.toLowerCase()) || 0) + Number(s.shares_ppm[i])));
+  }
+  const me = artist.toLowerCase();
+  const pairs = [...total].map(([a, sum]) => [a, Math.floor(sum / splits.length)]).filter(([a, p]) => a !== me && p > 0);
+  return [[me, 1_000_000 - pairs.reduce((s, [, p]) => s + p, 0)], ...pairs];
+}
+
+function releaseForm(mine) {
+  const chosen = [];
+  const splits = new Map();
+  const submit = h("button", { type: "submit", id: "create-release" }, "Create the release");
+  const editor = splitEditor(submit);
+  const list = h("ol", { id: "release-tracks", class: "tracklist" });
+  const picker = h("select", { id: "pick-track" });
+  const sum = h("p", { class: "muted", id: "chosen-sum" });
+  const note = h("p", { class: "muted", id: "split-note" });
+  const out = h("div", { "aria-live": "polite" });
+  async function redraw() {
+    put(list, chosen.map((t, i) => h("li", {}, h("span", {}, t.title || `Track ${t.track_id}`), " ",
+      i ? h("button", { type: "button", class: "secondary", "aria-label": `Move ${t.title} up`, onclick: () => {
+        [chosen[i - 1], chosen[i]] = [chosen[i], chosen[i - 1]]; redraw();
+      } }, "Move up") : null, " ",
+      h("button", { type: "button", class: "secondary", "aria-label": `Remove ${t.title}`, onclick: () => {
+        chosen.splice(i, 1); redraw();
+      } }, "Remove"))));
+    put(picker, mine.filter((t) => !chosen.includes(t))
+      .map((t) => h("option", { value: t.track_id }, t.title || `Track ${t.track_id}`)));
+    const sums = {};
+    for (const t of chosen) sums[t.token] = (sums[t.token] || 0n) + BigInt(t.price);
+    sum.textContent = chosen.length ? `Tracks bought one by one: ${Object.entries(sums)
+      .map(([token, s]) => money(s, token)).join(" + ")}` : "Add tracks to the release, in the order they play.";
+    if (!chosen.length) return;
+    for (const t of chosen) {
+      if (!splits.has(t.split_id)) splits.set(t.split_id, await api(`/api/splits/${t.split_id}`));
+    }
+    editor.fill(fairSplit(chosen.map((t) => splits.get(t.split_id)), state.account));
+    note.textContent = "Suggested from the tracks' splits: each collaborator gets at least their average share "
+      + "over the release's tracks (the catalog refuses less). You may give them more.";
+  }
+  const tokens = state.status.tokens;
+  const form = h("form", { id: "release-form", onsubmit: (e) => {
+    e.preventDefault();
+    if (editor.check()) create(form, chosen, editor.shares(), out, submit);
+  } },
+  h("fieldset", {}, h("legend", {}, "Tracks, in the order they play"), list,
+    h("label", { for: "pick-track" }, "Your tracks"), picker, " ",
+    h("button", { type: "button", class: "secondary", id: "add-track", onclick: () => {
+      const t = mine.find((x) => String(x.track_id) === picker.value);
+      if (t) { chosen.push(t); redraw().catch((err) => put(out, h("p", { class: "error" }, explain(err)))); }
+    } }, "Add to the release"), sum),
+  h("label", { for: "title" }, "Title"), h("input", { id: "title", name: "title", required: true, maxlength: 300 }),
+  h("label", { for: "release_type" }, "Release type"),
+  h("select", { id: "release_type", name: "release_type" },
+    [["album", "Album"], ["ep", "EP"], ["single", "Single"]].map(([v, l]) => h("option", { value: v }, l))),
+  h("label", { for: "genre" }, "Genre"), h("input", { id: "genre", name: "genre", maxlength: 100 }),
+  h("label", { for: "description" }, "Description"),
+  h("textarea", { id: "description", name: "description", rows: 2, maxlength: 5000 }),
+  h("label", { for: "artwork" }, "Artwork (PNG or JPEG)"),
+  h("input", { id: "artwork", name: "artwork", type: "file", accept: "image/png,image/jpeg", required: true }),
+  h("label", { for: "price" }, "Price"),
+  h("input", { id: "price", name: "price_human", required: true, inputmode: "decimal" }),
+  h("label", { for: "token" }, "Paid in"),
+  h("select", { id: "token", name: "token" }, tokens.map((t) => h("option", { value: t.address }, t.symbol))),
+  h("fieldset", {}, h("legend", {}, "Split: who is paid, and how much of each sale (after the platform fee)"),
+    note, editor.element),
+  submit, out);
+  editor.addRow(state.account, "100");
+  redraw();
+  return h("section", { class: "panel", "aria-labelledby": "release-h" },
+    h("h2", { id: "release-h" }, "Your release"), form);
+}
+
+async function create(form, chosen, split, out, submit) {
+  const data = new FormData(form);
+  const token = tokenInfo(data.get("token"));
+  let price;
+  try { price = ethers.parseUnits(String(data.get("price_human")).trim(), token.decimals); } catch {
+    put(out, h("p", { class: "error" }, `Enter a price in ${token.symbol}, like 9.5.`));
+    return;
+  }
+  if (!chosen.length) { put(out, h("p", { class: "error" }, "Add at least one track to the release.")); return; }
+  if (price === 0n && token.address !== ETH) {
+    put(out, h("p", { class: "error" }, "A release paid in a token needs a price above zero."));
+    return;
+  }
+  const body = new FormData();
+  for (const k of ["title", "description", "genre", "release_type"]) body.set(k, data.get(k));
+  body.set("track_ids", JSON.stringify(chosen.map((t) => t.track_id)));
+  body.set("artwork", data.get("artwork"));
+  const steps = stepList([["pinned", "Pin the artwork and details to IPFS"], ["split", "Create the split on chain"],
+    ["attested", "Get the catalog's approval"], ["submitted", "Register the release in your wallet"],
+    ["mined", "Mined"], ["indexed", "In the store"]]);
+  put(out, steps);
+  submit.disabled = true;
+  let pinned = null;
+  const run = async () => {
+    try {
+      if (!pinned) pinned = await api("/api/releases", { method: "POST", body });
+      steps.mark("pinned", `Pinned to IPFS: metadata ${pinned.metadata_cid}`);
+      const s = splitOf(split.map((p) => ({ address: p.address, ppm: p.share_ppm })));
+      const [exists] = await readContract("splitExists", [s.split_id]);
+      if (!exists) await send(contractTx("createSplit", [s.recipients, s.shares_ppm]));
+      steps.mark("split", exists ? "The split already exists" : "Split created");
+      const fresh = await postJson(`/api/uploads/${pinned.metadata_cid}/attestation`, { split });
+      steps.mark("attested", "Approved by the catalog");
+      const receipt = await send(contractTx("registerRelease", [pinned.metadata_cid, s.split_id, token.address, price,
+        pinned.track_ids, fresh.attestation]), steps);
+      const id = Number(eventsOf(receipt, "ReleaseRegistered")[0].args.releaseId);
+      await waitIndexed(receipt.blockNumber, steps);
+      await untilShown(id);
+      out.append(h("p", { class: "ok", id: "release-registered" }, "Your release is in the store. ",
+        h("a", { href: `#/release/${id}` }, `Open release ${id}`)));
+    } catch (e) {
+      steps.fail(explain(e));
+      // The pinned files are kept: trying again goes on from the step that failed.
+      out.append(h("button", { type: "button", class: "secondary", onclick: (ev) => { ev.target.remove(); run(); } },
+        "Try again"));
+      submit.disabled = !!pinned;
+    }
+  };
+  await run();
+}
+
+// The indexer reads the release's metadata from IPFS just after the block: wait (a little)
+// until the release page has its title, so the link opens a complete page.
+async function untilShown(id) {
+  for (let i = 0; i < 40; i++) {
+    const r = await api(`/api/releases/${id}`).catch(() => null);
+    if (r?.title) return;
+    await new Promise((ok) => setTimeout(ok, 500));
+  }
+}

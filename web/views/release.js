@@ -1,0 +1,164 @@
+// Releases (albums, EPs, singles): a release's page (artwork, its tracks with previews, its
+// price beside the tracks bought one by one, Buy, then the zip and each track), the
+// store's release cards and the track page's "On releases" line.
+import { ethers } from "../vendor/ethers.min.js";
+import { api } from "../api.js";
+import { add, h, main, money, put, short, tokenInfo, when } from "../dom.js";
+import { buyListing } from "../purchase.js";
+import { state } from "../state.js";
+import { connect, needSession } from "../wallet.js";
+import { downloadLink } from "./downloads.js";
+
+const TYPES = { album: "Album", ep: "EP", single: "Single" };
+export const releaseType = (r) => TYPES[r.release_type] || "Release";
+const artwork = (r) => `/api/releases/${r.release_id}/artwork`;
+const seconds = (s) => `${Math.floor(s / 60)}:${String(Math.round(s % 60)).padStart(2, "0")}`;
+
+// What the tracks cost bought one by one, per token ("11 mUSDC", or "11 mUSDC + 0.002 ETH").
+export const tracksSum = (r) => Object.entries(r.tracks_price_sum || {})
+  .map(([token, sum]) => money(sum, token)).join(" + ");
+
+// The saving when every track is in the release's token; null otherwise.
+function saving(r) {
+  const sums = Object.entries(r.tracks_price_sum || {});
+  if (sums.length !== 1 || sums[0][0].toLowerCase() !== r.token.toLowerCase()) return null;
+  const diff = BigInt(sums[0][1]) - BigInt(r.price);
+  return diff > 0n ? money(diff, r.token) : null;
+}
+
+export function releaseCard(r) {
+  const count = (r.tracks || []).length;
+  return h("article", { class: "card release", "aria-label": r.title },
+    h("img", { src: artwork(r), alt: `Artwork for ${r.title}`, loading: "lazy" }),
+    h("div", { class: "kind" }, releaseType(r), count ? ` · ${count} tracks` : ""),
+    h("h3", {}, h("a", { href: `#/release/${r.release_id}` }, r.title)),
+    h("div", { class: "muted" }, r.artist_name || short(r.artist), r.genre ? ` · ${r.genre}` : ""),
+    h("div", {}, h("span", { class: "price" }, money(r.price, r.token)), " ",
+      h("a", { class: "button", href: `#/release/${r.release_id}`, "aria-label": `Buy ${r.title}` }, "Buy")));
+}
+
+// The store's releases, newest first; nothing when there are none (or the server has none).
+export async function releasesSection() {
+  const page = await api("/api/releases?limit=12").catch(() => null);
+  if (!page || !page.items.length) return null;
+  return h("section", { id: "releases", "aria-labelledby": "releases-h" },
+    h("h2", { id: "releases-h" }, "Releases"), h("div", { class: "grid" }, page.items.map(releaseCard)),
+    h("h2", {}, "Tracks"));
+}
+
+// The track page's line naming the releases that hold it.
+export function releasesOn(t) {
+  const list = t.releases || [];
+  if (!list.length) return null;
+  return h("p", { id: "on-releases" }, "On releases: ", list.map((r, i) => [i ? ", " : "",
+    h("a", { href: `#/release/${r.release_id}` }, r.title || `Release ${r.release_id}`),
+    ` (${money(r.price, r.token)}${r.available ? "" : ", not for sale"})`]));
+}
+
+export async function viewRelease(id) {
+  const r = await api(`/api/releases/${id}`);
+  const info = tokenInfo(r.token);
+  const bought = state.account ? await boughtBy(r.release_id, state.account) : false;
+  const out = h("div", { "aria-live": "polite" });
+  const amount = h("input", { id: "amount", type: "text", inputmode: "decimal",
+    value: ethers.formatUnits(BigInt(r.price), info.decimals), "aria-describedby": "amount-help" });
+  const buy = h("button", { type: "button", id: "buy", onclick: () => buyRelease(r, amount.value, out, buy) },
+    `Buy the ${releaseType(r).toLowerCase()} for ${info.symbol}`);
+  const save = saving(r);
+  put(main,
+    h("h1", {}, r.title),
+    h("div", { class: "panel release-head" },
+      h("img", { src: artwork(r), alt: `Artwork for ${r.title}`, width: 220, height: 220 }),
+      h("div", {},
+        h("p", { class: "kind" }, releaseType(r), ` · ${r.tracks.length} ${r.tracks.length === 1 ? "track" : "tracks"}`),
+        h("p", {}, h("strong", {}, r.artist_name || ""), " ",
+          h("a", { class: "mono", href: `#/ledger/artist/${r.artist}` }, short(r.artist))),
+        h("p", { class: "muted" }, [r.genre, `${r.sales} ${r.sales === 1 ? "sale" : "sales"}`].filter(Boolean).join(" · ")),
+        r.description ? h("p", {}, r.description) : null,
+        h("p", {}, "Price: ", h("span", { class: "price", id: "release-price" }, money(r.price, r.token))),
+        tracksSum(r) ? h("p", { class: "muted", id: "tracks-sum" }, `Tracks bought one by one: ${tracksSum(r)}`,
+          save ? ` (the ${releaseType(r).toLowerCase()} saves ${save})` : "") : null)),
+    trackList(r),
+    h("section", { class: "panel", id: "release-buy", "aria-label": "Buy" },
+      !r.available ? h("p", { class: "error", id: "unavailable" }, unavailable(r))
+        : bought ? h("p", { class: "ok" }, "You bought this release.")
+          : [h("label", { for: "amount" }, `Pay (${info.symbol})`), amount,
+            h("p", { id: "amount-help", class: "muted" },
+              "Pay what you want: the price or more. You get every track of the release, as files to download."),
+            buy],
+      out, bought ? downloads(r) : null,
+      h("p", {}, h("a", { href: `#/ledger/track/${r.release_id}` }, "This release's sales in the ledger"))));
+}
+
+// Why a release cannot be bought, in words (the API's reason, or one made from its flags).
+function unavailable(r) {
+  if (r.unavailable_reason) return `Not for sale: ${r.unavailable_reason.replace(/\.$/, "")}.`;
+  if (r.blocked) return "Not for sale: this release was taken down.";
+  if (!r.listed) return "Not for sale: its artist took it off sale.";
+  return "Not for sale right now.";
+}
+
+function trackList(r) {
+  return h("section", { class: "panel", "aria-labelledby": "tracklist-h" },
+    h("h2", { id: "tracklist-h" }, "Tracks"),
+    h("ol", { class: "tracklist", id: "tracklist" }, r.tracks.map((t) => {
+      const title = t.title || `Track ${t.track_id}`;
+      const trouble = t.blocked ? "taken down" : t.genuine === false ? "not available" : null;
+      return h("li", { "data-track": t.track_id },
+        h("div", { class: "row" }, h("a", { href: `#/track/${t.track_id}` }, title),
+          t.duration ? h("span", { class: "muted" }, ` ${seconds(t.duration)}`) : null,
+          h("span", { class: "muted" }, t.listed ? ` · ${money(t.price, t.token)} on its own` : " · only on releases"),
+          trouble ? h("span", { class: "error" }, ` · ${trouble}`) : null),
+        t.preview_url && !trouble ? h("audio", { controls: true, preload: "none", src: t.preview_url,
+          "aria-label": `Preview of ${title}` }) : null);
+    })));
+}
+
+// Whether this wallet bought the release (the ledger's sales by buyer and listing).
+async function boughtBy(id, account) {
+  const sales = await api(`/api/ledger/sales?buyer=${account}&track=${id}&limit=1`).catch(() => null);
+  return !!sales?.items?.length;
+}
+
+async function buyRelease(r, amountText, out, button) {
+  const info = tokenInfo(r.token);
+  let amount;
+  try { amount = ethers.parseUnits(amountText.trim(), info.decimals); } catch {
+    put(out, h("p", { class: "error" }, `Enter an amount in ${info.symbol}, like 9.5.`));
+    return;
+  }
+  if (amount < BigInt(r.price)) {
+    put(out, h("p", { class: "error" }, `The price is ${money(r.price, r.token)}; pay that or more.`));
+    return;
+  }
+  if (!state.account && !(await connect())) return;
+  await buyListing(r.release_id, r.token, amount, out, button, (o) => {
+    button.hidden = true;
+    add(o, h("p", { class: "ok", id: "bought" }, "Bought. Download the whole release or any of its tracks:"),
+      downloads(r));
+  });
+}
+
+// The zip of every track, and each track on its own (a buyer of the release may download them).
+function downloads(r) {
+  const zip = h("button", { type: "button", class: "download", id: "download-zip", onclick: async () => {
+    if (!(await needSession())) return;
+    // Through a link so the browser streams the file to disk; the session cookie gates it.
+    const a = h("a", { href: `/api/releases/${r.release_id}/download`, download: "" });
+    document.body.append(a); a.click(); a.remove();
+  } }, `Download ${r.title} (zip)`);
+  return h("div", { class: "downloads", id: "release-downloads" }, h("div", { class: "actions" }, zip),
+    h("ul", { class: "receipts" }, r.tracks.filter((t) => !t.blocked)
+      .map((t) => h("li", {}, downloadLink({ track_id: t.track_id, title: t.title || `Track ${t.track_id}` })))));
+}
+
+// A release in "My purchases": what was paid, when, and its downloads.
+export async function purchasedRelease(s) {
+  const r = await api(`/api/releases/${s.track_id}`).catch(() => null);
+  if (!r) return null;
+  return h("article", { class: "card release" },
+    h("img", { src: artwork(r), alt: `Artwork for ${r.title}` }),
+    h("div", { class: "kind" }, releaseType(r), ` · ${r.tracks.length} tracks`),
+    h("h3", {}, h("a", { href: `#/release/${r.release_id}` }, r.title)), h("div", { class: "muted" }, r.artist_name),
+    h("div", {}, `Paid ${money(s.amount, s.token)} on ${when(s.block_time)}`), downloads(r));
+}
