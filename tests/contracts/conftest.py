@@ -171,6 +171,68 @@ def usdc_track(market, artist, solo_split, usdc):
     return tx.return_value
 
 
+# ---------------------------------------------------------------- signatures: listing attestations, permits
+
+LISTING = {"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"},
+                       {"name": "splitId", "type": "bytes32"}, {"name": "deadline", "type": "uint256"}]}
+PERMIT = {"Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                     {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                     {"name": "deadline", "type": "uint256"}]}
+# Anvil's default mnemonic (brownie starts it without one): the keys of `accounts`, so tests
+# can sign off-chain as them. `anvil_key` checks the derived address, so a change fails loudly.
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def signable(market, cid, registrant, split, deadline, chain_id=None, contract=None):
+    import brownie
+    from eth_account.messages import encode_typed_data
+
+    return encode_typed_data(
+        domain_data={"name": "Ninety", "version": "1", "chainId": chain_id or brownie.chain.id,
+                     "verifyingContract": contract or market.address},
+        message_types=LISTING, message_data={"metadataCid": cid, "registrant": str(registrant),
+                                             "splitId": bytes.fromhex(str(split)[2:]), "deadline": deadline})
+
+
+def attest(key, market, cid, registrant, split, chain_id=None, contract=None, deadline=None):
+    """A listing attestation in its wire format: the 32-byte deadline, then the catalog
+    signer's (`key`, an eth_account account) 65-byte signature."""
+    import brownie
+    from eth_account import Account
+
+    deadline = brownie.chain.time() + 3600 if deadline is None else deadline
+    sig = Account.sign_message(signable(market, cid, registrant, split, deadline, chain_id, contract), key.key).signature
+    return deadline.to_bytes(32, "big") + bytes(sig)
+
+
+def anvil_key(account):
+    """The private key of one of Anvil's default accounts."""
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    for i in range(20):
+        local = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+        if local.address == str(account):
+            return local.key
+    raise AssertionError(f"{account} is not one of Anvil's default accounts")
+
+
+def permit(token, owner_key, owner, spender, value, deadline, nonce=None):
+    """(v, r, s) of an EIP-2612 permit signed with `owner_key`, on the domain the token
+    reports through EIP-5267 `eip712Domain()` (as a wallet builds it); the owner's
+    current nonce unless `nonce` is given."""
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    _, name, version, chain_id, contract, _, _ = token.eip712Domain()
+    message = {"owner": str(owner), "spender": str(spender), "value": value,
+               "nonce": token.nonces(owner) if nonce is None else nonce, "deadline": deadline}
+    signed = Account.sign_message(encode_typed_data(
+        domain_data={"name": name, "version": version, "chainId": chain_id, "verifyingContract": str(contract)},
+        message_types=PERMIT, message_data=message), owner_key)
+    return signed.v, "0x" + signed.r.to_bytes(32, "big").hex(), "0x" + signed.s.to_bytes(32, "big").hex()
+
+
 # ---------------------------------------------------------------- sponsor pools (tests/contracts/test_pool_*.py)
 
 CID = "bafkreiepochreport"

@@ -4,10 +4,9 @@ and unblocks tracks, and a block stops sales but never payees' money."""
 import brownie
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from conftest import EPOCH_SECONDS, ETH, distribute
+from conftest import EPOCH_SECONDS, ETH, attest, distribute, signable
 
 CID = "bafkreiattestedmetadata"
 REASON = "bafkreitakedownreason"
@@ -16,25 +15,6 @@ REASON = "bafkreitakedownreason"
 @pytest.fixture(scope="module")
 def signer():
     return Account.create()
-
-
-LISTING = {"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"},
-                       {"name": "splitId", "type": "bytes32"}, {"name": "deadline", "type": "uint256"}]}
-
-
-def signable(market, cid, registrant, split, deadline, chain_id=None, contract=None):
-    return encode_typed_data(
-        domain_data={"name": "Ninety", "version": "1", "chainId": chain_id or brownie.chain.id,
-                     "verifyingContract": contract or market.address},
-        message_types=LISTING, message_data={"metadataCid": cid, "registrant": str(registrant),
-                                             "splitId": bytes.fromhex(str(split)[2:]), "deadline": deadline})
-
-
-def attest(key, market, cid, registrant, split, chain_id=None, contract=None, deadline=None):
-    """The wire format: the 32-byte deadline, then the 65-byte signature."""
-    deadline = brownie.chain.time() + 3600 if deadline is None else deadline
-    sig = Account.sign_message(signable(market, cid, registrant, split, deadline, chain_id, contract), key.key).signature
-    return deadline.to_bytes(32, "big") + bytes(sig)
 
 
 @pytest.fixture
