@@ -12,9 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
 
 from backend import problems, security
-from backend.api import auth, free_downloads, ledger, media, moderation, pools, status, tracks, uploads
+from backend.api import auth, free_downloads, ledger, media, moderation, pools, releases, status, tracks, uploads
 from backend.crypto import MasterKey
-from backend.limits import BodySizeLimit
+from backend.limits import RELEASE_FORM_BYTES, BodySizeLimit
 from backend.quotas import install_upload_gc
 from backend.ratelimit import RateLimits
 from backend.recordings import Recordings
@@ -76,6 +76,8 @@ def create_app(services: Services) -> FastAPI:
     problems.install(app)
     # The limit is for the audio; the rest of the form (artwork, text) gets 11 MiB more.
     app.add_middleware(BodySizeLimit, limit=services.max_upload_bytes + 11 * 1024 * 1024, paths=("/api/uploads",))
+    # A release's form is its artwork (at most 10 MiB) and a few short fields.
+    app.add_middleware(BodySizeLimit, limit=RELEASE_FORM_BYTES, paths=("/api/releases",))
     app.include_router(status.router)
     app.include_router(auth.router)
     app.include_router(uploads.router)
@@ -84,6 +86,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(tracks.router)
     app.include_router(media.router)
     app.include_router(free_downloads.router)
+    app.include_router(releases.router)
     app.include_router(ledger.router)
     app.include_router(ledger.splits_router)
     app.include_router(pools.router)

@@ -2,7 +2,9 @@
 accepts, a recording that is not another wallet's (409 naming the track it matches), a
 split that keeps the payees of the wallet's earlier track of the same recording, and the
 catalog signer's EIP-712 attestation that only this wallet may list the metadata CID
-with this split. Used by the upload routes (backend/api/uploads.py)."""
+with this split. A release's split must also keep its tracks' collaborators whole
+(backend/release_splits.py), and its members must still be the wallet's tracks this
+server sells. Used by the upload routes (backend/api/uploads.py, releases.py)."""
 from __future__ import annotations
 
 import json
@@ -12,8 +14,10 @@ from typing import Any
 from sqlmodel import Session, SQLModel, select
 from web3 import Web3
 
-from backend import fingerprint, recordings, validators
+from backend import fingerprint, recordings, release_splits, validators
+from backend.catalog import member_problem, tracks_by_id
 from backend.errors import ApiError
+from backend.models import ReleaseUpload
 from backend.services import Services
 from ninety.attest import ATTESTATION_SECONDS
 from ninety.market import sorted_split
@@ -107,3 +111,39 @@ def refuse_duplicate(owner: recordings.Owner, refusal: Any) -> None:
                    match={"kind": owner.kind},
                    counter_notice={"method": "POST", "path": "/api/moderation/counter-notices",
                                    "body": {"refusal_id": refusal.id, "statement": "…", "contact": "…"}})
+
+
+def member_splits(db: Any, track_ids: list[int]) -> list[list[tuple[str, int]]]:
+    """Each track's current split as [(recipient, share_ppm)], in `track_ids`' order."""
+    track, sr = SQLModel.metadata.tables["track"], SQLModel.metadata.tables["split_recipient"]
+    split_of = dict(db.execute(select(track.c.track_id, track.c.split_id).where(track.c.track_id.in_(track_ids))).all())
+    rows = db.execute(select(sr.c.split_id, sr.c.recipient, sr.c.share_ppm)
+                      .where(sr.c.split_id.in_(set(split_of.values()))).order_by(sr.c.split_id, sr.c.position)).all()
+    by_split: dict[str, list[tuple[str, int]]] = {}
+    for split, recipient, share in rows:
+        by_split.setdefault(split, []).append((recipient, int(share)))
+    return [by_split.get(split_of.get(t, ""), []) for t in track_ids]
+
+
+def refuse_release(db: Any, release: ReleaseUpload, wallet: str, recipients: list[str], shares: list[int]) -> None:
+    """409 unless every member of the release is still one of `wallet`'s tracks this server
+    sells (a track taken down since the upload, say), and the split keeps every other payee
+    of those tracks at its fair share (backend/release_splits.py)."""
+    ids = [int(t) for t in json.loads(release.track_ids)]
+    rows = tracks_by_id(db, ids)
+    for tid in ids:
+        problem = member_problem(rows[tid], wallet) if tid in rows else None
+        if tid not in rows or problem is not None:
+            raise ApiError(409, f"this release can no longer be listed: {problem.detail if problem else f'no track {tid}'}",
+                           title="Release member unavailable", track_id=tid)
+    splits = member_splits(db, ids)
+    losers = release_splits.losers(splits, wallet, recipients, shares)
+    if losers:
+        cut = ", ".join(f"{x.address} ({x.owed_ppm / 10_000:g}% → {x.given_ppm / 10_000:g}%)" for x in losers)
+        raise ApiError(409, f"this split would pay the payees of the release's tracks less than their average share "
+                            f"over its tracks: {cut}. Give each at least that share (suggested_split does)",
+                       title="Collaborators would lose share",
+                       losers=[{"address": x.address, "share_ppm": x.owed_ppm, "new_share_ppm": x.given_ppm}
+                               for x in losers],
+                       suggested_split=[{"address": a, "share_ppm": s}
+                                        for a, s in release_splits.suggested_split(splits, wallet)])

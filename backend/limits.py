@@ -1,7 +1,7 @@
 """Refuse request bodies over a limit while they stream in, without buffering them.
 
 Every request body is capped at MAX_BODY_BYTES (64 KiB) before anything parses it, except
-the media upload endpoint's, which has its own larger cap."""
+the media and release upload endpoints', which have their own larger caps."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,7 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 MAX_BODY_BYTES = 64 * 1024
+RELEASE_FORM_BYTES = 10 * 1024 * 1024 + 256 * 1024  # POST /api/releases: the artwork and short fields
 
 
 class BodySizeLimit:

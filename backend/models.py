@@ -109,3 +109,18 @@ class CounterNotice(SQLModel, table=True):
     contact: str
     created_at: float
     status: str = "open"  # open | closed
+
+
+class ReleaseUpload(SQLModel, table=True):
+    """A release's metadata and artwork pinned by POST /api/releases for `artist`: what
+    lets POST /api/uploads/{metadata_cid}/attestation attest it for that wallet only, and
+    what the catalog serves a release's artwork from (a release has no audio of its own:
+    its members' files are their uploads)."""
+
+    __tablename__ = "release_upload"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    artist: str = Field(index=True)
+    metadata_cid: str = Field(index=True, unique=True)
+    artwork_cid: str
+    track_ids: str  # JSON list of the member track ids, in order, as the metadata names them
+    created_at: float = Field(index=True)

@@ -33,7 +33,7 @@ from sqlmodel import Session, SQLModel
 
 import ninety.models  # noqa: F401  (registers the ledger's `track` and `checkpoint` tables)
 from backend.errors import ApiError
-from backend.models import Upload  # noqa: F401  (registers the `upload` table read through T below)
+from backend.models import ReleaseUpload, Upload  # noqa: F401  (registers the tables read through T below)
 from backend.services import Services
 from ninety.errors import IpfsError
 
@@ -147,14 +147,17 @@ def ledger_covers_until(engine: Engine, rpc: Any, contract: str) -> float:
 
 
 def unpin_unreferenced(engine: Engine, ipfs: Any, cids: Iterable[str]) -> list[str]:
-    """Unpin those of `cids` that no upload row references; returns the ones unpinned."""
-    upload = T["upload"]
+    """Unpin those of `cids` that no upload row (of a track or a release) references;
+    returns the ones unpinned. A release's artwork may be the very file of a track's."""
+    upload, release = T["upload"], T["release_upload"]
     done = []
     for cid in dict.fromkeys(c for c in cids if c):
         with engine.connect() as conn:
             used = conn.execute(select(upload.c.id).where(
                 (upload.c.metadata_cid == cid) | (upload.c.audio_cid == cid)
                 | (upload.c.preview_cid == cid) | (upload.c.artwork_cid == cid)).limit(1)).first()
+            used = used or conn.execute(select(release.c.id).where(
+                (release.c.metadata_cid == cid) | (release.c.artwork_cid == cid)).limit(1)).first()
         if used is None and ipfs.unpin(cid):
             done.append(cid)
     return done

@@ -60,7 +60,7 @@ rate_limit_table = Table(
 RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("signin", "GET", ("/api/auth/nonce",)),
     ("signin", "POST", ("/api/auth/login",)),
-    ("upload", "POST", ("/api/uploads",)),
+    ("upload", "POST", ("/api/uploads", "/api/releases")),
     ("export", "GET", ("/api/ledger/sales", "/api/ledger/withdrawals")),
     ("reconciliation", "GET", ("/api/ledger/reconciliation",)),
 )

@@ -1,6 +1,6 @@
 """The tracks' files: public previews and artwork streamed from IPFS, and the full
-original for a wallet that bought the track (or any signed-in wallet for a free one),
-decrypted as it streams. Only files this server made and pinned itself are served."""
+original for a wallet that bought the track or a release holding it (or any signed-in
+wallet for a free one), decrypted as it streams. Only files this server made and pinned itself are served."""
 from __future__ import annotations
 
 import re
@@ -8,50 +8,19 @@ from typing import Any, Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlmodel import SQLModel
 
-from backend import audio
 from backend.catalog import is_free, refuse_if_blocked, shown_track, upload_of
 from backend.crypto import decrypt_range
 from backend.deps import DbDep, ServicesDep, TrackId, WalletDep
 from backend.errors import ApiError
+from backend.ipfs_files import serve_cid
 from backend.ranges import parse_range
 from backend.services import Services
 
 router = APIRouter(prefix="/api/tracks", tags=["catalog"])
 T = SQLModel.metadata.tables
-
-
-_ASSET_HEADS: dict[str, tuple[int, str]] = {}  # cid -> (size, media type): CIDs never change
-
-
-def _serve_bytes(request: Request, services: Services, cid: str, extra: dict[str, str] | None = None) -> Response:
-    """Stream `cid` from IPFS, Range supported, never holding the file whole. A whole
-    file is verified against its CID as it streams (a mismatch cuts the response)."""
-    ipfs = services.ipfs
-    if cid not in _ASSET_HEADS:
-        head = ipfs.cat(cid, offset=0, length=64)
-        kind = audio.AUDIO_TYPES.get(audio.sniff_audio(head) or "") or audio.sniff_image(head[:16])
-        if len(_ASSET_HEADS) > 4096:
-            _ASSET_HEADS.clear()
-        _ASSET_HEADS[cid] = (ipfs.size(cid), kind or "application/octet-stream")
-    size, media_type = _ASSET_HEADS[cid]
-    headers = {"Accept-Ranges": "bytes", **(extra or {})}
-    span = parse_range(request.headers.get("range"), size)
-    start, end = span if span is not None else (0, size - 1)
-    chunks = ipfs.stream(cid) if span is None else ipfs.stream(cid, offset=start, length=end - start + 1)
-    first = next(chunks, b"")  # fetched now: IPFS trouble is an error response, not a cut stream
-
-    def body() -> Iterator[bytes]:
-        yield first
-        yield from chunks
-
-    headers["Content-Length"] = str(end - start + 1)
-    if span is not None:
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return StreamingResponse(body(), status_code=206 if span is not None else 200, media_type=media_type,
-                             headers=headers)
 
 
 def _asset(request: Request, services: Services, db: Any, track_id: int, column: str, what: str) -> Response:
@@ -64,7 +33,7 @@ def _asset(request: Request, services: Services, db: Any, track_id: int, column:
     assert upload is not None
     if services.ipfs is None:
         raise ApiError(503, "this server has no IPFS node configured")
-    return _serve_bytes(request, services, getattr(upload, column),
+    return serve_cid(request, services, getattr(upload, column),
                         {"Cache-Control": "public, max-age=31536000, immutable"})
 
 
@@ -82,6 +51,16 @@ def artwork(track_id: TrackId, request: Request, services: ServicesDep, db: DbDe
     return _asset(request, services, db, track_id, "artwork_cid", "artwork")
 
 
+def bought(db: Any, wallet: str, track_id: int) -> bool:
+    """A Sale to `wallet` of the track, or of any release holding it (whatever became of
+    that release since: the buyer paid for its tracks)."""
+    sale, rt = T["sale"], T["release_track"]
+    holding = select(rt.c.release_id).where(rt.c.track_id == track_id)
+    hit = db.execute(select(sale.c.tx_hash).where(sale.c.buyer == wallet, or_(
+        sale.c.track_id == track_id, sale.c.track_id.in_(holding))).limit(1)).first()
+    return hit is not None
+
+
 def _safe_name(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9._ -]", "_", name).strip(" .") or "track"
     return cleaned[:150]
@@ -89,21 +68,18 @@ def _safe_name(name: str) -> str:
 
 @router.get("/{track_id}/download", responses={206: {"description": "a byte range"}})
 def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep, wallet: WalletDep) -> Response:
-    """The full original file, for a signed-in wallet that bought the track (a Sale of it
-    in the ledger), or for any signed-in wallet if the track is free (an ETH price of 0).
+    """The full original file, for a signed-in wallet that bought the track or a release
+    holding it (a Sale of either in the ledger), or for any signed-in wallet if the track
+    is free (an ETH price of 0).
     Serving a file never counts toward the sponsor pools (any site can make a signed-in
     browser send a GET): a listener signs the download and POSTs it to
     `/api/tracks/{track_id}/free-download`. 401 without a session, 403 without a
     purchase. Range requests work."""
     row = shown_track(db, track_id)
     refuse_if_blocked(row)
-    free = is_free(row)
-    if not free:
-        sale = T["sale"]
-        bought = db.execute(select(sale.c.tx_hash).where(sale.c.track_id == track_id, sale.c.buyer == wallet).limit(1)).first()
-        if bought is None:
-            raise ApiError(403, f"{wallet} has not bought track {track_id}: buy it, then download once the sale is indexed",
-                           title="Purchase required")
+    if not is_free(row) and not bought(db, wallet, track_id):
+        raise ApiError(403, f"{wallet} has not bought track {track_id} (nor a release holding it): buy it, then "
+                            "download once the sale is indexed", title="Purchase required")
     upload = upload_of(db, row)
     assert upload is not None  # shown_track refused the track otherwise
     if services.ipfs is None:

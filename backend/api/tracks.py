@@ -12,7 +12,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlmodel import SQLModel
 
 from backend import pagination, validators
-from backend.catalog import deliverable, recording_taken_down, registered_first_by_another, shown_track
+from backend.catalog import (deliverable, recording_taken_down, registered_first_by_another, release_members,
+                             release_state, release_uploaded_here, shown_track)
 from backend.deps import DbDep, ServicesDep, TrackId
 from backend.errors import ApiError
 from backend.services import Services
@@ -50,6 +51,19 @@ class TrackOut(BaseModel):
     block_reason_cid: str | None
     pending_split_changes: int = Field(0, description="proposed split changes waiting for payees' consent "
                                                       "(GET /api/ledger/tracks/{id}/splits)")
+
+
+class TrackRelease(BaseModel):
+    release_id: int
+    title: str | None
+    price: str
+    token: str
+    available: bool
+
+
+class TrackDetail(TrackOut):
+    releases: list[TrackRelease] = Field(default_factory=list, description="releases holding this track "
+                                                                           "(GET /api/releases/{id})")
 
 
 class TrackPage(BaseModel):
@@ -112,12 +126,13 @@ def list_tracks(
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
 ) -> TrackPage:
-    """Catalog search with cursor pagination (`next_cursor` until it is null). Only
-    tracks this server can deliver: genuine (see the README), not blocked, and with the
+    """Catalog search with cursor pagination (`next_cursor` until it is null). Tracks
+    only (releases are at /api/releases), and only those this server can deliver: genuine (see the README), not blocked, and with the
     files their registrant uploaded here. `include_unlisted` adds tracks their artist
     took off sale. Every order is a keyset page over an index."""
     track = T["track"]
-    stmt = select(track).where(track.c.genuine.is_(True), track.c.blocked.is_(False), deliverable(),
+    stmt = select(track).where(track.c.kind == "track", track.c.genuine.is_(True), track.c.blocked.is_(False),
+                               deliverable(),
                                ~recording_taken_down().exists(), ~registered_first_by_another().exists())
     if not include_unlisted:
         stmt = stmt.where(track.c.listed.is_(True))
@@ -155,8 +170,22 @@ def list_tracks(
     return TrackPage(items=[_item(services, r, pending.get(r["track_id"], 0)) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{track_id}", response_model=TrackOut)
-def get_track(track_id: TrackId, services: ServicesDep, db: DbDep) -> TrackOut:
+@router.get("/{track_id}", response_model=TrackDetail)
+def get_track(track_id: TrackId, services: ServicesDep, db: DbDep) -> TrackDetail:
     """One track: its on-chain listing and its metadata (`blocked` with the reason's CID
-    if it was taken down). 404 for a track this server cannot deliver."""
-    return _item(services, shown_track(db, track_id), pending_counts(db, [track_id]).get(track_id, 0))
+    if it was taken down), and the releases holding it (uploaded here, available or
+    not). 404 for a track this server cannot deliver, and for a release's id (see
+    /api/releases/{id})."""
+    item = _item(services, shown_track(db, track_id), pending_counts(db, [track_id]).get(track_id, 0))
+    return TrackDetail(**item.model_dump(), releases=_releases_of(db, track_id))
+
+
+def _releases_of(db: Any, track_id: int) -> list[TrackRelease]:
+    track, rt = T["track"], T["release_track"]
+    rows = db.execute(select(track, release_uploaded_here().label("uploaded_here"))
+                      .where(track.c.kind == "release", track.c.genuine.is_(True), release_uploaded_here(),
+                             track.c.track_id.in_(select(rt.c.release_id).where(rt.c.track_id == track_id)))
+                      .order_by(track.c.track_id)).mappings().all()
+    members = release_members(db, [r["track_id"] for r in rows])
+    return [TrackRelease(release_id=r["track_id"], title=r["title"], price=str(int(r["price"])), token=r["token"],
+                         available=release_state(r, members[r["track_id"]]).available) for r in rows]

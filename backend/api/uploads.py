@@ -28,7 +28,7 @@ from backend.quotas import check_upload_quota, lock_wallet, unpin_unreferenced
 from backend.crypto import CHUNK_SIZE, encrypt_file, new_key
 from backend.deps import ServicesDep, WalletDep
 from backend.errors import ApiError
-from backend.models import Upload
+from backend.models import ReleaseUpload, Upload
 from backend.services import Services
 from ninety.contract import ETH, load_abi
 from ninety.ipfs import Ipfs
@@ -343,23 +343,30 @@ class AttestationOut(BaseModel):
 @router.post("/api/uploads/{metadata_cid}/attestation", response_model=AttestationOut)
 def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], body: AttestationIn,
                       services: ServicesDep, wallet: WalletDep) -> AttestationOut:
-    """A fresh attestation for one of your uploads and the split you will list it with,
-    right before you register it: the recording is checked again against what was
-    registered since the upload (409 as for an upload), a CID already listed is refused
-    (409), and so is a split that pays the payees of your earlier track of the same
-    recording less than it does (409: change that track's split instead)."""
+    """A fresh attestation for one of your uploads (a track's, or a release's from POST
+    /api/releases) and the split you will list it with, right before you register it:
+    the recording is checked again against what was registered since the upload (409 as
+    for an upload), a CID already listed is refused (409), and so is a split that pays
+    the payees of your earlier track of the same recording less than it does (409:
+    change that track's split instead). A release is refused (409) while one of its
+    tracks is no longer yours to sell here, or with a split that pays its tracks' other
+    payees less than their average share over them (`suggested_split` is one that does)."""
     if services.deployment is None or services.rpc is None:
         raise ApiError(503, "this server has no chain configured (NINETY_RPC_URL)")
     recipients, shares = attestations.split_pairs([p.model_dump() for p in body.split], services.deployment.address)
     with Session(services.engine) as db:
         upload = db.exec(select(Upload).where(Upload.metadata_cid == metadata_cid, Upload.artist == wallet)).first()
-        if upload is None:
+        release = None if upload is not None else db.exec(select(ReleaseUpload).where(
+            ReleaseUpload.metadata_cid == metadata_cid, ReleaseUpload.artist == wallet)).first()
+        if upload is None and release is None:
             raise ApiError(404, f"no upload {metadata_cid} of yours")
         track = SQLModel.metadata.tables["track"]
         if db.execute(select(track.c.track_id).where(track.c.metadata_cid == metadata_cid).limit(1)).first():
             raise ApiError(409, f"{metadata_cid} is already listed")
+        if release is not None:  # a release (POST /api/releases): its members, not a recording
+            attestations.refuse_release(db, release, wallet, recipients, shares)
         stored = upload
-    if stored.audio_hash is not None:
+    if stored is not None and stored.audio_hash is not None:
         again = fingerprint.Analysis(stored.audio_hash, stored.duration or 0.0, 0, 0,
                                      None if stored.fingerprint is None else fingerprint.unpack(stored.fingerprint))
         refusal = recordings.check(services.recordings, services.engine, wallet, again, stored.file_name)
