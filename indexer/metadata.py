@@ -1,4 +1,5 @@
-"""Track metadata from IPFS: fetched after TrackRegistered, verified against its CID.
+"""Listing metadata from IPFS: fetched after TrackRegistered or ReleaseRegistered, verified
+against its CID.
 
 Separate from the ledger transaction on purpose: an unreachable node or a bad JSON
 never blocks or rolls back the ledger; the track is retried later with backoff.
@@ -20,7 +21,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, and_, func, select, tuple_, update
 from sqlmodel import SQLModel
 
 from ninety.errors import CidMismatchError, IpfsError, IpfsUnavailableError
@@ -28,6 +29,8 @@ from ninety.ipfs import Ipfs
 
 log = logging.getLogger(__name__)
 MAX_METADATA_BYTES = 256 * 1024
+MAX_RELEASE_TRACKS = 100  # the contract's MAX_RELEASE_TRACKS
+RELEASE = "release"
 MAX_ATTEMPTS = 20
 FETCH_DEADLINE = 60.0  # seconds for one metadata object, however the node trickles it
 
@@ -43,7 +46,15 @@ def _cid(value: Any) -> str | None:
 
 
 def parse_metadata(raw: bytes) -> dict[str, Any]:
-    """The track fields of an ERC-721-style metadata JSON with music fields."""
+    """The listing's fields (track columns) of an ERC-721-style metadata JSON with music
+    fields: a track's, or a release's (`properties.kind` 'release': no audio, preview or
+    duration of its own)."""
+    return parse_listing(raw)[0]
+
+
+def parse_listing(raw: bytes) -> tuple[dict[str, Any], list[int] | None]:
+    """(the fields as `parse_metadata` gives them, the release's track ids in order or
+    None for a track's metadata). ValueError for metadata that is not usable at all."""
     if len(raw) > MAX_METADATA_BYTES:
         raise MetadataTooLargeError(f"metadata is {len(raw)} bytes, more than {MAX_METADATA_BYTES}")
     doc = json.loads(raw)
@@ -61,17 +72,30 @@ def parse_metadata(raw: bytes) -> dict[str, Any]:
     title = pick("title", "name")
     if not isinstance(title, str):
         raise ValueError("metadata has no title/name")
-    duration = pick("duration")
-    return {
+    release = props.get("kind") == RELEASE
+    duration = None if release else pick("duration")
+    fields = {
         "title": title[:300],
         "artist_name": str(pick("artist") or "")[:300] or None,
         "genre": str(pick("genre") or "")[:100] or None,
         "duration": float(duration) if isinstance(duration, (int, float)) else None,
         "artwork_cid": _cid(pick("artwork_cid", "image")),
-        "preview_cid": _cid(pick("preview_cid", "animation_url")),
-        "audio_cid": _cid(pick("audio_cid")),
+        "preview_cid": None if release else _cid(pick("preview_cid", "animation_url")),
+        "audio_cid": None if release else _cid(pick("audio_cid")),
         "uploaded_by": str(props.get("uploaded_by") or "").lower()[:42] or None,
     }
+    return fields, (_release_tracks(props.get("tracks")) if release else None)
+
+
+def _release_tracks(value: Any) -> list[int]:
+    """A release's `properties.tracks`: 1 to MAX_RELEASE_TRACKS track ids (JSON integers)."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_RELEASE_TRACKS:
+        raise ValueError(f"release metadata needs properties.tracks: a list of 1 to {MAX_RELEASE_TRACKS} track ids")
+    # Ids past the ledger's 32-bit id column would fail the statement that stores the
+    # metadata (and be tried again and again) instead of being judged.
+    if not all(isinstance(t, int) and not isinstance(t, bool) and 0 < t < 2**31 for t in value):
+        raise ValueError("release metadata: properties.tracks holds something other than track ids")
+    return value
 
 
 def read_capped(ipfs: Ipfs, cid: str, cap: int = MAX_METADATA_BYTES, deadline: float = FETCH_DEADLINE) -> bytes:
@@ -108,27 +132,38 @@ def _due(engine: Engine, limit: int, now: float, skip: frozenset[int] | set[int]
     return [r for r in rows if r.track_id not in skip][:limit]
 
 
-def _genuine(fields: dict[str, Any]) -> Any:
-    """Genuine: the metadata names the track's registrant as its uploader and has every
-    file. A SQL expression, so it is decided against the row's own `artist`."""
+def _genuine(fields: dict[str, Any], tracks: list[int] | None) -> Any:
+    """Genuine: the metadata is of the row's kind and names the row's registrant as its
+    uploader; a track's has every file; a release's has its artwork and lists exactly the
+    chain's members, in order. A SQL expression, so it is decided against the row's own
+    `kind`, `artist` and `release_track` rows in the statement that stores it."""
     track = SQLModel.metadata.tables["track"]
-    complete = all(fields.get(k) for k in ("audio_cid", "preview_cid", "artwork_cid"))
-    if not (complete and fields.get("uploaded_by")):
+    if not fields.get("uploaded_by"):
         return False
-    return track.c.artist == fields["uploaded_by"]
+    if tracks is None:
+        if not all(fields.get(k) for k in ("audio_cid", "preview_cid", "artwork_cid")):
+            return False
+        return and_(track.c.kind == "track", track.c.artist == fields["uploaded_by"])
+    if not fields.get("artwork_cid"):
+        return False
+    rt = SQLModel.metadata.tables["release_track"]
+    members = select(func.count()).select_from(rt).where(rt.c.release_id == track.c.track_id)
+    listed = members.where(tuple_(rt.c.position, rt.c.track_id).in_(list(enumerate(tracks))))
+    return and_(track.c.kind == RELEASE, track.c.artist == fields["uploaded_by"],
+                members.scalar_subquery() == len(tracks), listed.scalar_subquery() == len(tracks))
 
 
 def fetch_one(engine: Engine, ipfs: Ipfs, track_id: int, cid: str, attempts: int, now: float | None = None) -> bool:
-    """Fetch, check and store one track's metadata; on failure schedule a retry."""
+    """Fetch, check and store one listing's metadata; on failure schedule a retry."""
     track = SQLModel.metadata.tables["track"]
     now = time.time() if now is None else now
     values: dict[str, Any]
     ok = False
     try:
         raw = read_capped(ipfs, cid)  # verified against the CID
-        fields = parse_metadata(raw)
+        fields, tracks = parse_listing(raw)
         values = {**fields, "metadata_json": raw.decode("utf-8"), "metadata_status": "ok", "metadata_error": None,
-                  "genuine": _genuine(fields)}
+                  "genuine": _genuine(fields, tracks)}
         ok = True
     except (IpfsError, CidMismatchError, ValueError, UnicodeDecodeError) as e:
         retry_in = min(3600.0, 2.0 ** attempts)
@@ -137,10 +172,10 @@ def fetch_one(engine: Engine, ipfs: Ipfs, track_id: int, cid: str, attempts: int
         status = "pending" if isinstance(e, IpfsError) and not isinstance(e, CidMismatchError) else "invalid"
         values = {"metadata_status": status, "metadata_error": str(e)[:500],
                   "metadata_next_attempt": now + retry_in}
-        log.warning("metadata of track %s (%s): %s; retrying in %.0f s", track_id, cid, e, retry_in)
+        log.warning("metadata of listing %s (%s): %s; retrying in %.0f s", track_id, cid, e, retry_in)
     values["metadata_attempts"] = attempts + 1
     with engine.begin() as conn:
-        # Only if the track is still the one we fetched for (a reorg may have replaced it).
+        # Only if the listing is still the one we fetched for (a reorg may have replaced it).
         conn.execute(update(track).where(track.c.track_id == track_id, track.c.metadata_cid == cid).values(**values))
     return ok
 
