@@ -6,6 +6,7 @@ import json
 from typing import Any, Sequence
 
 from eth_abi import decode
+from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
 
@@ -32,6 +33,30 @@ def sorted_split(pairs: Sequence[tuple[str, int]]) -> tuple[list[str], list[int]
 def split_tuple(data: tuple[Sequence[str], Sequence[int]]) -> tuple[list[str], list[int]]:
     """Split data as the contract takes it (checksummed addresses, in the split's order)."""
     return [Web3.to_checksum_address(r) for r in data[0]], [int(s) for s in data[1]]
+
+
+PERMIT_TYPES = {"Permit": [
+    {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"}, {"name": "deadline", "type": "uint256"}]}
+_DOMAIN_FIELDS = ("name", "version", "chainId", "verifyingContract", "salt")
+
+
+def permit_domain(token: Contract) -> dict[str, Any]:
+    """The token's EIP-712 domain as EIP-5267 `eip712Domain()` gives it (the fields its bit
+    mask names)."""
+    fields, *values = token.functions.eip712Domain().call()[:6]
+    bits = fields[0] if isinstance(fields, (bytes, bytearray)) else int(fields)
+    return {k: v for i, (k, v) in enumerate(zip(_DOMAIN_FIELDS, values)) if bits & (1 << i)}
+
+
+def sign_permit(key: str, token: Contract, owner: str, spender: str, value: int, deadline: int) -> tuple[int, bytes, bytes]:
+    """An EIP-2612 permit for `spender` to take `value` of `owner`'s tokens until `deadline`,
+    signed with `owner`'s key: (v, r, s) as `buyWithPermit` takes them."""
+    message = {"owner": Web3.to_checksum_address(owner), "spender": Web3.to_checksum_address(spender), "value": value,
+               "nonce": token.functions.nonces(Web3.to_checksum_address(owner)).call(), "deadline": deadline}
+    signed = Account.sign_typed_data(key, domain_data=permit_domain(token), message_types=PERMIT_TYPES,
+                                     message_data=message)
+    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 
 
 class Market:
@@ -113,6 +138,23 @@ class Market:
         track_id = int(fn.call({"from": Web3.to_checksum_address(artist)}))
         self.send(fn, artist)
         return track_id
+
+    def register_release(self, cid: str, split_id: str, token: str, price: int, track_ids: Sequence[int], artist: str,
+                         attestation: str | bytes = b"") -> int:
+        """List a release of `artist`'s tracks (in order); the new release's id."""
+        if isinstance(attestation, str):
+            attestation = bytes.fromhex(attestation.removeprefix("0x"))
+        fn = self.contract.functions.registerRelease(cid, split_id, Web3.to_checksum_address(token), price,
+                                                     list(track_ids), attestation)
+        release_id = int(fn.call({"from": Web3.to_checksum_address(artist)}))
+        self.send(fn, artist)
+        return release_id
+
+    def buy_with_permit(self, listing_id: int, amount: int, buyer: str, key: str, token: Contract) -> Any:
+        """Buy in one transaction with a permit `buyer` signs for this purchase (valid 30 minutes)."""
+        deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + 1800
+        v, r, s = sign_permit(key, token, buyer, self.address, amount, deadline)
+        return self.send(self.contract.functions.buyWithPermit(listing_id, amount, deadline, v, r, s), buyer)
 
     def buy(self, track_id: int, amount: int, buyer: str, token: str = ETH) -> Any:
         return self.send(self.contract.functions.buy(track_id, amount), buyer, amount if token == ETH else 0)

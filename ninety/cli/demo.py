@@ -4,8 +4,11 @@ store with music in it.
 Everything goes through the product's real paths, as an artist and a fan would: each
 artist signs in with SIWE and uploads through the API (files pinned to the IPFS node,
 audio encrypted), sends the createSplit and registerTrack calls the API returns, fans
-buy in ETH and in the dev stablecoin (some paying more than the price), a payee
-distributes and withdraws, and the indexer mirrors it all. Then split changes: an artist
+buy in ETH and in the dev stablecoin (some paying more than the price; in the stablecoin
+with a signed permit, one transaction each), a payee distributes and withdraws, and the
+indexer mirrors it all. Then an album: The Modular Ensemble puts its three tracks on a
+release priced below the three (artwork and metadata through the API, a split fair to the
+tracks' collaborators, registerRelease from its wallet) and a fan buys it. Then split changes: an artist
 raises a session player's share (it lands at once: nobody loses) and proposes cutting a
 producer out of another track, which stays pending until the producer consents (the
 studio shows it). Then a sponsor-pool round:
@@ -34,9 +37,10 @@ from web3 import Web3
 
 from ninety.attest import FREE_DOWNLOAD_TYPES, domain
 from ninety.cli.demo_media import synth_png, synth_wav
+from ninety.cli.demo_release import seed_release
 from ninety.contract import ETH, Deployment, load_abi
 from ninety.errors import NinetyError
-from ninety.market import sorted_split
+from ninety.market import sign_permit, sorted_split
 from ninety.rpc_limits import http_provider
 
 # siwe's grammar redefines a few core ABNF rules on purpose; abnf warns each time, which is
@@ -74,7 +78,7 @@ TRACKS = (
     DemoTrack("Harbour Lights", 1, "Electronic", "3 mUSDC", ((1, 800_000), (5, 200_000)),
               "Produced with Moss (20% of every sale)."),
     DemoTrack("Paper Boats", 1, "Folk", "0.001 ETH", ((1, 700_000), (6, 300_000)), "Recorded live with a session violinist."),
-    DemoTrack("Patch Bay", 3, "Electronic", "0.003 ETH", ((3, 600_000), (5, 400_000)), "Four oscillators and a sequencer."),
+    DemoTrack("Patch Bay", 3, "Electronic", "4 mUSDC", ((3, 600_000), (5, 400_000)), "Four oscillators and a sequencer."),
     DemoTrack("Voltage Garden", 3, "Techno", "5 mUSDC", ((3, 1_000_000),), "Made on a modular synth in one take."),
     DemoTrack("Low Pass Lullaby", 3, "Ambient", "2 mUSDC", ((3, 500_000), (5, 250_000), (6, 250_000)),
               "A three-way split between the band and two producers."),
@@ -84,6 +88,8 @@ TRACKS = (
               "Free to download: sign your download and the sponsor pool pays Kyoto Tape Club."),
 )
 FREE_TRACK = len(TRACKS) - 1
+# The album (ninety/cli/demo_release.py): The Modular Ensemble's three tracks, all in mUSDC.
+RELEASE_ARTIST, RELEASE_TRACKS = 3, (3, 4, 5)
 # Split changes by Ada Lovetone: (track index, new split). "Paper Boats" raises the
 # violinist's share (lands at once); "Harbour Lights" cuts the producer out (left pending:
 # wallet 5 has to consent).
@@ -199,12 +205,10 @@ class Seeder:
             self.say(f"  demo: {len(SALES)} sales by two fans, in ETH and mUSDC")
             for fan in {f for f, _, _ in SALES}:
                 self._call(fan, self.usdc.functions.mint(self.keys(fan)[0], 1_000 * 10**6))
-                self._call(fan, self.usdc.functions.approve(self.market.address, 2**256 - 1))
             for fan, index, times in SALES:
                 t = TRACKS[index]
                 token, price = self._price(t.price)
-                amount = int(price * times)
-                self._call(fan, self.market.functions.buy(tracks[t.title], amount), amount if token == ETH else 0)
+                self._buy(fan, tracks[t.title], token, int(price * times))
             self.state["sales"] = len(SALES)
             self._save()
         if not self.state.get("withdrawal"):
@@ -223,6 +227,9 @@ class Seeder:
             self.state["withdrawal"] = True
             self._save()
         self._wait_indexed()
+        members = [TRACKS[i] for i in RELEASE_TRACKS]
+        seed_release(self, [tracks[t.title] for t in members], [t.split for t in members], RELEASE_ARTIST,
+                     ARTISTS[RELEASE_ARTIST].name)
         if not self.state.get("split_changes"):
             self._split_changes(tracks)
         if self.close_epoch is not None and not self.state.get("pool_round"):
@@ -230,6 +237,16 @@ class Seeder:
         self.state["complete"] = True
         self._save()
         return self.state
+
+    def _buy(self, fan: int, listing: int, token: str, amount: int) -> Any:
+        """As the web app pays: ETH as the value; mUSDC with a permit the fan signs, in one
+        transaction (so the fan wallet keeps no standing allowance)."""
+        if token == ETH:
+            return self._call(fan, self.market.functions.buy(listing, amount), amount)
+        address, key = self.keys(fan)
+        deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + 1800
+        v, r, s = sign_permit(key, self.usdc, address, self.market.address, amount, deadline)
+        return self._call(fan, self.market.functions.buyWithPermit(listing, amount, deadline, v, r, s))
 
     def _split(self, pairs: tuple[tuple[int, int], ...]) -> tuple[list[str], list[int]]:
         """(recipients, shares) of a split of dev wallets, in the contract's order."""

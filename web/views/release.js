@@ -90,12 +90,19 @@ export async function viewRelease(id) {
       h("p", {}, h("a", { href: `#/ledger/track/${r.release_id}` }, "This release's sales in the ledger"))));
 }
 
-// Why a release cannot be bought, in words (the API's reason, or one made from its flags).
+// Why a release cannot be bought, in words: its own flags and tracks first (named by
+// title), the API's reason for anything else.
 function unavailable(r) {
-  if (r.unavailable_reason) return `Not for sale: ${r.unavailable_reason.replace(/\.$/, "")}.`;
+  const names = (list) => list.map((t) => `“${t.title || `Track ${t.track_id}`}”`).join(", ");
+  const down = r.tracks.filter((t) => t.blocked), gone = r.tracks.filter((t) => !t.genuine && !t.blocked);
   if (r.blocked) return "Not for sale: this release was taken down.";
+  if (down.length) {
+    return `Not for sale: its ${down.length === 1 ? "track" : "tracks"} ${names(down)} `
+      + `${down.length === 1 ? "was" : "were"} taken down, and a release is sold only whole.`;
+  }
+  if (gone.length) return `Not for sale: this store can no longer deliver ${names(gone)}.`;
   if (!r.listed) return "Not for sale: its artist took it off sale.";
-  return "Not for sale right now.";
+  return `Not for sale: ${(r.unavailable_reason || "not available right now").replace(/\.$/, "")}.`;
 }
 
 function trackList(r) {

@@ -169,13 +169,13 @@ export async function viewPurchases() {
   for (const s of sales.items) {
     if (seen.has(s.track_id)) continue;
     seen.add(s.track_id);
-    if (s.kind === "release") {
+    // A release's id is no track's: the track route answers 404 for it.
+    const t = s.kind === "release" ? null : await api(`/api/tracks/${s.track_id}`).catch(() => null);
+    if (!t) {
       const card = await purchasedRelease(s);
       if (card) list.append(card);
       continue;
     }
-    const t = await api(`/api/tracks/${s.track_id}`).catch(() => null);
-    if (!t) continue;
     list.append(h("article", { class: "card" },
       h("img", { src: `/api/tracks/${t.track_id}/artwork`, alt: `Artwork for ${t.title}` }),
       h("h3", {}, t.title), h("div", { class: "muted" }, t.artist_name),

@@ -1,0 +1,88 @@
+"""The demo's album, as the studio makes one: the API pins its artwork and metadata, the
+artist's wallet creates a split fair to the tracks' collaborators (each at least their
+average share over the tracks, the least the catalog attests), gets a fresh attestation
+and registers the release; then a fan buys it with a permit, in one transaction."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Sequence
+
+import requests
+from web3 import Web3
+
+from ninety.cli.demo_media import synth_png
+from ninety.errors import NinetyError
+
+# The Modular Ensemble's three tracks (11 mUSDC bought one by one) for 9 mUSDC.
+RELEASE = {"title": "Modular Works", "price": "9 mUSDC", "genre": "Electronic", "release_type": "album",
+           "description": "The Modular Ensemble's first three pieces together, for less than the three bought "
+           "one by one."}
+RELEASE_BUYER = 2  # the fan wallet `ninety up` prints
+
+
+def fair_split(splits: Sequence[Sequence[tuple[int, int]]], artist: int) -> list[tuple[int, int]]:
+    """A release's split from its tracks' splits (wallet index, ppm): each other payee at
+    its average share over the tracks (rounded down), the rest to the artist, as
+    backend/release_splits.py suggests."""
+    total: dict[int, int] = {}
+    for split in splits:
+        for wallet, share in split:
+            total[wallet] = total.get(wallet, 0) + share
+    others = [(w, s // len(splits)) for w, s in sorted(total.items()) if w != artist and s // len(splits) > 0]
+    return [(artist, 1_000_000 - sum(s for _, s in others)), *others]
+
+
+def seed_release(seeder: Any, members: Sequence[int], member_splits: Sequence[Sequence[tuple[int, int]]],
+                 wallet: int, artist_name: str) -> int:
+    """Register the album of track ids `members` from dev wallet `wallet` (once) and sell it
+    once; its release id, after the store offers it. Progress is kept in the seeder's state."""
+    release = seeder.state.get("release")
+    if release is None:
+        seeder.say(f"  demo: {artist_name} makes an album of {len(members)} tracks, priced {RELEASE['price']}")
+        headers = seeder._login(wallet)
+        r = seeder.http.post(
+            f"{seeder.api}/api/releases", headers=headers, timeout=120,
+            data={"title": RELEASE["title"], "description": RELEASE["description"], "genre": RELEASE["genre"],
+                  "release_type": RELEASE["release_type"], "track_ids": json.dumps(list(members))},
+            files={"artwork": ("cover.png", synth_png(100), "image/png")})
+        if r.status_code != 201:
+            raise NinetyError(f"demo release upload failed: HTTP {r.status_code} {r.text[:300]}")
+        cid = r.json()["metadata_cid"]
+        recipients, shares = seeder._split(tuple(fair_split(member_splits, wallet)))
+        f = seeder.market.functions
+        seeder._call(wallet, f.createSplit(recipients, shares))  # an existing split is returned as is
+        split = [{"address": a, "share_ppm": p} for a, p in zip(recipients, shares)]
+        a = seeder.http.post(f"{seeder.api}/api/uploads/{cid}/attestation", headers=headers, json={"split": split},
+                             timeout=30)
+        if a.status_code != 200:
+            raise NinetyError(f"demo release attestation refused: HTTP {a.status_code} {a.text[:300]}")
+        token, price = seeder._price(RELEASE["price"])
+        receipt = seeder._call(wallet, f.registerRelease(
+            cid, a.json()["split_id"], Web3.to_checksum_address(token), price, list(members),
+            bytes.fromhex(a.json()["attestation"].removeprefix("0x"))))
+        release = int(seeder.market.events.ReleaseRegistered().process_receipt(receipt)[0]["args"]["releaseId"])
+        seeder.state["release"] = release
+        seeder._save()
+    if not seeder.state.get("release_sale"):
+        token, price = seeder._price(RELEASE["price"])
+        seeder.say(f"  demo: a fan buys the album for {RELEASE['price']} with a permit (one transaction)")
+        receipt = seeder._buy(RELEASE_BUYER, release, token, price)
+        seeder.state["release_sale"] = int(receipt["blockNumber"])
+        seeder._save()
+    seeder._wait_block_indexed(int(seeder.state["release_sale"]))
+    deadline = time.monotonic() + 60
+    while not _available(seeder, release):
+        if time.monotonic() > deadline:
+            raise NinetyError(f"release {release} is on chain but the store does not offer it after 60 s; "
+                              "see the indexer log")
+        time.sleep(0.5)
+    return release
+
+
+def _available(seeder: Any, release: int) -> bool:
+    try:
+        r = seeder.http.get(f"{seeder.api}/api/releases/{release}", timeout=10)
+        return r.status_code == 200 and bool(r.json().get("available"))
+    except (requests.RequestException, ValueError):
+        return False
