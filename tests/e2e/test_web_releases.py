@@ -140,6 +140,7 @@ def test_fan_buys_the_album_with_a_permit_in_one_transaction_and_downloads_it(we
     card = page.locator("#releases article", has_text="Three Pieces")
     card.wait_for()
     assert card.locator(".kind").text_content() == "Album · 3 tracks" and "7.0 mUSDC" in card.inner_text()
+    page.wait_for_load_state("networkidle")  # the cards' artwork loads lazily
     page.screenshot(path=str(SHOTS / "20-store-with-releases.png"), full_page=True)
     assert not page.errors
 

@@ -4,7 +4,7 @@
 // registers the release.
 import { ethers } from "../vendor/ethers.min.js";
 import { api, explain, postJson } from "../api.js";
-import { h, main, money, put, stepList, tokenInfo } from "../dom.js";
+import { h, main, money, put, short, stepList, tokenInfo } from "../dom.js";
 import { splitEditor, splitOf } from "../splits.js";
 import { ETH, route, state } from "../state.js";
 import { contractTx, eventsOf, readContract, send, signIn, waitIndexed } from "../wallet.js";
@@ -47,6 +47,12 @@ function releaseForm(mine) {
   const sum = h("p", { class: "muted", id: "chosen-sum" });
   const note = h("p", { class: "muted", id: "split-note" });
   const out = h("div", { "aria-live": "polite" });
+  const pick = h("div", {}, h("label", { for: "pick-track" }, "Your tracks"), picker, " ",
+    h("button", { type: "button", class: "secondary", id: "add-track", onclick: () => {
+      const t = mine.find((x) => String(x.track_id) === picker.value);
+      if (t) { chosen.push(t); redraw().catch((err) => put(out, h("p", { class: "error" }, explain(err)))); }
+    } }, "Add to the release"));
+  const allIn = h("p", { class: "muted", hidden: true }, "All your tracks are on the release.");
   async function redraw() {
     put(list, chosen.map((t, i) => h("li", {}, h("span", {}, t.title || `Track ${t.track_id}`), " ",
       i ? h("button", { type: "button", class: "secondary", "aria-label": `Move ${t.title} up`, onclick: () => {
@@ -55,8 +61,10 @@ function releaseForm(mine) {
       h("button", { type: "button", class: "secondary", "aria-label": `Remove ${t.title}`, onclick: () => {
         chosen.splice(i, 1); redraw();
       } }, "Remove"))));
-    put(picker, mine.filter((t) => !chosen.includes(t))
-      .map((t) => h("option", { value: t.track_id }, t.title || `Track ${t.track_id}`)));
+    const left = mine.filter((t) => !chosen.includes(t));
+    put(picker, left.map((t) => h("option", { value: t.track_id }, t.title || `Track ${t.track_id}`)));
+    pick.hidden = !left.length;
+    allIn.hidden = !!left.length;
     const sums = {};
     for (const t of chosen) sums[t.token] = (sums[t.token] || 0n) + BigInt(t.price);
     sum.textContent = chosen.length ? `Tracks bought one by one: ${Object.entries(sums)
@@ -75,11 +83,7 @@ function releaseForm(mine) {
     if (editor.check()) create(form, chosen, editor.shares(), out, submit);
   } },
   h("fieldset", {}, h("legend", {}, "Tracks, in the order they play"), list,
-    h("label", { for: "pick-track" }, "Your tracks"), picker, " ",
-    h("button", { type: "button", class: "secondary", id: "add-track", onclick: () => {
-      const t = mine.find((x) => String(x.track_id) === picker.value);
-      if (t) { chosen.push(t); redraw().catch((err) => put(out, h("p", { class: "error" }, explain(err)))); }
-    } }, "Add to the release"), sum),
+    pick, allIn, sum),
   h("label", { for: "title" }, "Title"), h("input", { id: "title", name: "title", required: true, maxlength: 300 }),
   h("label", { for: "release_type" }, "Release type"),
   h("select", { id: "release_type", name: "release_type" },
@@ -128,7 +132,7 @@ async function create(form, chosen, split, out, submit) {
   const run = async () => {
     try {
       if (!pinned) pinned = await api("/api/releases", { method: "POST", body });
-      steps.mark("pinned", `Pinned to IPFS: metadata ${pinned.metadata_cid}`);
+      steps.mark("pinned", `Pinned to IPFS (metadata ${short(pinned.metadata_cid)})`);
       const s = splitOf(split.map((p) => ({ address: p.address, ppm: p.share_ppm })));
       const [exists] = await readContract("splitExists", [s.split_id]);
       if (!exists) await send(contractTx("createSplit", [s.recipients, s.shares_ppm]));
@@ -140,8 +144,8 @@ async function create(form, chosen, split, out, submit) {
       const id = Number(eventsOf(receipt, "ReleaseRegistered")[0].args.releaseId);
       await waitIndexed(receipt.blockNumber, steps);
       await untilShown(id);
-      out.append(h("p", { class: "ok", id: "release-registered" }, "Your release is in the store. ",
-        h("a", { href: `#/release/${id}` }, `Open release ${id}`)));
+      out.append(h("p", { class: "ok", id: "release-registered" }, "Your release is in the store: ",
+        h("a", { href: `#/release/${id}` }, `open “${data.get("title")}”`), "."));
     } catch (e) {
       steps.fail(explain(e));
       // The pinned files are kept: trying again goes on from the step that failed.

@@ -73,7 +73,7 @@ export async function viewRelease(id) {
         h("p", { class: "kind" }, releaseType(r), ` · ${r.tracks.length} ${r.tracks.length === 1 ? "track" : "tracks"}`),
         h("p", {}, h("strong", {}, r.artist_name || ""), " ",
           h("a", { class: "mono", href: `#/ledger/artist/${r.artist}` }, short(r.artist))),
-        h("p", { class: "muted" }, [r.genre, `${r.sales} ${r.sales === 1 ? "sale" : "sales"}`].filter(Boolean).join(" · ")),
+        h("p", { class: "muted", id: "release-facts" }, facts(r)),
         r.description ? h("p", {}, r.description) : null,
         h("p", {}, "Price: ", h("span", { class: "price", id: "release-price" }, money(r.price, r.token))),
         tracksSum(r) ? h("p", { class: "muted", id: "tracks-sum" }, `Tracks bought one by one: ${tracksSum(r)}`,
@@ -82,13 +82,15 @@ export async function viewRelease(id) {
     h("section", { class: "panel", id: "release-buy", "aria-label": "Buy" },
       !r.available ? h("p", { class: "error", id: "unavailable" }, unavailable(r))
         : bought ? h("p", { class: "ok" }, "You bought this release.")
-          : [h("label", { for: "amount" }, `Pay (${info.symbol})`), amount,
+          : h("div", { id: "pay" }, h("label", { for: "amount" }, `Pay (${info.symbol})`), amount,
             h("p", { id: "amount-help", class: "muted" },
               "Pay what you want: the price or more. You get every track of the release, as files to download."),
-            buy],
+            buy),
       out, bought ? downloads(r) : null,
       h("p", {}, h("a", { href: `#/ledger/track/${r.release_id}` }, "This release's sales in the ledger"))));
 }
+
+const facts = (r) => [r.genre, `${r.sales} ${r.sales === 1 ? "sale" : "sales"}`].filter(Boolean).join(" · ");
 
 // Why a release cannot be bought, in words: its own flags and tracks first (named by
 // title), the API's reason for anything else.
@@ -114,8 +116,8 @@ function trackList(r) {
       return h("li", { "data-track": t.track_id },
         h("div", { class: "row" }, h("a", { href: `#/track/${t.track_id}` }, title),
           t.duration ? h("span", { class: "muted" }, ` ${seconds(t.duration)}`) : null,
-          h("span", { class: "muted" }, t.listed ? ` · ${money(t.price, t.token)} on its own` : " · only on releases"),
-          trouble ? h("span", { class: "error" }, ` · ${trouble}`) : null),
+          trouble ? h("span", { class: "error" }, ` · ${trouble}`)
+            : h("span", { class: "muted" }, t.listed ? ` · ${money(t.price, t.token)} on its own` : " · only on releases")),
         t.preview_url && !trouble ? h("audio", { controls: true, preload: "none", src: t.preview_url,
           "aria-label": `Preview of ${title}` }) : null);
     })));
@@ -140,7 +142,9 @@ async function buyRelease(r, amountText, out, button) {
   }
   if (!state.account && !(await connect())) return;
   await buyListing(r.release_id, r.token, amount, out, button, (o) => {
-    button.hidden = true;
+    document.getElementById("pay").hidden = true;
+    r.sales += 1;
+    document.getElementById("release-facts").textContent = facts(r);
     add(o, h("p", { class: "ok", id: "bought" }, "Bought. Download the whole release or any of its tracks:"),
       downloads(r));
   });
@@ -154,9 +158,14 @@ function downloads(r) {
     const a = h("a", { href: `/api/releases/${r.release_id}/download`, download: "" });
     document.body.append(a); a.click(); a.remove();
   } }, `Download ${r.title} (zip)`);
+  const one = (t) => {
+    const b = downloadLink({ track_id: t.track_id, title: t.title || `Track ${t.track_id}` });
+    b.classList.add("secondary");
+    return b;
+  };
   return h("div", { class: "downloads", id: "release-downloads" }, h("div", { class: "actions" }, zip),
-    h("ul", { class: "receipts" }, r.tracks.filter((t) => !t.blocked)
-      .map((t) => h("li", {}, downloadLink({ track_id: t.track_id, title: t.title || `Track ${t.track_id}` })))));
+    h("p", { class: "muted" }, "Or one track at a time:"),
+    h("div", { class: "actions" }, r.tracks.filter((t) => !t.blocked).map(one)));
 }
 
 // A release in "My purchases": what was paid, when, and its downloads.

@@ -72,6 +72,7 @@ export async function viewTrack(id) {
       h("audio", { controls: true, preload: "none", src: `/api/tracks/${t.track_id}/preview`,
         "aria-label": `Preview of ${title}` }),
       h("p", {}, "Price: ", h("span", { class: "price" }, isFree(t) ? "Free" : money(t.price, t.token))),
+      releasesOn(t),
       t.blocked ? takenDown(t) :
       isFree(t) && t.listed ? freeDownload(t) :
       t.listed ? [h("label", { for: "amount" }, `Pay (${info.symbol})`), amount,
@@ -79,7 +80,6 @@ export async function viewTrack(id) {
           "Pay what you want: the price or more. The split sends it to the artist and collaborators."),
         buy] : h("p", { class: "error" }, "This track is not for sale right now."),
       out,
-      releasesOn(t),
       t.pending_split_changes ? h("p", { class: "warn", id: "pending-note" },
         `A change of who is paid is waiting for consent (${t.pending_split_changes}): see below.`) : null,
       h("p", {}, h("a", { href: `#/ledger/track/${t.track_id}` }, "This track's sales in the ledger"))));
