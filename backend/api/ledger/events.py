@@ -66,6 +66,8 @@ class SaleItem(BaseModel):
     block_time: int
     tx_hash: str
     log_index: int
+    kind: str = Field(description="what was sold: 'track', or 'release' (its tracks together, as one listing)")
+    title: str | None = Field(description="the listing's title from its metadata; null until the indexer has it")
 
 
 class SalePage(BaseModel):
@@ -83,7 +85,16 @@ def _sale_item(tokens: Any, r: Any) -> dict[str, Any]:
             "token_decimals": decimals, "amount": str(amount), "platform_fee": str(fee), "net": str(amount - fee),
             "split_id": r["split_id"], "artist": r["artist"], "fee_recipient": r["fee_recipient"],
             "block_number": r["block_number"], "block_hash": r["block_hash"], "block_time": r["block_time"],
-            "tx_hash": r["tx_hash"], "log_index": r["log_index"]}
+            "tx_hash": r["tx_hash"], "log_index": r["log_index"], "kind": r["listing_kind"] or "track",
+            "title": r["listing_title"]}
+
+
+def _sales_with_listing() -> Any:
+    """Sales beside what they sold (the listing's kind and title); the sale's own columns
+    keep their names, the listing's are prefixed."""
+    sale, track = T["sale"], T["track"]
+    return (select(sale, track.c.kind.label("listing_kind"), track.c.title.label("listing_title"))
+            .select_from(sale.outerjoin(track, track.c.track_id == sale.c.track_id)))
 
 
 @router.get("/sales", response_model=SalePage,
@@ -108,9 +119,10 @@ def sales(
     format: Literal["json", "csv"] | None = None,
 ) -> Any:
     """Sales, newest first unless `order=asc`; `format=csv` (or `Accept: text/csv`)
-    streams every matching sale as CSV."""
+    streams every matching sale as CSV. A release's sale is a sale of the release
+    (`track_id` is the release's id, `kind` 'release')."""
     sale = T["sale"]
-    stmt = select(sale)
+    stmt = _sales_with_listing()
     conds = _span(sale, from_block, to_block, from_time, to_time)
     if track is not None:
         conds.append(sale.c.track_id == track)

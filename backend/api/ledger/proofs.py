@@ -35,7 +35,9 @@ class Proof(BaseModel):
 def proof(tx_hash: str, log_index: LogIndex, services: ServicesDep, db: DbDep) -> Proof:
     """Everything needed to check one ledger row against any RPC: its block (and whether
     that block is still canonical), its transaction, the raw log and its decoding, and
-    whether the decoded log says what the row says."""
+    whether the decoded log says what the row says. A release's row (table `track`, kind
+    'release') carries its tracks in order (`tracks`, from `release_track`), compared
+    with the log's `trackIds`."""
     tx_hash = valid_tx_hash(tx_hash)
     if log_index < 0:
         raise ApiError(422, "log_index cannot be negative")
@@ -50,6 +52,11 @@ def proof(tx_hash: str, log_index: LogIndex, services: ServicesDep, db: DbDep) -
     if found is None:
         raise ApiError(404, f"no ledger row for log {log_index} of transaction {tx_hash}")
     table, row = found
+    if table == "track" and row.get("kind") == "release":
+        # A release's members are part of what its log says: shown and compared with it.
+        rt = T["release_track"]
+        row["tracks"] = [int(t) for t in db.execute(select(rt.c.track_id).where(rt.c.release_id == row["track_id"])
+                                                    .order_by(rt.c.position)).scalars()]
     rpc, contract = chain(services)
     receipt, tx, header = rpc.batch([("eth_getTransactionReceipt", [tx_hash]), ("eth_getTransactionByHash", [tx_hash]),
                                      ("eth_getBlockByNumber", [hex(int(row["block_number"])), False])])
@@ -64,7 +71,8 @@ def proof(tx_hash: str, log_index: LogIndex, services: ServicesDep, db: DbDep) -
     canonical_hash = header["hash"].lower() if header else ""
     # The registry names every column the log alone determines, for every event table.
     matches = (event is not None and log["address"].lower() == contract
-               and log["blockHash"].lower() == row["block_hash"] and not mismatches(table, row, event))
+               and log["blockHash"].lower() == row["block_hash"] and not mismatches(table, row, event)
+               and ("tracks" not in row or row["tracks"] == [int(t) for t in event.args.get("trackIds", [])]))
     return Proof(
         table=table, row=row, block_number=int(row["block_number"]), block_hash=row["block_hash"],
         canonical_block_hash=canonical_hash, canonical=canonical_hash == row["block_hash"],

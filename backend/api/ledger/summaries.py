@@ -240,13 +240,21 @@ class TrackSummary(BaseModel):
     first_sale: SaleRef | None
     last_sale: SaleRef | None
     sales_per_day: list[DaySales]
+    kind: str = Field(description="'track', or 'release' (whose own sales these are, not its tracks')")
+    tracks: list[int] = Field(description="a release's tracks, in order; empty for a track")
+    releases: list[int] = Field(description="the releases holding this track; empty for a release")
+    release_sales: int = Field(description="sales of those releases (each also delivers this track); not "
+                                           "counted in `sales`")
 
 
 @router.get("/tracks/{track_id}", response_model=TrackSummary, responses={304: {"description": "Not modified (ETag)"}})
 def track_summary(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep) -> Response:
     """A track's sales: count, gross, fees, what each payee is credited from them (by the
     split each sale went to), first and last sale, and sales per day (UTC). Carries an
-    ETag that changes with the ledger's checkpoint, like the artist summary."""
+    ETag that changes with the ledger's checkpoint, like the artist summary.
+
+    A release id gives the release's own sales and its tracks; a track's answer also
+    names the releases holding it and counts their sales (`release_sales`)."""
     contract = services.deployment.address.lower() if services.deployment is not None else ""
     at = checkpoint(db, contract) if contract else None
     if at is None:  # no checkpoint to name the state by: compute every time
@@ -285,6 +293,13 @@ def _track_summary(services: Any, db: Any, track_id: int) -> TrackSummary:
                                               tx_hash=r["tx_hash"], log_index=r["log_index"])
 
     symbol, decimals = services.tokens.info(track["token"])
+    rt, stats_t = T["release_track"], T["track_stats"]
+    members = [int(t) for t in db.execute(select(rt.c.track_id).where(rt.c.release_id == track_id)
+                                          .order_by(rt.c.position)).scalars()]
+    releases = [int(r) for r in db.execute(select(rt.c.release_id).where(rt.c.track_id == track_id)
+                                           .order_by(rt.c.release_id)).scalars()]
+    release_sales = sum(int(n) for n in db.execute(select(stats_t.c.sales).where(
+        stats_t.c.track_id.in_(releases))).scalars()) if releases else 0
     return TrackSummary(
         track_id=track_id, artist=track["artist"], token=track["token"], token_symbol=symbol,
         token_decimals=decimals, sales=n, gross=str(gross), fees=str(fees), net=str(gross - fees),
@@ -292,4 +307,5 @@ def _track_summary(services: Any, db: Any, track_id: int) -> TrackSummary:
         first_sale=ref(first), last_sale=ref(last),
         sales_per_day=[DaySales(day=dt.datetime.fromtimestamp(d * 86400, dt.timezone.utc).date().isoformat(),
                                 sales=n, gross=str(g)) for d, (n, g) in sorted(days.items())],
+        kind=track["kind"], tracks=members, releases=releases, release_sales=release_sales,
     )
