@@ -3,9 +3,9 @@
 An upload pins up to a few hundred MB that stay pinned until someone unpins them, and
 signing in is free: so per wallet, uploads in the last 24 hours and bytes pinned but not
 yet registered are capped (NINETY_UPLOADS_PER_DAY, NINETY_MAX_UNREGISTERED_BYTES), and
-an upload still unregistered NINETY_UPLOAD_TTL seconds after it was made is unpinned and
-forgotten. "Registered" means a row of the ledger's `track` table with the upload's
-metadata CID and the upload's wallet as artist.
+an upload (a track's or a release's) still unregistered NINETY_UPLOAD_TTL seconds after
+it was made is unpinned and forgotten. "Registered" means a row of the ledger's `track`
+table with the upload's metadata CID and the upload's wallet as artist.
 
 Everything is counted from the database, so the caps hold across API worker processes.
 The count that decides is taken under a per-wallet lock in the transaction that records
@@ -42,9 +42,10 @@ DAY = 86_400.0
 T = SQLModel.metadata.tables
 
 
-def _unregistered() -> Any:
-    """Uploads with no track of theirs in the ledger (same metadata CID, same artist)."""
-    track, upload = T["track"], T["upload"]
+def _unregistered(table: str = "upload") -> Any:
+    """Uploads (`upload`, or a release's `release_upload`) with no listing of theirs in the
+    ledger (same metadata CID, same artist)."""
+    track, upload = T["track"], T[table]
     return ~exists().where(and_(track.c.artist == upload.c.artist, track.c.metadata_cid == upload.c.metadata_cid))
 
 
@@ -192,8 +193,33 @@ def collect_expired_uploads(engine: Engine, ipfs: Any, rpc: Any, contract: str, 
             log.warning("upload %s expired but its files could not be unpinned (%s): %s", row.metadata_cid, e,
                         " ".join((row.metadata_cid, row.audio_cid, row.preview_cid, row.artwork_cid)))
         forgotten.append(row.metadata_cid)
+    forgotten += _collect_expired_releases(engine, ipfs, cutoff, limit)
     if forgotten:
         log.info("forgot %d upload(s) unregistered after %.0f s", len(forgotten), ttl)
+    return forgotten
+
+
+def _collect_expired_releases(engine: Engine, ipfs: Any, cutoff: float, limit: int) -> list[str]:
+    """Release uploads (POST /api/releases) made before `cutoff` and never registered:
+    their rows deleted, their metadata and artwork unpinned unless another upload uses
+    them (a release's cover is often its track's)."""
+    release = T["release_upload"]
+    with engine.connect() as conn:
+        expired = conn.execute(select(release.c.id, release.c.metadata_cid, release.c.artwork_cid)
+                               .where(release.c.created_at < cutoff, _unregistered("release_upload"))
+                               .order_by(release.c.created_at).limit(limit)).all()
+    forgotten = []
+    for row in expired:
+        with engine.begin() as conn:
+            gone = conn.execute(delete(release).where(release.c.id == row.id, _unregistered("release_upload"))).rowcount
+        if not gone:
+            continue
+        try:
+            unpin_unreferenced(engine, ipfs, (row.metadata_cid, row.artwork_cid))
+        except IpfsError as e:
+            log.warning("release upload %s expired but its files could not be unpinned (%s): %s", row.metadata_cid, e,
+                        f"{row.metadata_cid} {row.artwork_cid}")
+        forgotten.append(row.metadata_cid)
     return forgotten
 
 

@@ -149,3 +149,42 @@ def test_release_catalog_pages_skip_unavailable_releases(stack):
     assert blocked["available"] is False and "taken down" in blocked["unavailable_reason"]
     assert blocked["tracks"][0]["blocked"] is True
     assert stack.client.get("/api/releases", params={"cursor": "garbage"}).status_code == 422
+
+
+def test_unregistered_release_uploads_expire_and_a_shared_cover_stays_pinned(stack):
+    from sqlalchemy import update
+
+    from backend import quotas
+    from backend.models import ReleaseUpload
+    from tests.support.media import png_bytes
+
+    artist, _ = dev_account(DEV_MNEMONIC, ARTIST)
+    h = stack.login(ARTIST)
+    r = upload(stack, h, wav_bytes(1.5, 730.0), title="Cover Song")
+    assert r.status_code == 201, r.text
+    send(stack, r.json()["create_split_call"], artist)
+    send(stack, r.json()["register_call"], artist)
+    tid = stack.world.market.contract.functions.trackCount().call()
+    stack.sync()
+    cids = {}
+    for title in ("Kept", "Dropped"):
+        data, files = release_form([tid], artwork=png_bytes(), title=title)
+        posted = stack.client.post("/api/releases", data=data, files=files, headers=h)
+        assert posted.status_code == 201, posted.text
+        cids[title] = posted.json()["metadata_cid"]
+        assert posted.json()["artwork_cid"] == r.json()["artwork_cid"]  # the same cover, cleaned alike
+    register(stack.world, _post_json(stack), h, cids["Kept"], artist, [tid], MILLI)
+    stack.indexer.run(once=True)
+    services, ttl = stack.services, 100.0
+    rpc = services.rpc
+    tb = int(rpc.headers([rpc.block_number()])[0]["timestamp"], 16)
+    with services.engine.begin() as conn:
+        conn.execute(update(ReleaseUpload.__table__).values(created_at=tb - ttl - 50))
+    gone = quotas.collect_expired_uploads(services.engine, services.ipfs, rpc, stack.world.market.address, ttl,
+                                          now=tb + 10**6)
+    assert gone == [cids["Dropped"]]
+    pins = services.ipfs.pins()
+    assert cids["Dropped"] not in pins and cids["Kept"] in pins and r.json()["artwork_cid"] in pins
+    missing = stack.client.post(f"/api/uploads/{cids['Dropped']}/attestation", headers=h,
+                                json={"split": [{"address": artist, "share_ppm": 1_000_000}]})
+    assert missing.status_code == 404
