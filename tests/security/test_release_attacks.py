@@ -12,6 +12,8 @@ wallets after a zip they did not pay for.
 """
 from __future__ import annotations
 
+import json
+
 import httpx
 from sqlalchemy import func, select
 
@@ -162,3 +164,27 @@ def test_a_zip_of_a_release_whose_track_was_taken_down_is_refused(api, world):
     att = api.post_json(f"/api/uploads/{pending.json()['metadata_cid']}/attestation",
                         {"split": [{"address": wallet(VICTIM), "share_ppm": 1_000_000}]}, victim)
     assert att.status_code == 409 and "taken down" in att.json()["detail"]
+
+
+def test_a_release_cannot_cut_a_tracks_collaborators_out(api, world):
+    """The artist co-owns a track with the fan (80/20) and puts it on an album whose split
+    pays only herself: the attestation is refused, with the split that keeps the fan whole."""
+    duet, _ = list_upload(api, world, VICTIM, wav_bytes(2.0, 610.0), title="Duet",
+                          split=json.dumps([{"address": wallet(VICTIM), "share_ppm": 800_000},
+                                            {"address": wallet(FAN), "share_ppm": 200_000}]))
+    solo, _ = list_upload(api, world, VICTIM, wav_bytes(2.0, 640.0), title="Solo")
+    sync(api, world)
+    h = api.login(VICTIM)
+    r = _post_release(api, h, [duet, solo])
+    assert r.status_code == 201, r.text
+    fair = sorted([(wallet(FAN).lower(), 100_000), (wallet(VICTIM).lower(), 900_000)])
+    assert [(s["address"], s["share_ppm"]) for s in r.json()["suggested_split"]] == fair
+    cid = r.json()["metadata_cid"]
+    greedy = api.post_json(f"/api/uploads/{cid}/attestation",
+                           {"split": [{"address": wallet(VICTIM), "share_ppm": 1_000_000}]}, h)
+    assert greedy.status_code == 409, greedy.text
+    assert greedy.json()["losers"] == [{"address": wallet(FAN).lower(), "share_ppm": 100_000, "new_share_ppm": 0}]
+    assert [(s["address"], s["share_ppm"]) for s in greedy.json()["suggested_split"]] == fair
+    release_id = register(world, api.post_json, h, cid, wallet(VICTIM), [duet, solo], MILLI, split=fair)
+    sync(api, world)
+    assert api.get(f"/api/releases/{release_id}").json()["available"] is True
