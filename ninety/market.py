@@ -49,7 +49,8 @@ def permit_domain(token: Contract) -> dict[str, Any]:
     return {k: v for i, (k, v) in enumerate(zip(_DOMAIN_FIELDS, values)) if bits & (1 << i)}
 
 
-def sign_permit(key: str, token: Contract, owner: str, spender: str, value: int, deadline: int) -> tuple[int, bytes, bytes]:
+def sign_permit(key: str, token: Contract, owner: str, spender: str, value: int,
+                deadline: int) -> tuple[int, bytes, bytes]:
     """An EIP-2612 permit for `spender` to take `value` of `owner`'s tokens until `deadline`,
     signed with `owner`'s key: (v, r, s) as `buyWithPermit` takes them."""
     message = {"owner": Web3.to_checksum_address(owner), "spender": Web3.to_checksum_address(spender), "value": value,

@@ -148,7 +148,10 @@ export async function buyListing(id, token, amount, out, button, done) {
   button.disabled = true;
   try {
     let plan;
-    try { plan = await planPurchase(token, amount); } catch (e) { put(out, h("p", { class: "error" }, explain(e))); return; }
+    try { plan = await planPurchase(token, amount); } catch (e) {
+      put(out, h("p", { class: "error" }, explain(e)));
+      return;
+    }
     const show = (p) => {
       const steps = purchaseSteps(p);
       put(out, h("p", { class: "muted", id: "pay-path", "data-path": p.path }, pathText(p)), steps);

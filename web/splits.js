@@ -69,7 +69,8 @@ export function splitEditor(submit) {
   const addRow = (address = "", percent = "") => { rows.append(payeeRow(address, percent, check)); check(); };
   // Replace the rows with (address, parts per million) pairs.
   const fill = (pairs) => {
-    rows.replaceChildren(...pairs.map(([a, ppm]) => payeeRow(ethers.getAddress(a), String(Number(ppm) / 10000), check)));
+    rows.replaceChildren(...pairs.map(([a, ppm]) =>
+      payeeRow(ethers.getAddress(a), String(Number(ppm) / 10000), check)));
     check();
   };
   // The split as the API takes it: [{address, share_ppm}].

@@ -82,7 +82,15 @@ def test_artist_makes_an_album_in_the_studio(web, browser, tmp_path):
     assert [t["track_id"] for t in r["tracks"]] == ids and r["available"]
     assert world.market.contract.functions.releaseTracks(release_id).call() == ids
     split = requests.get(f"{url}/api/splits/{r['split_id']}", timeout=10).json()
-    assert dict(zip(split["recipients"], split["shares_ppm"])) == {artist.lower(): 933_334, collaborator.lower(): 66_666}
+    assert dict(zip(split["recipients"], split["shares_ppm"])) == {
+        artist.lower(): 933_334, collaborator.lower(): 66_666}
+    # The studio lists it; on its page its artist may change its price or take it off sale.
+    page.goto("/#/studio")
+    page.locator("#my-releases").wait_for()
+    assert page.locator("#my-releases").inner_text() == "Your releases in the store: Three Pieces (7.0 mUSDC)"
+    page.locator("#my-releases a").click()
+    page.locator("#listing-form").wait_for()
+    assert page.get_by_label("Price (mUSDC)").input_value() == "7.0"
     assert not page.errors
     ALBUM.update(ids=ids, audio=audio, release=release_id)
 
@@ -135,6 +143,12 @@ def test_fan_buys_the_album_with_a_permit_in_one_transaction_and_downloads_it(we
     on.wait_for()
     assert on.inner_text() == "On releases: Three Pieces (7.0 mUSDC)"
     assert on.get_by_role("link", name="Three Pieces").get_attribute("href") == f"#/release/{release_id}"
+    owned = page.locator("#owned-through")
+    assert owned.inner_text().startswith("You own this track: it is on “Three Pieces”, which you bought.")
+    with page.expect_download() as download:
+        owned.get_by_role("button", name="Download Middle").click()
+    assert Path(download.value.path()).read_bytes() == ALBUM["audio"]["Middle"]
+    assert page.locator("#buy").count() == 0, "a track owned through the album is not offered again"
     page.screenshot(path=str(SHOTS / "19-track-on-a-release.png"), full_page=True)
     page.goto("/#/")
     card = page.locator("#releases article", has_text="Three Pieces")

@@ -30,10 +30,14 @@ export async function viewNewRelease() {
 export function fairSplit(splits, artist) {
   const total = new Map();
   for (const s of splits) {
-    s.recipients.forEach((r, i) => total.set(r.toLowerCase(), (total.get(r.toLowerCase()) || 0) + Number(s.shares_ppm[i])));
+    s.recipients.forEach((r, i) => {
+      const a = r.toLowerCase();
+      total.set(a, (total.get(a) || 0) + Number(s.shares_ppm[i]));
+    });
   }
   const me = artist.toLowerCase();
-  const pairs = [...total].map(([a, sum]) => [a, Math.floor(sum / splits.length)]).filter(([a, p]) => a !== me && p > 0);
+  const pairs = [...total].map(([a, sum]) => [a, Math.floor(sum / splits.length)])
+    .filter(([a, p]) => a !== me && p > 0);
   return [[me, 1_000_000 - pairs.reduce((s, [, p]) => s + p, 0)], ...pairs];
 }
 

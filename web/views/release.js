@@ -8,10 +8,12 @@ import { buyListing } from "../purchase.js";
 import { state } from "../state.js";
 import { connect, needSession } from "../wallet.js";
 import { downloadLink } from "./downloads.js";
+import { listingEditor } from "./listing.js";
 
 const TYPES = { album: "Album", ep: "EP", single: "Single" };
 export const releaseType = (r) => TYPES[r.release_type] || "Release";
 const artwork = (r) => `/api/releases/${r.release_id}/artwork`;
+const count = (n) => `${n} ${n === 1 ? "track" : "tracks"}`;
 const seconds = (s) => `${Math.floor(s / 60)}:${String(Math.round(s % 60)).padStart(2, "0")}`;
 
 // What the tracks cost bought one by one, per token ("11 mUSDC", or "11 mUSDC + 0.002 ETH").
@@ -27,10 +29,10 @@ function saving(r) {
 }
 
 export function releaseCard(r) {
-  const count = (r.tracks || []).length;
+  const n = (r.tracks || []).length;
   return h("article", { class: "card release", "aria-label": r.title },
     h("img", { src: artwork(r), alt: `Artwork for ${r.title}`, loading: "lazy" }),
-    h("div", { class: "kind" }, releaseType(r), count ? ` · ${count} tracks` : ""),
+    h("div", { class: "kind" }, releaseType(r), n ? ` · ${count(n)}` : ""),
     h("h3", {}, h("a", { href: `#/release/${r.release_id}` }, r.title)),
     h("div", { class: "muted" }, r.artist_name || short(r.artist), r.genre ? ` · ${r.genre}` : ""),
     h("div", {}, h("span", { class: "price" }, money(r.price, r.token)), " ",
@@ -70,7 +72,7 @@ export async function viewRelease(id) {
     h("div", { class: "panel release-head" },
       h("img", { src: artwork(r), alt: `Artwork for ${r.title}`, width: 220, height: 220 }),
       h("div", {},
-        h("p", { class: "kind" }, releaseType(r), ` · ${r.tracks.length} ${r.tracks.length === 1 ? "track" : "tracks"}`),
+        h("p", { class: "kind" }, releaseType(r), ` · ${count(r.tracks.length)}`),
         h("p", {}, h("strong", {}, r.artist_name || ""), " ",
           h("a", { class: "mono", href: `#/ledger/artist/${r.artist}` }, short(r.artist))),
         h("p", { class: "muted", id: "release-facts" }, facts(r)),
@@ -88,6 +90,22 @@ export async function viewRelease(id) {
             buy),
       out, bought ? downloads(r) : null,
       h("p", {}, h("a", { href: `#/ledger/track/${r.release_id}` }, "This release's sales in the ledger"))));
+  // Its artist changes its price or takes it off sale here, as on a track's page.
+  if (state.account && state.account.toLowerCase() === r.artist.toLowerCase()) {
+    add(main, listingEditor({ track_id: r.release_id, price: r.price, token: r.token, listed: r.listed }, "release"));
+  }
+}
+
+// On a track's page: the wallet owns the track through a release it bought.
+export async function ownedThrough(t) {
+  if (!state.account || t.blocked) return null;
+  for (const r of t.releases || []) {
+    if (await boughtBy(r.release_id, state.account)) {
+      return h("p", { class: "ok", id: "owned-through" },
+        `You own this track: it is on “${r.title || `release ${r.release_id}`}”, which you bought. `, downloadLink(t));
+    }
+  }
+  return null;
 }
 
 const facts = (r) => [r.genre, `${r.sales} ${r.sales === 1 ? "sale" : "sales"}`].filter(Boolean).join(" · ");
@@ -117,7 +135,8 @@ function trackList(r) {
         h("div", { class: "row" }, h("a", { href: `#/track/${t.track_id}` }, title),
           t.duration ? h("span", { class: "muted" }, ` ${seconds(t.duration)}`) : null,
           trouble ? h("span", { class: "error" }, ` · ${trouble}`)
-            : h("span", { class: "muted" }, t.listed ? ` · ${money(t.price, t.token)} on its own` : " · only on releases")),
+            : h("span", { class: "muted" },
+              t.listed ? ` · ${money(t.price, t.token)} on its own` : " · only on releases")),
         t.preview_url && !trouble ? h("audio", { controls: true, preload: "none", src: t.preview_url,
           "aria-label": `Preview of ${title}` }) : null);
     })));
@@ -174,7 +193,7 @@ export async function purchasedRelease(s) {
   if (!r) return null;
   return h("article", { class: "card release" },
     h("img", { src: artwork(r), alt: `Artwork for ${r.title}` }),
-    h("div", { class: "kind" }, releaseType(r), ` · ${r.tracks.length} tracks`),
+    h("div", { class: "kind" }, releaseType(r), ` · ${count(r.tracks.length)}`),
     h("h3", {}, h("a", { href: `#/release/${r.release_id}` }, r.title)), h("div", { class: "muted" }, r.artist_name),
     h("div", {}, `Paid ${money(s.amount, s.token)} on ${when(s.block_time)}`), downloads(r));
 }

@@ -2,13 +2,14 @@
 // the artist's listing editor on their own track, and the wallet's purchases.
 import { ethers } from "../vendor/ethers.min.js";
 import { api, explain } from "../api.js";
-import { add, h, main, money, put, short, stepList, tokenInfo, when } from "../dom.js";
+import { add, h, main, money, put, short, tokenInfo, when } from "../dom.js";
 import { ETH, route, state } from "../state.js";
 import { buyListing } from "../purchase.js";
-import { connect, contractTx, send, waitIndexed } from "../wallet.js";
+import { connect } from "../wallet.js";
 import { downloadLink, freeDownload } from "./downloads.js";
+import { listingEditor } from "./listing.js";
 import { counterNoticeForm } from "./moderation.js";
-import { purchasedRelease, releasesOn, releasesSection } from "./release.js";
+import { ownedThrough, purchasedRelease, releasesOn, releasesSection } from "./release.js";
 import { splitPanel } from "./track-split.js";
 
 export async function viewStore(params) {
@@ -59,6 +60,7 @@ export async function viewTrack(id) {
   const amount = h("input", { id: "amount", type: "text", inputmode: "decimal",
     value: ethers.formatUnits(BigInt(t.price), info.decimals), "aria-describedby": "amount-help" });
   const out = h("div", { "aria-live": "polite" });
+  const owned = await ownedThrough(t);
   const buy = h("button", { type: "button", id: "buy", onclick: () => buyTrack(t, amount.value, out, buy) },
     `Buy for ${info.symbol}`);
   put(main,
@@ -72,9 +74,10 @@ export async function viewTrack(id) {
       h("audio", { controls: true, preload: "none", src: `/api/tracks/${t.track_id}/preview`,
         "aria-label": `Preview of ${title}` }),
       h("p", {}, "Price: ", h("span", { class: "price" }, isFree(t) ? "Free" : money(t.price, t.token))),
-      releasesOn(t),
+      releasesOn(t), owned,
       t.blocked ? takenDown(t) :
       isFree(t) && t.listed ? freeDownload(t) :
+      owned ? null : // bought already, on a release: no second purchase offered
       t.listed ? [h("label", { for: "amount" }, `Pay (${info.symbol})`), amount,
         h("p", { id: "amount-help", class: "muted" },
           "Pay what you want: the price or more. The split sends it to the artist and collaborators."),
@@ -95,45 +98,6 @@ const takenDown = (t) => [
   state.account && state.account.toLowerCase() === t.artist
     ? counterNoticeForm({ track_id: t.track_id }, "It is your track: if the takedown is mistaken, tell the moderators.")
     : null];
-
-// The artist's listing: price and whether it is for sale (updateTrack). Who is paid
-// changes through "Change split", with the consent of payees who would lose share.
-function listingEditor(t) {
-  const info = tokenInfo(t.token);
-  const out = h("div", { "aria-live": "polite" });
-  const price = h("input", { id: "edit-price", inputmode: "decimal",
-    value: ethers.formatUnits(BigInt(t.price), info.decimals) });
-  const listed = h("input", { id: "edit-listed", type: "checkbox", checked: t.listed });
-  const save = h("button", { type: "submit", id: "save-listing" }, "Save");
-  const form = h("form", { class: "filters", id: "listing-form", onsubmit: async (e) => {
-    e.preventDefault();
-    let value;
-    try { value = ethers.parseUnits(price.value.trim(), info.decimals); } catch {
-      put(out, h("p", { class: "error" }, `Enter a price in ${info.symbol}, like 0.01.`));
-      return;
-    }
-    if (value === 0n && t.token !== ETH) {
-      put(out, h("p", { class: "error" }, "A track paid in a token needs a price above zero."));
-      return;
-    }
-    if (!state.account && !(await connect())) return;
-    const steps = stepList([["submitted", "Submit"], ["mined", "Mined"], ["indexed", "In the store"]]);
-    put(out, steps);
-    save.disabled = true;
-    try {
-      const receipt = await send(contractTx("updateTrack", [t.track_id, value, listed.checked]), steps);
-      await waitIndexed(receipt.blockNumber, steps);
-      add(out, h("p", { class: "ok", id: "listing-saved" },
-        listed.checked ? `Saved: for sale at ${money(value, t.token)}.` : "Saved: not for sale."));
-      setTimeout(route, 1500);
-    } catch (err) { steps.fail(explain(err)); save.disabled = false; }
-  } },
-  h("div", {}, h("label", { for: "edit-price" }, `Price (${info.symbol})`), price),
-  h("div", {}, h("label", { for: "edit-listed" }, "For sale"), listed), save);
-  return h("section", { class: "panel", id: "listing", "aria-labelledby": "listing-h" },
-    h("h2", { id: "listing-h" }, "Your listing"),
-    h("p", { class: "muted" }, "Fans pay at least this price. The token is fixed at registration."), form, out);
-}
 
 async function buyTrack(t, amountText, out, button) {
   const info = tokenInfo(t.token);
