@@ -159,14 +159,17 @@ def _uncursor(raw: str) -> int:
 
 @router.get("", response_model=ReleasePage)
 def list_releases(db: DbDep, artist: str | None = Query(None, description="only this artist's releases (address)"),
+                  include_unavailable: bool = Query(False, description="also those off sale or taken down, or "
+                                                                       "with a track that is (an artist's studio)"),
                   limit: int = Query(50, ge=1, le=200), cursor: str | None = None) -> ReleasePage:
     """Available releases (listed, not taken down, genuine, every track still served
     here), newest first, a keyset page by release id (`next_cursor` until it is null; a
     page may hold fewer than `limit` when many releases in a row are unavailable)."""
     track = T["track"]
     stmt = select(track, release_uploaded_here().label("uploaded_here")).where(
-        track.c.kind == "release", track.c.listed.is_(True), track.c.blocked.is_(False), track.c.genuine.is_(True),
-        release_uploaded_here())
+        track.c.kind == "release", track.c.genuine.is_(True), release_uploaded_here())
+    if not include_unavailable:
+        stmt = stmt.where(track.c.listed.is_(True), track.c.blocked.is_(False))
     who = validators.address(artist, "artist")
     if who is not None:
         stmt = stmt.where(track.c.artist == who)
@@ -179,7 +182,7 @@ def list_releases(db: DbDep, artist: str | None = Query(None, description="only 
         for r in rows:
             after = r["track_id"]
             item = _item(r, members[r["track_id"]])
-            if item.available:
+            if item.available or include_unavailable:
                 items.append(item)
             if len(items) == limit:
                 break

@@ -145,6 +145,8 @@ def test_release_catalog_pages_skip_unavailable_releases(stack):
 
     expected = [releases[3], releases[2], releases[0]]
     assert all_pages(1) == all_pages(2) == all_pages(50) == expected
+    studio = stack.client.get("/api/releases", params={"artist": artist, "include_unavailable": "true"}).json()
+    assert [x["release_id"] for x in studio["items"]] == releases[::-1]
     blocked = stack.client.get(f"/api/releases/{releases[1]}").json()
     assert blocked["available"] is False and "taken down" in blocked["unavailable_reason"]
     assert blocked["tracks"][0]["blocked"] is True
