@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 from sqlmodel import SQLModel
 
 import ninety.models  # noqa: F401  (registers the tables read through T)
@@ -165,9 +165,14 @@ def _release_diffs(rpc: Rpc, contract: str, height: int, conn: Any, logged: list
     from_logs: dict[int, list[int]] = defaultdict(list)
     for r in logged:  # in each release's order
         from_logs[r["release_id"]].append(r["track_id"])
-    rt = T["release_track"]
+    rt, track = T["release_track"], T["track"]
     have: dict[int, list[int]] = defaultdict(list)
-    for release_id, track_id in conn.execute(select(rt.c.release_id, rt.c.track_id).order_by(rt.c.release_id, rt.c.position)):
+    # Releases indexed past `height` meanwhile are not the chain's at `height`: left out,
+    # like the rows of every table.
+    for release_id, track_id in conn.execute(
+            select(rt.c.release_id, rt.c.track_id).outerjoin(track, track.c.track_id == rt.c.release_id)
+            .where(or_(track.c.block_number.is_(None), track.c.block_number <= height))
+            .order_by(rt.c.release_id, rt.c.position)):
         have[int(release_id)].append(int(track_id))
     ids = sorted(set(from_logs) | set(have))
     diffs = []
