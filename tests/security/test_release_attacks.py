@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy import func, select
 
 from backend.models import ReleaseUpload
+from ninety.attest import CatalogSigner
 from ninety.db import make_engine
 from tests.support.listings import FAN, MALLORY, VICTIM, list_upload, sync, wallet
 from tests.support.media import wav_bytes
@@ -134,7 +135,9 @@ def test_zips_only_for_buyers_of_that_release(api, world):
     assert api.get(url, headers=fan).status_code == 200
 
 
-def test_a_zip_of_a_release_whose_track_was_taken_down_is_refused(api, world):
+def test_a_zip_of_a_release_whose_track_was_taken_down_is_refused(live_api, world, db_env):
+    api = live_api(**db_env)  # SQLite and PostgreSQL: the availability queries are the catalog's
+    world.require_attestations(CatalogSigner.load(None, api.data_dir))
     t1, _ = list_upload(api, world, VICTIM, wav_bytes(2.0, 250.0), title="Kept", price=MILLI)
     t2, _ = list_upload(api, world, VICTIM, wav_bytes(2.0, 275.0), title="Taken", price=MILLI)
     sync(api, world)
