@@ -164,12 +164,13 @@ def test_a_refused_permit_sends_nothing_and_a_taken_down_track_stops_the_album(w
     assert ALBUM, "the first test makes the album"
     fan, release_id = world.accounts[9], ALBUM["release"]
     mined(world, world.usdc.functions.mint(fan, 20 * 10**6).transact({"from": world.accounts[0]}))
-    page = page_as(browser, web, fan, refuse=("eth_signTypedData_v4",))
+    page = page_as(browser, web, fan, refuse=("eth_signTypedData_v4",), width=390)  # a phone-width screen
     page.goto(f"/#/release/{release_id}")
     page.locator("#buy").click()  # connects the wallet first
     page.get_by_text("You declined to sign the permit in your wallet: nothing was paid.").wait_for()
     assert page.wallet_calls.count("eth_sendTransaction") == 0
     assert world.usdc.functions.balanceOf(fan).call() == 20 * 10**6
+    page.screenshot(path=str(SHOTS / "21-permit-declined-phone.png"), full_page=True)
 
     # The owner takes "Finale" down: the album is no longer sold, and the page says why.
     world.market.block_track(ALBUM["ids"][2], "bafkreialbumtakedownreason", world.owner)
@@ -182,5 +183,5 @@ def test_a_refused_permit_sends_nothing_and_a_taken_down_track_stops_the_album(w
     assert page.locator("#unavailable").inner_text() == (
         "Not for sale: its track “Finale” was taken down, and a release is sold only whole.")
     assert page.locator("#buy").count() == 0
-    page.screenshot(path=str(SHOTS / "21-album-with-a-track-taken-down.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / "21b-album-with-a-track-taken-down-phone.png"), full_page=True)
     assert not page.errors
