@@ -54,8 +54,12 @@ def test_a_release_is_a_listing_with_its_members_in_order_and_its_own_sales(anvi
     with engine.connect() as conn:
         sales = conn.execute(select(T["sale"].c.track_id, T["sale"].c.artist)).all()
         stats = conn.execute(select(T["track_stats"])).mappings().all()
+        days = conn.execute(select(T["track_day"].c.track_id, T["track_day"].c.sales)).all()
+        nets = conn.execute(select(T["track_split"].c.track_id, T["track_split"].c.split_id)).all()
+        artists = conn.execute(select(T["artist_stats"].c.artist, T["artist_stats"].c.sales)).all()
     assert sales == [(rid, artist.lower())] * 2
     assert [(s["track_id"], s["sales"], int(s["gross"])) for s in stats] == [(rid, 2, 11 * 10**15)]
+    assert (days, nets, artists) == ([(rid, 2)], [(rid, split)], [(artist.lower(), 2)])
     _, diffs = verify(Rpc(anvil.url), engine, m.address, world.deploy_block)
     assert diffs == []
 
