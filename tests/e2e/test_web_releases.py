@@ -156,6 +156,16 @@ def test_fan_buys_the_album_with_a_permit_in_one_transaction_and_downloads_it(we
     assert card.locator(".kind").text_content() == "Album · 3 tracks" and "7.0 mUSDC" in card.inner_text()
     page.wait_for_load_state("networkidle")  # the cards' artwork loads lazily
     page.screenshot(path=str(SHOTS / "20-store-with-releases.png"), full_page=True)
+    # The ledger: the album's own page names its tracks; the sale is marked as a release's.
+    page.goto(f"/#/release/{release_id}")
+    page.get_by_role("link", name="This release's sales in the ledger").click()
+    page.get_by_role("heading", name=f"Release {release_id} in the ledger").wait_for()
+    assert page.locator("#release-members").inner_text() == "Its tracks, in order: " + ", ".join(map(str, ALBUM["ids"]))
+    page.get_by_role("link", name="Its sales").click()
+    row = page.locator("#ledger-table tbody tr").first
+    row.wait_for()
+    assert f"{release_id} Three Pieces (release)" in row.inner_text()
+    page.screenshot(path=str(SHOTS / "22-album-sale-in-the-ledger.png"), full_page=True)
     assert not page.errors
 
 

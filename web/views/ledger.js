@@ -79,7 +79,8 @@ async function ledgerPage(kind, query, cursor, table) {
     : ["Block", "Time", "Account", "Amount", "Proof"];
   const rows = page.items.map((r) => kind === "sales"
     ? h("tr", {}, h("td", { class: "num" }, r.block_number), h("td", {}, when(r.block_time)),
-      h("td", {}, h("a", { href: `#/ledger/track/${r.track_id}` }, r.track_id)),
+      h("td", {}, h("a", { href: `#/ledger/track/${r.track_id}` }, r.track_id),
+        r.title ? ` ${r.title}` : "", r.kind === "release" ? h("span", { class: "muted" }, " (release)") : null),
       h("td", {}, h("a", { href: `#/ledger/artist/${r.artist}`, class: "mono" }, short(r.artist))),
       h("td", { class: "mono" }, short(r.buyer)), h("td", { class: "num" }, money(r.amount, r.token)),
       h("td", { class: "num" }, money(r.platform_fee, r.token)), h("td", {}, proof(r)))
@@ -116,9 +117,15 @@ export async function viewArtistLedger(address) {
 
 export async function viewTrackLedger(id) {
   const s = await api(`/api/ledger/tracks/${id}`);
-  put(main, h("h1", {}, `Track ${id} in the ledger`),
-    h("p", {}, h("a", { href: `#/track/${id}` }, "In the store, with who is paid and every change of its split"), " · ",
-      h("a", { href: `#/ledger?track=${id}` }, "Its sales")),
+  const release = s.kind === "release";
+  const links = (ids) => ids.map((x, i) => [i ? ", " : "", h("a", { href: `#/ledger/track/${x}` }, x)]);
+  put(main, h("h1", {}, `${release ? "Release" : "Track"} ${id} in the ledger`),
+    h("p", {}, release ? h("a", { href: `#/release/${id}` }, "In the store, with its tracks")
+      : h("a", { href: `#/track/${id}` }, "In the store, with who is paid and every change of its split"), " · ",
+    h("a", { href: `#/ledger?track=${id}` }, "Its sales")),
+    release && s.tracks?.length ? h("p", { id: "release-members" }, "Its tracks, in order: ", links(s.tracks)) : null,
+    !release && s.releases?.length ? h("p", { id: "track-releases" }, "Also sold on releases ", links(s.releases),
+      `: ${s.release_sales} ${s.release_sales === 1 ? "sale" : "sales"} of those, not counted below.`) : null,
     h("p", {}, `${s.sales} sales, gross ${money(s.gross, s.token)}, platform fees ${money(s.fees, s.token)}, `
       + `net ${money(s.net, s.token)}.`),
     h("h2", {}, "Paid to"), h("div", { class: "table-wrap" }, h("table", {}, headRow(["Payee", "Credited"]),
