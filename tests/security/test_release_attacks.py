@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from backend.models import ReleaseUpload
 from ninety.attest import CatalogSigner
 from ninety.db import make_engine
+from tests.support.live_api import MemoryWatch
 from tests.support.listings import FAN, MALLORY, VICTIM, list_upload, sync, wallet
 from tests.support.media import wav_bytes
 from tests.support.releases import register, release_form
@@ -191,3 +192,34 @@ def test_a_release_cannot_cut_a_tracks_collaborators_out(api, world):
     release_id = register(world, api.post_json, h, cid, wallet(VICTIM), [duet, solo], MILLI, split=fair)
     sync(api, world)
     assert api.get(f"/api/releases/{release_id}").json()["available"] is True
+
+
+def test_a_big_zip_streams_without_the_server_holding_it(api, world):
+    """Three 3-minute tracks (about 52 MB of originals): the zip is made as it is sent, so
+    the server's memory hardly moves while a buyer downloads it (a zip built in memory
+    first would add its whole size)."""
+    ids, sizes = [], []
+    for i in range(3):
+        audio = wav_bytes(180.0, 200.0 + 90 * i, rate=48_000)
+        tid, _ = list_upload(api, world, VICTIM, audio, title=f"Long {i}", price=MILLI)
+        ids.append(tid)
+        sizes.append(len(audio))
+    sync(api, world)
+    album = _release(api, world, VICTIM, ids)
+    world.market.buy(album, 2 * MILLI, wallet(FAN))
+    sync(api, world)
+    fan = api.login(FAN)
+
+    def download() -> int:
+        received = 0
+        with httpx.stream("GET", f"{api.url}/api/releases/{album}/download", headers=fan, timeout=120) as r:
+            assert r.status_code == 200 and "content-length" not in r.headers
+            for chunk in r.iter_bytes():
+                received += len(chunk)
+        return received
+
+    assert download() > sum(sizes)  # the files and the zip's headers
+    with MemoryWatch(api.pid) as mem:
+        download()
+    print(f"\nzip of {sum(sizes) / 1e6:.0f} MB: server memory +{mem.growth_mb:.1f} MB")
+    assert mem.growth_mb < 20
