@@ -87,7 +87,7 @@ def test_artist_makes_an_album_in_the_studio(web, browser, tmp_path):
     # The studio lists it; on its page its artist may change its price or take it off sale.
     page.goto("/#/studio")
     page.locator("#my-releases").wait_for()
-    assert page.locator("#my-releases").inner_text() == "Your releases in the store: Three Pieces (7.0 mUSDC)"
+    assert page.locator("#my-releases").inner_text() == "Your releases: Three Pieces (7.0 mUSDC)"
     page.locator("#my-releases a").click()
     page.locator("#listing-form").wait_for()
     assert page.get_by_label("Price (mUSDC)").input_value() == "7.0"

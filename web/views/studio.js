@@ -28,14 +28,15 @@ async function tracksPanel() {
   const page = await api(`/api/tracks?artist=${state.account.toLowerCase()}&include_unlisted=true&limit=100`)
     .catch(() => null);
   if (!page || !page.items.length) return null;
-  const releases = await api(`/api/releases?artist=${state.account.toLowerCase()}&limit=100`).catch(() => null);
+  const releases = await api(`/api/releases?artist=${state.account.toLowerCase()}&include_unavailable=true&limit=100`)
+    .catch(() => null);
   return h("section", { class: "panel", id: "my-tracks", "aria-labelledby": "my-tracks-h" },
     h("h2", { id: "my-tracks-h" }, "Your tracks"),
     h("p", {}, h("a", { class: "button secondary", id: "new-release", href: "#/studio/release" }, "New release"),
       " ", h("span", { class: "muted" }, "An album, EP or single of your tracks, sold together at its own price.")),
-    releases?.items?.length ? h("p", { id: "my-releases" }, "Your releases in the store: ", releases.items.map((r, i) =>
+    releases?.items?.length ? h("p", { id: "my-releases" }, "Your releases: ", releases.items.map((r, i) =>
       [i ? ", " : "", h("a", { href: `#/release/${r.release_id}` }, r.title || `Release ${r.release_id}`),
-        ` (${money(r.price, r.token)})`])) : null,
+        ` (${money(r.price, r.token)}${r.available ? "" : ", not for sale"})`])) : null,
     h("ul", { class: "receipts" }, page.items.map((t) => h("li", {},
       h("div", {}, h("a", { href: `#/track/${t.track_id}` }, t.title || `Track ${t.track_id}`), " · ",
         t.listed ? (isFree(t) ? "free" : money(t.price, t.token)) : h("span", { class: "muted" }, "not for sale"),
