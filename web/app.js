@@ -4,8 +4,8 @@
 // discovery or as window.ethereum.
 //
 // This module starts the app and routes #/… to a view. Modules import downward only:
-//   app.js → views/*.js → wallet.js → api.js → dom.js → state.js (and vendor/ethers)
-// state.js, dom.js, api.js, wallet.js and splits.js know no view; a view may use another
+//   app.js → views/*.js → purchase.js → wallet.js → api.js → dom.js → state.js (and vendor/ethers)
+// state.js, dom.js, api.js, wallet.js, purchase.js and splits.js know no view; a view may use another
 // view's parts (the studio shows the track page's Accept), never the router.
 import { ethers } from "./vendor/ethers.min.js";
 import { api, explain, ApiError } from "./api.js";

@@ -145,6 +145,11 @@ function permitRefusal(e) {
 // The whole purchase as the track and release pages show it: which path, its steps, and
 // `done(out)` once the sale is in the ledger. The button stays disabled while it runs.
 export async function buyListing(id, token, amount, out, button, done) {
+  if (state.chainId !== state.status.chain_id) {
+    // Checked before anything is read: on another chain the token's permit domain is not this one's.
+    put(out, h("p", { class: "error" }, `Switch your wallet to chain ${state.status.chain_id} first.`));
+    return;
+  }
   button.disabled = true;
   try {
     let plan;
