@@ -146,4 +146,4 @@ def refuse_release(db: Any, release: ReleaseUpload, wallet: str, recipients: lis
                        losers=[{"address": x.address, "share_ppm": x.owed_ppm, "new_share_ppm": x.given_ppm}
                                for x in losers],
                        suggested_split=[{"address": a, "share_ppm": s}
-                                        for a, s in release_splits.suggested_split(splits, wallet)])
+                                        for a, s in release_splits.suggested_split(splits, wallet) if s > 0])

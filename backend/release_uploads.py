@@ -190,4 +190,6 @@ def process(form: Any, services: Services, wallet: str, work: Path) -> Pinned:
             db.add(ReleaseUpload(artist=wallet, metadata_cid=metadata_cid, artwork_cid=artwork_cid,
                                  track_ids=json.dumps(fields.track_ids), created_at=time.time()))
             db.commit()
-    return Pinned(metadata_cid, artwork_cid, fields.track_ids, suggested_split(splits, wallet))
+    # createSplit refuses a zero share: the artist's, when its tracks pay only others.
+    fair = [(a, s) for a, s in suggested_split(splits, wallet) if s > 0]
+    return Pinned(metadata_cid, artwork_cid, fields.track_ids, fair)
