@@ -289,6 +289,17 @@ def refused(error, fn, *args):
     raise AssertionError(f"{fn} {args} was accepted; expected {error}")
 
 
+def refused_with(message, fn, *args):
+    """Call a transaction that must revert with exactly `message` (the error and its values
+    as brownie shows them, e.g. "Marketplace__TrackBlocked: 3"; addresses in any case)."""
+    try:
+        fn(*args)
+    except VirtualMachineError as exc:
+        assert str(exc.revert_msg).lower() == message.lower(), (message, exc.revert_msg)
+        return
+    raise AssertionError(f"{fn} {args} was accepted; expected {message}")
+
+
 def losers(current, new, artist):
     """The payees of `current` whose share `new` lowers (leaving = 0), but the artist, in
     `current`'s order: whose consent the change needs."""

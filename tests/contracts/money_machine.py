@@ -9,12 +9,23 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant
 
 from conftest import ETH, losers
 from money_pools import pool_rules
+from money_releases import release_rules
 from money_sales import sales_rules
 from money_split_changes import split_change_rules
 
 
-def money_machine(market, usdc, accounts, owner, fee_recipient, fan):
-    """The state machine class (and a dict counting what its runs did)."""
+def views(market, calls):
+    """The answers of the marketplace's views `calls` ((view, *args) each), read in one
+    eth_call (a multicall): the invariants read dozens of figures after every step."""
+    if not calls:
+        return []
+    answers = market.multicall.call([fn.encode_input(*args) for fn, *args in calls])
+    return [fn.decode_output(answer) for (fn, *_), answer in zip(calls, answers)]
+
+
+def money_machine(market, usdc, accounts, owner, fee_recipient, fan, releases=True):
+    """The state machine class (and a dict counting what its runs did); `releases`: with
+    the rules of money_releases.py."""
     stats = defaultdict(int)
     people = list(accounts[1:8])
     by_address = {p.address: p for p in [*people, fee_recipient, accounts[8]]}
@@ -23,7 +34,7 @@ def money_machine(market, usdc, accounts, owner, fee_recipient, fan):
         usdc.mint(p, 10**15, {"from": owner})
         usdc.approve(market, 2**256 - 1, {"from": p})
     rules = [make(market, usdc, accounts, owner, fee_recipient, fan, stats, people, by_address, tokens)
-             for make in (sales_rules, split_change_rules, pool_rules)]
+             for make in (sales_rules, split_change_rules, pool_rules, *([release_rules] if releases else []))]
 
     class Money(*rules, RuleBasedStateMachine):
         def __init__(self):
@@ -54,6 +65,7 @@ def money_machine(market, usdc, accounts, owner, fee_recipient, fan):
             self.claims = []  # (epoch, allocation, proof) not yet claimed
             self.blocked = set()  # track ids the owner blocked
             self.unlisted = set()  # track ids their artist unlisted
+            self.releases = {}  # release id -> its member track ids, in order
 
         @initialize()
         def start(self):
@@ -67,24 +79,45 @@ def money_machine(market, usdc, accounts, owner, fee_recipient, fan):
 
         @invariant()
         def split_changes_match_model(self):
-            for tid, split in self.track_split.items():
-                assert market.tracks(tid)[1] == split
+            tids = list(self.track_split)
+            for tid, got in zip(tids, views(market, [(market.tracks, tid) for tid in tids])):
+                assert got[1] == self.track_split[tid], tid
             # pendingSplitChange answers for the track's current change count: a proposal
             # another change killed reads as none, unless the same change was proposed again.
             now = {(tid, new): missing for (tid, new, count), missing in self.proposals.items()
                    if count == self.track_changes[tid]}
+            asks = []
             for tid, new in {(tid, new) for tid, new, _ in self.proposals}:
                 missing = now.get((tid, new), set())
                 # Each payee still to consent, and one who need not (the first other payee).
                 asked = sorted(missing) + [p for p in self.splits[new][0] if p not in missing][:1]
-                for p in asked:
-                    got = market.pendingSplitChange(tid, new, p)
-                    assert (int(got[0]), bool(got[1])) == (len(missing), p in missing), (tid, new, p)
+                asks += [(tid, new, p, (len(missing), p in missing)) for p in asked]
+            got = views(market, [(market.pendingSplitChange, tid, new, p) for tid, new, p, _ in asks])
+            for (tid, new, p, expected), answer in zip(asks, got):
+                assert (int(answer[0]), bool(answer[1])) == expected, (tid, new, p)
 
         @invariant()
         def listing_flags_match_model(self):
-            for tid, *_ in self.tracks:
-                assert list(market.tracks(tid))[4:] == [tid not in self.unlisted, tid in self.blocked]
+            tids = [t[0] for t in self.tracks]
+            for tid, got in zip(tids, views(market, [(market.tracks, tid) for tid in tids])):
+                assert list(got)[4:] == [tid not in self.unlisted, tid in self.blocked], tid
+
+        @invariant()
+        def releases_hold_their_artists_tracks(self):
+            """Every release holds, in its order, 1 to 100 distinct tracks of its own artist,
+            none of them a release."""
+            calls = []
+            for rid, members in self.releases.items():
+                calls += [(market.tracks, rid), (market.releaseTracks, rid)]
+                calls += [call for m in members for call in ((market.tracks, m), (market.releaseTracks, m))]
+            answers = iter(views(market, calls))
+            for rid, members in self.releases.items():
+                artist = next(answers)[0]
+                held = [int(m) for m in next(answers)]
+                assert held == members and 1 <= len(set(held)) == len(held) <= 100, (rid, held, members)
+                for m in members:
+                    assert next(answers)[0] == artist, (rid, m)
+                    assert list(next(answers)) == [], (rid, m)
 
         @invariant()
         def chain_matches_model_and_owes_exactly_what_it_holds(self):
@@ -92,25 +125,18 @@ def money_machine(market, usdc, accounts, owner, fee_recipient, fan):
             model lists every account and split ever credited), per token: held ==
             owed() + splitBalance() + pools + unclaimed, so what the contract owes never
             exceeds what it holds and the balance sentinel is never counted as money."""
+            figures = [(market.owed, who, token, amount) for (who, token), amount in self.owed.items()]
+            figures += [(market.splitBalance, sid, token, amount)
+                        for (sid, token), amount in self.split_balance.items()]
+            figures += [(market.poolBalance, epoch, token, amount) for (epoch, token), amount in self.pool.items()]
+            figures += [(market.poolUnclaimed, epoch, token, amount)
+                        for (epoch, token), amount in self.unclaimed.items()]
             read = defaultdict(int)
-            for (who, token), amount in self.owed.items():
-                on_chain = market.owed(who, token)
-                assert on_chain == amount
-                read[token] += on_chain
-            for (sid, token), amount in self.split_balance.items():
-                on_chain = market.splitBalance(sid, token)
-                assert on_chain == amount
+            for (fn, key, token, amount), on_chain in zip(figures, views(market, [f[:3] for f in figures])):
+                assert on_chain == amount, (fn.abi["name"], key, token)
                 read[token] += on_chain
             for key, out in self.withdrawn.items():
                 assert out <= self.credited[key]
-            for (epoch, token), amount in self.pool.items():
-                on_chain = market.poolBalance(epoch, token)
-                assert on_chain == amount
-                read[token] += on_chain
-            for (epoch, token), amount in self.unclaimed.items():
-                on_chain = market.poolUnclaimed(epoch, token)
-                assert on_chain == amount
-                read[token] += on_chain
             assert market.balance() == read[ETH]
             assert usdc.balanceOf(market) == read[usdc.address]
             assert market.nextEpochToPublish() == self.next and market.currentEpoch() == self.now

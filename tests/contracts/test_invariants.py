@@ -4,9 +4,11 @@ at once or waiting, acceptSplit by the right payee, a stranger, twice, or for a 
 that another change or the artist's cancelSplitProposals killed), distributions
 (including no-ops), withdrawals (including no-ops and withdrawTo another address),
 one-click batches (multicall of distribute + withdraw, and of claim + distribute +
-withdraw, by several payees of one split) and sponsor pools (deposits, taking them back,
+withdraw, by several payees of one split), sponsor pools (deposits, taking them back,
 time moving forward by whole epochs, publishes valid and invalid, claims and claims
-again), checked against a Python model after every step.
+again) and releases (registered and refused, a member taken down, bought with `buy` or
+`buyWithPermit`: fresh, front-run and stale permits), checked against a Python model after
+every step.
 Besides the model, after every step:
 - what the contract owes never exceeds what it holds: for every token, its balance equals
   exactly the sum, read from the chain, of `owed()` + `splitBalance()` + unpublished pools
@@ -16,7 +18,8 @@ Besides the model, after every step:
   artist who proposed it; `pendingSplitChange` matches the model's open proposals;
 - the platform's pool income (sum of PoolSettled fees) never exceeds 1/9 of everything
   allocated; an ended epoch's pools never change until published, except by a rescue
-  withdrawal.
+  withdrawal;
+- every release holds, in its order, distinct tracks of its own artist, none a release.
 
 Brownie 1.22.2's own `state_machine` fixture is broken (mypyc), so this drives Hypothesis's
 RuleBasedStateMachine directly, isolating each run with chain.snapshot()/chain.revert()
@@ -51,7 +54,9 @@ def test_pools_keep_their_invariants_over_random_activity(market, usdc, accounts
     and claim batches, distributions, withdrawals), every rule available at every step (swarm testing off: it
     can leave a whole run without a publish), derandomized so the paths it reaches (checked
     at the end) are the same on every run; the test above explores at random."""
-    Money, stats = money_machine(market, usdc, accounts, owner, fee_recipient, fan)
+    # Without the release rules: the class bodies below (whose source seeds the derandomized
+    # runs) stay as they were, so the runs, and the paths they reach, are the same.
+    Money, stats = money_machine(market, usdc, accounts, owner, fee_recipient, fan, releases=False)
     people = list(accounts[1:8])
 
     class Pools(Money):
@@ -90,7 +95,7 @@ def test_split_changes_and_batches_keep_their_invariants(market, usdc, accounts,
     checked at the end are reached on every run: a change landing at once, one waiting and
     landing on the last consent, a consent refused (stranger, gainer, twice), a consent to a
     proposal another change killed, a pending proposal proposed again, and the no-ops."""
-    Money, stats = money_machine(market, usdc, accounts, owner, fee_recipient, fan)
+    Money, stats = money_machine(market, usdc, accounts, owner, fee_recipient, fan, releases=False)
     people = list(accounts[1:8])
 
     class SplitChanges(Money):
@@ -134,4 +139,45 @@ def test_split_changes_and_batches_keep_their_invariants(market, usdc, accounts,
     for path in ("change_at_once", "change_proposed", "change_consented", "consent_refused", "cancel",
                  "consent_to_dead_proposal", "proposal_pending", "withdraw_to", "batch", "noop_distribute",
                  "noop_withdraw"):
+        assert stats[path] > 0, (path, dict(stats))
+
+
+def test_releases_and_permits_keep_their_invariants(market, usdc, accounts, owner, fee_recipient, fan):
+    """Tracks, releases of them (and the refused ones), takedowns of a member or a release,
+    the artist relisting, sales with `buy` and with `buyWithPermit` (fresh, front-run,
+    expired and used permits), distributions and withdrawals alone, every rule available at
+    every step, derandomized so the paths checked at the end are reached on every run."""
+    Money, stats = money_machine(market, usdc, accounts, owner, fee_recipient, fan)
+    people = list(accounts[1:8])
+
+    class Releases(Money):
+        deposit = take_deposit_back = time_passes = publish = claim = batch_claim = None
+        propose_split = accept_split = cancel_proposals = set_fee = withdraw_to = batch_payout = None
+
+        @initialize()
+        def seed_tracks(self):
+            """Two artists with three tracks each (ETH and USDC), on a split of both."""
+            duo = sorted(people[:2], key=lambda a: int(a.address, 16))
+            split = ([a.address for a in duo], [600_000, 400_000])
+            sid = str(market.createSplit(*split, {"from": owner}).return_value)
+            self.splits[sid] = split
+            for artist in duo:
+                for token, price in ((ETH, 10**15), (usdc.address, 2_000_000), (ETH, 0)):
+                    tid = market.registerTrack("cid", sid, token, price, b"", {"from": artist}).return_value
+                    self.tracks.append((tid, token, price, sid, artist))
+                    self.track_split[tid] = sid
+                    self.track_changes[tid] = 0
+
+    Releases.TestCase.settings = settings(
+        max_examples=20,
+        stateful_step_count=25,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    with patch.object(FeatureFlags, "is_enabled", lambda self, name: True):
+        Releases.TestCase().runTest()
+    print(dict(stats))
+    for path in ("release", "release_refused", "release_sale", "release_refused_member", "block_member",
+                 "permit_sale", "permit_front_run", "permit_failed"):
         assert stats[path] > 0, (path, dict(stats))
