@@ -137,6 +137,54 @@ def attested_registration(m, owner, sid):
     return gas
 
 
+def releases_and_permits(project, accounts, m, usdc, sid):
+    """Registering an attested release of 10 tracks, buying it, and a purchase with an
+    EIP-2612 permit, each once the split's and the fee's balances exist (as `buy` above)."""
+    from brownie import chain
+    from eth_account import Account
+
+    owner, fan = accounts[0], accounts[2]
+    rows = []
+    calls = [m.registerTrack.encode_input(f"bafkreibenchreleasetrack{i}", sid, ETH, 10**15, b"") for i in range(10)]
+    tracks = [e["trackId"] for e in m.multicall(calls, {"from": owner}).events["TrackRegistered"]]
+    signer = CatalogSigner("0x" + "42" * 32)
+    m.setCatalogSigner(signer.address, {"from": owner})
+    cid = "bafkreibenchmarkattestedreleasecid0000000000000000000000"
+    wire = signer.sign_listing(cid, owner.address, str(sid), chain.id, m.address, chain.time() + 3600)
+    tx = m.registerRelease(cid, sid, ETH, 10**16, tracks, bytes.fromhex(wire[2:]), {"from": owner})
+    m.setCatalogSigner(ETH, {"from": owner})
+    rows.append(("registerRelease (10 tracks, attested)", MARKETPLACE, tx.gas_used))
+    release = tx.return_value
+    m.buy(release, 10**16, {"from": fan, "value": 10**16})
+    rows.append(("buy release of 10 tracks (ETH)", MARKETPLACE,
+                 m.buy(release, 10**16, {"from": fan, "value": 10**16}).gas_used))
+
+    # A buyer with a key of its own and no allowance; its second purchase is measured (its
+    # first also writes its permit nonce's slot from zero, once in the wallet's life).
+    buyer = accounts.add("0x" + keccak(b"ninety bench permit buyer").hex())
+    owner.transfer(buyer, 10**18)
+    usdc.mint(buyer, 10**12, {"from": owner})
+    track = m.registerTrack("bafkreibenchpermit", sid, usdc, 10**6, b"", {"from": owner}).return_value
+    _, name, version, chain_id, contract, _, _ = usdc.eip712Domain()
+    domain = {"name": name, "version": version, "chainId": chain_id, "verifyingContract": str(contract)}
+    permit_types = {"Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                               {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                               {"name": "deadline", "type": "uint256"}]}
+
+    def buy_with_permit():
+        deadline = chain.time() + 3600
+        message = {"owner": buyer.address, "spender": m.address, "value": 10**6, "nonce": usdc.nonces(buyer),
+                   "deadline": deadline}
+        signed = Account.sign_typed_data(buyer.private_key, domain_data=domain, message_types=permit_types,
+                                         message_data=message)
+        r, s = (x.to_bytes(32, "big") for x in (signed.r, signed.s))
+        return m.buyWithPermit(track, 10**6, deadline, signed.v, r, s, {"from": buyer}).gas_used
+
+    buy_with_permit()
+    rows.append(("buyWithPermit (MockUSDC)", MARKETPLACE, buy_with_permit()))
+    return rows
+
+
 def goto_epoch(m, epoch):
     """Move Anvil's clock a minute into `epoch` and mine a block."""
     from brownie import chain, web3
@@ -157,7 +205,8 @@ def equal_shares(n):
 
 
 def other_operations(project, accounts):
-    """Listing, multi-token withdrawals, split changes, batches and sponsor pools."""
+    """Listing (tracks and releases), permit purchases, multi-token withdrawals, split
+    changes, batches and sponsor pools."""
     owner, fan = accounts[0], accounts[2]
     rows = []
     m = project.Marketplace.deploy(accounts[9], 500, EPOCH_SECONDS, {"from": owner})
@@ -175,6 +224,7 @@ def other_operations(project, accounts):
     reg = m.registerTrack("bafkreibenchmarkmetadatacid0000000000000000000000000000", sid, ETH, 10**15, b"", {"from": owner})
     rows.append(("registerTrack (open registration)", M, reg.gas_used))
     rows.append(("registerTrack (attested)", M, attested_registration(m, owner, sid)))
+    rows += releases_and_permits(project, accounts, m, usdc, sid)
 
     # Withdraw in 3 tokens; to another address; a batch whose steps someone already did.
     tracks = {t: m.registerTrack("w", sid, t, 10**6, b"", {"from": owner}).return_value for t in (ETH, usdc, dai)}
