@@ -138,6 +138,8 @@ def test_fan_buys_the_album_with_a_permit_in_one_transaction_and_downloads_it(we
     # The album is among the fan's purchases, and on its tracks' pages and in the store.
     page.goto("/#/purchases")
     page.get_by_role("heading", name="Three Pieces").wait_for()
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(SHOTS / "18c-purchases-with-an-album.png"), full_page=True)
     page.goto(f"/#/track/{ALBUM['ids'][1]}")
     on = page.locator("#on-releases")
     on.wait_for()

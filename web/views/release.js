@@ -187,6 +187,10 @@ function downloads(r) {
     h("div", { class: "actions" }, r.tracks.filter((t) => !t.blocked).map(one)));
 }
 
+// What a purchase cost and when (the time is kept on one line).
+export const paidOn = (s) =>
+  h("div", {}, `Paid ${money(s.amount, s.token)} on `, h("span", { class: "nowrap" }, when(s.block_time)));
+
 // A release in "My purchases": what was paid, when, and its downloads.
 export async function purchasedRelease(s) {
   const r = await api(`/api/releases/${s.track_id}`).catch(() => null);
@@ -195,5 +199,5 @@ export async function purchasedRelease(s) {
     h("img", { src: artwork(r), alt: `Artwork for ${r.title}` }),
     h("div", { class: "kind" }, releaseType(r), ` · ${count(r.tracks.length)}`),
     h("h3", {}, h("a", { href: `#/release/${r.release_id}` }, r.title)), h("div", { class: "muted" }, r.artist_name),
-    h("div", {}, `Paid ${money(s.amount, s.token)} on ${when(s.block_time)}`), downloads(r));
+    paidOn(s), downloads(r));
 }

@@ -2,14 +2,14 @@
 // the artist's listing editor on their own track, and the wallet's purchases.
 import { ethers } from "../vendor/ethers.min.js";
 import { api, explain } from "../api.js";
-import { add, h, main, money, put, short, tokenInfo, when } from "../dom.js";
+import { add, h, main, money, put, short, tokenInfo } from "../dom.js";
 import { ETH, route, state } from "../state.js";
 import { buyListing } from "../purchase.js";
 import { connect } from "../wallet.js";
 import { downloadLink, freeDownload } from "./downloads.js";
 import { listingEditor } from "./listing.js";
 import { counterNoticeForm } from "./moderation.js";
-import { ownedThrough, purchasedRelease, releasesOn, releasesSection } from "./release.js";
+import { ownedThrough, paidOn, purchasedRelease, releasesOn, releasesSection } from "./release.js";
 import { splitPanel } from "./track-split.js";
 
 export async function viewStore(params) {
@@ -143,6 +143,6 @@ export async function viewPurchases() {
     list.append(h("article", { class: "card" },
       h("img", { src: `/api/tracks/${t.track_id}/artwork`, alt: `Artwork for ${t.title}` }),
       h("h3", {}, t.title), h("div", { class: "muted" }, t.artist_name),
-      h("div", {}, `Paid ${money(s.amount, s.token)} on ${when(s.block_time)}`), downloadLink(t)));
+      paidOn(s), downloadLink(t)));
   }
 }
