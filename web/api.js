@@ -4,7 +4,8 @@ import { money, short } from "./dom.js";
 import { state } from "./state.js";
 
 export class ApiError extends Error {
-  constructor(status, detail) { super(detail); this.status = status; }
+  // `body`: the problem details as the API sent them (some carry fields a view acts on).
+  constructor(status, detail, body = null) { super(detail); this.status = status; this.body = body; }
 }
 
 export async function api(path, opts = {}) {
@@ -15,9 +16,9 @@ export async function api(path, opts = {}) {
     throw new ApiError(0, "The Ninety server is not reachable. Is it running?");
   }
   if (!r.ok) {
-    let detail = `HTTP ${r.status}`;
-    try { const body = await r.json(); detail = body.detail || body.title || detail; } catch { /* not JSON */ }
-    throw new ApiError(r.status, detail);
+    let detail = `HTTP ${r.status}`, body = null;
+    try { body = await r.json(); detail = body.detail || body.title || detail; } catch { /* not JSON */ }
+    throw new ApiError(r.status, detail, body);
   }
   return r.status === 204 ? null : r.json();
 }

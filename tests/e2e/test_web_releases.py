@@ -71,9 +71,20 @@ def test_artist_makes_an_album_in_the_studio(web, browser, tmp_path):
     page.get_by_label("Artwork (PNG or JPEG)").set_input_files(str(tmp_path / "cover.png"))
     page.get_by_label("Price").fill("7")
     page.get_by_label("Paid in").select_option(label="mUSDC")
+    # Less than the producer's average share is refused before anything is sent from the wallet.
+    page.get_by_label("Share in percent").nth(0).fill("95")
+    page.get_by_label("Share in percent").nth(1).fill("5")
+    sent = page.wallet_calls.count("eth_sendTransaction")
     page.get_by_role("button", name="Create the release").click()
+    page.get_by_text("The catalog refused this split: 0x9965…A4dc gets 5% where their average share over the "
+                     "release's tracks is 6.6666%. The suggested split is back in the form: check it and try again."
+                     ).wait_for()
+    assert page.wallet_calls.count("eth_sendTransaction") == sent
+    assert page.get_by_label("Share in percent").nth(1).input_value() == "6.6666"
+    page.screenshot(path=str(SHOTS / "17-album-split-refused.png"), full_page=True)
+    page.get_by_role("button", name="Try again").click()
     page.locator("#release-registered").wait_for(timeout=90_000)
-    page.screenshot(path=str(SHOTS / "17-artist-creates-an-album.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / "17b-artist-creates-an-album.png"), full_page=True)
     release_id = int(page.locator("#release-registered a").get_attribute("href").rsplit("/", 1)[1])
 
     r = requests.get(f"{url}/api/releases/{release_id}", timeout=10).json()

@@ -4,8 +4,8 @@
 // registers the release.
 import { ethers } from "../vendor/ethers.min.js";
 import { api, explain, postJson } from "../api.js";
-import { h, main, money, put, short, stepList, tokenInfo } from "../dom.js";
-import { splitEditor, splitOf } from "../splits.js";
+import { h, main, money, put, short, shortc, stepList, tokenInfo } from "../dom.js";
+import { pct, splitEditor, splitOf } from "../splits.js";
 import { ETH, route, state } from "../state.js";
 import { contractTx, eventsOf, readContract, send, signIn, waitIndexed } from "../wallet.js";
 
@@ -84,7 +84,7 @@ function releaseForm(mine) {
   const tokens = state.status.tokens;
   const form = h("form", { id: "release-form", onsubmit: (e) => {
     e.preventDefault();
-    if (editor.check()) create(form, chosen, editor.shares(), out, submit);
+    if (editor.check()) create(form, chosen, editor, out, submit);
   } },
   h("fieldset", {}, h("legend", {}, "Tracks, in the order they play"), list,
     pick, allIn, sum),
@@ -110,7 +110,7 @@ function releaseForm(mine) {
     h("h2", { id: "release-h" }, "Your release"), form);
 }
 
-async function create(form, chosen, split, out, submit) {
+async function create(form, chosen, editor, out, submit) {
   const data = new FormData(form);
   const token = tokenInfo(data.get("token"));
   let price;
@@ -127,8 +127,8 @@ async function create(form, chosen, split, out, submit) {
   for (const k of ["title", "description", "genre", "release_type"]) body.set(k, data.get(k));
   body.set("track_ids", JSON.stringify(chosen.map((t) => t.track_id)));
   body.set("artwork", data.get("artwork"));
-  const steps = stepList([["pinned", "Pin the artwork and details to IPFS"], ["split", "Create the split on chain"],
-    ["attested", "Get the catalog's approval"], ["submitted", "Register the release in your wallet"],
+  const steps = stepList([["pinned", "Pin the artwork and details to IPFS"], ["attested", "Get the catalog's approval"],
+    ["split", "Create the split on chain"], ["submitted", "Register the release in your wallet"],
     ["mined", "Mined"], ["indexed", "In the store"]]);
   put(out, steps);
   submit.disabled = true;
@@ -136,13 +136,18 @@ async function create(form, chosen, split, out, submit) {
   const run = async () => {
     try {
       if (!pinned) pinned = await api("/api/releases", { method: "POST", body });
+      submit.hidden = true; // from here on "Try again" goes on with these pinned files
       steps.mark("pinned", `Pinned to IPFS (metadata ${short(pinned.metadata_cid)})`);
+      // The split as the form has it now: after a refusal the artist corrects it, then tries again.
+      if (!editor.check()) throw new Error("The split must add up to exactly 100%: correct it above.");
+      const split = editor.shares();
+      // The catalog's approval first: it costs nothing, and a refused split is then never created on chain.
+      const fresh = await postJson(`/api/uploads/${pinned.metadata_cid}/attestation`, { split });
+      steps.mark("attested", "Approved by the catalog");
       const s = splitOf(split.map((p) => ({ address: p.address, ppm: p.share_ppm })));
       const [exists] = await readContract("splitExists", [s.split_id]);
       if (!exists) await send(contractTx("createSplit", [s.recipients, s.shares_ppm]));
       steps.mark("split", exists ? "The split already exists" : "Split created");
-      const fresh = await postJson(`/api/uploads/${pinned.metadata_cid}/attestation`, { split });
-      steps.mark("attested", "Approved by the catalog");
       const receipt = await send(contractTx("registerRelease", [pinned.metadata_cid, s.split_id, token.address, price,
         pinned.track_ids, fresh.attestation]), steps);
       const id = Number(eventsOf(receipt, "ReleaseRegistered")[0].args.releaseId);
@@ -151,14 +156,24 @@ async function create(form, chosen, split, out, submit) {
       out.append(h("p", { class: "ok", id: "release-registered" }, "Your release is in the store: ",
         h("a", { href: `#/release/${id}` }, `open “${data.get("title")}”`), "."));
     } catch (e) {
-      steps.fail(explain(e));
+      steps.fail(e.body?.suggested_split ? unfair(e.body, editor) : explain(e));
       // The pinned files are kept: trying again goes on from the step that failed.
       out.append(h("button", { type: "button", class: "secondary", onclick: (ev) => { ev.target.remove(); run(); } },
         "Try again"));
-      submit.disabled = !!pinned;
+      submit.disabled = false;
     }
   };
   await run();
+}
+
+// The catalog refused a split that pays the tracks' collaborators less than their average
+// share: say who and how much, in percent, and put the suggested split back in the form.
+function unfair(body, editor) {
+  editor.fill(body.suggested_split.map((p) => [p.address, p.share_ppm]));
+  const who = (body.losers || []).map((x) => `${shortc(x.address)} gets ${pct(x.new_share_ppm)} `
+    + `where their average share over the release's tracks is ${pct(x.share_ppm)}`).join("; ");
+  return `The catalog refused this split: ${who || "a collaborator would lose share"}. `
+    + "The suggested split is back in the form: check it and try again.";
 }
 
 // The indexer reads the release's metadata from IPFS just after the block: wait (a little)
