@@ -145,6 +145,12 @@ def test_fan_buys_the_album_with_a_permit_in_one_transaction_and_downloads_it(we
         page.get_by_role("button", name="Download Middle").click()
     assert Path(download.value.path()).read_bytes() == ALBUM["audio"]["Middle"]
     page.screenshot(path=str(SHOTS / "18b-fan-buys-the-album-with-a-permit.png"), full_page=True)
+    # Back later with the wallet not yet connected: Buy connects, then finds it bought and sells nothing.
+    again = page_as(browser, web, fan)
+    again.goto(f"/#/release/{release_id}")
+    again.locator("#buy").click()
+    again.get_by_text("This wallet already bought this release:").wait_for()
+    assert again.wallet_calls.count("eth_sendTransaction") == 0 and again.locator("#download-zip").is_visible()
 
     # The album is among the fan's purchases, and on its tracks' pages and in the store.
     page.goto("/#/purchases")

@@ -159,7 +159,15 @@ async function buyRelease(r, amountText, out, button) {
     put(out, h("p", { class: "error" }, `The price is ${money(r.price, r.token)}; pay that or more.`));
     return;
   }
-  if (!state.account && !(await connect())) return;
+  if (!state.account) {
+    if (!(await connect())) return;
+    // The page was drawn before the wallet was known: do not sell it twice to the same wallet by accident.
+    if (await boughtBy(r.release_id, state.account)) {
+      document.getElementById("pay").hidden = true;
+      put(out, h("p", { class: "ok", id: "bought" }, "This wallet already bought this release:"), downloads(r));
+      return;
+    }
+  }
   await buyListing(r.release_id, r.token, amount, out, button, (o) => {
     document.getElementById("pay").hidden = true;
     r.sales += 1;
