@@ -50,5 +50,7 @@ def suggested_split(member_splits: Sequence[Sequence[tuple[str, int]]], artist: 
     included) to the artist; sorted by address as the contract wants."""
     me = artist.lower()
     shares = {a: s for a, s in fair_shares(member_splits).items() if a != me and s > 0}
-    shares[me] = TOTAL_PPM - sum(shares.values())
+    rest = TOTAL_PPM - sum(shares.values())
+    if rest:  # an artist paid by none of its tracks gets none: createSplit refuses a zero share
+        shares[me] = rest
     return sorted(shares.items())

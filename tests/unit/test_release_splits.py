@@ -39,3 +39,8 @@ def test_suggested_split_is_fair_sorted_and_sums_to_a_million():
 def test_no_tracks_no_rule():
     assert fair_shares([]) == {}
     assert suggested_split([], ART) == [(ART, 1_000_000)]
+
+
+def test_an_artist_paid_by_none_of_its_tracks_gets_no_zero_share():
+    splits = [[(BOB, 1_000_000)], [(BOB, 400_000), (CAT, 600_000)]]
+    assert suggested_split(splits, ART) == [(BOB, 700_000), (CAT, 300_000)]
