@@ -57,15 +57,17 @@ def split_id(recipients: list[str], shares: list[int]) -> str:
     return "0x" + Web3.keccak(Web3().codec.encode(["address[]", "uint32[]"], [recipients, shares])).hex().removeprefix("0x")
 
 
-def attest(services: Services, metadata_cid: str, wallet: str, split_id: str) -> tuple[str, int]:
-    """An attestation for `wallet` to list `metadata_cid` with `split_id`, valid
-    ATTESTATION_SECONDS by block time (the contract's clock, which a dev chain may have
-    moved ahead)."""
+def attest(services: Services, metadata_cid: str, wallet: str, split_id: str,
+           track_ids: list[int] | None = None) -> tuple[str, int]:
+    """An attestation for `wallet` to list `metadata_cid` with `split_id` (a release of
+    `track_ids`, in order, when given), valid ATTESTATION_SECONDS by block time (the
+    contract's clock, which a dev chain may have moved ahead)."""
     chain_now = int(services.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
     deadline = max(chain_now, int(time.time())) + ATTESTATION_SECONDS
     contract = Web3.to_checksum_address(services.deployment.address)
     chain_id = services.deployment.chain_id
-    return services.catalog.sign_listing(metadata_cid, wallet, split_id, chain_id, contract, deadline), deadline
+    return services.catalog.sign_listing(metadata_cid, wallet, split_id, chain_id, contract, deadline,
+                                         track_ids), deadline
 
 
 def keep_collaborators(services: Services, wallet: str, analysis: fingerprint.Analysis, recipients: list[str],

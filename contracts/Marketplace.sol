@@ -82,6 +82,11 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// of a recording that would pay its earlier track's collaborators less.
     bytes32 private constant LISTING_TYPEHASH =
         keccak256("Listing(string metadataCid,address registrant,bytes32 splitId,uint256 deadline)");
+    /// @dev EIP-712 type of a release's attestation (same domain): it binds the tracks too,
+    /// so neither a track's attestation nor one for other tracks can list a release.
+    bytes32 private constant RELEASE_TYPEHASH = keccak256(
+        "Release(string metadataCid,address registrant,bytes32 splitId,uint256[] trackIds,uint256 deadline)"
+    );
     /// @dev The EIP-712 domain, computed here rather than through OpenZeppelin's EIP712
     /// (whose ShortStrings constructor static analysers cannot follow), cached for the
     /// deployment chain and recomputed if the chain id ever changes (a fork).
@@ -637,7 +642,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         uint256 price,
         bytes calldata attestation
     ) external returns (uint256 trackId) {
-        trackId = _register(metadataCid, splitId, token, price, attestation, LISTED);
+        trackId = _register(metadataCid, splitId, token, price, attestation, LISTED, 0);
         emit TrackRegistered(trackId, msg.sender, splitId, token, price, metadataCid);
     }
 
@@ -647,7 +652,8 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     /// @param metadataCid IPFS CID of the release's metadata JSON (which names the tracks).
     /// @param trackIds 1 to `MAX_RELEASE_TRACKS` distinct tracks, in order, each registered
     /// by the caller and not blocked (they need not be for sale on their own).
-    /// @param attestation As for `registerTrack`, over the release's metadata CID.
+    /// @param attestation As for `registerTrack`, but the signature is of EIP-712
+    /// Release(metadataCid, msg.sender, splitId, trackIds, deadline) (`releaseDigest`).
     /// @return releaseId The new release's id.
     function registerRelease(
         string calldata metadataCid,
@@ -659,7 +665,9 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
     ) external returns (uint256 releaseId) {
         uint256 n = trackIds.length;
         if (n == 0 || n > MAX_RELEASE_TRACKS) revert Marketplace__ReleaseSize(n, MAX_RELEASE_TRACKS);
-        releaseId = _register(metadataCid, splitId, token, price, attestation, LISTED | RELEASE);
+        releaseId = _register(
+            metadataCid, splitId, token, price, attestation, LISTED | RELEASE, keccak256(abi.encodePacked(trackIds))
+        );
         _setReleaseTracks(releaseId, trackIds);
         _emitRelease(releaseId, splitId, token, price, metadataCid, trackIds);
     }
@@ -711,11 +719,12 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         address token,
         uint256 price,
         bytes calldata attestation,
-        uint8 flags
+        uint8 flags,
+        bytes32 tracksHash
     ) private returns (uint256 id) {
         if (salesPaused) revert Marketplace__SalesPaused();
         if (bytes(metadataCid).length == 0) revert Marketplace__EmptyMetadataCid();
-        _checkAttestation(metadataCid, splitId, attestation);
+        _checkAttestation(metadataCid, splitId, tracksHash, attestation);
         _checkListing(splitId, token, price);
 
         id = ++trackCount;
@@ -876,6 +885,37 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         );
     }
 
+    /// @notice The EIP-712 digest the catalog signer signs to let `registrant` list the
+    /// release `metadataCid` of tracks `trackIds` (in order) with split `splitId` until
+    /// `deadline`.
+    /// @param metadataCid The release's metadata CID.
+    /// @param registrant The wallet that will call `registerRelease`.
+    /// @param splitId The split the release will be listed with.
+    /// @param trackIds Its tracks, in order.
+    /// @param deadline The last unix second the attestation is valid.
+    function releaseDigest(
+        string calldata metadataCid,
+        address registrant,
+        bytes32 splitId,
+        uint256[] calldata trackIds,
+        uint256 deadline
+    ) external view returns (bytes32) {
+        return _releaseDigest(metadataCid, registrant, splitId, keccak256(abi.encodePacked(trackIds)), deadline);
+    }
+
+    function _releaseDigest(
+        string calldata metadataCid,
+        address registrant,
+        bytes32 splitId,
+        bytes32 tracksHash,
+        uint256 deadline
+    ) private view returns (bytes32) {
+        return MessageHashUtils.toTypedDataHash(
+            _domainSeparator(),
+            keccak256(abi.encode(RELEASE_TYPEHASH, keccak256(bytes(metadataCid)), registrant, splitId, tracksHash, deadline))
+        );
+    }
+
     /// @notice The EIP-712 digest a listener signs to have a free download of `trackId`
     /// counted in epoch `epoch` (FreeDownload(uint256 trackId,uint256 epoch), same domain).
     /// @param trackId The free track downloaded.
@@ -894,17 +934,22 @@ contract Marketplace is Ownable2Step, ReentrancyGuardTransient, Multicall {
         return keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("Ninety"), keccak256("1"), block.chainid, address(this)));
     }
 
-    function _checkAttestation(string calldata metadataCid, bytes32 splitId, bytes calldata attestation) private {
+    /// @dev `tracksHash` is zero for a track, keccak256 of a release's track ids (never zero).
+    function _checkAttestation(string calldata metadataCid, bytes32 splitId, bytes32 tracksHash, bytes calldata attestation)
+        private
+    {
         address signer = catalogSigner;
         if (signer == address(0)) return;
         if (attestation.length != 97) revert Marketplace__InvalidAttestation(address(0), signer);
         uint256 deadline = uint256(bytes32(attestation[:32]));
         if (block.timestamp > deadline) revert Marketplace__AttestationExpired(deadline, block.timestamp);
+        bytes32 digest = tracksHash == 0
+            ? listingDigest(metadataCid, msg.sender, splitId, deadline)
+            : _releaseDigest(metadataCid, msg.sender, splitId, tracksHash, deadline);
         // tryRecover refuses malleable (high-s) and malformed signatures without reverting.
         // The third value only details `failure` (e.g. the bad length): not needed.
         // slither-disable-next-line unused-return
-        (address recovered, ECDSA.RecoverError failure,) =
-            ECDSA.tryRecover(listingDigest(metadataCid, msg.sender, splitId, deadline), attestation[32:]);
+        (address recovered, ECDSA.RecoverError failure,) = ECDSA.tryRecover(digest, attestation[32:]);
         if (failure != ECDSA.RecoverError.NoError || recovered != signer) {
             revert Marketplace__InvalidAttestation(recovered, signer);
         }

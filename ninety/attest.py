@@ -36,6 +36,11 @@ DOMAIN_NAME = "Ninety"
 DOMAIN_VERSION = "1"
 LISTING_TYPES = {"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"},
                             {"name": "splitId", "type": "bytes32"}, {"name": "deadline", "type": "uint256"}]}
+# A release's attestation binds its tracks as well: a track's attestation, or one for other
+# tracks, cannot list a release (the contract's RELEASE_TYPEHASH).
+RELEASE_TYPES = {"Release": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"},
+                            {"name": "splitId", "type": "bytes32"}, {"name": "trackIds", "type": "uint256[]"},
+                            {"name": "deadline", "type": "uint256"}]}
 FREE_DOWNLOAD_TYPES = {"FreeDownload": [{"name": "trackId", "type": "uint256"}, {"name": "epoch", "type": "uint256"}]}
 # A receipt binds what the report must show for the download: the block it is judged at
 # and the listener's signature (by hash), so an operator cannot republish it with another
@@ -127,17 +132,20 @@ class CatalogSigner:
         return str(Account.from_key(self.key).address)
 
     def sign_listing(self, metadata_cid: str, registrant: str, split_id: str, chain_id: int, contract: str,
-                     deadline: int) -> str:
+                     deadline: int, track_ids: list[int] | None = None) -> str:
         """The attestation `registrant` passes to registerTrack for `metadata_cid` with split
         `split_id` (0x hex), valid until `deadline` (unix seconds, by block time): 0x,
-        deadline, signature."""
+        deadline, signature. With `track_ids`, the one registerRelease takes for a release
+        of those tracks (in order)."""
         from web3 import Web3
 
-        signable = encode_typed_data(
-            domain_data=domain(chain_id, contract), message_types=LISTING_TYPES,
-            message_data={"metadataCid": metadata_cid, "registrant": Web3.to_checksum_address(registrant),
-                          "splitId": bytes.fromhex(split_id.removeprefix("0x")), "deadline": deadline},
-        )
+        message: dict[str, Any] = {"metadataCid": metadata_cid, "registrant": Web3.to_checksum_address(registrant),
+                                   "splitId": bytes.fromhex(split_id.removeprefix("0x")), "deadline": deadline}
+        if track_ids is not None:
+            message["trackIds"] = [int(t) for t in track_ids]
+        signable = encode_typed_data(domain_data=domain(chain_id, contract),
+                                     message_types=LISTING_TYPES if track_ids is None else RELEASE_TYPES,
+                                     message_data=message)
         signature = Account.sign_message(signable, self.key).signature
         return "0x" + deadline.to_bytes(32, "big").hex() + bytes(signature).hex()
 

@@ -52,10 +52,15 @@ def artwork(track_id: TrackId, request: Request, services: ServicesDep, db: DbDe
 
 
 def bought(db: Any, wallet: str, track_id: int) -> bool:
-    """A Sale to `wallet` of the track, or of any release holding it (whatever became of
-    that release since: the buyer paid for its tracks)."""
-    sale, rt = T["sale"], T["release_track"]
-    holding = select(rt.c.release_id).where(rt.c.track_id == track_id)
+    """A Sale to `wallet` of the track, or of any genuine release holding it (whatever
+    became of that release since: the buyer paid for its tracks). Genuine, because the
+    contract lets an artist list any of its tracks on a "release" whose metadata is not a
+    release of them (under open registration, where no attestation binds the tracks):
+    such a listing, sold cheap with a split paying only the artist, must not open its
+    tracks' downloads and cut their collaborators out."""
+    sale, rt, track = T["sale"], T["release_track"], T["track"]
+    holding = (select(rt.c.release_id).join(track, track.c.track_id == rt.c.release_id)
+               .where(rt.c.track_id == track_id, track.c.kind == "release", track.c.genuine.is_(True)))
     hit = db.execute(select(sale.c.tx_hash).where(sale.c.buyer == wallet, or_(
         sale.c.track_id == track_id, sale.c.track_id.in_(holding))).limit(1)).first()
     return hit is not None

@@ -374,7 +374,8 @@ def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], b
             attestations.refuse_duplicate(*refusal)
         attestations.keep_collaborators(services, wallet, again, recipients, shares)
     split_id = attestations.split_id(recipients, shares)
-    attestation, deadline = attestations.attest(services, metadata_cid, wallet, split_id)
+    members = None if release is None else [int(t) for t in json.loads(release.track_ids)]
+    attestation, deadline = attestations.attest(services, metadata_cid, wallet, split_id, members)
     return AttestationOut(metadata_cid=metadata_cid, split_id=split_id, attestation=attestation,
                           attestation_expires_at=deadline)
 
