@@ -30,7 +30,8 @@ def fair_split(splits: Sequence[Sequence[tuple[int, int]]], artist: int) -> list
         for wallet, share in split:
             total[wallet] = total.get(wallet, 0) + share
     others = [(w, s // len(splits)) for w, s in sorted(total.items()) if w != artist and s // len(splits) > 0]
-    return [(artist, 1_000_000 - sum(s for _, s in others)), *others]
+    rest = 1_000_000 - sum(s for _, s in others)
+    return [(artist, rest), *others] if rest > 0 else others  # createSplit refuses a zero share
 
 
 def seed_release(seeder: Any, members: Sequence[int], member_splits: Sequence[Sequence[tuple[int, int]]],

@@ -22,6 +22,7 @@ def test_a_payee_on_every_track_keeps_its_share_and_the_artist_gets_the_rounding
     assert fair_split([((1, 700_000), (2, 300_000))] * 3, 1) == [(1, 700_000), (2, 300_000)]
     assert fair_split([((1, 1_000_000),), ((1, 500_000), (2, 500_000)), ((1, 1_000_000),)], 1) == [
         (1, 833_334), (2, 166_666)]
+    assert fair_split([((2, 1_000_000),), ((2, 600_000), (3, 400_000))], 1) == [(2, 800_000), (3, 200_000)]
 
 
 def test_the_demo_album_costs_less_than_its_tracks_in_the_same_token():

@@ -38,7 +38,9 @@ export function fairSplit(splits, artist) {
   const me = artist.toLowerCase();
   const pairs = [...total].map(([a, sum]) => [a, Math.floor(sum / splits.length)])
     .filter(([a, p]) => a !== me && p > 0);
-  return [[me, 1_000_000 - pairs.reduce((s, [, p]) => s + p, 0)], ...pairs];
+  const rest = 1_000_000 - pairs.reduce((s, [, p]) => s + p, 0);
+  // No zero share (createSplit refuses one): when the tracks pay only others, the artist gets none.
+  return rest > 0 ? [[me, rest], ...pairs] : pairs;
 }
 
 function releaseForm(mine) {
