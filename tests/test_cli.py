@@ -130,7 +130,7 @@ def test_up_seeds_a_demo_catalog_once_and_stops_cleanly(tmp_path):
 
     proc, out = start_up(tmp_path, demo=True)
     try:
-        assert "Seeding the demo catalog" in out and "9 tracks by 3 artists" in out
+        assert "Seeding the demo catalog" in out and "9 tracks and an album by 3 artists" in out
         api = api_url(out)
         tracks = requests.get(f"{api}/api/tracks", params={"limit": 100}, timeout=10).json()["items"]
         assert len(tracks) >= 9 and all(t["metadata_status"] == "ok" and t["title"] for t in tracks)
@@ -144,6 +144,12 @@ def test_up_seeds_a_demo_catalog_once_and_stops_cleanly(tmp_path):
         sales = requests.get(f"{api}/api/ledger/sales", params={"limit": 100}, timeout=10).json()["items"]
         assert len(sales) >= 8 and {s["token_symbol"] for s in sales} == {"ETH", "mUSDC"}
         assert len(requests.get(f"{api}/api/ledger/withdrawals", timeout=10).json()["items"]) == 1
+        # The album: three tracks of one artist, cheaper than bought one by one, sold once.
+        (album,) = requests.get(f"{api}/api/releases", timeout=10).json()["items"]
+        assert (album["title"], album["price"], album["available"]) == ("Modular Works", "9000000", True)
+        assert [t["title"] for t in album["tracks"]] == ["Patch Bay", "Voltage Garden", "Low Pass Lullaby"]
+        assert list(album["tracks_price_sum"].values()) == ["11000000"] and album["sales"] == 1
+        assert any(s["kind"] == "release" and s["track_id"] == album["release_id"] for s in sales)
         # Split changes: a raise that landed at once, and a cut waiting for the producer.
         by_title = {t["title"]: t for t in tracks}
         raised = requests.get(f"{api}/api/ledger/tracks/{by_title['Paper Boats']['track_id']}/splits", timeout=10).json()

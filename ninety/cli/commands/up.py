@@ -163,7 +163,8 @@ def _seed_demo(settings: Settings, api_url: str, rpc_url: str, deployment: Deplo
     if state.get("skipped"):
         return None
     if state.get("complete"):
-        return f"{len(TRACKS)} tracks by {len(ARTISTS)} artists (seeded on the first run; --reset to start over)"
+        return (f"{len(TRACKS)} tracks and an album by {len(ARTISTS)} artists "
+                "(seeded on the first run; --reset to start over)")
     if not seed:
         if not state:
             Seeder.skip(settings.data_dir)
@@ -186,8 +187,8 @@ def _seed_demo(settings: Settings, api_url: str, rpc_url: str, deployment: Deplo
     except Exception as e:  # the product is up without it; the next run goes on where this one stopped
         log.exception("seeding the demo catalog failed")
         return f"[red]incomplete ({e.__class__.__name__}: {str(e)[:200]}); the next run continues it[/]"
-    return (f"{len(TRACKS)} tracks by {len(ARTISTS)} artists, with sales, a withdrawal, a published sponsor-pool "
-            "epoch and a split change waiting for consent")
+    return (f"{len(TRACKS)} tracks and an album by {len(ARTISTS)} artists, with sales, a withdrawal, a published "
+            "sponsor-pool epoch and a split change waiting for consent")
 
 
 def _watch(supervisor: Supervisor) -> None:
