@@ -13,10 +13,10 @@ PRICE = 3 * 10**16
 
 
 @pytest.fixture(scope="module")
-def tracks_of(market, solo_split):
+def tracks_of(market, solo_split, artist):
     """Register `n` ETH tracks for `who` (default the artist) in one multicall; their ids."""
     def make(n, who=None, price=10**16):
-        who = who or brownie.accounts[1]
+        who = who or artist
         calls = [market.registerTrack.encode_input(f"bafkreitrack{i}", solo_split, ETH, price, b"") for i in range(n)]
         tx = market.multicall(calls, {"from": who})
         return [int(e["trackId"]) for e in tx.events["TrackRegistered"]]
