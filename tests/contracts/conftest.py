@@ -175,6 +175,9 @@ def usdc_track(market, artist, solo_split, usdc):
 
 LISTING = {"Listing": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"},
                        {"name": "splitId", "type": "bytes32"}, {"name": "deadline", "type": "uint256"}]}
+RELEASE = {"Release": [{"name": "metadataCid", "type": "string"}, {"name": "registrant", "type": "address"},
+                       {"name": "splitId", "type": "bytes32"}, {"name": "trackIds", "type": "uint256[]"},
+                       {"name": "deadline", "type": "uint256"}]}
 PERMIT = {"Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
                      {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
                      {"name": "deadline", "type": "uint256"}]}
@@ -183,26 +186,31 @@ PERMIT = {"Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 
 
-def signable(market, cid, registrant, split, deadline, chain_id=None, contract=None):
+def signable(market, cid, registrant, split, deadline, chain_id=None, contract=None, track_ids=None):
+    """The EIP-712 message of a track's listing attestation, or with `track_ids` a release's
+    (Release(metadataCid, registrant, splitId, trackIds, deadline))."""
     import brownie
     from eth_account.messages import encode_typed_data
 
+    message = {"metadataCid": cid, "registrant": str(registrant), "splitId": bytes.fromhex(str(split)[2:]),
+               "deadline": deadline}
+    if track_ids is not None:
+        message["trackIds"] = [int(t) for t in track_ids]
     return encode_typed_data(
         domain_data={"name": "Ninety", "version": "1", "chainId": chain_id or brownie.chain.id,
                      "verifyingContract": contract or market.address},
-        message_types=LISTING, message_data={"metadataCid": cid, "registrant": str(registrant),
-                                             "splitId": bytes.fromhex(str(split)[2:]), "deadline": deadline})
+        message_types=LISTING if track_ids is None else RELEASE, message_data=message)
 
 
-def attest(key, market, cid, registrant, split, chain_id=None, contract=None, deadline=None):
+def attest(key, market, cid, registrant, split, chain_id=None, contract=None, deadline=None, track_ids=None):
     """A listing attestation in its wire format: the 32-byte deadline, then the catalog
-    signer's (`key`, an eth_account account) 65-byte signature."""
+    signer's (`key`, an eth_account account) 65-byte signature; a release's with `track_ids`."""
     import brownie
     from eth_account import Account
 
     deadline = brownie.chain.time() + 3600 if deadline is None else deadline
-    sig = Account.sign_message(signable(market, cid, registrant, split, deadline, chain_id, contract), key.key).signature
-    return deadline.to_bytes(32, "big") + bytes(sig)
+    message = signable(market, cid, registrant, split, deadline, chain_id, contract, track_ids)
+    return deadline.to_bytes(32, "big") + bytes(Account.sign_message(message, key.key).signature)
 
 
 def anvil_key(account):

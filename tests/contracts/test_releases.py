@@ -191,25 +191,90 @@ def signer(market, owner):
     return key
 
 
+def release_attestation(signer, market, artist, split, members, cid="attested", **kw):
+    return attest(signer, market, cid, artist, split, track_ids=members, **kw)
+
+
 def test_an_attested_release(market, artist, solo_split, release, signer):
     tx = register(market, artist, release[1], solo_split, cid="attested",
-                  attestation=attest(signer, market, "attested", artist, solo_split))
+                  attestation=release_attestation(signer, market, artist, solo_split, release[1]))
     assert tx.events["ReleaseRegistered"]["metadataCid"] == "attested"
+
+
+def test_release_digest_is_the_eip712_digest(market, artist, solo_split, release):
+    from eth_utils import keccak
+
+    from conftest import signable
+
+    message = signable(market, "attested", artist, solo_split, 1234, track_ids=release[1])
+    digest = "0x" + keccak(b"\x19\x01" + message.header + message.body).hex()
+    assert market.releaseDigest("attested", artist, solo_split, release[1], 1234) == digest
+    assert market.listingDigest("attested", artist, solo_split, 1234) != digest
+
+
+def test_the_python_signer_signs_releases_as_the_contract_checks(market, artist, solo_split, release, signer):
+    from ninety.attest import CatalogSigner
+
+    deadline = brownie.chain.time() + 600
+    wire = CatalogSigner("0x" + bytes(signer.key).hex()).sign_listing(
+        "attested", str(artist), str(solo_split), brownie.chain.id, market.address, deadline, track_ids=release[1])
+    assert bytes.fromhex(wire[2:]) == release_attestation(signer, market, artist, solo_split, release[1],
+                                                          deadline=deadline)
+    register(market, artist, release[1], solo_split, cid="attested", attestation=bytes.fromhex(wire[2:]))
 
 
 def test_a_release_without_attestation_reverts_while_a_signer_is_set(market, artist, solo_split, release, signer,
                                                                      reverts_with):
     with reverts_with("Marketplace__InvalidAttestation", ETH, signer.address):
         register(market, artist, release[1], solo_split, cid="attested")
-    # An attestation of another CID (say, a member track's) signs nothing here.
-    with brownie.reverts(revert_pattern=r"(?i)Marketplace__InvalidAttestation: 0x[0-9a-fA-F]{40}, " + signer.address):
-        register(market, artist, release[1], solo_split, cid="attested",
-                 attestation=attest(signer, market, "bafkreitrack0", artist, solo_split))
+
+
+def refused_attestation(signer):
+    """Any recovered address, then the signer: a signature of something else."""
+    return r"(?i)Marketplace__InvalidAttestation: 0x[0-9a-f]{40}, " + signer.address
+
+
+def test_a_track_attestation_cannot_list_a_release(market, artist, solo_split, release, signer):
+    """The attack the Release type closes: the attestation of an artist's solo upload (a
+    track's, same CID, wallet and split) listed a cheap 'release' of a track the artist
+    shares with collaborators; its buyers could download the track."""
+    track_attestation = attest(signer, market, "attested", artist, solo_split)
+    with brownie.reverts(revert_pattern=refused_attestation(signer)):
+        register(market, artist, release[1], solo_split, cid="attested", attestation=track_attestation)
+    # Nor the other way round: a release's attestation lists no track.
+    with brownie.reverts(revert_pattern=refused_attestation(signer)):
+        market.registerTrack("attested", solo_split, ETH, 1,
+                             release_attestation(signer, market, artist, solo_split, release[1]), {"from": artist})
+
+
+def test_a_release_attestation_binds_its_tracks_and_their_order(market, artist, solo_split, release, signer):
+    a, b, c = release[1]
+    sig = release_attestation(signer, market, artist, solo_split, [a, b])
+    for members in ([a], [a, b, c], [b, a]):
+        with brownie.reverts(revert_pattern=refused_attestation(signer)):
+            register(market, artist, members, solo_split, cid="attested", attestation=sig)
+    register(market, artist, [a, b], solo_split, cid="attested", attestation=sig)
+
+
+def test_a_release_attestation_of_another_cid_split_or_wallet_reverts(market, artist, fan, solo_split, split_of,
+                                                                      release, signer):
+    members = release[1]
+    other_split = split_of([(artist, 500_000), (fan, 500_000)])
+    for sig, split, who in (
+        (release_attestation(signer, market, artist, solo_split, members, cid="bafkreitrack0"), solo_split, artist),
+        (release_attestation(signer, market, artist, solo_split, members), other_split, artist),
+    ):
+        with brownie.reverts(revert_pattern=refused_attestation(signer)):
+            register(market, who, members, split, attestation=sig)
+    # Another wallet sending the artist's attestation (refused before its members are looked at).
+    with brownie.reverts(revert_pattern=refused_attestation(signer)):
+        register(market, fan, members, solo_split, attestation=release_attestation(
+            signer, market, artist, solo_split, members))
 
 
 def test_an_expired_release_attestation_reverts(market, artist, solo_split, release, signer):
     deadline = brownie.chain.time() + 100
-    sig = attest(signer, market, "attested", artist, solo_split, deadline=deadline)
+    sig = release_attestation(signer, market, artist, solo_split, release[1], deadline=deadline)
     brownie.chain.sleep(200)
     brownie.chain.mine()
     with brownie.reverts(revert_pattern=rf"Marketplace__AttestationExpired: {deadline}, \d+"):
@@ -217,11 +282,11 @@ def test_an_expired_release_attestation_reverts(market, artist, solo_split, rele
 
 
 def test_an_attested_release_cid_is_listed_once(market, artist, solo_split, release, signer, reverts_with):
-    register(market, artist, release[1], solo_split, cid="attested",
-             attestation=attest(signer, market, "attested", artist, solo_split))
+    sig = release_attestation(signer, market, artist, solo_split, release[1])
+    register(market, artist, release[1], solo_split, cid="attested", attestation=sig)
     with reverts_with("Marketplace__CidAlreadyListed", "attested"):
         register(market, artist, release[1], solo_split, cid="attested",
-                 attestation=attest(signer, market, "attested", artist, solo_split))
+                 attestation=release_attestation(signer, market, artist, solo_split, release[1]))
     # Tracks and releases share the once-per-CID record.
     with reverts_with("Marketplace__CidAlreadyListed", "attested"):
         market.registerTrack("attested", solo_split, ETH, 1, attest(signer, market, "attested", artist, solo_split),
