@@ -150,7 +150,8 @@ def releases_and_permits(project, accounts, m, usdc, sid):
     signer = CatalogSigner("0x" + "42" * 32)
     m.setCatalogSigner(signer.address, {"from": owner})
     cid = "bafkreibenchmarkattestedreleasecid0000000000000000000000"
-    wire = signer.sign_listing(cid, owner.address, str(sid), chain.id, m.address, chain.time() + 3600)
+    wire = signer.sign_listing(cid, owner.address, str(sid), chain.id, m.address, chain.time() + 3600,
+                               track_ids=tracks)
     tx = m.registerRelease(cid, sid, ETH, 10**16, tracks, bytes.fromhex(wire[2:]), {"from": owner})
     m.setCatalogSigner(ETH, {"from": owner})
     rows.append(("registerRelease (10 tracks, attested)", MARKETPLACE, tx.gas_used))
