@@ -59,5 +59,7 @@ export function stepList(names) {
   }));
   ul.mark = (key, text) => { items[key].classList.add("done"); if (text) items[key].textContent = text; };
   ul.fail = (text) => { ul.append(h("li", { class: "failed error" }, text)); };
+  // Trying again: the last failure is history once the steps go on.
+  ul.clearFailures = () => { for (const li of ul.querySelectorAll("li.failed")) li.remove(); };
   return ul;
 }

@@ -136,6 +136,7 @@ async function create(form, chosen, editor, out, submit) {
   submit.disabled = true;
   let pinned = null;
   const run = async () => {
+    steps.clearFailures();
     try {
       if (!pinned) pinned = await api("/api/releases", { method: "POST", body });
       submit.hidden = true; // from here on "Try again" goes on with these pinned files
