@@ -22,6 +22,7 @@ from ninety.market import ETH
 from tests.support import activity
 from tests.support.activity import new_world
 from tests.support.media import wav_bytes
+from tests.support.releases import register, release_form
 from tests.support.stack import Stack, send, upload
 
 ARTIST, FAN, OTHER, COLLAB, SPONSOR = 1, 2, 3, 5, 6
@@ -231,6 +232,31 @@ def test_recording_is_capped_per_wallet_and_epoch(stack, monkeypatch):
     assert len(rows(stack)) == 2
     # Recorded ones still answer as recorded.
     assert record(stack, fan_h, ids[0], 0, sign_free_download(stack, FAN, ids[0], 0)).json() == answers[0]
+
+
+def test_a_release_purchase_qualifies_a_listener_like_any_purchase(stack):
+    artist_h = stack.login(ARTIST)
+    list_track(stack, artist_h, ARTIST, "Free", 0, None, 440.0)
+    list_track(stack, artist_h, ARTIST, "On the album", 10**15, None, 330.0)
+    stack.sync()
+    ids = {t["title"]: t["track_id"] for t in stack.client.get("/api/tracks").json()["items"]}
+    data, files = release_form([ids["On the album"]], title="Album", release_type="album")
+    r = stack.client.post("/api/releases", data=data, files=files, headers=artist_h)
+    assert r.status_code == 201, r.text
+    album = register(stack.world, lambda path, body, headers: stack.client.post(path, json=body, headers=headers),
+                     artist_h, r.json()["metadata_cid"], address(ARTIST), [ids["On the album"]], 10**15)
+    stack.sync()
+    fan_h = stack.login(FAN)
+    # Before buying anything the fan does not qualify: the free download is not counted.
+    before = record(stack, fan_h, ids["Free"], 0, sign_free_download(stack, FAN, ids["Free"], 0)).json()
+    assert before["counted"] is False and before["receipt"] is None
+    # Its only purchase is the album (the qualifying amount, from a split that does not pay it).
+    stack.world.market.buy(album, 10**15, address(FAN))
+    stack.sync()
+    after = record(stack, fan_h, ids["Free"], 0, sign_free_download(stack, FAN, ids["Free"], 0)).json()
+    assert after["counted"] is True and after["receipt"], after
+    you = stack.client.get("/api/pools", headers=fan_h).json()["you"]
+    assert you["qualifies"] is True and you["free_downloads"] == 1
 
 
 def test_refusals_say_what_is_wrong(stack):
