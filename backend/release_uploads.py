@@ -19,7 +19,7 @@ from typing import Any
 from sqlmodel import Session, func, select
 from starlette.datastructures import UploadFile
 
-from backend import audio
+from backend import audio, validators
 from backend.artwork import clean as clean_artwork
 from backend.attestations import member_splits
 from backend.catalog import member_problem, tracks_by_id
@@ -46,18 +46,6 @@ class ReleaseForm:
     genre: str
     release_type: str
     track_ids: list[int]
-
-
-def text(form: Any, name: str, *, required: bool = False, max_len: int = 300) -> str:
-    value = form.get(name)
-    if isinstance(value, UploadFile):
-        raise ApiError(422, f"{name} must be a text field, not a file")
-    value = (value or "").strip()
-    if required and not value:
-        raise ApiError(422, f"{name} is required")
-    if len(value) > max_len:
-        raise ApiError(422, f"{name} is longer than {max_len} characters")
-    return value
 
 
 def parse_track_ids(raw: str) -> list[int]:
@@ -90,6 +78,7 @@ def parse_track_ids(raw: str) -> list[int]:
 
 
 def parse_form(form: Any) -> ReleaseForm:
+    text = validators.form_text
     release_type = (text(form, "release_type", max_len=10) or "album").lower()
     if release_type not in RELEASE_TYPES:
         raise ApiError(422, f"release_type must be one of {', '.join(RELEASE_TYPES)}")

@@ -1,8 +1,11 @@
-"""Validators for the values clients send in paths and query strings, shared by the
-routers so that every endpoint refuses the same input with the same words (422)."""
+"""Validators for the values clients send in paths, query strings and form fields, shared
+by the routers so that every endpoint refuses the same input with the same words (422)."""
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from starlette.datastructures import UploadFile
 
 from backend.errors import ApiError
 
@@ -24,3 +27,17 @@ def tx_hash(value: str) -> str:
     if not TX_HASH.match(value):
         raise ApiError(422, f"{value!r} is not a transaction hash (0x followed by 64 hex digits)")
     return value.lower()
+
+
+def form_text(form: Any, name: str, *, required: bool = False, max_len: int = 300) -> str:
+    """A multipart form's text field `name`, stripped; 422 for a file in its place, a
+    missing required value or more than `max_len` characters."""
+    value = form.get(name)
+    if isinstance(value, UploadFile):
+        raise ApiError(422, f"{name} must be a text field, not a file")
+    value = (value or "").strip()
+    if required and not value:
+        raise ApiError(422, f"{name} is required")
+    if len(value) > max_len:
+        raise ApiError(422, f"{name} is longer than {max_len} characters")
+    return value

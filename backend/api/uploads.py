@@ -58,18 +58,6 @@ class UploadOut(BaseModel):
     create_split_call: Call
 
 
-def _text(form: Any, name: str, *, required: bool = False, max_len: int = 300) -> str:
-    value = form.get(name)
-    if isinstance(value, UploadFile):
-        raise ApiError(422, f"{name} must be a text field, not a file")
-    value = (value or "").strip()
-    if required and not value:
-        raise ApiError(422, f"{name} is required")
-    if len(value) > max_len:
-        raise ApiError(422, f"{name} is longer than {max_len} characters")
-    return value
-
-
 def _file(form: Any, name: str) -> UploadFile:
     value = form.get(name)
     if not isinstance(value, UploadFile):
@@ -145,17 +133,18 @@ class Listing:
 
 
 def _listing(form: Any, wallet: str, contract: str) -> Listing:
-    title = _text(form, "title", required=True)
-    artist_name = _text(form, "artist_name", required=True)
-    genre = _text(form, "genre", max_len=100)
-    description = _text(form, "description", max_len=5000)
-    license_ = _text(form, "license", max_len=200) or "All rights reserved"
-    token = _text(form, "token", max_len=42) or ETH
+    text = validators.form_text
+    title = text(form, "title", required=True)
+    artist_name = text(form, "artist_name", required=True)
+    genre = text(form, "genre", max_len=100)
+    description = text(form, "description", max_len=5000)
+    license_ = text(form, "license", max_len=200) or "All rights reserved"
+    token = text(form, "token", max_len=42) or ETH
     if not validators.ADDRESS.match(token):
         raise ApiError(422, f"token {token!r} is not an address (0x0000000000000000000000000000000000000000 for ETH)")
     try:
-        price = int(_text(form, "price", max_len=78) or "0")
-        preview_start = float(_text(form, "preview_start", max_len=20) or "0")
+        price = int(text(form, "price", max_len=78) or "0")
+        preview_start = float(text(form, "preview_start", max_len=20) or "0")
     except ValueError:
         raise ApiError(422, "price must be an integer in the token's base unit; preview_start a number of seconds") from None
     if price < 0 or price >= 2**88:
@@ -164,7 +153,8 @@ def _listing(form: Any, wallet: str, contract: str) -> Listing:
         raise ApiError(422, "a track priced in a token needs a price above zero")
     if not math.isfinite(preview_start) or preview_start < 0:
         raise ApiError(422, "preview_start must be a number of seconds, zero or more")
-    recipients, shares = attestations.split_from_json(_text(form, "split", max_len=20_000), wallet, contract)
+    split = text(form, "split", max_len=20_000)
+    recipients, shares = attestations.split_from_json(split, wallet, contract)
     return Listing(title, artist_name, genre, description, license_, token, price, preview_start, recipients, shares)
 
 

@@ -35,6 +35,24 @@ from conftest import ETH, losers
 from money_machine import money_machine
 
 
+def run_every_rule(machine, stats, paths, examples=20, steps=25):
+    """Run `machine` with every rule available at every step (swarm testing off: it can
+    leave a whole run without the rules that matter), derandomized so the runs, and so the
+    paths they reach, are the same every time; then check each of `paths` was taken."""
+    machine.TestCase.settings = settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    with patch.object(FeatureFlags, "is_enabled", lambda self, name: True):
+        machine.TestCase().runTest()
+    print(dict(stats))
+    for path in paths:
+        assert stats[path] > 0, (path, dict(stats))
+
+
 def test_money_is_conserved_over_random_activity(market, usdc, accounts, owner, fee_recipient, fan):
     """Sales, takedowns, split changes, distributions, withdrawals, batches and pools all
     interleaved (Hypothesis' swarm testing runs each example with a random subset of the
@@ -74,19 +92,9 @@ def test_pools_keep_their_invariants_over_random_activity(market, usdc, accounts
                 sid = market.createSplit([c.address for c in chosen], shares, {"from": chosen[0]}).return_value
                 self.splits[str(sid)] = ([c.address for c in chosen], shares)
 
-    Pools.TestCase.settings = settings(
-        max_examples=30,
-        stateful_step_count=30,
-        deadline=None,
-        derandomize=True,  # the same runs every time: the coverage checked below is stable
-        suppress_health_check=list(HealthCheck),
-    )
-    with patch.object(FeatureFlags, "is_enabled", lambda self, name: True):
-        Pools.TestCase().runTest()
-    print(dict(stats))
-    # The runs reached every pool path, not only deposits.
-    for path in ("publish", "skip", "carry", "claim", "refused_publish", "locked", "rescue", "batch_claim"):
-        assert stats[path] > 0, (path, dict(stats))
+    # The runs reach every pool path, not only deposits.
+    run_every_rule(Pools, stats, ("publish", "skip", "carry", "claim", "refused_publish", "locked", "rescue",
+                                  "batch_claim"), examples=30, steps=30)
 
 
 def test_split_changes_and_batches_keep_their_invariants(market, usdc, accounts, owner, fee_recipient, fan):
@@ -126,20 +134,9 @@ def test_split_changes_and_batches_keep_their_invariants(market, usdc, accounts,
                 assert tx.events["SplitChangeProposed"]["mustConsent"] == must
                 self.proposals[(tid, cut, 0)] = set(must)
 
-    SplitChanges.TestCase.settings = settings(
-        max_examples=20,
-        stateful_step_count=25,
-        deadline=None,
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-    )
-    with patch.object(FeatureFlags, "is_enabled", lambda self, name: True):
-        SplitChanges.TestCase().runTest()
-    print(dict(stats))
-    for path in ("change_at_once", "change_proposed", "change_consented", "consent_refused", "cancel",
-                 "consent_to_dead_proposal", "proposal_pending", "withdraw_to", "batch", "noop_distribute",
-                 "noop_withdraw"):
-        assert stats[path] > 0, (path, dict(stats))
+    run_every_rule(SplitChanges, stats, ("change_at_once", "change_proposed", "change_consented", "consent_refused",
+                                         "cancel", "consent_to_dead_proposal", "proposal_pending", "withdraw_to",
+                                         "batch", "noop_distribute", "noop_withdraw"))
 
 
 def test_releases_and_permits_keep_their_invariants(market, usdc, accounts, owner, fee_recipient, fan):
@@ -168,16 +165,5 @@ def test_releases_and_permits_keep_their_invariants(market, usdc, accounts, owne
                     self.track_split[tid] = sid
                     self.track_changes[tid] = 0
 
-    Releases.TestCase.settings = settings(
-        max_examples=20,
-        stateful_step_count=25,
-        deadline=None,
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-    )
-    with patch.object(FeatureFlags, "is_enabled", lambda self, name: True):
-        Releases.TestCase().runTest()
-    print(dict(stats))
-    for path in ("release", "release_refused", "release_sale", "release_refused_member", "block_member",
-                 "permit_sale", "permit_front_run", "permit_failed"):
-        assert stats[path] > 0, (path, dict(stats))
+    run_every_rule(Releases, stats, ("release", "release_refused", "release_sale", "release_refused_member",
+                                     "block_member", "permit_sale", "permit_front_run", "permit_failed"))
