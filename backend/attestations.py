@@ -29,7 +29,7 @@ def split_from_json(raw: str, wallet: str, contract: str = "") -> tuple[list[str
         return sorted_split([(wallet, 1_000_000)])
     try:
         return split_pairs(json.loads(raw), contract)
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):  # RecursionError: [[[…]]] too deep to parse
         raise ApiError(422, 'split must be JSON like [{"address": "0x…", "share_ppm": 600000}, …]') from None
 
 

@@ -55,7 +55,7 @@ def parse_track_ids(raw: str) -> list[int]:
     if raw.startswith("["):
         try:
             items = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: [[[…]]] nested past the parser's stack
             raise ApiError(422, "track_ids must be a JSON array of track ids or a comma-separated list") from None
         if not isinstance(items, list):
             raise ApiError(422, "track_ids must be a JSON array of track ids or a comma-separated list")

@@ -57,7 +57,13 @@ def parse_listing(raw: bytes) -> tuple[dict[str, Any], list[int] | None]:
     None for a track's metadata). ValueError for metadata that is not usable at all."""
     if len(raw) > MAX_METADATA_BYTES:
         raise MetadataTooLargeError(f"metadata is {len(raw)} bytes, more than {MAX_METADATA_BYTES}")
-    doc = json.loads(raw)
+    try:
+        doc = json.loads(raw)
+    except RecursionError:
+        # Deep nesting ([[[…]]] under the size cap) exhausts the parser's stack: invalid like
+        # any other malformed JSON, not an error that stops the fetcher (it would retry the
+        # same listing first, forever, and hold up every listing behind it).
+        raise ValueError("metadata JSON nests too deeply") from None
     if not isinstance(doc, dict):
         raise ValueError("metadata is not a JSON object")
     props = doc.get("properties") if isinstance(doc.get("properties"), dict) else {}
