@@ -124,3 +124,6 @@ class ReleaseUpload(SQLModel, table=True):
     artwork_cid: str
     track_ids: str  # JSON list of the member track ids, in order, as the metadata names them
     created_at: float = Field(index=True)
+    # Bytes pinned for it (artwork and metadata): counted in the wallet's unregistered
+    # bytes until the release is registered (backend/quotas.py).
+    size: int = 0

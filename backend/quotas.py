@@ -2,7 +2,9 @@
 
 An upload pins up to a few hundred MB that stay pinned until someone unpins them, and
 signing in is free: so per wallet, uploads in the last 24 hours and bytes pinned but not
-yet registered are capped (NINETY_UPLOADS_PER_DAY, NINETY_MAX_UNREGISTERED_BYTES), and
+yet registered are capped (NINETY_UPLOADS_PER_DAY, NINETY_MAX_UNREGISTERED_BYTES), track
+and release uploads together (a release's artwork and metadata count like a track's
+audio: both are pinned here, and both are what a throwaway wallet would pile up), and
 an upload (a track's or a release's) still unregistered NINETY_UPLOAD_TTL seconds after
 it was made is unpinned and forgotten. "Registered" means a row of the ledger's `track`
 table with the upload's metadata CID and the upload's wallet as artist.
@@ -58,19 +60,30 @@ class Usage:
 
 
 def usage(db: Session | Engine, wallet: str, now: float | None = None) -> Usage:
-    """What `wallet` has used of its quotas at `now`."""
+    """What `wallet` has used of its quotas at `now`: track uploads (`upload`, their
+    audio's bytes) and release uploads (`release_upload`, their artwork's and metadata's
+    bytes) together, since both pin files this server keeps."""
     now = time.time() if now is None else now
-    upload = T["upload"]
     wallet = wallet.lower()
-    today = select(func.count(), func.min(upload.c.created_at)).where(
-        upload.c.artist == wallet, upload.c.created_at > now - DAY)
-    pending = select(func.coalesce(func.sum(upload.c.size), 0), func.min(upload.c.created_at)).where(
-        upload.c.artist == wallet, _unregistered())
+    queries = []
+    for table in ("upload", "release_upload"):
+        t = T[table]
+        queries.append((
+            select(func.count(), func.min(t.c.created_at)).where(t.c.artist == wallet, t.c.created_at > now - DAY),
+            select(func.coalesce(func.sum(t.c.size), 0), func.min(t.c.created_at)).where(
+                t.c.artist == wallet, _unregistered(table))))
 
     def run(conn: Any) -> Usage:
-        count, oldest = conn.execute(today).one()
-        size, oldest_pending = conn.execute(pending).one()
-        return Usage(int(count), oldest, int(size), oldest_pending)
+        count = size = 0
+        oldest: list[float] = []
+        oldest_pending: list[float] = []
+        for today, pending in queries:
+            n, first = conn.execute(today).one()
+            b, first_pending = conn.execute(pending).one()
+            count, size = count + int(n), size + int(b)
+            oldest += [first] if first is not None else []
+            oldest_pending += [first_pending] if first_pending is not None else []
+        return Usage(count, min(oldest, default=None), size, min(oldest_pending, default=None))
 
     if isinstance(db, Session):
         return run(db)
@@ -92,16 +105,17 @@ def check_upload_quota(db: Session | Engine, wallet: str, settings: Any, incomin
     used = usage(db, wallet, now)
     if per_day and used.uploads_today >= per_day:
         wait = (used.oldest_today or now) + DAY - now
-        raise ApiError(429, f"{wallet} has made {used.uploads_today} uploads in the last 24 hours, this server's "
-                            f"limit (NINETY_UPLOADS_PER_DAY); the next is possible in {_span(wait)}",
+        raise ApiError(429, f"{wallet} has made {used.uploads_today} uploads in the last 24 hours (tracks and releases "
+                            "together), this server's limit (NINETY_UPLOADS_PER_DAY); the next is possible in "
+                            f"{_span(wait)}",
                        headers={"Retry-After": str(_seconds(wait))})
     if max_bytes and used.unregistered_bytes + max(0, incoming_bytes) > max_bytes:
         ttl = float(getattr(settings, "upload_ttl", DAY))
         wait = (used.oldest_unregistered or now) + ttl - now
         raise ApiError(429, f"{wallet} has {used.unregistered_bytes:,} bytes uploaded but not registered; with "
                             f"{max(0, incoming_bytes):,} more that passes this server's limit of {max_bytes:,} "
-                            "(NINETY_MAX_UNREGISTERED_BYTES): register your pending tracks first, or wait until "
-                            f"unregistered uploads expire (the oldest in {_span(wait)})",
+                            "(NINETY_MAX_UNREGISTERED_BYTES): register your pending tracks and releases first, or wait "
+                            f"until unregistered uploads expire (the oldest in {_span(wait)})",
                        headers={"Retry-After": str(_seconds(wait))})
 
 
