@@ -3,7 +3,7 @@ accepts, a recording that is not another wallet's (409 naming the track it match
 split that keeps the payees of the wallet's earlier track of the same recording, and the
 catalog signer's EIP-712 attestation that only this wallet may list the metadata CID
 with this split. A release's split must also keep its tracks' collaborators whole
-(backend/release_splits.py), and its members must still be the wallet's tracks this
+(backend/release_splits.py, for the token the release will be priced in), and its members must still be the wallet's tracks this
 server sells. Used by the upload routes (backend/api/uploads.py, releases.py)."""
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from backend import fingerprint, recordings, release_splits, validators
 from backend.catalog import member_problem, tracks_by_id
 from backend.errors import ApiError
 from backend.models import ReleaseUpload
+from backend.release_fairness import current_members
 from backend.services import Services
 from ninety.attest import ATTESTATION_SECONDS
+from ninety.contract import ETH
 from ninety.market import sorted_split
 
 
@@ -115,22 +117,27 @@ def refuse_duplicate(owner: recordings.Owner, refusal: Any) -> None:
                                    "body": {"refusal_id": refusal.id, "statement": "…", "contact": "…"}})
 
 
-def member_splits(db: Any, track_ids: list[int]) -> list[list[tuple[str, int]]]:
-    """Each track's current split as [(recipient, share_ppm)], in `track_ids`' order."""
-    track, sr = SQLModel.metadata.tables["track"], SQLModel.metadata.tables["split_recipient"]
-    split_of = dict(db.execute(select(track.c.track_id, track.c.split_id).where(track.c.track_id.in_(track_ids))).all())
-    rows = db.execute(select(sr.c.split_id, sr.c.recipient, sr.c.share_ppm)
-                      .where(sr.c.split_id.in_(set(split_of.values()))).order_by(sr.c.split_id, sr.c.position)).all()
-    by_split: dict[str, list[tuple[str, int]]] = {}
-    for split, recipient, share in rows:
-        by_split.setdefault(split, []).append((recipient, int(share)))
-    return [by_split.get(split_of.get(t, ""), []) for t in track_ids]
+def release_token(members: list[release_splits.Member], token: str | None) -> str:
+    """The token a release will be priced in: the one asked for, else its tracks' common
+    token, else ETH (the weights of the fair-share rule depend on it)."""
+    if token is not None:
+        if not validators.ADDRESS.match(token):
+            raise ApiError(422, f"token {token[:50]!r} is not an address (0x0… for ETH)")
+        return token.lower()
+    return release_splits.common_token(members) or ETH
 
 
-def refuse_release(db: Any, release: ReleaseUpload, wallet: str, recipients: list[str], shares: list[int]) -> None:
+def cannot_be_fair(e: release_splits.CannotBeFair) -> ApiError:
+    return ApiError(409, str(e), title="No fair split for this release", token=e.token,
+                    reprice_track_ids=e.track_ids)
+
+
+def refuse_release(db: Any, release: ReleaseUpload, wallet: str, recipients: list[str], shares: list[int],
+                   token: str | None = None) -> None:
     """409 unless every member of the release is still one of `wallet`'s tracks this server
     sells (a track taken down since the upload, say), and the split keeps every other payee
-    of those tracks at its fair share (backend/release_splits.py)."""
+    of those tracks at its fair share for a release priced in `token` (default: the
+    tracks' common token, else ETH; backend/release_splits.py)."""
     ids = [int(t) for t in json.loads(release.track_ids)]
     rows = tracks_by_id(db, ids)
     for tid in ids:
@@ -138,14 +145,20 @@ def refuse_release(db: Any, release: ReleaseUpload, wallet: str, recipients: lis
         if tid not in rows or problem is not None:
             raise ApiError(409, f"this release can no longer be listed: {problem.detail if problem else f'no track {tid}'}",
                            title="Release member unavailable", track_id=tid)
-    splits = member_splits(db, ids)
-    losers = release_splits.losers(splits, wallet, recipients, shares)
+    members = current_members(db, ids)
+    priced_in = release_token(members, token)
+    try:
+        suggested = release_splits.suggested_split(members, priced_in, wallet)
+    except release_splits.CannotBeFair as e:
+        raise cannot_be_fair(e) from None
+    losers = release_splits.losers(members, priced_in, wallet, recipients, shares)
     if losers:
         cut = ", ".join(f"{x.address} ({x.owed_ppm / 10_000:g}% → {x.given_ppm / 10_000:g}%)" for x in losers)
         raise ApiError(409, f"this split would pay the payees of the release's tracks less than their average share "
-                            f"over its tracks: {cut}. Give each at least that share (suggested_split does)",
-                       title="Collaborators would lose share",
+                            f"over its tracks (weighed by the tracks' prices in the release's token; their whole "
+                            f"share of a track priced in another token): {cut}. Give each at least that share "
+                            "(suggested_split does)",
+                       title="Collaborators would lose share", token=priced_in,
                        losers=[{"address": x.address, "share_ppm": x.owed_ppm, "new_share_ppm": x.given_ppm}
                                for x in losers],
-                       suggested_split=[{"address": a, "share_ppm": s}
-                                        for a, s in release_splits.suggested_split(splits, wallet) if s > 0])
+                       suggested_split=[{"address": a, "share_ppm": s} for a, s in suggested])

@@ -8,8 +8,9 @@ by the catalog, the tracks' files and the free downloads (backend/api/).
 Releases (a listing in the same id space, whose members are tracks) are judged here too,
 in one place used by the release catalog, its downloads, the release upload and its
 attestation: a release is available when it is listed, not blocked, genuine, uploaded
-here by its artist, and every member is a track this server serves, of the same artist,
-not taken down. Members change after the release is registered (a takedown, say), so
+here by its artist, every member is a track this server serves, of the same artist,
+not taken down, and its split is fair to its tracks' collaborators as they are now
+(backend/release_fairness.py). Members change after the release is registered (a takedown, say), so
 availability is computed where it is read, never stored."""
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from sqlmodel import select as select_model
 
 from backend.errors import ApiError
 from backend.models import ReleaseUpload, Upload
+from backend.release_fairness import current_unfairness
 from ninety.contract import ETH
 
 T = SQLModel.metadata.tables
@@ -134,10 +136,17 @@ def tracks_by_id(db: Any, track_ids: Iterable[int]) -> dict[int, Mapping[str, An
     return {r["track_id"]: r for r in rows}
 
 
-def release_members(db: Any, release_ids: Iterable[int]) -> dict[int, list[Mapping[str, Any]]]:
-    """Each release's member rows (with `_member_columns` and `position`), in order."""
+class Members(list):  # type: ignore[type-arg]
+    """A release's member rows, in order, and why its current split is unfair to them
+    (None: it is fair), both read at once so that no reader of a release forgets the rule."""
+    unfair: str | None = None
+
+
+def release_members(db: Any, release_ids: Iterable[int]) -> dict[int, Members]:
+    """Each release's member rows (with `_member_columns` and `position`), in order, and
+    the fairness of its current split to their current splits and prices."""
     ids = list(dict.fromkeys(release_ids))
-    out: dict[int, list[Mapping[str, Any]]] = {i: [] for i in ids}
+    out: dict[int, Members] = {i: Members() for i in ids}
     if not ids:
         return out
     rt, track = T["release_track"], T["track"]
@@ -146,6 +155,10 @@ def release_members(db: Any, release_ids: Iterable[int]) -> dict[int, list[Mappi
                       .where(rt.c.release_id.in_(ids)).order_by(rt.c.release_id, rt.c.position)).mappings().all()
     for r in rows:
         out[r["release_id"]].append(r)
+    releases = db.execute(select(track.c.track_id, track.c.artist, track.c.split_id, track.c.token)
+                          .where(track.c.track_id.in_(ids))).mappings().all()
+    for rid, reason in current_unfairness(db, releases, out).items():
+        out[rid].unfair = reason
     return out
 
 
@@ -180,8 +193,9 @@ class ReleaseState:
     reason_cid: str | None  # the release or a member was taken down: the reason's CID (451)
 
 
-def release_state(row: Mapping[str, Any], members: list[Mapping[str, Any]]) -> ReleaseState:
-    """Availability of a release (`row`: its track row with `uploaded_here`)."""
+def release_state(row: Mapping[str, Any], members: Members) -> ReleaseState:
+    """Availability of a release (`row`: its track row with `uploaded_here`; `members`:
+    from release_members, with the fairness of its split)."""
     rid = row["track_id"]
     if row["blocked"]:
         return ReleaseState(False, f"release {rid} was taken down; the reason is public at "
@@ -195,6 +209,10 @@ def release_state(row: Mapping[str, Any], members: list[Mapping[str, Any]]) -> R
         problem = member_problem(m, row["artist"])
         if problem is not None:
             return ReleaseState(False, problem.detail, False, problem.reason_cid)
+    if members.unfair is not None:
+        # Not sold, but its files stay deliverable: a buyer from while it was fair keeps them
+        # (the zip and the download gate judge each sale as of its block).
+        return ReleaseState(False, members.unfair, True, None)
     if not row["listed"]:
         return ReleaseState(False, f"release {rid} is not on sale (its artist took it off sale)", True, None)
     return ReleaseState(True, None, True, None)

@@ -16,25 +16,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 from starlette.datastructures import UploadFile
 
 from backend import audio, validators
 from backend.artwork import clean as clean_artwork
-from backend.attestations import member_splits
+from backend.attestations import cannot_be_fair, release_token
 from backend.catalog import member_problem, tracks_by_id
 from backend.deps import MAX_DB_INT
 from backend.errors import ApiError
 from backend.models import ReleaseUpload
-from backend.quotas import lock_wallet, unpin_unreferenced
-from backend.release_splits import suggested_split
+from backend.quotas import check_upload_quota, lock_wallet, unpin_unreferenced
+from backend.release_fairness import current_members
+from backend.release_splits import CannotBeFair, suggested_split
 from backend.services import Services
 
 MAX_RELEASE_TRACKS = 100  # the contract's MAX_RELEASE_TRACKS
 MAX_ARTWORK_BYTES = 10 * 1024 * 1024
 MAX_TRACK_IDS_CHARS = 4000  # 100 ids of up to 19 digits, with separators and spaces
 RELEASE_TYPES = ("album", "ep", "single")
-DAY = 86_400.0
 _ID = re.compile(r"^[0-9]{1,19}$")
 
 
@@ -101,21 +101,6 @@ def check_members(db: Any, wallet: str, ids: list[int]) -> list[Any]:
     return [rows[t] for t in ids]
 
 
-def check_quota(db: Any, wallet: str, settings: Any) -> None:
-    """At most NINETY_UPLOADS_PER_DAY release uploads per wallet in 24 hours (each pins
-    files this server keeps)."""
-    per_day = int(getattr(settings, "uploads_per_day", 0) or 0)
-    if not per_day:
-        return
-    now = time.time()
-    count, oldest = db.exec(select(func.count(), func.min(ReleaseUpload.created_at))
-                            .where(ReleaseUpload.artist == wallet, ReleaseUpload.created_at > now - DAY)).one()
-    if count >= per_day:
-        wait = max(1, int((oldest or now) + DAY - now + 0.999))
-        raise ApiError(429, f"{wallet} has made {count} release uploads in the last 24 hours, this server's limit "
-                            "(NINETY_UPLOADS_PER_DAY)", headers={"Retry-After": str(wait)})
-
-
 def artwork(form: Any, settings: Any, work: Path) -> bytes:
     """The artwork, typed by its bytes, decoded and re-encoded without metadata."""
     upload = form.get("artwork")
@@ -152,33 +137,53 @@ class Pinned:
     artwork_cid: str
     track_ids: list[int]
     suggested_split: list[tuple[str, int]]
+    suggested_token: str  # the release's token the suggestion assumes
 
 
 def process(form: Any, services: Services, wallet: str, work: Path) -> Pinned:
     """The steps in order: fields, members and quota (nothing decoded yet), artwork,
-    pins, and the record (the quota checked again under the wallet's lock)."""
+    pins, and the record (the quota checked again under the wallet's lock, with the
+    bytes just pinned: a release upload counts in the wallet's uploads of the day and
+    its unregistered bytes like a track upload, backend/quotas.py)."""
     assert services.ipfs is not None
     fields = parse_form(form)
     with Session(services.engine) as db:
         members = check_members(db, wallet, fields.track_ids)
-        check_quota(db, wallet, services.settings)
-        splits = member_splits(db, fields.track_ids)
+        check_upload_quota(db, wallet, services.settings)
+        fair, token = suggest(current_members(db, fields.track_ids), wallet)
     artist_name = fields.artist_name or members[0]["artist_name"] or ""
     picture = artwork(form, services.settings, work)
     artwork_cid = services.ipfs.add_bytes(picture)
-    metadata_cid = services.ipfs.add_bytes(metadata(fields, artist_name, artwork_cid, wallet, services.public_url))
+    document = metadata(fields, artist_name, artwork_cid, wallet, services.public_url)
+    metadata_cid = services.ipfs.add_bytes(document)
+    size = len(picture) + len(document)
     with Session(services.engine) as db:
         lock_wallet(db, wallet)
-        try:
-            check_quota(db, wallet, services.settings)
-        except ApiError:
-            db.rollback()
-            unpin_unreferenced(services.engine, services.ipfs, [metadata_cid, artwork_cid])
-            raise
+        # The same form again pins nothing new (same CIDs, its metadata names the wallet).
         if db.exec(select(ReleaseUpload).where(ReleaseUpload.metadata_cid == metadata_cid)).first() is None:
+            try:
+                check_upload_quota(db, wallet, services.settings, size)
+            except ApiError:
+                db.rollback()
+                unpin_unreferenced(services.engine, services.ipfs, [metadata_cid, artwork_cid])
+                raise
             db.add(ReleaseUpload(artist=wallet, metadata_cid=metadata_cid, artwork_cid=artwork_cid,
-                                 track_ids=json.dumps(fields.track_ids), created_at=time.time()))
+                                 track_ids=json.dumps(fields.track_ids), created_at=time.time(), size=size))
             db.commit()
-    # createSplit refuses a zero share: the artist's, when its tracks pay only others.
-    fair = [(a, s) for a, s in suggested_split(splits, wallet) if s > 0]
-    return Pinned(metadata_cid, artwork_cid, fields.track_ids, fair)
+    return Pinned(metadata_cid, artwork_cid, fields.track_ids, fair, token)
+
+
+def suggest(members: list[Any], wallet: str) -> tuple[list[tuple[str, int]], str]:
+    """The smallest fair split and the token it assumes: the tracks' common token (else
+    ETH), or the first of their tokens for which a fair split exists; 409 before anything
+    is pinned when none does (tracks priced in different tokens, each paying others a
+    large share)."""
+    first = release_token(members, None)
+    tokens = [first, *dict.fromkeys(m.token.lower() for m in members if m.token.lower() != first)]
+    refusals = []
+    for token in tokens:
+        try:
+            return suggested_split(members, token, wallet), token
+        except CannotBeFair as e:
+            refusals.append(e)
+    raise cannot_be_fair(refusals[0])

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from backend.catalog import is_free, refuse_if_blocked, shown_track, upload_of
@@ -17,6 +17,7 @@ from backend.deps import DbDep, ServicesDep, TrackId, WalletDep
 from backend.errors import ApiError
 from backend.ipfs_files import serve_cid
 from backend.ranges import parse_range
+from backend.release_fairness import MAX_SALES, fair_sales
 from backend.services import Services
 
 router = APIRouter(prefix="/api/tracks", tags=["catalog"])
@@ -52,18 +53,26 @@ def artwork(track_id: TrackId, request: Request, services: ServicesDep, db: DbDe
 
 
 def bought(db: Any, wallet: str, track_id: int) -> bool:
-    """A Sale to `wallet` of the track, or of any genuine release holding it (whatever
-    became of that release since: the buyer paid for its tracks). Genuine, because the
-    contract lets an artist list any of its tracks on a "release" whose metadata is not a
-    release of them (under open registration, where no attestation binds the tracks):
-    such a listing, sold cheap with a split paying only the artist, must not open its
-    tracks' downloads and cut their collaborators out."""
+    """A Sale to `wallet` of the track, or of a genuine release holding it made while the
+    release's split was fair to the track's collaborators (backend/release_fairness.py:
+    the tracks' splits and prices as of that sale), whatever became of it since: the buyer
+    paid for its tracks. Genuine, because the contract lets an artist list any of its
+    tracks on a "release" whose metadata is not a release of them (under open
+    registration, where no attestation binds the tracks); fair at the sale, because a
+    release sold cheap with a split paying only the artist must not open its tracks'
+    downloads and cut their collaborators out, nor a release from before a collaborator
+    joined the track."""
     sale, rt, track = T["sale"], T["release_track"], T["track"]
+    if db.execute(select(sale.c.tx_hash).where(sale.c.buyer == wallet, sale.c.track_id == track_id)
+                  .limit(1)).first() is not None:
+        return True
     holding = (select(rt.c.release_id).join(track, track.c.track_id == rt.c.release_id)
                .where(rt.c.track_id == track_id, track.c.kind == "release", track.c.genuine.is_(True)))
-    hit = db.execute(select(sale.c.tx_hash).where(sale.c.buyer == wallet, or_(
-        sale.c.track_id == track_id, sale.c.track_id.in_(holding))).limit(1)).first()
-    return hit is not None
+    sales = db.execute(select(sale.c.track_id, sale.c.split_id, sale.c.block_number, sale.c.log_index)
+                       .where(sale.c.buyer == wallet, sale.c.track_id.in_(holding))
+                       .order_by(sale.c.block_number.desc(), sale.c.log_index.desc())
+                       .limit(MAX_SALES)).mappings().all()
+    return bool(fair_sales(db, sales))
 
 
 def _safe_name(name: str) -> str:

@@ -18,11 +18,12 @@ from sqlmodel import SQLModel
 from starlette.concurrency import run_in_threadpool
 
 from backend import pagination, release_uploads, release_zip, validators
-from backend.catalog import (release_members, release_state, release_upload_of, release_uploaded_here,
+from backend.catalog import (Members, release_members, release_state, release_upload_of, release_uploaded_here,
                              refuse_undeliverable, shown_release, upload_of)
 from backend.deps import DbDep, ServicesDep, TrackId, WalletDep
 from backend.errors import ApiError
 from backend.ipfs_files import serve_cid
+from backend.release_fairness import MAX_SALES, fair_sales
 from backend.services import Services
 from ninety.contract import ETH
 
@@ -40,9 +41,11 @@ class ReleaseUploadOut(BaseModel):
     metadata_cid: str
     artwork_cid: str
     track_ids: list[int]
-    # The smallest split that keeps the tracks' other payees at their average share over
-    # the release (what the attestation requires); all to you when you are the only payee.
+    # The smallest split that keeps the tracks' other payees at their fair share (what the
+    # attestation requires) for a release priced in `suggested_token` (the tracks' common
+    # token, else ETH); all to you when you are the only payee.
     suggested_split: list[SplitShare]
+    suggested_token: str
 
 
 @router.post("", response_model=ReleaseUploadOut, status_code=201)
@@ -65,7 +68,8 @@ async def create_release(request: Request, services: ServicesDep, wallet: Wallet
         await form.close()
     return ReleaseUploadOut(metadata_cid=pinned.metadata_cid, artwork_cid=pinned.artwork_cid,
                             track_ids=pinned.track_ids,
-                            suggested_split=[SplitShare(address=a, share_ppm=s) for a, s in pinned.suggested_split])
+                            suggested_split=[SplitShare(address=a, share_ppm=s) for a, s in pinned.suggested_split],
+                            suggested_token=pinned.suggested_token)
 
 
 class ReleaseTrackOut(BaseModel):
@@ -123,7 +127,7 @@ def _metadata(row: Mapping[str, Any]) -> tuple[str | None, str | None]:
         return None, None
 
 
-def _item(row: Mapping[str, Any], members: list[Mapping[str, Any]]) -> ReleaseOut:
+def _item(row: Mapping[str, Any], members: Members) -> ReleaseOut:
     state = release_state(row, members)
     sums: dict[str, int] = {}
     for m in members:
@@ -192,7 +196,7 @@ def list_releases(db: DbDep, artist: str | None = Query(None, description="only 
     return ReleasePage(items=items, next_cursor=pagination.encode({"sort": "release", "id": after}) if more else None)
 
 
-def _release(db: Any, release_id: int) -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
+def _release(db: Any, release_id: int) -> tuple[Mapping[str, Any], Members]:
     row = shown_release(db, release_id)
     return row, release_members(db, [release_id])[release_id]
 
@@ -221,9 +225,14 @@ def release_artwork(release_id: TrackId, request: Request, services: ServicesDep
 
 
 def _bought(db: Any, wallet: str, release_id: int) -> bool:
+    """A sale of the release to `wallet` made while its split was fair to its tracks'
+    collaborators (backend/release_fairness.py): one made while it cut them out opens nothing."""
     sale = T["sale"]
-    return db.execute(select(sale.c.tx_hash).where(sale.c.track_id == release_id, sale.c.buyer == wallet)
-                      .limit(1)).first() is not None
+    sales = db.execute(select(sale.c.track_id, sale.c.split_id, sale.c.block_number, sale.c.log_index)
+                       .where(sale.c.track_id == release_id, sale.c.buyer == wallet)
+                       .order_by(sale.c.block_number.desc(), sale.c.log_index.desc())
+                       .limit(MAX_SALES)).mappings().all()
+    return bool(fair_sales(db, sales))
 
 
 def _entries(db: Any, services: Services, members: list[Mapping[str, Any]]) -> list[release_zip.Entry]:
@@ -248,12 +257,15 @@ def _entries(db: Any, services: Services, members: list[Mapping[str, Any]]) -> l
 def download_release(release_id: TrackId, services: ServicesDep, db: DbDep, wallet: WalletDep) -> Response:
     """A zip (stored, not compressed) of every track's original file, named "NN - Title.ext"
     in the release's order, for a signed-in wallet that bought the release (any signed-in
-    wallet if it is free). Streamed as it is made. 401 without a session, 403 without a
-    purchase, 404 unknown, 451 if the release or one of its tracks was taken down, 410 if
-    a track is no longer served here."""
+    wallet if it is free and for sale). Streamed as it is made. 401 without a session, 403
+    without a purchase (a sale made while the release's split was unfair to its tracks'
+    collaborators counts as none), 404 unknown, 451 if the release or one of its tracks was
+    taken down, 410 if a track is no longer served here."""
     row, members = _release(db, release_id)
-    refuse_undeliverable(release_state(row, members))
-    free = row["token"] == ETH and int(row["price"]) == 0 and bool(row["listed"])
+    state = release_state(row, members)
+    refuse_undeliverable(state)
+    # Free while it is for sale: an unfair release gives nothing away.
+    free = row["token"] == ETH and int(row["price"]) == 0 and state.available
     if not free and not _bought(db, wallet, release_id):
         raise ApiError(403, f"{wallet} has not bought release {release_id}: buy it, then download once the sale is "
                             "indexed", title="Purchase required")

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from sqlmodel import Session, SQLModel, select
 from starlette.datastructures import UploadFile
@@ -321,6 +321,9 @@ class SplitShare(BaseModel):
 
 class AttestationIn(BaseModel):
     split: list[SplitShare]  # the split the track will be listed with (the attestation binds it)
+    # A release's token (0x0… for ETH), which weighs its tracks in the fair-share rule;
+    # default: its tracks' common token, else ETH. Ignored for a track.
+    token: str | None = Field(None, max_length=42)
 
 
 class AttestationOut(BaseModel):
@@ -340,7 +343,9 @@ def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], b
     the payees of your earlier track of the same recording less than it does (409:
     change that track's split instead). A release is refused (409) while one of its
     tracks is no longer yours to sell here, or with a split that pays its tracks' other
-    payees less than their average share over them (`suggested_split` is one that does)."""
+    payees less than their fair share (`suggested_split` is one that does): their average
+    share over the tracks priced in the release's `token`, weighed by price, and their
+    whole share of a track priced in another token (409 when no split can be fair)."""
     if services.deployment is None or services.rpc is None:
         raise ApiError(503, "this server has no chain configured (NINETY_RPC_URL)")
     recipients, shares = attestations.split_pairs([p.model_dump() for p in body.split], services.deployment.address)
@@ -354,7 +359,7 @@ def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], b
         if db.execute(select(track.c.track_id).where(track.c.metadata_cid == metadata_cid).limit(1)).first():
             raise ApiError(409, f"{metadata_cid} is already listed")
         if release is not None:  # a release (POST /api/releases): its members, not a recording
-            attestations.refuse_release(db, release, wallet, recipients, shares)
+            attestations.refuse_release(db, release, wallet, recipients, shares, body.token)
         stored = upload
     if stored is not None and stored.audio_hash is not None:
         again = fingerprint.Analysis(stored.audio_hash, stored.duration or 0.0, 0, 0,

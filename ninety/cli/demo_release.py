@@ -1,6 +1,6 @@
 """The demo's album, as the studio makes one: the API pins its artwork and metadata, the
 artist's wallet creates a split fair to the tracks' collaborators (each at least their
-average share over the tracks, the least the catalog attests), gets a fresh attestation
+average share over the tracks weighed by price, the least the catalog attests), gets a fresh attestation
 and registers the release; then a fan buys it with a permit, in one transaction."""
 from __future__ import annotations
 
@@ -21,15 +21,18 @@ RELEASE = {"title": "Modular Works", "price": "9 mUSDC", "genre": "Electronic", 
 RELEASE_BUYER = 2  # the fan wallet `ninety up` prints
 
 
-def fair_split(splits: Sequence[Sequence[tuple[int, int]]], artist: int) -> list[tuple[int, int]]:
-    """A release's split from its tracks' splits (wallet index, ppm): each other payee at
-    its average share over the tracks (rounded down), the rest to the artist, as
-    backend/release_splits.py suggests."""
+def fair_split(splits: Sequence[Sequence[tuple[int, int]]], prices: Sequence[int],
+               artist: int) -> list[tuple[int, int]]:
+    """A release's split from its tracks' splits (wallet index, ppm) and prices, all in the
+    release's token: each other payee at its average share over the tracks weighed by
+    their prices (rounded down), the rest to the artist, as backend/release_splits.py
+    suggests."""
+    weights = list(prices) if any(prices) else [1] * len(prices)
     total: dict[int, int] = {}
-    for split in splits:
+    for split, weight in zip(splits, weights):
         for wallet, share in split:
-            total[wallet] = total.get(wallet, 0) + share
-    others = [(w, s // len(splits)) for w, s in sorted(total.items()) if w != artist and s // len(splits) > 0]
+            total[wallet] = total.get(wallet, 0) + share * weight
+    others = [(w, s // sum(weights)) for w, s in sorted(total.items()) if w != artist and s // sum(weights) > 0]
     rest = 1_000_000 - sum(s for _, s in others)
     return [(artist, rest), *others] if rest > 0 else others  # createSplit refuses a zero share
 
@@ -50,7 +53,9 @@ def seed_release(seeder: Any, members: Sequence[int], member_splits: Sequence[Se
         if r.status_code != 201:
             raise NinetyError(f"demo release upload failed: HTTP {r.status_code} {r.text[:300]}")
         cid = r.json()["metadata_cid"]
-        recipients, shares = seeder._split(tuple(fair_split(member_splits, wallet)))
+        # The tracks' prices as the ledger has them (all in the album's token, mUSDC).
+        prices = [int(seeder.http.get(f"{seeder.api}/api/tracks/{t}", timeout=10).json()["price"]) for t in members]
+        recipients, shares = seeder._split(tuple(fair_split(member_splits, prices, wallet)))
         f = seeder.market.functions
         seeder._call(wallet, f.createSplit(recipients, shares))  # an existing split is returned as is
         split = [{"address": a, "share_ppm": p} for a, p in zip(recipients, shares)]

@@ -71,8 +71,6 @@ def _paid_to(world, who: int, fn) -> int:
     return m.owed(wallet(who), ETH) - before
 
 
-@pytest.mark.xfail(strict=True, reason="finding 1: the fair share weighs a throwaway 1-wei track as much as the "
-                                       "shared track, halving the collaborator's share of the album")
 def test_padding_a_shared_track_with_a_worthless_solo_track_halves_the_collaborators_share(api, world):
     duet = _duet(api, world)  # 10 mETH, victim 50%
     # A second of noise at 1 wei: a genuine, distinct recording the store accepts.
@@ -106,8 +104,6 @@ def test_padding_a_shared_track_with_a_worthless_solo_track_halves_the_collabora
     assert att.status_code == 409, att.text
 
 
-@pytest.mark.xfail(strict=True, reason="finding 2: under open registration a release the API pinned, listed with "
-                                       "a split paying only the artist, is sold and opens the shared track")
 def test_under_open_registration_an_api_pinned_release_cuts_the_collaborator_out(api, world):
     duet = _duet(api, world)
     sync(api, world)
@@ -130,8 +126,6 @@ def test_under_open_registration_an_api_pinned_release_cuts_the_collaborator_out
     assert (page.get("available"), download.status_code) == (False, 403), (page, download.status_code)
 
 
-@pytest.mark.xfail(strict=True, reason="finding 3: a release registered while its track was solo keeps selling "
-                                       "it, paying only the artist, after a collaborator joined the track")
 def test_a_release_from_before_a_collaborator_joined_keeps_selling_the_track_without_them(api, world):
     track, _ = list_upload(api, world, MALLORY, wav_bytes(2.0, 520.0), price=10 * MILLI, title="Soon shared")
     sync(api, world)

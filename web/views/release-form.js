@@ -25,19 +25,30 @@ export async function viewNewRelease() {
   main.append(releaseForm(mine));
 }
 
-// Each payee's average share over the tracks (a track without them counts as zero), rounded
-// down, the rest to the artist: the least the server accepts (backend/release_splits.py).
-export function fairSplit(splits, artist) {
-  const total = new Map();
-  for (const s of splits) {
-    s.recipients.forEach((r, i) => {
-      const a = r.toLowerCase();
-      total.set(a, (total.get(a) || 0) + Number(s.shares_ppm[i]));
-    });
-  }
+// Each payee's average share over the tracks weighed by their prices (equal weights when
+// all are free), rounded down, the rest to the artist: the least the server accepts for a
+// release priced in the tracks' token (backend/release_splits.py). A payee keeps its whole
+// share of a track priced in another token than the others', which the server judges the
+// same way against the release's own token when it attests it.
+export function fairSplit(tracks, splits, artist) {
+  const tokens = new Set(tracks.map((t) => t.token.toLowerCase()));
+  const token = tokens.size === 1 ? [...tokens][0] : ETH;
+  const weighed = tracks.map((t) => t.token.toLowerCase() === token || BigInt(t.price) === 0n);
+  let weights = tracks.map((t, i) => (weighed[i] ? BigInt(t.price) : 0n));
+  if (!weights.some((w) => w > 0n)) weights = weighed.map((w) => (w ? 1n : 0n));
+  const sum = weights.reduce((a, w) => a + w, 0n);
+  const average = new Map();
+  const whole = new Map();
+  splits.forEach((s, i) => s.recipients.forEach((r, j) => {
+    const a = r.toLowerCase();
+    const share = BigInt(s.shares_ppm[j]);
+    if (weighed[i]) average.set(a, (average.get(a) || 0n) + share * weights[i]);
+    else if (share > (whole.get(a) || 0n)) whole.set(a, share);
+  }));
+  const owed = new Map([...average].map(([a, v]) => [a, v / sum]));
+  for (const [a, v] of whole) if (v > (owed.get(a) || 0n)) owed.set(a, v);
   const me = artist.toLowerCase();
-  const pairs = [...total].map(([a, sum]) => [a, Math.floor(sum / splits.length)])
-    .filter(([a, p]) => a !== me && p > 0);
+  const pairs = [...owed].filter(([a, p]) => a !== me && p > 0n).map(([a, p]) => [a, Number(p)]);
   const rest = 1_000_000 - pairs.reduce((s, [, p]) => s + p, 0);
   // No zero share (createSplit refuses one): when the tracks pay only others, the artist gets none.
   return rest > 0 ? [[me, rest], ...pairs] : pairs;
@@ -79,9 +90,9 @@ function releaseForm(mine) {
     for (const t of chosen) {
       if (!splits.has(t.split_id)) splits.set(t.split_id, await api(`/api/splits/${t.split_id}`));
     }
-    editor.fill(fairSplit(chosen.map((t) => splits.get(t.split_id)), state.account));
-    note.textContent = "Suggested from the tracks' splits: each collaborator gets at least their average share "
-      + "over the release's tracks (the catalog refuses less). You may give them more.";
+    editor.fill(fairSplit(chosen, chosen.map((t) => splits.get(t.split_id)), state.account));
+    note.textContent = "Suggested from the tracks' splits and prices: each collaborator gets at least their average "
+      + "share over the release's tracks, weighed by price (the catalog refuses less). You may give them more.";
   }
   const tokens = state.status.tokens;
   const form = h("form", { id: "release-form", onsubmit: (e) => {
@@ -145,7 +156,8 @@ async function create(form, chosen, editor, out, submit) {
       if (!editor.check()) throw new Error("The split must add up to exactly 100%: correct it above.");
       const split = editor.shares();
       // The catalog's approval first: it costs nothing, and a refused split is then never created on chain.
-      const fresh = await postJson(`/api/uploads/${pinned.metadata_cid}/attestation`, { split });
+      const fresh = await postJson(`/api/uploads/${pinned.metadata_cid}/attestation`,
+        { split, token: token.address });
       steps.mark("attested", "Approved by the catalog");
       const s = splitOf(split.map((p) => ({ address: p.address, ppm: p.share_ppm })));
       const [exists] = await readContract("splitExists", [s.split_id]);
