@@ -1,5 +1,7 @@
 """Per-client rate limits on what costs the server more than it costs the sender:
-sign-in (nonce and login), media uploads, CSV exports and reconciliation.
+sign-in (nonce and login), media uploads, CSV exports, reconciliation and release zips
+(which also have a cap on how many run at once per wallet and per client: `zip_streams`,
+backend/stream_slots.py).
 
 Counting is the `limits` library's fixed-window strategy; the counters live where every
 `ninety serve --workers N` process sees them. By default that is the ledger database
@@ -37,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.errors import ApiError
 from backend.problems import problem
+from backend.stream_slots import StreamSlots
 from ninety.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -55,16 +58,18 @@ rate_limit_table = Table(
     Index("ix_rate_limit_expires_at", "expires_at"),
 )
 
-# (limit name, method, paths): what each limit counts. Exports are the ledger lists asked
-# for as CSV (see `wants_csv`).
+# (limit name, method, paths): what each limit counts; a `*` path segment matches any one
+# segment. Exports are the ledger lists asked for as CSV (see `wants_csv`).
 RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("signin", "GET", ("/api/auth/nonce",)),
     ("signin", "POST", ("/api/auth/login",)),
     ("upload", "POST", ("/api/uploads", "/api/releases")),
     ("export", "GET", ("/api/ledger/sales", "/api/ledger/withdrawals")),
     ("reconciliation", "GET", ("/api/ledger/reconciliation",)),
+    ("zip", "GET", ("/api/releases/*/download",)),
 )
-DEFAULTS = {"signin": "20/minute", "upload": "60/hour", "export": "10/minute", "reconciliation": "60/minute"}
+DEFAULTS = {"signin": "20/minute", "upload": "60/hour", "export": "10/minute", "reconciliation": "60/minute",
+            "zip": "10/minute;60/hour"}
 
 
 class DatabaseStorage(Storage):
@@ -159,11 +164,15 @@ class RateLimits:
     """The configured limits over one storage. `hit` counts a request and says whether
     it must be refused (and for how long)."""
 
-    def __init__(self, storage: Storage, items: dict[str, list[RateLimitItem]], enabled: bool = True) -> None:
+    def __init__(self, storage: Storage, items: dict[str, list[RateLimitItem]], enabled: bool = True,
+                 zip_streams: StreamSlots | None = None) -> None:
         self.storage = storage
         self.items = items
         self.enabled = enabled
         self._limiter = FixedWindowRateLimiter(storage)
+        # Not a rate, a cap on what runs at once (like NINETY_MAX_DECODES): it holds even
+        # with NINETY_RATE_LIMITS=off.
+        self.zip_streams = zip_streams or zip_stream_slots(None)
 
     @classmethod
     def from_settings(cls, settings: Any, engine: Engine) -> "RateLimits":
@@ -188,7 +197,8 @@ class RateLimits:
             except Exception as e:
                 raise ConfigError(f"NINETY_RATE_LIMIT_STORAGE: cannot use {uri.split('://')[0]!r} storage "
                                   f"({e.__class__.__name__}); use 'database', 'memory://' or a redis:// URL") from None
-        return cls(storage, items, enabled=bool(getattr(settings, "rate_limits", True)))
+        return cls(storage, items, enabled=bool(getattr(settings, "rate_limits", True)),
+                   zip_streams=zip_stream_slots(settings))
 
     def define(self, name: str, spec: str) -> None:
         """Add limit `name` (e.g. "60/minute") unless it is there already: for a limit a
@@ -214,13 +224,20 @@ class RateLimits:
             raise ApiError(429, _detail(refusal), headers={"Retry-After": str(refusal.retry_after)})
 
 
+def zip_stream_slots(settings: Any) -> StreamSlots:
+    """Release zips running at once: NINETY_ZIP_STREAMS_PER_WALLET, NINETY_ZIP_STREAMS_PER_CLIENT."""
+    return StreamSlots("release zips", int(getattr(settings, "zip_streams_per_wallet", 2)),
+                       int(getattr(settings, "zip_streams_per_client", 4)),
+                       "NINETY_ZIP_STREAMS_PER_WALLET", "NINETY_ZIP_STREAMS_PER_CLIENT")
+
+
 def _namespaced(item: RateLimitItem, name: str) -> RateLimitItem:
     return type(item)(item.amount, item.multiples, namespace=f"ninety:{name}")
 
 
 def _detail(refusal: Refusal) -> str:
     what = {"signin": "sign-in attempts", "upload": "uploads", "export": "CSV exports",
-            "reconciliation": "reconciliations"}.get(refusal.limit, "requests")
+            "reconciliation": "reconciliations", "zip": "release zip downloads"}.get(refusal.limit, "requests")
     return f"too many {what} from your address; try again in {refusal.retry_after} s"
 
 
@@ -282,6 +299,11 @@ def client_address(scope: Scope, proxies: tuple[Network, ...]) -> str:
     return str(ip)
 
 
+def client_of(scope: Scope, trusted_proxies: str | Iterable[str] | None) -> str:
+    """The key a route counts its client as (`client_key` of `client_address`)."""
+    return client_key(client_address(scope, parse_proxies(trusted_proxies)))
+
+
 def client_key(address: str) -> str:
     """What one client is counted as: its address, or its /64 for IPv6."""
     try:
@@ -304,6 +326,13 @@ def wants_csv(query: dict[str, str], accept: str) -> bool:
 # ------------------------------------------------------------------ middleware
 
 
+def _path_matches(path: str, pattern: str) -> bool:
+    if "*" not in pattern:
+        return path == pattern
+    parts, want = path.split("/"), pattern.split("/")
+    return len(parts) == len(want) and all((w == "*" and p != "") or w == p for p, w in zip(parts, want))
+
+
 class RateLimitMiddleware:
     """Counts the requests RULES name, by client, before anything else is done for them."""
 
@@ -316,7 +345,7 @@ class RateLimitMiddleware:
     def _limit_for(self, scope: Scope) -> str | None:
         method, path = scope["method"], scope["path"].rstrip("/") or "/"
         for name, m, paths in RULES:
-            if method == m and path in paths:
+            if method == m and any(_path_matches(path, p) for p in paths):
                 if name == "export":
                     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
                     # Every Accept header, not only the last: the route reads the first one, so a

@@ -90,6 +90,11 @@ class Settings:
     rate_limit_upload: str = "60/hour"
     rate_limit_export: str = "10/minute"
     rate_limit_reconciliation: str = "60/minute"
+    rate_limit_zip: str = "10/minute;60/hour"
+    # Release zips streaming at once (each reads and decrypts up to 100 originals), per
+    # wallet and per client address, per API process; 0: no cap.
+    zip_streams_per_wallet: int = 2
+    zip_streams_per_client: int = 4
 
     @property
     def embedded_chain(self) -> bool:
@@ -158,4 +163,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit_upload=env.get("NINETY_RATE_LIMIT_UPLOAD") or "60/hour",
         rate_limit_export=env.get("NINETY_RATE_LIMIT_EXPORT") or "10/minute",
         rate_limit_reconciliation=env.get("NINETY_RATE_LIMIT_RECONCILIATION") or "60/minute",
+        rate_limit_zip=env.get("NINETY_RATE_LIMIT_ZIP") or "10/minute;60/hour",
+        zip_streams_per_wallet=max(0, _int(env, "NINETY_ZIP_STREAMS_PER_WALLET", 2) or 0),
+        zip_streams_per_client=max(0, _int(env, "NINETY_ZIP_STREAMS_PER_CLIENT", 4) or 0),
     )
