@@ -121,6 +121,13 @@ def test_a_release_sale_is_a_sale_of_the_release_with_its_kind_and_title(stack, 
 
 def test_summaries_of_a_release_and_of_the_tracks_it_holds(stack, albums):
     tids, album_tracks, album, single = albums
+    # A release counts for its tracks once its metadata, fetched, shows it genuine (it lists
+    # them): a "release" of any CID delivers nothing (finding 7 of the adversary).
+    before = stack.client.get(f"/api/ledger/tracks/{tids[1]}")
+    assert (before.json()["releases"], before.json()["release_sales"]) == ([], 0)
+    stack.sync()
+    after = stack.client.get(f"/api/ledger/tracks/{tids[1]}", headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200 and after.json()["releases"] == [album]
     sales = [e.args for e in chain_events(stack, "Sale")]
     of_album = [s for s in sales if s["trackId"] == album]
     r = stack.client.get(f"/api/ledger/tracks/{album}")
@@ -141,6 +148,7 @@ def test_summaries_of_a_release_and_of_the_tracks_it_holds(stack, albums):
 
 def test_a_release_summary_keeps_its_etag_until_a_release_sale_moves_it(stack, albums):
     tids, _, album, _ = albums
+    stack.sync()  # the metadata: the releases are genuine
     paths = [f"/api/ledger/tracks/{album}", f"/api/ledger/tracks/{tids[1]}"]
     first = {p: stack.client.get(p) for p in paths}
     for p, r in first.items():

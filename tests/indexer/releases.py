@@ -15,7 +15,7 @@ def register_release(world, cid: str, split_id: str, track_ids: Sequence[int], a
     """List release `cid` of `track_ids` as `artist` (an attestation when the world needs
     them); its id."""
     m = world.market
-    attestation = world.attest(cid, artist, split_id)
+    attestation = world.attest(cid, artist, split_id, list(track_ids))
     if isinstance(attestation, str):
         attestation = bytes.fromhex(attestation.removeprefix("0x"))
     fn = m.contract.functions.registerRelease(cid, split_id, Web3.to_checksum_address(token), price,

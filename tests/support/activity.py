@@ -22,13 +22,14 @@ class World:
     catalog: object = None  # ninety.attest.CatalogSigner once listings need attestations
     listed: int = 0  # listings made, for unique metadata CIDs (an attested CID lists once)
 
-    def attest(self, cid: str, artist: str, split_id: str) -> str | bytes:
+    def attest(self, cid: str, artist: str, split_id: str, track_ids: list[int] | None = None) -> str | bytes:
         """The attestation registerTrack needs for `artist` to list `cid` with `split_id`
-        (none while registration is open)."""
+        (registerRelease's, of `track_ids`, when given; none while registration is open)."""
         if self.catalog is None:
             return b""
         deadline = self.w3.eth.get_block("latest")["timestamp"] + 3600
-        return self.catalog.sign_listing(cid, artist, split_id, self.w3.eth.chain_id, self.market.address, deadline)
+        return self.catalog.sign_listing(cid, artist, split_id, self.w3.eth.chain_id, self.market.address, deadline,
+                                         track_ids)
 
     def require_attestations(self, catalog) -> None:
         self.catalog = catalog

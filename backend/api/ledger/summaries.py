@@ -242,7 +242,9 @@ class TrackSummary(BaseModel):
     sales_per_day: list[DaySales]
     kind: str = Field(description="'track', or 'release' (whose own sales these are, not its tracks')")
     tracks: list[int] = Field(description="a release's tracks, in order; empty for a track")
-    releases: list[int] = Field(description="the releases holding this track; empty for a release")
+    releases: list[int] = Field(description="the genuine releases holding this track (their metadata, pinned by "
+                                            "their artist, lists it: their buyers may download it); empty for a "
+                                            "release")
     release_sales: int = Field(description="sales of those releases (each also delivers this track); not "
                                            "counted in `sales`")
 
@@ -257,13 +259,28 @@ def track_summary(track_id: TrackId, request: Request, services: ServicesDep, db
     names the releases holding it and counts their sales (`release_sales`)."""
     contract = services.deployment.address.lower() if services.deployment is not None else ""
     at = checkpoint(db, contract) if contract else None
+    releases = _genuine_releases(db, track_id)
     if at is None:  # no checkpoint to name the state by: compute every time
-        return Response(_track_summary(services, db, track_id).model_dump_json(), media_type="application/json")
-    return services.snapshots.respond(request, ("track", contract, at[1], track_id),
-                                      lambda: _track_summary(services, db, track_id))
+        return Response(_track_summary(services, db, track_id, releases).model_dump_json(),
+                        media_type="application/json")
+    # Which releases are genuine is decided when their metadata is fetched, not at a block:
+    # they are part of the state the answer (and its ETag) is named by.
+    return services.snapshots.respond(request, ("track", contract, at[1], track_id, *releases),
+                                      lambda: _track_summary(services, db, track_id, releases))
 
 
-def _track_summary(services: Any, db: Any, track_id: int) -> TrackSummary:
+def _genuine_releases(db: Any, track_id: int) -> list[int]:
+    """The genuine releases holding `track_id`: a sale of one delivers the track. Releases
+    whose metadata does not list it (anyone may register a "release" of its own tracks
+    with any CID) deliver nothing and are not counted."""
+    rt, track = T["release_track"], T["track"]
+    return [int(r) for r in db.execute(
+        select(rt.c.release_id).join(track, track.c.track_id == rt.c.release_id)
+        .where(rt.c.track_id == track_id, track.c.kind == "release", track.c.genuine.is_(True))
+        .order_by(rt.c.release_id)).scalars()]
+
+
+def _track_summary(services: Any, db: Any, track_id: int, releases: list[int]) -> TrackSummary:
     track = db.execute(select(T["track"]).where(T["track"].c.track_id == track_id)).mappings().first()
     if track is None:
         raise ApiError(404, f"no track {track_id} in the ledger")
@@ -296,8 +313,6 @@ def _track_summary(services: Any, db: Any, track_id: int) -> TrackSummary:
     rt, stats_t = T["release_track"], T["track_stats"]
     members = [int(t) for t in db.execute(select(rt.c.track_id).where(rt.c.release_id == track_id)
                                           .order_by(rt.c.position)).scalars()]
-    releases = [int(r) for r in db.execute(select(rt.c.release_id).where(rt.c.track_id == track_id)
-                                           .order_by(rt.c.release_id)).scalars()]
     release_sales = sum(int(n) for n in db.execute(select(stats_t.c.sales).where(
         stats_t.c.track_id.in_(releases))).scalars()) if releases else 0
     return TrackSummary(
