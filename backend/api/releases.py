@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlmodel import SQLModel
@@ -23,8 +23,10 @@ from backend.catalog import (Members, release_members, release_state, release_up
 from backend.deps import DbDep, ServicesDep, TrackId, WalletDep
 from backend.errors import ApiError
 from backend.ipfs_files import serve_cid
+from backend.ratelimit import client_of
 from backend.release_fairness import MAX_SALES, fair_sales
 from backend.services import Services
+from backend.stream_slots import SlotStreamingResponse
 from ninety.contract import ETH
 
 router = APIRouter(prefix="/api/releases", tags=["releases"])
@@ -254,7 +256,8 @@ def _entries(db: Any, services: Services, members: list[Mapping[str, Any]]) -> l
 
 
 @router.get("/{release_id}/download", responses={200: {"content": {"application/zip": {}}}})
-def download_release(release_id: TrackId, services: ServicesDep, db: DbDep, wallet: WalletDep) -> Response:
+def download_release(release_id: TrackId, request: Request, services: ServicesDep, db: DbDep,
+                     wallet: WalletDep) -> Response:
     """A zip (stored, not compressed) of every track's original file, named "NN - Title.ext"
     in the release's order, for a signed-in wallet that bought the release (any signed-in
     wallet if it is free and for sale). Streamed as it is made. 401 without a session, 403
@@ -271,8 +274,14 @@ def download_release(release_id: TrackId, services: ServicesDep, db: DbDep, wall
                             "indexed", title="Purchase required")
     if services.ipfs is None:
         raise ApiError(503, "this server has no IPFS node configured")
-    chunks = release_zip.stream(_entries(db, services, members))
-    first = next(chunks, b"")  # the first file's first chunk: IPFS trouble is an error response, not a cut stream
+    # 429 past the wallet's or the address's zips running at once (backend/stream_slots.py).
+    slot = services.rate_limits.zip_streams.take(wallet, client_of(request.scope, services.settings.trusted_proxies))
+    try:
+        chunks = release_zip.stream(_entries(db, services, members))
+        first = next(chunks, b"")  # the first file's first chunk: IPFS trouble is an error response, not a cut stream
+    except BaseException:
+        slot.release()
+        raise
 
     def body() -> Iterator[bytes]:
         yield first
@@ -281,5 +290,5 @@ def download_release(release_id: TrackId, services: ServicesDep, db: DbDep, wall
     name = release_zip.safe_title(f"{row['artist_name'] or row['artist']} - {row['title'] or release_id}",
                                   f"release-{release_id}")
     name = name.encode("ascii", "replace").decode().replace("?", "_")
-    return StreamingResponse(body(), media_type="application/zip", headers={
+    return SlotStreamingResponse(body(), slot, media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{name}.zip"', "Cache-Control": "private, no-store"})
