@@ -9,7 +9,7 @@ import json
 
 import httpx
 
-from tests.support.listings import FAN, MALLORY, VICTIM, list_upload, sync, wallet
+from tests.support.listings import FAN, MALLORY, SPONSOR, VICTIM, list_upload, sync, wallet
 from tests.support.media import wav_bytes
 from tests.support.releases import register, release_form
 
@@ -82,3 +82,47 @@ def test_raising_the_shared_tracks_price_makes_the_album_unfair_from_then_on(api
     sync(api, world)
     assert api.get(f"/api/releases/{album}").json()["available"] is True
     assert _opens(api, LATE_FAN, duet, album) == (403, 403)  # bought while it was unfair
+
+
+def _shared(api, world, freq: float, price: int, token: str, payee: int, share: int) -> int:
+    split = [{"address": wallet(MALLORY).lower(), "share_ppm": 1_000_000 - share},
+             {"address": wallet(payee).lower(), "share_ppm": share}]
+    tid, _ = list_upload(api, world, MALLORY, wav_bytes(2.0, freq), price=price, title=f"Shared {freq:g}",
+                         token=token, split=json.dumps(sorted(split, key=lambda p: p["address"])))
+    return tid
+
+
+def test_tracks_priced_in_another_token_keep_their_collaborators_whole(api, world):
+    usdc = world.usdc.address.lower()
+    duet = _shared(api, world, 811.0, 2 * 10**6, usdc, VICTIM, 500_000)  # 2 mUSDC, victim 50%
+    solo, _ = list_upload(api, world, MALLORY, wav_bytes(2.0, 833.0), price=2 * 10**6, title="Solo", token=usdc)
+    extra, _ = list_upload(api, world, MALLORY, wav_bytes(2.0, 857.0), price=10 * MILLI, title="In ETH")
+    sync(api, world)
+    h = api.login(MALLORY)
+    data, files = release_form([duet, solo, extra])
+    r = httpx.post(f"{api.url}/api/releases", data=data, files=files, headers=h, timeout=60)
+    assert r.status_code == 201, r.text
+    # No common token: the suggestion assumes ETH, where the mUSDC duet cannot be weighed: 50%.
+    assert r.json()["suggested_token"] == "0x" + "0" * 40
+    assert {s["address"]: s["share_ppm"] for s in r.json()["suggested_split"]}[wallet(VICTIM).lower()] == 500_000
+    cid = r.json()["metadata_cid"]
+    quarter = [{"address": a, "share_ppm": s}
+               for a, s in sorted([(wallet(MALLORY).lower(), 750_000), (wallet(VICTIM).lower(), 250_000)])]
+    in_eth = api.post_json(f"/api/uploads/{cid}/attestation", {"split": quarter}, h)
+    assert in_eth.status_code == 409, in_eth.text
+    assert in_eth.json()["losers"] == [{"address": wallet(VICTIM).lower(), "share_ppm": 500_000,
+                                        "new_share_ppm": 250_000}]
+    # Priced in mUSDC, the duet weighs 2 of the 4 mUSDC (25%) and the ETH track pays only Mallory.
+    in_usdc = api.post_json(f"/api/uploads/{cid}/attestation", {"split": quarter, "token": usdc}, h)
+    assert in_usdc.status_code == 200, in_usdc.text
+
+
+def test_a_release_no_split_can_make_fair_is_refused_naming_the_tracks_to_reprice(api, world):
+    a = _shared(api, world, 877.0, 2 * 10**6, world.usdc.address.lower(), VICTIM, 600_000)
+    b = _shared(api, world, 899.0, 10 * MILLI, "0x" + "0" * 40, SPONSOR, 600_000)
+    sync(api, world)
+    data, files = release_form([a, b])
+    r = httpx.post(f"{api.url}/api/releases", data=data, files=files, headers=api.login(MALLORY), timeout=60)
+    assert r.status_code == 409, r.text
+    assert "120%" in r.json()["detail"] and "Reprice" in r.json()["detail"]
+    assert r.json()["reprice_track_ids"] in ([a], [b])
