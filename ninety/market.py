@@ -43,10 +43,17 @@ _DOMAIN_FIELDS = ("name", "version", "chainId", "verifyingContract", "salt")
 
 def permit_domain(token: Contract) -> dict[str, Any]:
     """The token's EIP-712 domain as EIP-5267 `eip712Domain()` gives it (the fields its bit
-    mask names)."""
+    mask names). ValueError unless it names this very token on this chain: the token
+    answers the domain itself, and a token naming another token's domain would get a permit
+    signed that is valid on that other token."""
     fields, *values = token.functions.eip712Domain().call()[:6]
     bits = fields[0] if isinstance(fields, (bytes, bytearray)) else int(fields)
-    return {k: v for i, (k, v) in enumerate(zip(_DOMAIN_FIELDS, values)) if bits & (1 << i)}
+    domain = {k: v for i, (k, v) in enumerate(zip(_DOMAIN_FIELDS, values)) if bits & (1 << i)}
+    if str(domain.get("verifyingContract", "")).lower() != str(token.address).lower() \
+            or domain.get("chainId") != token.w3.eth.chain_id:
+        raise ValueError(f"token {token.address}'s EIP-712 domain names another contract or chain: no permit signed "
+                         f"({domain.get('verifyingContract')}, chain {domain.get('chainId')})")
+    return domain
 
 
 def sign_permit(key: str, token: Contract, owner: str, spender: str, value: int,

@@ -47,6 +47,11 @@ export async function permitDomain(token) {
     const bits = Number(d[0]);
     const values = [d[1], d[2], Number(d[3]), d[4], d[5]];
     domain = Object.fromEntries(DOMAIN_FIELDS.map(([k], i) => [k, values[i]]).filter((_, i) => bits & (1 << i)));
+    // The token answers both the domain and the separator: a token naming another token's
+    // domain would have the wallet sign a permit valid on that other token. Only a domain
+    // of this very token on this chain is used; anything else pays by approve + buy.
+    if (String(domain.verifyingContract || "").toLowerCase() !== token.toLowerCase()
+      || Number(domain.chainId) !== Number(state.status.chain_id)) return null;
   } else {
     const name = await read(token, "name");
     if (!name) return null;
