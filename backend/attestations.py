@@ -4,7 +4,8 @@ split that keeps the payees of the wallet's earlier track of the same recording,
 catalog signer's EIP-712 attestation that only this wallet may list the metadata CID
 with this split. A release's split must also keep its tracks' collaborators whole
 (backend/release_splits.py, in the token the release will be priced in), and its
-members must still be the wallet's tracks this server sells. Used by the upload routes (backend/api/uploads.py, releases.py)."""
+members must still be the wallet's tracks this server sells. Used by the upload routes
+(backend/api/uploads.py, releases.py)."""
 from __future__ import annotations
 
 import json
