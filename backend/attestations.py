@@ -120,7 +120,7 @@ def refuse_duplicate(owner: recordings.Owner, refusal: Any) -> None:
 
 def release_token(members: list[release_splits.Member], token: str | None) -> str:
     """The token a release will be priced in: the one asked for, else its tracks' common
-    token, else ETH (the weights of the fair-share rule depend on it)."""
+    token, else ETH (the fair-share rule compares the tracks priced in it with its price)."""
     if token is not None:
         if not validators.ADDRESS.match(token):
             raise ApiError(422, f"token {token[:50]!r} is not an address (0x0… for ETH)")
@@ -128,17 +128,27 @@ def release_token(members: list[release_splits.Member], token: str | None) -> st
     return release_splits.common_token(members) or ETH
 
 
-def cannot_be_fair(e: release_splits.CannotBeFair) -> ApiError:
-    return ApiError(409, str(e), title="No fair split for this release", token=e.token,
-                    reprice_track_ids=e.track_ids)
+def unit_of(tokens: Any, token: str) -> Any:
+    """Amounts of `token` in its unit ("4 mUSDC"), from the server's token cache (or base
+    units without one)."""
+    if tokens is None:
+        return None
+    symbol, decimals = tokens.info(token)
+    return lambda amount: release_splits.amount_text(amount, symbol, decimals)
+
+
+def cannot_be_fair(e: release_splits.CannotBeFair, tokens: Any = None) -> ApiError:
+    extra = {} if e.least_price is None else {"least_price": str(e.least_price)}
+    return ApiError(409, e.explain(unit_of(tokens, e.token)), title="No fair split for this release",
+                    token=e.token, price=str(e.price), reprice_track_ids=e.track_ids, **extra)
 
 
 def refuse_release(db: Any, release: ReleaseUpload, wallet: str, recipients: list[str], shares: list[int],
-                   token: str | None = None) -> None:
+                   token: str | None, price: int, tokens: Any = None) -> None:
     """409 unless every member of the release is still one of `wallet`'s tracks this server
     sells (a track taken down since the upload, say), and the split keeps every other payee
-    of those tracks at its fair share for a release priced in `token` (default: the
-    tracks' common token, else ETH; backend/release_splits.py)."""
+    of those tracks at its fair share for a release sold at `price` in `token` (default:
+    the tracks' common token, else ETH; backend/release_splits.py)."""
     ids = [int(t) for t in json.loads(release.track_ids)]
     rows = tracks_by_id(db, ids)
     for tid in ids:
@@ -149,17 +159,18 @@ def refuse_release(db: Any, release: ReleaseUpload, wallet: str, recipients: lis
     members = current_members(db, ids)
     priced_in = release_token(members, token)
     try:
-        suggested = release_splits.suggested_split(members, priced_in, wallet)
+        suggested = release_splits.suggested_split(members, priced_in, price, wallet)
     except release_splits.CannotBeFair as e:
-        raise cannot_be_fair(e) from None
-    losers = release_splits.losers(members, priced_in, wallet, recipients, shares)
+        raise cannot_be_fair(e, tokens) from None
+    losers = release_splits.losers(members, priced_in, price, wallet, recipients, shares)
     if losers:
         cut = ", ".join(f"{x.address} ({x.owed_ppm / 10_000:g}% → {x.given_ppm / 10_000:g}%)" for x in losers)
-        raise ApiError(409, f"this split would pay the payees of the release's tracks less than their average share "
-                            f"over its tracks (weighed by the tracks' prices in the release's token; their whole "
-                            f"share of a track priced in another token): {cut}. Give each at least that share "
-                            "(suggested_split does)",
-                       title="Collaborators would lose share", token=priced_in,
+        raise ApiError(409, f"this split would pay the payees of the release's tracks less from a sale of the release "
+                            f"than a sale of their tracks pays them (their share of each track priced in the "
+                            f"release's token times its price, over the release's price; their whole share of a "
+                            f"track priced in another token): {cut}. Give each at least that share "
+                            "(suggested_split does), or raise the release's price",
+                       title="Collaborators would lose share", token=priced_in, price=str(price),
                        losers=[{"address": x.address, "share_ppm": x.owed_ppm, "new_share_ppm": x.given_ppm}
                                for x in losers],
                        suggested_split=[{"address": a, "share_ppm": s} for a, s in suggested])

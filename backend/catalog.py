@@ -155,7 +155,7 @@ def release_members(db: Any, release_ids: Iterable[int]) -> dict[int, Members]:
                       .where(rt.c.release_id.in_(ids)).order_by(rt.c.release_id, rt.c.position)).mappings().all()
     for r in rows:
         out[r["release_id"]].append(r)
-    releases = db.execute(select(track.c.track_id, track.c.artist, track.c.split_id, track.c.token)
+    releases = db.execute(select(track.c.track_id, track.c.artist, track.c.split_id, track.c.token, track.c.price)
                           .where(track.c.track_id.in_(ids))).mappings().all()
     for rid, reason in current_unfairness(db, releases, out).items():
         out[rid].unfair = reason

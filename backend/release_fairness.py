@@ -4,11 +4,13 @@ for sale: backend/catalog.py), and to each past sale of a release against its tr
 splits and prices AS OF THAT SALE (whether the sale opens the tracks: the download gate
 and the zip).
 
-The attestation judges only the split the artist asked for, and only then; the split a
-release is listed with (open registration attests nothing), its tracks' splits (a
-collaborator may join a track later) and their prices (the weights) all move after. So a
-release that is unfair now is not sold here, and a sale made while it was unfair opens
-nothing, while a fan who bought it while it was fair keeps the tracks when they change."""
+The attestation judges only the split and price the artist asked for, and only then; the
+split and price a release is listed with (open registration attests nothing; the price
+attested need not be the price listed), its tracks' splits (a collaborator may join a
+track later) and their prices all move after. So a release that is unfair now is not
+sold here, and a sale made while it was unfair opens nothing, while a fan who bought it
+while it was fair keeps the tracks when they change. A sale is judged at what the buyer
+paid (its amount, at least the price): a fan who pays more pays the collaborators more."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -17,7 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from backend.release_splits import CannotBeFair, Loser, Member, losers, suggested_split
+from backend.release_splits import CannotBeFair, Loser, Member, losers
 
 T = SQLModel.metadata.tables
 MAX_SALES = 100  # a wallet's sales of releases holding one track: a handful in practice
@@ -49,20 +51,19 @@ def current_members(db: Any, track_ids: list[int]) -> list[Member]:
             else Member([], "", 0, t) for t in track_ids]
 
 
-def unfairness(release_id: int, token: str, artist: str, split: Sequence[tuple[str, int]],
+def unfairness(release_id: int, token: str, price: int, artist: str, split: Sequence[tuple[str, int]],
                members: Sequence[Member]) -> str | None:
-    """Why the release's split is not fair to its tracks' collaborators, in words; None
-    when it is."""
+    """Why the release's split, sold at `price` in `token`, is not fair to its tracks'
+    collaborators, in words; None when it is."""
     try:
-        suggested_split(members, token, artist)
+        short = losers(members, token, price, artist, [a for a, _ in split], [s for _, s in split])
     except CannotBeFair as e:
         return f"release {release_id} is not for sale: {e}"
-    short = losers(members, token, artist, [a for a, _ in split], [s for _, s in split])
     if not short:
         return None
-    return (f"release {release_id} is not for sale: its split pays {_who(short)} of its tracks. Its artist can "
-            f"move it to a fair split (proposeSplit on release {release_id}: raising a payee needs nobody's "
-            "consent)")
+    return (f"release {release_id} is not for sale: at its price its split pays {_who(short)} (what a sale of "
+            f"their tracks pays them, as a share of the release's price). Its artist can raise the price, or move "
+            f"it to a fair split (proposeSplit on release {release_id}: raising a payee needs nobody's consent)")
 
 
 def _who(short: list[Loser]) -> str:
@@ -72,23 +73,25 @@ def _who(short: list[Loser]) -> str:
 
 def current_unfairness(db: Any, releases: Sequence[Mapping[str, Any]],
                        members: Mapping[int, Sequence[Mapping[str, Any]]]) -> dict[int, str | None]:
-    """For each release row (track_id, artist, split_id, token), why its current split is
-    unfair to its members' current splits and prices (`members`: their track rows)."""
+    """For each release row (track_id, artist, split_id, token, price), why its current
+    split and price are unfair to its members' current splits and prices (`members`:
+    their track rows)."""
     split_ids = {r["split_id"] for r in releases} | {m["split_id"] for ms in members.values() for m in ms}
     splits = splits_by_id(db, split_ids)
     out = {}
     for r in releases:
         rid = r["track_id"]
         ms = [Member(splits[m["split_id"]], m["token"], int(m["price"]), m["track_id"]) for m in members.get(rid, [])]
-        out[rid] = unfairness(rid, r["token"], r["artist"], splits[r["split_id"]], ms)
+        out[rid] = unfairness(rid, r["token"], int(r["price"]), r["artist"], splits[r["split_id"]], ms)
     return out
 
 
 def fair_sales(db: Any, sales: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The sales of releases (rows of `sale`: track_id is the release, split_id the split
-    it paid, block_number and log_index) made while the release was fair: its tracks'
-    splits and prices as of the sale are their latest changes before it, else those they
-    were registered with (tokens never change). Six queries whatever the number of sales."""
+    it paid, amount what the buyer paid, block_number and log_index) made while the
+    release was fair at that amount: its tracks' splits and prices as of the sale are
+    their latest changes before it, else those they were registered with (tokens never
+    change). Six queries whatever the number of sales."""
     sales = list(sales)[:MAX_SALES]
     if not sales:
         return []
@@ -120,8 +123,8 @@ def fair_sales(db: Any, sales: Sequence[Mapping[str, Any]]) -> list[Mapping[str,
         members = [Member(splits[_as_of(split_history[t], sale, tracks[t]["registered_split_id"])],
                           tracks[t]["token"], int(_as_of(price_history[t], sale, tracks[t]["registered_price"])), t)
                    for t in ids]
-        if unfairness(sale["track_id"], release["token"], release["artist"], splits[sale["split_id"]],
-                      members) is None:
+        if unfairness(sale["track_id"], release["token"], int(sale["amount"]), release["artist"],
+                      splits[sale["split_id"]], members) is None:
             fair.append(sale)
     return fair
 

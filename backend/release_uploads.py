@@ -28,7 +28,7 @@ from backend.errors import ApiError
 from backend.models import ReleaseUpload
 from backend.quotas import check_upload_quota, lock_wallet, unpin_unreferenced
 from backend.release_fairness import current_members
-from backend.release_splits import CannotBeFair, suggested_split
+from backend.release_splits import CannotBeFair, suggested_split, tracks_price
 from backend.services import Services
 
 MAX_RELEASE_TRACKS = 100  # the contract's MAX_RELEASE_TRACKS
@@ -46,6 +46,8 @@ class ReleaseForm:
     genre: str
     release_type: str
     track_ids: list[int]
+    price: int | None  # the release's price in base units, when the artist knows it already
+    token: str | None
 
 
 def parse_track_ids(raw: str) -> list[int]:
@@ -85,7 +87,16 @@ def parse_form(form: Any) -> ReleaseForm:
     return ReleaseForm(
         title=text(form, "title", required=True), artist_name=text(form, "artist_name"),
         description=text(form, "description", max_len=5000), genre=text(form, "genre", max_len=100),
-        release_type=release_type, track_ids=parse_track_ids(text(form, "track_ids", max_len=MAX_TRACK_IDS_CHARS)))
+        release_type=release_type, track_ids=parse_track_ids(text(form, "track_ids", max_len=MAX_TRACK_IDS_CHARS)),
+        price=parse_price(text(form, "price", max_len=78)), token=text(form, "token", max_len=42) or None)
+
+
+def parse_price(raw: str) -> int | None:
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or int(raw) >= 2**88:
+        raise ApiError(422, "price must be a whole number of the token's base units, below 2^88")
+    return int(raw)
 
 
 def check_members(db: Any, wallet: str, ids: list[int]) -> list[Any]:
@@ -137,7 +148,8 @@ class Pinned:
     artwork_cid: str
     track_ids: list[int]
     suggested_split: list[tuple[str, int]]
-    suggested_token: str  # the release's token the suggestion assumes
+    suggested_token: str  # the release's token and price the suggestion assumes
+    suggested_price: int
 
 
 def process(form: Any, services: Services, wallet: str, work: Path) -> Pinned:
@@ -150,7 +162,8 @@ def process(form: Any, services: Services, wallet: str, work: Path) -> Pinned:
     with Session(services.engine) as db:
         members = check_members(db, wallet, fields.track_ids)
         check_upload_quota(db, wallet, services.settings)
-        fair, token = suggest(current_members(db, fields.track_ids), wallet)
+        fair, token, price = suggest(current_members(db, fields.track_ids), wallet, fields.price, fields.token,
+                                     services.tokens)
     artist_name = fields.artist_name or members[0]["artist_name"] or ""
     picture = artwork(form, services.settings, work)
     artwork_cid = services.ipfs.add_bytes(picture)
@@ -170,20 +183,24 @@ def process(form: Any, services: Services, wallet: str, work: Path) -> Pinned:
             db.add(ReleaseUpload(artist=wallet, metadata_cid=metadata_cid, artwork_cid=artwork_cid,
                                  track_ids=json.dumps(fields.track_ids), created_at=time.time(), size=size))
             db.commit()
-    return Pinned(metadata_cid, artwork_cid, fields.track_ids, fair, token)
+    return Pinned(metadata_cid, artwork_cid, fields.track_ids, fair, token, price)
 
 
-def suggest(members: list[Any], wallet: str) -> tuple[list[tuple[str, int]], str]:
-    """The smallest fair split and the token it assumes: the tracks' common token (else
-    ETH), or the first of their tokens for which a fair split exists; 409 before anything
-    is pinned when none does (tracks priced in different tokens, each paying others a
-    large share)."""
-    first = release_token(members, None)
-    tokens = [first, *dict.fromkeys(m.token.lower() for m in members if m.token.lower() != first)]
+def suggest(members: list[Any], wallet: str, price: int | None = None, token: str | None = None,
+            tokens: Any = None) -> tuple[list[tuple[str, int]], str, int]:
+    """The smallest fair split and the token and price it assumes: the form's token, else
+    the tracks' common token (else ETH), else the first of their tokens for which a fair
+    split exists; the form's price, else the tracks' prices in that token summed (where
+    the rule gives each payee its price-weighted average share). 409 before anything is
+    pinned when none is fair (naming the least price, or the tracks to reprice)."""
+    first = release_token(members, token)
+    tokens_tried = [first] if token is not None else [
+        first, *dict.fromkeys(m.token.lower() for m in members if m.token.lower() != first)]
     refusals = []
-    for token in tokens:
+    for t in tokens_tried:
+        p = tracks_price(members, t) if price is None else price
         try:
-            return suggested_split(members, token, wallet), token
+            return suggested_split(members, t, p, wallet), t, p
         except CannotBeFair as e:
             refusals.append(e)
-    raise cannot_be_fair(refusals[0])
+    raise cannot_be_fair(refusals[0], tokens)

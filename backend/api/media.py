@@ -68,7 +68,7 @@ def bought(db: Any, wallet: str, track_id: int) -> bool:
         return True
     holding = (select(rt.c.release_id).join(track, track.c.track_id == rt.c.release_id)
                .where(rt.c.track_id == track_id, track.c.kind == "release", track.c.genuine.is_(True)))
-    sales = db.execute(select(sale.c.track_id, sale.c.split_id, sale.c.block_number, sale.c.log_index)
+    sales = db.execute(select(sale.c.track_id, sale.c.split_id, sale.c.amount, sale.c.block_number, sale.c.log_index)
                        .where(sale.c.buyer == wallet, sale.c.track_id.in_(holding))
                        .order_by(sale.c.block_number.desc(), sale.c.log_index.desc())
                        .limit(MAX_SALES)).mappings().all()

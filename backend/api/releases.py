@@ -44,10 +44,12 @@ class ReleaseUploadOut(BaseModel):
     artwork_cid: str
     track_ids: list[int]
     # The smallest split that keeps the tracks' other payees at their fair share (what the
-    # attestation requires) for a release priced in `suggested_token` (the tracks' common
-    # token, else ETH); all to you when you are the only payee.
+    # attestation requires) for a release sold at `suggested_price` in `suggested_token`
+    # (the form's price and token, else the tracks' common token, else ETH, and the sum of
+    # the tracks' prices in it); all to you when you are the only payee.
     suggested_split: list[SplitShare]
     suggested_token: str
+    suggested_price: str
 
 
 @router.post("", response_model=ReleaseUploadOut, status_code=201)
@@ -55,7 +57,8 @@ async def create_release(request: Request, services: ServicesDep, wallet: Wallet
     """Multipart form: `title`, `description`, `genre`, `release_type` (album, ep or
     single), `track_ids` (a JSON array or a comma list, in order: 1 to 100 distinct
     genuine tracks of yours, not taken down), optional `artist_name` (default: the first
-    track's) and `artwork` (PNG or JPEG). Pins the artwork and the metadata; then ask
+    track's), `price` (base units) and `token` (what `suggested_split` assumes), and
+    `artwork` (PNG or JPEG). Pins the artwork and the metadata; then ask
     `POST /api/uploads/{metadata_cid}/attestation` with your split and send
     `registerRelease`."""
     if services.ipfs is None:
@@ -71,7 +74,7 @@ async def create_release(request: Request, services: ServicesDep, wallet: Wallet
     return ReleaseUploadOut(metadata_cid=pinned.metadata_cid, artwork_cid=pinned.artwork_cid,
                             track_ids=pinned.track_ids,
                             suggested_split=[SplitShare(address=a, share_ppm=s) for a, s in pinned.suggested_split],
-                            suggested_token=pinned.suggested_token)
+                            suggested_token=pinned.suggested_token, suggested_price=str(pinned.suggested_price))
 
 
 class ReleaseTrackOut(BaseModel):
@@ -230,7 +233,7 @@ def _bought(db: Any, wallet: str, release_id: int) -> bool:
     """A sale of the release to `wallet` made while its split was fair to its tracks'
     collaborators (backend/release_fairness.py): one made while it cut them out opens nothing."""
     sale = T["sale"]
-    sales = db.execute(select(sale.c.track_id, sale.c.split_id, sale.c.block_number, sale.c.log_index)
+    sales = db.execute(select(sale.c.track_id, sale.c.split_id, sale.c.amount, sale.c.block_number, sale.c.log_index)
                        .where(sale.c.track_id == release_id, sale.c.buyer == wallet)
                        .order_by(sale.c.block_number.desc(), sale.c.log_index.desc())
                        .limit(MAX_SALES)).mappings().all()

@@ -321,9 +321,11 @@ class SplitShare(BaseModel):
 
 class AttestationIn(BaseModel):
     split: list[SplitShare]  # the split the track will be listed with (the attestation binds it)
-    # A release's token (0x0… for ETH), which weighs its tracks in the fair-share rule;
-    # default: its tracks' common token, else ETH. Ignored for a track.
+    # A release's token (0x0… for ETH) and price in its base units, which the fair-share
+    # rule compares with its tracks' (token default: the tracks' common token, else ETH).
+    # The price is required for a release; both are ignored for a track.
     token: str | None = Field(None, max_length=42)
+    price: str | None = Field(None, max_length=78, pattern=r"^[0-9]+$")
 
 
 class AttestationOut(BaseModel):
@@ -341,11 +343,13 @@ def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], b
     the recording is checked again against what was registered since the upload (409 as
     for an upload), a CID already listed is refused (409), and so is a split that pays
     the payees of your earlier track of the same recording less than it does (409:
-    change that track's split instead). A release is refused (409) while one of its
-    tracks is no longer yours to sell here, or with a split that pays its tracks' other
-    payees less than their fair share (`suggested_split` is one that does): their average
-    share over the tracks priced in the release's `token`, weighed by price, and their
-    whole share of a track priced in another token (409 when no split can be fair)."""
+    change that track's split instead). A release (`price` required, 422 without) is
+    refused (409) while one of its tracks is no longer yours to sell here, or with a split
+    that pays its tracks' other payees less from a sale of the release at `price` than a
+    sale of their tracks pays them (`suggested_split` is one that does): their share of
+    each track priced in the release's `token` times its price, over `price`, and their
+    whole share of a track priced in another token (409 naming the least price when no
+    split can be fair at this one)."""
     if services.deployment is None or services.rpc is None:
         raise ApiError(503, "this server has no chain configured (NINETY_RPC_URL)")
     recipients, shares = attestations.split_pairs([p.model_dump() for p in body.split], services.deployment.address)
@@ -359,7 +363,8 @@ def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], b
         if db.execute(select(track.c.track_id).where(track.c.metadata_cid == metadata_cid).limit(1)).first():
             raise ApiError(409, f"{metadata_cid} is already listed")
         if release is not None:  # a release (POST /api/releases): its members, not a recording
-            attestations.refuse_release(db, release, wallet, recipients, shares, body.token)
+            attestations.refuse_release(db, release, wallet, recipients, shares, body.token,
+                                        release_price(body.price), services.tokens)
         stored = upload
     if stored is not None and stored.audio_hash is not None:
         again = fingerprint.Analysis(stored.audio_hash, stored.duration or 0.0, 0, 0,
@@ -375,3 +380,14 @@ def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], b
                           attestation_expires_at=deadline)
 
 
+def release_price(raw: str | None) -> int:
+    """A release's price from the attestation request: what the fair-share rule compares
+    its tracks' prices with, so there is no default."""
+    if raw is None:
+        raise ApiError(422, "price is required for a release: its price in the token's base units (the split "
+                            "must pay its tracks' collaborators at least what a sale of their tracks does, at "
+                            "that price)")
+    price = int(raw)
+    if price >= 2**88:
+        raise ApiError(422, "price must be between 0 and 2^88 - 1 base units")
+    return price

@@ -50,6 +50,7 @@ def test_release_upload_register_buy_and_download(stack):
     up = r.json()
     assert up["track_ids"] == order
     assert up["suggested_split"] == [{"address": artist.lower(), "share_ppm": 1_000_000}]
+    assert (up["suggested_token"], up["suggested_price"]) == (ETH, str(3 * MILLI))  # the tracks bought one by one
     meta = json.loads(Ipfs(stack.settings.ipfs_api).cat(up["metadata_cid"]))
     assert meta["image"] == f"ipfs://{up['artwork_cid']}" and meta["name"] == "Night Shift"
     assert meta["properties"] == {"kind": "release", "release_type": "ep", "title": "Night Shift",

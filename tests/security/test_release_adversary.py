@@ -6,7 +6,9 @@ until then.
 Mallory is the artist; the victim is her collaborator on a track (a payee of its split);
 the fan buys.
 - Finding 1: the fair-share rule weighs every member equally, so padding a shared track
-  with a throwaway solo track halves the collaborator's share of what fans pay for it.
+  with a throwaway solo track halves the collaborator's share of what fans pay for it;
+  weighed by price instead, padding with solo fillers priced HIGH does the same (the rule
+  now compares with the release's own price).
 - Finding 2: under open registration the API itself pins genuine metadata for a release
   whose on-chain split pays only Mallory: it is in the store and opens the shared track's
   original to its buyers, the collaborator paid nothing.
@@ -45,6 +47,7 @@ from tests.support.releases import register, release_form
 MILLI = 10**15
 REPO = Path(__file__).resolve().parents[2]
 PENNILESS = 15  # a dev-mnemonic wallet Anvil never funded
+PATRON = 4  # a fan who pays more than the price
 
 
 def _post_release(api, headers, track_ids, **fields) -> httpx.Response:
@@ -84,7 +87,7 @@ def test_padding_a_shared_track_with_a_worthless_solo_track_halves_the_collabora
     # still lets it pay the victim 25% (her average over two tracks) instead of 50%.
     quarter = [{"address": a, "share_ppm": s}
                for a, s in sorted([(wallet(MALLORY).lower(), 750_000), (wallet(VICTIM).lower(), 250_000)])]
-    att = api.post_json(f"/api/uploads/{cid}/attestation", {"split": quarter}, h)
+    att = api.post_json(f"/api/uploads/{cid}/attestation", {"split": quarter, "price": str(10 * MILLI)}, h)
     if att.status_code == 200:  # show what it costs her before failing
         album = register(world, api.post_json, h, cid, wallet(MALLORY), [duet, filler], 10 * MILLI,
                          split=[(q["address"], q["share_ppm"]) for q in quarter])
@@ -102,6 +105,56 @@ def test_padding_a_shared_track_with_a_worthless_solo_track_halves_the_collabora
         assert api.get(f"/api/tracks/{duet}/download", headers=api.login(FAN)).status_code == 200
         assert from_album * 2 == from_track  # the victim got half of a track sale's share
     assert att.status_code == 409, att.text
+
+
+def test_padding_a_shared_track_with_high_priced_fillers_does_not_lower_the_collaborators_take(api, world):
+    """Weighing the tracks by their prices is beaten by the artist's own prices: three solo
+    fillers at 10 mETH beside the duet (10 mETH, victim 50%) bring the price-weighted
+    average down to 12.5%, and the album sold at 10 mETH pays the victim 1.25 mETH where a
+    sale of the duet pays 5. The rule compares with the release's price instead."""
+    duet = _duet(api, world, freq=353.0)
+    fillers = [list_upload(api, world, MALLORY, wav_bytes(1.0, f), price=10 * MILLI, title=f"Filler {f:g}")[0]
+               for f in (131.0, 173.0, 229.0)]
+    sync(api, world)
+    h = api.login(MALLORY)
+    ids = [duet, *fillers]
+    r = _post_release(api, h, ids, price=str(10 * MILLI))
+    assert r.status_code == 201, r.text
+    assert {s["address"]: s["share_ppm"] for s in r.json()["suggested_split"]}[wallet(VICTIM).lower()] == 500_000
+    cid = r.json()["metadata_cid"]
+    eighth = sorted([(wallet(MALLORY).lower(), 875_000), (wallet(VICTIM).lower(), 125_000)])
+    att = api.post_json(f"/api/uploads/{cid}/attestation",
+                        {"split": [{"address": a, "share_ppm": s} for a, s in eighth], "price": str(10 * MILLI)}, h)
+    if att.status_code == 200:  # show what it costs her before failing
+        album = register(world, api.post_json, h, cid, wallet(MALLORY), ids, 10 * MILLI, split=eighth)
+        sync(api, world)
+        m = world.market
+
+        def sale(listing: int) -> None:
+            m.buy(listing, 10 * MILLI, wallet(FAN))
+            m.distribute(m.track_split(listing), ETH, wallet(FAN))
+
+        from_track = _paid_to(world, VICTIM, lambda: sale(duet))
+        from_album = _paid_to(world, VICTIM, lambda: sale(album))
+        sync(api, world)
+        assert api.get(f"/api/releases/{album}").json()["available"] is True
+        assert from_album * 4 == from_track  # a quarter of what a sale of her track pays her
+    assert att.status_code == 409, att.text
+    assert att.json()["losers"] == [{"address": wallet(VICTIM).lower(), "share_ppm": 500_000,
+                                     "new_share_ppm": 125_000}]
+    # Attested for 40 mETH (where 12.5% pays her 5 mETH) but listed at 10: not sold here,
+    # and its sales at 10 open nothing; a fan paying 40 (pay what you want) pays her in full.
+    album = register(world, api.post_json, h, cid, wallet(MALLORY), ids, 10 * MILLI, split=eighth,
+                     attest_price=40 * MILLI)
+    m = world.market
+    m.buy(album, 10 * MILLI, wallet(FAN))
+    m.buy(album, 40 * MILLI, wallet(PATRON))
+    sync(api, world)
+    page = api.get(f"/api/releases/{album}").json()
+    assert page["available"] is False
+    assert f"{wallet(VICTIM).lower()} 12.5% where their fair share is 50%" in page["unavailable_reason"]
+    assert api.get(f"/api/tracks/{duet}/download", headers=api.login(FAN)).status_code == 403
+    assert api.get(f"/api/tracks/{duet}/download", headers=api.login(PATRON)).status_code == 200
 
 
 def test_under_open_registration_an_api_pinned_release_cuts_the_collaborator_out(api, world):

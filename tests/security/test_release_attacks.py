@@ -166,13 +166,15 @@ def test_a_zip_of_a_release_whose_track_was_taken_down_is_refused(live_api, worl
     world.market.block_track(t1, reason, world.owner)
     sync(api, world)
     att = api.post_json(f"/api/uploads/{pending.json()['metadata_cid']}/attestation",
-                        {"split": [{"address": wallet(VICTIM), "share_ppm": 1_000_000}]}, victim)
+                        {"split": [{"address": wallet(VICTIM), "share_ppm": 1_000_000}], "price": str(MILLI)}, victim)
     assert att.status_code == 409 and "taken down" in att.json()["detail"]
 
 
 def test_a_release_cannot_cut_a_tracks_collaborators_out(api, world):
     """The artist co-owns a track with the fan (80/20) and puts it on an album whose split
-    pays only herself: the attestation is refused, with the split that keeps the fan whole."""
+    pays only herself: the attestation is refused, with the split that keeps the fan whole
+    (20% of the 1 mETH duet over the album's 2 mETH: 10%), and so is an album priced at
+    1 mETH with that split (the fan's 0.2 mETH from a sale of the duet is 20% of it)."""
     duet, _ = list_upload(api, world, VICTIM, wav_bytes(2.0, 610.0), title="Duet",
                           split=json.dumps([{"address": wallet(VICTIM), "share_ppm": 800_000},
                                             {"address": wallet(FAN), "share_ppm": 200_000}]))
@@ -185,11 +187,18 @@ def test_a_release_cannot_cut_a_tracks_collaborators_out(api, world):
     assert [(s["address"], s["share_ppm"]) for s in r.json()["suggested_split"]] == fair
     cid = r.json()["metadata_cid"]
     greedy = api.post_json(f"/api/uploads/{cid}/attestation",
-                           {"split": [{"address": wallet(VICTIM), "share_ppm": 1_000_000}]}, h)
+                           {"split": [{"address": wallet(VICTIM), "share_ppm": 1_000_000}], "price": str(2 * MILLI)}, h)
     assert greedy.status_code == 409, greedy.text
     assert greedy.json()["losers"] == [{"address": wallet(FAN).lower(), "share_ppm": 100_000, "new_share_ppm": 0}]
     assert [(s["address"], s["share_ppm"]) for s in greedy.json()["suggested_split"]] == fair
-    release_id = register(world, api.post_json, h, cid, wallet(VICTIM), [duet, solo], MILLI, split=fair)
+    cheap = api.post_json(f"/api/uploads/{cid}/attestation",
+                          {"split": [{"address": a, "share_ppm": s} for a, s in fair], "price": str(MILLI)}, h)
+    assert cheap.status_code == 409, cheap.text
+    assert cheap.json()["losers"] == [{"address": wallet(FAN).lower(), "share_ppm": 200_000, "new_share_ppm": 100_000}]
+    no_price = api.post_json(f"/api/uploads/{cid}/attestation",
+                             {"split": [{"address": a, "share_ppm": s} for a, s in fair]}, h)
+    assert no_price.status_code == 422 and "price is required" in no_price.json()["detail"]
+    release_id = register(world, api.post_json, h, cid, wallet(VICTIM), [duet, solo], 2 * MILLI, split=fair)
     sync(api, world)
     assert api.get(f"/api/releases/{release_id}").json()["available"] is True
 

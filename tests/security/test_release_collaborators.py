@@ -55,9 +55,11 @@ def test_the_api_attests_a_release_only_with_a_split_fair_to_its_tracks_payees(a
                                            for a in sorted([wallet(MALLORY).lower(), wallet(VICTIM).lower()])]
     cid = r.json()["metadata_cid"]
     unfair = api.post_json(f"/api/uploads/{cid}/attestation",
-                           {"split": [{"address": wallet(MALLORY), "share_ppm": 1_000_000}]}, headers)
+                           {"split": [{"address": wallet(MALLORY), "share_ppm": 1_000_000}],
+                            "price": str(10 * MILLI)}, headers)
     assert unfair.status_code == 409, unfair.text
-    fair = api.post_json(f"/api/uploads/{cid}/attestation", {"split": r.json()["suggested_split"]}, headers)
+    fair = api.post_json(f"/api/uploads/{cid}/attestation",
+                         {"split": r.json()["suggested_split"], "price": str(10 * MILLI)}, headers)
     assert fair.status_code == 200, fair.text
 
 

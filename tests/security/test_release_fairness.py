@@ -37,11 +37,11 @@ def test_buyers_from_while_it_was_fair_keep_the_tracks_and_sales_while_unfair_op
     m = world.market
     track, _ = list_upload(api, world, MALLORY, wav_bytes(2.0, 737.0), price=10 * MILLI, title="Later shared")
     sync(api, world)
-    album = _album(api, world, [track], MILLI)  # all to Mallory: fair while the track is hers alone
-    m.buy(album, MILLI, wallet(FAN))
+    album = _album(api, world, [track], 10 * MILLI)  # all to Mallory: fair while the track is hers alone
+    m.buy(album, 10 * MILLI, wallet(FAN))
     shared = m.create_split([(wallet(MALLORY), 500_000), (wallet(VICTIM), 500_000)], wallet(MALLORY))
     assert m.propose_split(track, shared, wallet(MALLORY)) is True  # the victim joins the track
-    m.buy(album, MILLI, wallet(LATE_FAN))  # the chain still sells the album
+    m.buy(album, 10 * MILLI, wallet(LATE_FAN))  # the chain still sells the album
     sync(api, world)
     page = api.get(f"/api/releases/{album}").json()
     assert page["available"] is False
@@ -55,7 +55,7 @@ def test_buyers_from_while_it_was_fair_keep_the_tracks_and_sales_while_unfair_op
     sync(api, world)
     assert api.get(f"/api/releases/{album}").json()["available"] is True
     assert _opens(api, LATE_FAN, track, album) == (403, 403)  # that sale paid the victim nothing
-    m.buy(album, MILLI, wallet(LATE_FAN))
+    m.buy(album, 10 * MILLI, wallet(LATE_FAN))
     sync(api, world)
     assert _opens(api, LATE_FAN, track, album) == (200, 200)
 
@@ -67,18 +67,18 @@ def test_raising_the_shared_tracks_price_makes_the_album_unfair_from_then_on(api
                           split=json.dumps(halves))
     solo, _ = list_upload(api, world, MALLORY, wav_bytes(2.0, 787.0), price=10 * MILLI, title="Solo")
     sync(api, world)
-    # Equal prices: the victim's fair share is 50% x 10 / 20 = 25%.
+    # A sale of the duet pays the victim 5 mETH: 25% of the album's 20 mETH.
     quarter = sorted([(wallet(MALLORY).lower(), 750_000), (wallet(VICTIM).lower(), 250_000)])
-    album = _album(api, world, [duet, solo], 15 * MILLI, split=quarter)
-    m.buy(album, 15 * MILLI, wallet(FAN))
-    m.update_track(duet, 30 * MILLI, True, wallet(MALLORY))  # now 50% x 30 / 40 = 37.5%
-    m.buy(album, 15 * MILLI, wallet(LATE_FAN))
+    album = _album(api, world, [duet, solo], 20 * MILLI, split=quarter)
+    m.buy(album, 20 * MILLI, wallet(FAN))
+    m.update_track(duet, 30 * MILLI, True, wallet(MALLORY))  # now 15 mETH: 50% x 30 / 20 = 75%
+    m.buy(album, 20 * MILLI, wallet(LATE_FAN))
     sync(api, world)
     page = api.get(f"/api/releases/{album}").json()
-    assert page["available"] is False and "37.5%" in page["unavailable_reason"]
+    assert page["available"] is False and "75%" in page["unavailable_reason"]
     assert _opens(api, FAN, duet, album) == (200, 200)
     assert _opens(api, LATE_FAN, duet, album) == (403, 403)
-    m.update_track(duet, 10 * MILLI, True, wallet(MALLORY))  # back to equal weights: fair again
+    m.update_track(duet, 10 * MILLI, True, wallet(MALLORY))  # back to 5 mETH a sale: fair again
     sync(api, world)
     assert api.get(f"/api/releases/{album}").json()["available"] is True
     assert _opens(api, LATE_FAN, duet, album) == (403, 403)  # bought while it was unfair
@@ -102,27 +102,49 @@ def test_tracks_priced_in_another_token_keep_their_collaborators_whole(api, worl
     data, files = release_form([duet, solo, extra])
     r = httpx.post(f"{api.url}/api/releases", data=data, files=files, headers=h, timeout=60)
     assert r.status_code == 201, r.text
-    # No common token: the suggestion assumes ETH, where the mUSDC duet cannot be weighed: 50%.
-    assert r.json()["suggested_token"] == "0x" + "0" * 40
+    # No common token: the suggestion assumes ETH (at the ETH track's 10 mETH), where the
+    # mUSDC duet cannot be compared with the price: 50%.
+    assert r.json()["suggested_token"] == "0x" + "0" * 40 and r.json()["suggested_price"] == str(10 * MILLI)
     assert {s["address"]: s["share_ppm"] for s in r.json()["suggested_split"]}[wallet(VICTIM).lower()] == 500_000
     cid = r.json()["metadata_cid"]
     quarter = [{"address": a, "share_ppm": s}
                for a, s in sorted([(wallet(MALLORY).lower(), 750_000), (wallet(VICTIM).lower(), 250_000)])]
-    in_eth = api.post_json(f"/api/uploads/{cid}/attestation", {"split": quarter}, h)
+    in_eth = api.post_json(f"/api/uploads/{cid}/attestation", {"split": quarter, "price": str(10 * MILLI)}, h)
     assert in_eth.status_code == 409, in_eth.text
     assert in_eth.json()["losers"] == [{"address": wallet(VICTIM).lower(), "share_ppm": 500_000,
                                         "new_share_ppm": 250_000}]
-    # Priced in mUSDC, the duet weighs 2 of the 4 mUSDC (25%) and the ETH track pays only Mallory.
-    in_usdc = api.post_json(f"/api/uploads/{cid}/attestation", {"split": quarter, "token": usdc}, h)
+    # Priced at 4 mUSDC, the duet's 1 mUSDC to the victim is 25% and the ETH track pays only
+    # Mallory; at 3 mUSDC it is 33.3334%.
+    in_usdc = api.post_json(f"/api/uploads/{cid}/attestation",
+                            {"split": quarter, "token": usdc, "price": str(4 * 10**6)}, h)
     assert in_usdc.status_code == 200, in_usdc.text
+    cheaper = api.post_json(f"/api/uploads/{cid}/attestation",
+                            {"split": quarter, "token": usdc, "price": str(3 * 10**6)}, h)
+    assert cheaper.status_code == 409, cheaper.text
+    assert cheaper.json()["losers"][0]["share_ppm"] == 333_334
 
 
-def test_a_release_no_split_can_make_fair_is_refused_naming_the_tracks_to_reprice(api, world):
-    a = _shared(api, world, 877.0, 2 * 10**6, world.usdc.address.lower(), VICTIM, 600_000)
+def test_a_release_no_split_can_make_fair_at_its_price_is_refused_naming_the_least_price(api, world):
+    usdc = world.usdc.address.lower()
+    a = _shared(api, world, 877.0, 2 * 10**6, usdc, VICTIM, 600_000)
     b = _shared(api, world, 899.0, 10 * MILLI, "0x" + "0" * 40, SPONSOR, 600_000)
     sync(api, world)
-    data, files = release_form([a, b])
-    r = httpx.post(f"{api.url}/api/releases", data=data, files=files, headers=api.login(MALLORY), timeout=60)
+    h = api.login(MALLORY)
+    # In ETH the victim keeps her 60% of the mUSDC track whole, and the sponsor's 6 mETH from
+    # a sale of the ETH track must fit in the other 40%: at least 15 mETH.
+    data, files = release_form([a, b], price=str(10 * MILLI), token="0x" + "0" * 40)
+    r = httpx.post(f"{api.url}/api/releases", data=data, files=files, headers=h, timeout=60)
     assert r.status_code == 409, r.text
-    assert "120%" in r.json()["detail"] and "Reprice" in r.json()["detail"]
-    assert r.json()["reprice_track_ids"] in ([a], [b])
+    assert r.json()["detail"] == (
+        "priced at 0.01 ETH this release pays its tracks' collaborators less than a sale of their tracks does; "
+        f"price it at 0.015 ETH or more (or take tracks out, reprice tracks {a} in {'0x' + '0' * 40})")
+    assert r.json()["least_price"] == str(15 * MILLI) and r.json()["reprice_track_ids"] == [a]
+    data, files = release_form([a, b], price=str(15 * MILLI), token="0x" + "0" * 40)
+    r = httpx.post(f"{api.url}/api/releases", data=data, files=files, headers=h, timeout=60)
+    assert r.status_code == 201, r.text
+    assert [(s["address"], s["share_ppm"]) for s in r.json()["suggested_split"]] == sorted(
+        [(wallet(VICTIM).lower(), 600_000), (wallet(SPONSOR).lower(), 400_000)])
+    # Priced in mUSDC at 2: the victim's 1.2 mUSDC is 60%, the sponsor keeps 60%: 120%.
+    data, files = release_form([a, b], price=str(2 * 10**6), token=usdc)
+    r = httpx.post(f"{api.url}/api/releases", data=data, files=files, headers=h, timeout=60)
+    assert r.status_code == 409 and "price it at 3 mUSDC or more" in r.json()["detail"], r.text

@@ -25,12 +25,15 @@ def release_form(track_ids: Sequence[int] | str, artwork: bytes | None = None,
 
 def register(world, post_json: Post, headers: dict[str, str], metadata_cid: str, artist: str,
              track_ids: Sequence[int], price: int, token: str = ETH,
-             split: Sequence[tuple[str, int]] | None = None) -> int:
-    """Attest `metadata_cid` for `split` (default: all to `artist`) through the API, create
-    the split and register the release from `artist`'s wallet; the release's id."""
+             split: Sequence[tuple[str, int]] | None = None, attest_price: int | None = None) -> int:
+    """Attest `metadata_cid` for `split` (default: all to `artist`) at `price` in `token`
+    (or at `attest_price`: the price the attestation is asked for need not be the one
+    listed) through the API, create the split and register the release from `artist`'s
+    wallet; the release's id."""
     pairs = list(split or [(artist, 1_000_000)])
     r = post_json(f"/api/uploads/{metadata_cid}/attestation",
-                  {"split": [{"address": a, "share_ppm": s} for a, s in pairs]}, headers)
+                  {"split": [{"address": a, "share_ppm": s} for a, s in pairs], "token": token,
+                   "price": str(price if attest_price is None else attest_price)}, headers)
     assert r.status_code == 200, r.text
     att = r.json()
     m = world.market
