@@ -38,7 +38,7 @@ def test_artist_makes_an_album_in_the_studio(web, browser, tmp_path):
     ids, audio = [], {}
     for i, (title, price) in enumerate(zip(TITLES, PRICES)):
         audio[title] = wav_bytes(2.0, freq=330.0 + 110 * i)
-        # "Middle" pays a producer 20%: the album's split must keep them at their average share.
+        # "Middle" pays a producer 20%: each sale of the album must pay them what a sale of it does.
         split = [{"address": artist, "share_ppm": 800_000}, {"address": collaborator, "share_ppm": 200_000}]
         ids.append(list_over_http(web, 1, audio[title], title=title, artist_name="The Album Band", token=usdc,
                                   price=str(price * 10**6), **({"split": json.dumps(split)} if i == 1 else {})))
@@ -57,30 +57,42 @@ def test_artist_makes_an_album_in_the_studio(web, browser, tmp_path):
     page.get_by_role("button", name="Move Middle up").click()
     expect(page.locator("#release-tracks li > span")).to_have_text(list(TITLES))
     expect(page.locator("#chosen-sum")).to_have_text("Tracks bought one by one: 9.0 mUSDC")
-    # The split is suggested from the tracks': the producer keeps 20% / 3 tracks.
-    expect(page.locator("#split-note")).to_contain_text("average share")
     payees = page.get_by_label("Payee address")
-    shares = {payees.nth(i).input_value().lower(): page.get_by_label("Share in percent").nth(i).input_value()
-              for i in range(payees.count())}
-    assert shares == {artist.lower(): "93.3334", collaborator.lower(): "6.6666"}
+
+    def shares() -> dict[str, str]:
+        return {payees.nth(i).input_value().lower(): page.get_by_label("Share in percent").nth(i).input_value()
+                for i in range(payees.count())}
+
+    # The split is suggested from the tracks' and the release's price, recomputed as it is
+    # typed: without one, the tracks' 9 mUSDC, where the producer's 0.6 mUSDC from a sale of
+    # "Middle" is 6.6667% (rounded up); at 7 mUSDC it is 8.5715%.
+    page.get_by_label("Paid in").select_option(label="mUSDC")
+    expect(page.locator("#split-note")).to_contain_text("Suggested for a price of 9.0 mUSDC: each collaborator "
+                                                        "earns from a sale of the release at least what a sale")
+    assert shares() == {artist.lower(): "93.3333", collaborator.lower(): "6.6667"}
+    page.get_by_label("Price").fill("0.5")  # the producer's 0.6 mUSDC does not fit in 0.5
+    expect(page.locator("#split-note")).to_have_text(
+        "Priced at 0.5 mUSDC this release pays its tracks' collaborators less than a sale of their tracks does: "
+        "price it at 0.6 mUSDC or more (or take tracks out).")
+    page.get_by_label("Price").fill("7")
+    expect(page.locator("#split-note")).to_contain_text("Suggested for a price of 7.0 mUSDC")
+    assert shares() == {artist.lower(): "91.4285", collaborator.lower(): "8.5715"}
     assert page.locator("#split-total").inner_text() == "Total: 100%"
     page.get_by_label("Title").fill("Three Pieces")
     page.get_by_label("Release type").select_option(label="Album")
     page.get_by_label("Genre").fill("Chamber")
     page.get_by_label("Description").fill("Three short pieces, in order.")
     page.get_by_label("Artwork (PNG or JPEG)").set_input_files(str(tmp_path / "cover.png"))
-    page.get_by_label("Price").fill("7")
-    page.get_by_label("Paid in").select_option(label="mUSDC")
-    # Less than the producer's average share is refused before anything is sent from the wallet.
+    # Less than the producer's fair share is refused before anything is sent from the wallet.
     page.get_by_label("Share in percent").nth(0).fill("95")
     page.get_by_label("Share in percent").nth(1).fill("5")
     sent = page.wallet_calls.count("eth_sendTransaction")
     page.get_by_role("button", name="Create the release").click()
-    page.get_by_text("The catalog refused this split: 0x9965…A4dc gets 5% where their average share over the "
-                     "release's tracks is 6.6666%. The suggested split is back in the form: check it and try again."
-                     ).wait_for()
+    page.get_by_text("The catalog refused this split: 0x9965…A4dc gets 5% where at this price their fair share is "
+                     "8.5715% (what a sale of their tracks pays them). The suggested split is back in the form: "
+                     "check it and try again.").wait_for()
     assert page.wallet_calls.count("eth_sendTransaction") == sent
-    assert page.get_by_label("Share in percent").nth(1).input_value() == "6.6666"
+    assert page.get_by_label("Share in percent").nth(1).input_value() == "8.5715"
     page.screenshot(path=str(SHOTS / "17-album-split-refused.png"), full_page=True)
     page.get_by_role("button", name="Try again").click()
     page.locator("#release-registered").wait_for(timeout=90_000)
@@ -96,7 +108,7 @@ def test_artist_makes_an_album_in_the_studio(web, browser, tmp_path):
     assert world.market.contract.functions.releaseTracks(release_id).call() == ids
     split = requests.get(f"{url}/api/splits/{r['split_id']}", timeout=10).json()
     assert dict(zip(split["recipients"], split["shares_ppm"])) == {
-        artist.lower(): 933_334, collaborator.lower(): 66_666}
+        artist.lower(): 914_285, collaborator.lower(): 85_715}
     # The studio lists it; on its page its artist may change its price or take it off sale.
     page.goto("/#/studio")
     page.locator("#my-releases").wait_for()

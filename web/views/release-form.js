@@ -25,33 +25,64 @@ export async function viewNewRelease() {
   main.append(releaseForm(mine));
 }
 
-// Each payee's average share over the tracks weighed by their prices (equal weights when
-// all are free), rounded down, the rest to the artist: the least the server accepts for a
-// release priced in the tracks' token (backend/release_splits.py). A payee keeps its whole
-// share of a track priced in another token than the others', which the server judges the
-// same way against the release's own token when it attests it.
-export function fairSplit(tracks, splits, artist) {
-  const tokens = new Set(tracks.map((t) => t.token.toLowerCase()));
-  const token = tokens.size === 1 ? [...tokens][0] : ETH;
-  const weighed = tracks.map((t) => t.token.toLowerCase() === token || BigInt(t.price) === 0n);
-  let weights = tracks.map((t, i) => (weighed[i] ? BigInt(t.price) : 0n));
-  if (!weights.some((w) => w > 0n)) weights = weighed.map((w) => (w ? 1n : 0n));
-  const sum = weights.reduce((a, w) => a + w, 0n);
-  const average = new Map();
+// The least split the server attests for a release sold at `price` (base units) in `token`
+// (backend/release_splits.py): each collaborator earns from a sale of the release at least
+// what selling each of its tracks once pays them, i.e. their share of each track priced in
+// `token` times its price, over `price` (rounded up); their whole share of a track priced in
+// another token (which cannot be compared with the price). The rest goes to the artist.
+// { split } or, when no split can be fair at this price, { least } (the least price in
+// `token` that has one; null when only repricing the other-token tracks helps).
+export function fairSplit(tracks, splits, artist, token, price) {
+  const me = artist.toLowerCase();
+  const inToken = token.toLowerCase();
+  const earned = new Map();
   const whole = new Map();
   splits.forEach((s, i) => s.recipients.forEach((r, j) => {
     const a = r.toLowerCase();
     const share = BigInt(s.shares_ppm[j]);
-    if (weighed[i]) average.set(a, (average.get(a) || 0n) + share * weights[i]);
+    const trackPrice = BigInt(tracks[i].price);
+    if (a === me || trackPrice === 0n || share === 0n) return;
+    if (tracks[i].token.toLowerCase() === inToken) earned.set(a, (earned.get(a) || 0n) + share * trackPrice);
     else if (share > (whole.get(a) || 0n)) whole.set(a, share);
   }));
-  const owed = new Map([...average].map(([a, v]) => [a, v / sum]));
-  for (const [a, v] of whole) if (v > (owed.get(a) || 0n)) owed.set(a, v);
-  const me = artist.toLowerCase();
-  const pairs = [...owed].filter(([a, p]) => a !== me && p > 0n).map(([a, p]) => [a, Number(p)]);
+  const total = 1_000_000n;
+  const ceil = (a, b) => (a + b - 1n) / b;
+  const payees = new Set([...earned.keys(), ...whole.keys()]);
+  const owedAt = (p) => new Map([...payees].map((a) => {
+    const e = earned.get(a) || 0n;
+    const w = whole.get(a) || 0n;
+    const o = e > 0n ? ceil(e, p) : 0n;
+    return [a, o > w ? o : w];
+  }));
+  const sum = (m) => [...m.values()].reduce((x, y) => x + y, 0n);
+  const fits = (p) => sum(owedAt(p)) <= total;
+  if (sum(owedAt(1n << 200n)) > total) return { least: null };
+  if (BigInt(price) === 0n ? payees.size > 0 : !fits(BigInt(price))) {
+    let low = ceil(sum(new Map(earned)), total) || 1n;
+    let high = low;
+    while (!fits(high)) high *= 2n;
+    while (low < high) {
+      const mid = (low + high) / 2n;
+      if (fits(mid)) high = mid; else low = mid + 1n;
+    }
+    return { least: low };
+  }
+  const pairs = BigInt(price) === 0n ? [] : [...owedAt(BigInt(price))].filter(([, p]) => p > 0n)
+    .map(([a, p]) => [a, Number(p)]);
   const rest = 1_000_000 - pairs.reduce((s, [, p]) => s + p, 0);
   // No zero share (createSplit refuses one): when the tracks pay only others, the artist gets none.
-  return rest > 0 ? [[me, rest], ...pairs] : pairs;
+  return { split: rest > 0 ? [[me, rest], ...pairs] : pairs };
+}
+
+// The release's price as typed, in base units of `token`; else what its tracks priced in
+// `token` cost bought one by one (the price the server assumes without one).
+function typedPrice(text, token, tracks) {
+  try {
+    const p = ethers.parseUnits(String(text).trim(), token.decimals);
+    if (p >= 0n && String(text).trim()) return p;
+  } catch { /* not a price yet: fall back on the tracks' */ }
+  return tracks.filter((t) => t.token.toLowerCase() === token.address.toLowerCase())
+    .reduce((s, t) => s + BigInt(t.price), 0n);
 }
 
 function releaseForm(mine) {
@@ -90,9 +121,26 @@ function releaseForm(mine) {
     for (const t of chosen) {
       if (!splits.has(t.split_id)) splits.set(t.split_id, await api(`/api/splits/${t.split_id}`));
     }
-    editor.fill(fairSplit(chosen, chosen.map((t) => splits.get(t.split_id)), state.account));
-    note.textContent = "Suggested from the tracks' splits and prices: each collaborator gets at least their average "
-      + "share over the release's tracks, weighed by price (the catalog refuses less). You may give them more.";
+    suggestSplit();
+  }
+  // Recomputed whenever the tracks, the price or the token change: the fair split depends on all three.
+  function suggestSplit() {
+    if (!chosen.length) return;
+    const token = tokenInfo(form.elements.token.value);
+    const price = typedPrice(form.elements.price_human.value, token, chosen);
+    const fair = fairSplit(chosen, chosen.map((t) => splits.get(t.split_id)), state.account, token.address, price);
+    if (fair.split) {
+      editor.fill(fair.split);
+      note.textContent = `Suggested for a price of ${money(price, token.address)}: each collaborator earns from a sale `
+        + "of the release at least what a sale of their track pays them (the catalog refuses less). "
+        + "You may give them more.";
+    } else if (fair.least !== null) {
+      note.textContent = `Priced at ${money(price, token.address)} this release pays its tracks' collaborators less `
+        + `than a sale of their tracks does: price it at ${money(fair.least, token.address)} or more (or take tracks out).`;
+    } else {
+      note.textContent = `Tracks priced in another token than ${token.symbol} pay their collaborators more than `
+        + `100% together: price the release in their token, or take tracks out.`;
+    }
   }
   const tokens = state.status.tokens;
   const form = h("form", { id: "release-form", onsubmit: (e) => {
@@ -111,9 +159,10 @@ function releaseForm(mine) {
   h("label", { for: "artwork" }, "Artwork (PNG or JPEG)"),
   h("input", { id: "artwork", name: "artwork", type: "file", accept: "image/png,image/jpeg", required: true }),
   h("label", { for: "price" }, "Price"),
-  h("input", { id: "price", name: "price_human", required: true, inputmode: "decimal" }),
+  h("input", { id: "price", name: "price_human", required: true, inputmode: "decimal", oninput: () => suggestSplit() }),
   h("label", { for: "token" }, "Paid in"),
-  h("select", { id: "token", name: "token" }, tokens.map((t) => h("option", { value: t.address }, t.symbol))),
+  h("select", { id: "token", name: "token", onchange: () => suggestSplit() },
+    tokens.map((t) => h("option", { value: t.address }, t.symbol))),
   h("fieldset", {}, h("legend", {}, "Split: who is paid, and how much of each sale (after the platform fee)"),
     note, editor.element),
   submit, out);
@@ -157,7 +206,7 @@ async function create(form, chosen, editor, out, submit) {
       const split = editor.shares();
       // The catalog's approval first: it costs nothing, and a refused split is then never created on chain.
       const fresh = await postJson(`/api/uploads/${pinned.metadata_cid}/attestation`,
-        { split, token: token.address });
+        { split, token: token.address, price: price.toString() });
       steps.mark("attested", "Approved by the catalog");
       const s = splitOf(split.map((p) => ({ address: p.address, ppm: p.share_ppm })));
       const [exists] = await readContract("splitExists", [s.split_id]);
@@ -181,12 +230,14 @@ async function create(form, chosen, editor, out, submit) {
   await run();
 }
 
-// The catalog refused a split that pays the tracks' collaborators less than their average
-// share: say who and how much, in percent, and put the suggested split back in the form.
+// The catalog refused a split that pays the tracks' collaborators less from a sale of the
+// release than a sale of their tracks does: say who and how much, in percent, and put the
+// suggested split back in the form.
 function unfair(body, editor) {
   editor.fill(body.suggested_split.map((p) => [p.address, p.share_ppm]));
   const who = (body.losers || []).map((x) => `${shortc(x.address)} gets ${pct(x.new_share_ppm)} `
-    + `where their average share over the release's tracks is ${pct(x.share_ppm)}`).join("; ");
+    + `where at this price their fair share is ${pct(x.share_ppm)} (what a sale of their tracks pays them)`)
+    .join("; ");
   return `The catalog refused this split: ${who || "a collaborator would lose share"}. `
     + "The suggested split is back in the form: check it and try again.";
 }
