@@ -4,11 +4,13 @@ The tiers: tests/unit is `unit`, everything else `integration`."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from ninety.cli.services import anvil_service, ipfs_service
-from ninety.cli.supervisor import Supervisor
+from ninety.cli.supervisor import Service, Supervisor
+from ninety.errors import ServiceError
 
 UNIT = Path(__file__).resolve().parent / "unit"
 
@@ -30,11 +32,23 @@ def supervisor(services_dir: Path):
         yield sup
 
 
+def _start(supervisor: Supervisor, make: Callable[[], Service]) -> Service:
+    """Start a service on a port picked free; if another process took that port before
+    ours bound it (tests start servers in parallel), pick another and start again."""
+    for attempt in range(3):
+        try:
+            return supervisor.start(make())
+        except ServiceError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 def ipfs_node(supervisor: Supervisor, services_dir: Path):
-    return supervisor.start(ipfs_service(services_dir, api_port=None))
+    return _start(supervisor, lambda: ipfs_service(services_dir, api_port=None))
 
 
 @pytest.fixture(scope="session")
 def anvil(supervisor: Supervisor, services_dir: Path):
-    return supervisor.start(anvil_service(services_dir, port=None))
+    return _start(supervisor, lambda: anvil_service(services_dir, port=None))

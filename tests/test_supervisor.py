@@ -194,3 +194,29 @@ def test_startup_lines_say_what_each_service_is(tmp_path):
         quiet = sup.start(Service(name="indexer", argv=[sys.executable, "-c", "import time; time.sleep(60)"],
                                   port=0, ready=lambda: True, data_dir=tmp_path))
         assert quiet.started_line() == f"indexer running (pid {quiet.pid})"
+
+
+def test_a_probe_answered_by_another_process_on_the_port_is_not_ready(tmp_path):
+    """A port picked free can be taken by another server before ours binds it: ours then
+    exits (address in use) or never binds, while the other answers the readiness probe.
+    Taking that answer for ours put two test suites on one chain; the supervisor now
+    checks the port is held by the process it started (or its children)."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        # Our "server" never binds anything; the probe only sees that someone listens.
+        service = Service(name="late", argv=[sys.executable, "-c", "import time; time.sleep(30)"], port=port,
+                          ready=lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None,
+                          data_dir=tmp_path, ready_timeout=2)
+        with Supervisor(tmp_path) as sup, pytest.raises(ServiceError, match="not ready"):
+            sup.start(service)
+        assert not service.alive()
+    # The same service, holding its own port, is ready.
+    own = free_port()
+    server = Service(name="own", argv=[sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(own)], port=own,
+                     ready=lambda: socket.create_connection(("127.0.0.1", own), timeout=1).close() is None,
+                     data_dir=tmp_path, ready_timeout=20)
+    with Supervisor(tmp_path) as sup:
+        sup.start(server)
+        assert server.alive()

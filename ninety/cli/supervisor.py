@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import psutil
+
 from ninety.errors import PortInUseError, ServiceError
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,19 @@ def port_is_free(port: int, host: str = LOCALHOST) -> bool:
         except OSError:
             return False
     return True
+
+
+def _holds_port(pid: int, port: int) -> bool:
+    """Whether process `pid`, or one of its children, listens on `port`."""
+    try:
+        parent = psutil.Process(pid)
+        for proc in (parent, *parent.children(recursive=True)):
+            for conn in proc.connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                    return True
+    except psutil.Error:
+        return False
+    return False
 
 
 def free_port(preferred: int | None = None, *, strict: bool = False) -> int:
@@ -158,7 +173,10 @@ class Service:
                     f"last lines of {self.log_path}:\n{self.log_tail()}"
                 )
             try:
-                if self.ready():
+                # The probe must be answered by this process: a port found free can be taken
+                # by another server before ours binds it (ours then exits, address in use),
+                # and its answers would pass for ours: tests would share a chain unknowingly.
+                if self.ready() and (not self.port or _holds_port(self.process.pid, self.port)):
                     return
             except Exception:  # the probe failing just means "not yet"
                 pass

@@ -345,7 +345,19 @@ def pytest_configure(config):
 
     port = os.environ.get("NINETY_TEST_CHAIN_PORT")
     if not port:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        # Below the kernel's ephemeral range (32768 and up), where every other test server
+        # picks its port (bind to 0): `make test` starts both at once, and a port picked
+        # free and released could otherwise be taken by the other side before its Anvil
+        # binds it, leaving both suites on one chain (seen: "Tx dropped without known
+        # replacement" when the other's transactions used our accounts' nonces).
+        import random
+
+        for candidate in random.Random().sample(range(20_000, 32_000), 200):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", candidate))
+                except OSError:
+                    continue
+            port = candidate
+            break
     CONFIG.networks["development"]["cmd_settings"]["port"] = int(port)
