@@ -127,3 +127,20 @@ class ReleaseUpload(SQLModel, table=True):
     # Bytes pinned for it (artwork and metadata): counted in the wallet's unregistered
     # bytes until the release is registered (backend/quotas.py).
     size: int = 0
+
+
+class ArtistProfile(SQLModel, table=True):
+    """An address's artist profile, as its wallet last saved it (PUT
+    /api/artists/me/profile): the latest signed-in edit wins. The same fields are pinned
+    to IPFS as JSON (`profile_cid`), so a profile can be checked and kept elsewhere;
+    `avatar_cid` is an image this server re-encoded and pinned itself (only those are
+    served)."""
+
+    __tablename__ = "artist_profile"
+    address: str = Field(primary_key=True)  # lower-case 0x address
+    name: str = Field(index=True)
+    bio: str = ""
+    links_json: str = "[]"  # JSON list of {label, url}, http(s) only, at most 5
+    avatar_cid: Optional[str] = None
+    profile_cid: str
+    updated_at: float
