@@ -112,6 +112,24 @@ def is_free(row: Any) -> bool:
 # ---------------------------------------------------------------- releases
 
 
+def genuine_releases_holding(track_id: int) -> Any:
+    """The ids of the genuine releases holding `track_id` (a query): a sale of one
+    delivers the track. Genuine, because the contract lets an artist list any of its
+    tracks on a "release" whose metadata is not a release of them (under open
+    registration, where no attestation binds the tracks): such a release delivers
+    nothing. One definition for the download gate and the ledger's track summary, so
+    what opens a download and what the ledger counts as a sale of the track agree."""
+    rt, track = T["release_track"], T["track"]
+    return (select(rt.c.release_id).join(track, track.c.track_id == rt.c.release_id)
+            .where(rt.c.track_id == track_id, track.c.kind == "release", track.c.genuine.is_(True)))
+
+
+def genuine_releases(db: Any, track_id: int) -> list[int]:
+    """`genuine_releases_holding` as a list, smallest id first."""
+    return [int(r) for r in db.execute(
+        genuine_releases_holding(track_id).order_by(T["release_track"].c.release_id)).scalars()]
+
+
 def release_uploaded_here() -> Any:
     """This server pinned the release's metadata for the wallet that registered it."""
     track, upload = T["track"], T["release_upload"]

@@ -11,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from backend.catalog import is_free, refuse_if_blocked, shown_track, upload_of
+from backend.catalog import genuine_releases_holding, is_free, refuse_if_blocked, shown_track, upload_of
 from backend.crypto import decrypt_range
 from backend.deps import DbDep, ServicesDep, TrackId, WalletDep
 from backend.errors import ApiError
@@ -62,12 +62,11 @@ def bought(db: Any, wallet: str, track_id: int) -> bool:
     release sold cheap with a split paying only the artist must not open its tracks'
     downloads and cut their collaborators out, nor a release from before a collaborator
     joined the track."""
-    sale, rt, track = T["sale"], T["release_track"], T["track"]
+    sale = T["sale"]
     if db.execute(select(sale.c.tx_hash).where(sale.c.buyer == wallet, sale.c.track_id == track_id)
                   .limit(1)).first() is not None:
         return True
-    holding = (select(rt.c.release_id).join(track, track.c.track_id == rt.c.release_id)
-               .where(rt.c.track_id == track_id, track.c.kind == "release", track.c.genuine.is_(True)))
+    holding = genuine_releases_holding(track_id)
     sales = db.execute(select(sale.c.track_id, sale.c.split_id, sale.c.amount, sale.c.block_number, sale.c.log_index)
                        .where(sale.c.buyer == wallet, sale.c.track_id.in_(holding))
                        .order_by(sale.c.block_number.desc(), sale.c.log_index.desc())

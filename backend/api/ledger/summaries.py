@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, text
 
 from backend.api.ledger.common import T, chain
+from backend.catalog import genuine_releases
 from backend.deps import DbDep, OptionalBlock, ServicesDep, TrackId
 from backend.errors import ApiError
 from backend.snapshots import checkpoint
@@ -259,7 +260,7 @@ def track_summary(track_id: TrackId, request: Request, services: ServicesDep, db
     names the releases holding it and counts their sales (`release_sales`)."""
     contract = services.deployment.address.lower() if services.deployment is not None else ""
     at = checkpoint(db, contract) if contract else None
-    releases = _genuine_releases(db, track_id)
+    releases = genuine_releases(db, track_id)
     if at is None:  # no checkpoint to name the state by: compute every time
         return Response(_track_summary(services, db, track_id, releases).model_dump_json(),
                         media_type="application/json")
@@ -267,17 +268,6 @@ def track_summary(track_id: TrackId, request: Request, services: ServicesDep, db
     # they are part of the state the answer (and its ETag) is named by.
     return services.snapshots.respond(request, ("track", contract, at[1], track_id, *releases),
                                       lambda: _track_summary(services, db, track_id, releases))
-
-
-def _genuine_releases(db: Any, track_id: int) -> list[int]:
-    """The genuine releases holding `track_id`: a sale of one delivers the track. Releases
-    whose metadata does not list it (anyone may register a "release" of its own tracks
-    with any CID) deliver nothing and are not counted."""
-    rt, track = T["release_track"], T["track"]
-    return [int(r) for r in db.execute(
-        select(rt.c.release_id).join(track, track.c.track_id == rt.c.release_id)
-        .where(rt.c.track_id == track_id, track.c.kind == "release", track.c.genuine.is_(True))
-        .order_by(rt.c.release_id)).scalars()]
 
 
 def _track_summary(services: Any, db: Any, track_id: int, releases: list[int]) -> TrackSummary:
