@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
 
 from backend import problems, security
-from backend.api import auth, free_downloads, ledger, media, moderation, pools, releases, status, tracks, uploads
+from backend.api import (artists, auth, fans, free_downloads, ledger, media, moderation, pools, releases, status, tracks,
+                         uploads)
 from backend.crypto import MasterKey
 from backend.limits import RELEASE_FORM_BYTES, BodySizeLimit
 from backend.quotas import install_upload_gc
@@ -78,6 +79,8 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(BodySizeLimit, limit=services.max_upload_bytes + 11 * 1024 * 1024, paths=("/api/uploads",))
     # A release's form is its artwork (at most 10 MiB) and a few short fields.
     app.add_middleware(BodySizeLimit, limit=RELEASE_FORM_BYTES, paths=("/api/releases",))
+    # A profile's form is its avatar (at most 10 MiB) and a few short fields.
+    app.add_middleware(BodySizeLimit, limit=artists.PROFILE_FORM_BYTES, paths=(artists.PROFILE_PATH,))
     app.include_router(status.router)
     app.include_router(auth.router)
     app.include_router(uploads.router)
@@ -90,6 +93,9 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(ledger.router)
     app.include_router(ledger.splits_router)
     app.include_router(pools.router)
+    app.include_router(artists.router)
+    app.include_router(artists.names_router)
+    app.include_router(fans.router)
     app.include_router(moderation.router)
     # Security headers, CSRF check, loopback-only /metrics, rate limits, 64 KiB body cap.
     security.install(app, services)

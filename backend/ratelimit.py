@@ -64,6 +64,7 @@ RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("signin", "GET", ("/api/auth/nonce",)),
     ("signin", "POST", ("/api/auth/login",)),
     ("upload", "POST", ("/api/uploads", "/api/releases")),
+    ("upload", "PUT", ("/api/artists/me/profile",)),  # a profile edit re-encodes and pins an avatar
     ("export", "GET", ("/api/ledger/sales", "/api/ledger/withdrawals")),
     ("reconciliation", "GET", ("/api/ledger/reconciliation",)),
     ("zip", "GET", ("/api/releases/*/download",)),

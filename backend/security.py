@@ -119,6 +119,7 @@ def install(app: FastAPI, services: Services) -> None:
     """Add the guards to `app` (call before the metrics middleware, so refusals are
     counted too). Order, outermost first: Guard, rate limits, body cap."""
     proxies = parse_proxies(services.settings.trusted_proxies)
-    app.add_middleware(BodySizeLimit, limit=MAX_BODY_BYTES, exclude=("/api/uploads", "/api/releases"))
+    app.add_middleware(BodySizeLimit, limit=MAX_BODY_BYTES, exclude=("/api/uploads", "/api/releases",
+                                                                      "/api/artists/me/profile"))
     app.add_middleware(RateLimitMiddleware, limits=services.rate_limits, proxies=proxies)
     app.add_middleware(Guard, public_url=services.public_url, proxies=proxies)

@@ -16,6 +16,7 @@ from backend.catalog import (deliverable, recording_taken_down, registered_first
                              release_state, release_uploaded_here, shown_track)
 from backend.deps import DbDep, ServicesDep, TrackId
 from backend.errors import ApiError
+from backend.models import ArtistProfile
 from backend.services import Services
 from backend.splits import pending_counts
 from ninety.contract import ETH
@@ -118,7 +119,8 @@ def _uncursor(raw: str, sort: str) -> dict[str, Any]:
 def list_tracks(
     services: ServicesDep,
     db: DbDep,
-    q: str | None = Query(None, max_length=100, description="search title, artist name and genre"),
+    q: str | None = Query(None, max_length=100, description="search title, artist name (the listing's or the "
+                                                             "artist profile's) and genre"),
     artist: str | None = Query(None, description="only this artist's tracks (address)"),
     genre: str | None = Query(None, max_length=100),
     sort: Literal["newest", "price", "sales"] = "newest",
@@ -143,8 +145,11 @@ def list_tracks(
         stmt = stmt.where(func.lower(track.c.genre) == genre.lower())
     if q:
         like = f"%{q.lower().replace('%', '').replace('_', '')}%"
+        # The artist's profile name too: what the store shows as the artist may be that.
+        profile = ArtistProfile.__table__  # type: ignore[attr-defined]
         stmt = stmt.where(or_(func.lower(track.c.title).like(like), func.lower(track.c.artist_name).like(like),
-                              func.lower(track.c.genre).like(like)))
+                              func.lower(track.c.genre).like(like),
+                              track.c.artist.in_(select(profile.c.address).where(func.lower(profile.c.name).like(like)))))
     at = _uncursor(cursor, sort) if cursor else None
     if sort == "newest":
         if at:

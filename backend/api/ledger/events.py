@@ -11,6 +11,7 @@ from backend.api.ledger.common import T
 from backend.csv_export import stream_csv, wants_csv
 from backend.deps import DbDep, OptionalBlock, OptionalTime, OptionalTrack, ServicesDep
 from backend.errors import ApiError
+from backend.names import names_for
 from backend.pagination import CURSOR_MAX, page
 from backend.validators import address
 from ninety.contract import ETH
@@ -68,6 +69,8 @@ class SaleItem(BaseModel):
     log_index: int
     kind: str = Field(description="what was sold: 'track', or 'release' (its tracks together, as one listing)")
     title: str | None = Field(description="the listing's title from its metadata; null until the indexer has it")
+    artist_name: str | None = Field(None, description="the artist's display name (its profile's, else its newest "
+                                                      "genuine listing's; GET /api/names); JSON only, not in the CSV")
 
 
 class SalePage(BaseModel):
@@ -75,7 +78,8 @@ class SalePage(BaseModel):
     next_cursor: str | None
 
 
-SALE_COLUMNS = list(SaleItem.model_fields)
+# The CSV keeps the ledger's own columns: a display name is not ledger data, and may change.
+SALE_COLUMNS = [c for c in SaleItem.model_fields if c != "artist_name"]
 
 
 def _sale_item(tokens: Any, r: Any) -> dict[str, Any]:
@@ -140,7 +144,9 @@ def sales(
     if wants_csv(request, format):
         return stream_csv(services, db, stmt, sale, order, SALE_COLUMNS, lambda r: _sale_item(tokens, r), "sales.csv")
     rows, next_cursor = page(db, stmt, sale, order, limit, cursor)
-    return SalePage(items=[SaleItem(**_sale_item(tokens, r)) for r in rows], next_cursor=next_cursor)
+    names = names_for(db, [r["artist"] for r in rows])
+    return SalePage(items=[SaleItem(**_sale_item(tokens, r), artist_name=names[r["artist"]]) for r in rows],
+                    next_cursor=next_cursor)
 
 
 # ------------------------------------------------------------------ withdrawals
