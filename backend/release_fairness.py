@@ -20,23 +20,17 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from backend.release_splits import CannotBeFair, Loser, Member, losers
+from backend.splits import split_data
 
 T = SQLModel.metadata.tables
 MAX_SALES = 100  # a wallet's sales of releases holding one track: a handful in practice
 
 
 def splits_by_id(db: Any, split_ids: Iterable[str]) -> dict[str, list[tuple[str, int]]]:
-    """Each split's (recipient, share_ppm) rows, in the split's order (one query)."""
+    """Each split's (recipient, share_ppm) rows, in the split's order; an unknown id has none."""
     ids = set(split_ids)
-    out: dict[str, list[tuple[str, int]]] = {i: [] for i in ids}
-    if not ids:
-        return out
-    sr = T["split_recipient"]
-    rows = db.execute(select(sr.c.split_id, sr.c.recipient, sr.c.share_ppm).where(sr.c.split_id.in_(ids))
-                      .order_by(sr.c.split_id, sr.c.position)).all()
-    for split, recipient, share in rows:
-        out[split].append((recipient, int(share)))
-    return out
+    data = split_data(db, ids)
+    return {i: list(zip(*data[i])) if i in data else [] for i in ids}
 
 
 def current_members(db: Any, track_ids: list[int]) -> list[Member]:
