@@ -74,6 +74,13 @@ def _paid_to(world, who: int, fn) -> int:
     return m.owed(wallet(who), ETH) - before
 
 
+def _sale(world, listing: int) -> None:
+    """The fan buys the listing at 10 mETH and pushes its split's ETH to the payees."""
+    m = world.market
+    m.buy(listing, 10 * MILLI, wallet(FAN))
+    m.distribute(m.track_split(listing), ETH, wallet(FAN))
+
+
 def test_padding_a_shared_track_with_a_worthless_solo_track_halves_the_collaborators_share(api, world):
     duet = _duet(api, world)  # 10 mETH, victim 50%
     # A second of noise at 1 wei: a genuine, distinct recording the store accepts.
@@ -92,14 +99,8 @@ def test_padding_a_shared_track_with_a_worthless_solo_track_halves_the_collabora
         album = register(world, api.post_json, h, cid, wallet(MALLORY), [duet, filler], 10 * MILLI,
                          split=[(q["address"], q["share_ppm"]) for q in quarter])
         sync(api, world)
-        m = world.market
-
-        def sale(listing: int) -> None:
-            m.buy(listing, 10 * MILLI, wallet(FAN))
-            m.distribute(m.track_split(listing), ETH, wallet(FAN))
-
-        from_track = _paid_to(world, VICTIM, lambda: sale(duet))
-        from_album = _paid_to(world, VICTIM, lambda: sale(album))
+        from_track = _paid_to(world, VICTIM, lambda: _sale(world, duet))
+        from_album = _paid_to(world, VICTIM, lambda: _sale(world, album))
         sync(api, world)
         # The album's buyer downloads the shared track's original.
         assert api.get(f"/api/tracks/{duet}/download", headers=api.login(FAN)).status_code == 200
@@ -128,14 +129,8 @@ def test_padding_a_shared_track_with_high_priced_fillers_does_not_lower_the_coll
     if att.status_code == 200:  # show what it costs her before failing
         album = register(world, api.post_json, h, cid, wallet(MALLORY), ids, 10 * MILLI, split=eighth)
         sync(api, world)
-        m = world.market
-
-        def sale(listing: int) -> None:
-            m.buy(listing, 10 * MILLI, wallet(FAN))
-            m.distribute(m.track_split(listing), ETH, wallet(FAN))
-
-        from_track = _paid_to(world, VICTIM, lambda: sale(duet))
-        from_album = _paid_to(world, VICTIM, lambda: sale(album))
+        from_track = _paid_to(world, VICTIM, lambda: _sale(world, duet))
+        from_album = _paid_to(world, VICTIM, lambda: _sale(world, album))
         sync(api, world)
         assert api.get(f"/api/releases/{album}").json()["available"] is True
         assert from_album * 4 == from_track  # a quarter of what a sale of her track pays her
