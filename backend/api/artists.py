@@ -182,7 +182,7 @@ def _link(item: Any, i: int) -> dict[str, str]:
     # Only web pages: javascript:, data:, file: and the like would run or open something
     # on a visitor's machine when the link is clicked.
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ApiError(422, f"links[{i}].url must be an http:// or https:// address with a host")
+        raise ApiError(422, f"links[{i}].url must be a web address (http or https) with a host")
     # user@host hides the real host behind a name that looks like another site's.
     if parts.username is not None or parts.password is not None:
         raise ApiError(422, f"links[{i}].url must not carry a user name or password")
