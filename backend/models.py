@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import Column, LargeBinary
+from sqlalchemy import Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -144,3 +144,24 @@ class ArtistProfile(SQLModel, table=True):
     avatar_cid: Optional[str] = None
     profile_cid: str
     updated_at: float
+
+
+class Transcode(SQLModel, table=True):
+    """A download in another format than the original (backend/transcode.py), made on
+    first request and cached encrypted at rest like the original: its own key wrapped by
+    the master key, the ciphertext pinned to IPFS. One row per upload and format; made
+    again when the tags it was made with (`tags_sha256`) no longer match."""
+
+    __tablename__ = "transcode"
+    __table_args__ = (UniqueConstraint("upload_id", "format", name="uq_transcode_upload_format"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    upload_id: int = Field(index=True)
+    format: str  # flac | mp3 | ogg | aac
+    cid: str
+    size: int
+    chunk_size: int
+    nonce_prefix: str
+    wrapped_key: str
+    tags_sha256: str
+    duration: float
+    created_at: float
