@@ -72,6 +72,11 @@ class Settings:
     max_unregistered_bytes: int = 2 * 1024**3
     upload_ttl: float = 86_400.0
     max_upload_bytes: int = 200 * 1024 * 1024
+    # Downloads in other formats (backend/transcode.py): at most `transcode_workers` encodes
+    # at once per API process, `transcode_queue` more waiting; beyond that a 503.
+    transcode_workers: int = 1
+    transcode_queue: int = 4
+    transcode_max_bytes: int = 1024**3
     # The API: the address its pages are served from (CSRF origin, metadata links) and the
     # key that wraps per-track keys (None: a key file in data_dir, for a local setup).
     public_url: str | None = None
@@ -151,6 +156,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_unregistered_bytes=max(0, _int(env, "NINETY_MAX_UNREGISTERED_BYTES", 2 * 1024**3) or 0),
         upload_ttl=_float(env, "NINETY_UPLOAD_TTL", 86_400.0),
         max_upload_bytes=_int(env, "NINETY_MAX_UPLOAD_BYTES", None) or 200 * 1024 * 1024,
+        transcode_workers=max(1, _int(env, "NINETY_TRANSCODE_WORKERS", 1) or 1),
+        transcode_queue=max(0, _int(env, "NINETY_TRANSCODE_QUEUE", 4) or 0),
+        transcode_max_bytes=max(1, _int(env, "NINETY_TRANSCODE_MAX_BYTES", 1024**3) or 1024**3),
         public_url=env.get("NINETY_PUBLIC_URL") or None,
         master_key=env.get("NINETY_MASTER_KEY") or None,
         catalog_key=env.get("NINETY_CATALOG_KEY") or None,

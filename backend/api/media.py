@@ -4,13 +4,14 @@ wallet for a free one), decrypted as it streams. Only files this server made and
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Annotated, Any, Iterator, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
+from backend import transcode
 from backend.catalog import genuine_releases_holding, is_free, refuse_if_blocked, shown_track, upload_of
 from backend.crypto import decrypt_range
 from backend.deps import DbDep, ServicesDep, TrackId, WalletDep
@@ -79,15 +80,24 @@ def _safe_name(name: str) -> str:
     return cleaned[:150]
 
 
-@router.get("/{track_id}/download", responses={206: {"description": "a byte range"}})
-def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep, wallet: WalletDep) -> Response:
-    """The full original file, for a signed-in wallet that bought the track or a release
+Format = Literal["original", "flac", "mp3", "ogg", "aac"]
+
+
+@router.get("/{track_id}/download", responses={206: {"description": "a byte range"},
+                                                503: {"description": "too many conversions waiting: retry later"}})
+def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep, wallet: WalletDep,
+             fmt: Annotated[Format, Query(alias="format")] = "original") -> Response:
+    """The full track, for a signed-in wallet that bought the track or a release
     holding it (a Sale of either in the ledger), or for any signed-in wallet if the track
-    is free (an ETH price of 0).
+    is free (an ETH price of 0): the original file (`format=original`, the default), or
+    made from it on first request: `flac`, `mp3` (LAME, 320 kbit/s CBR), `ogg` (Vorbis,
+    quality 6) or `aac` (AAC-LC 256 kbit/s in .m4a), tagged with the title, the artist's
+    name, the album (a release holding it) and the artwork, and cached encrypted.
     Serving a file never counts toward the sponsor pools (any site can make a signed-in
     browser send a GET): a listener signs the download and POSTs it to
     `/api/tracks/{track_id}/free-download`. 401 without a session, 403 without a
-    purchase. Range requests work."""
+    purchase (both before any conversion starts), 422 for an unknown format, 503 with
+    Retry-After while too many conversions wait. Range requests work."""
     row = shown_track(db, track_id)
     refuse_if_blocked(row)
     if not is_free(row) and not bought(db, wallet, track_id):
@@ -97,17 +107,39 @@ def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbD
     assert upload is not None  # shown_track refused the track otherwise
     if services.ipfs is None:
         raise ApiError(503, "this server has no IPFS node configured")
-    key = services.master_key.unwrap(upload.wrapped_key)
-    span = parse_range(request.headers.get("range"), upload.size)
-    start, end = span if span is not None else (0, upload.size - 1)
-    ipfs = services.ipfs
-    prefix = bytes.fromhex(upload.nonce_prefix)
-    if upload.size == 0:
+    if fmt == "original":
+        return _stream_encrypted(request, services.ipfs, services.master_key.unwrap(upload.wrapped_key),
+                                 upload.audio_cid, upload.size, upload.nonce_prefix, upload.chunk_size,
+                                 _safe_name(upload.file_name), upload.content_type, {})
+    tags = transcode.track_tags(db, row)
+    made = transcode.cached(db, upload.id, fmt, transcode.tags_digest(tags, upload.artwork_cid))
+    how = "cached"
+    if made is None:
+        db.rollback()  # no read transaction held while waiting for the encode
+        try:
+            made, how = transcode.obtain(services, upload, fmt, tags)
+        except transcode.Busy as e:
+            raise ApiError(503, str(e), title="Busy", headers={"Retry-After": str(e.retry_after)}) from None
+    kind = transcode.FORMATS[fmt]
+    return _stream_encrypted(request, services.ipfs, services.master_key.unwrap(made["wrapped_key"]),
+                             made["cid"], made["size"], made["nonce_prefix"], made["chunk_size"],
+                             f"{_safe_name(tags['title'])}.{kind.ext}", kind.content_type,
+                             {"X-Ninety-Transcode": how})
+
+
+def _stream_encrypted(request: Request, ipfs: Any, key: bytes, cid: str, size: int, nonce_prefix: str,
+                      chunk_size: int, file_name: str, content_type: str, extra: dict[str, str]) -> Response:
+    """A file kept encrypted on IPFS (backend/crypto.py), decrypted as it streams; Range
+    requests read only the chunks that cover them."""
+    span = parse_range(request.headers.get("range"), size)
+    start, end = span if span is not None else (0, size - 1)
+    prefix = bytes.fromhex(nonce_prefix)
+    if size == 0:
         body: Iterator[bytes] = iter([b""])
     else:
         # The first chunk is fetched now, so IPFS trouble is an error response, not a cut stream.
-        chunks = decrypt_range(lambda off, n: ipfs.cat(upload.audio_cid, offset=off, length=n),
-                               key, prefix, upload.size, start, end, upload.chunk_size)
+        chunks = decrypt_range(lambda off, n: ipfs.cat(cid, offset=off, length=n),
+                               key, prefix, size, start, end, chunk_size)
         first = next(chunks)
 
         def body_iter() -> Iterator[bytes]:
@@ -117,12 +149,13 @@ def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbD
         body = body_iter()
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Length": str(end - start + 1 if upload.size else 0),
-        "Content-Disposition": f'attachment; filename="{_safe_name(upload.file_name)}"',
+        "Content-Length": str(end - start + 1 if size else 0),
+        "Content-Disposition": f'attachment; filename="{file_name}"',
         "Cache-Control": "private, no-store",
+        **extra,
     }
     status = 200
     if span is not None:
-        headers["Content-Range"] = f"bytes {start}-{end}/{upload.size}"
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         status = 206
-    return StreamingResponse(body, status_code=status, media_type=upload.content_type, headers=headers)
+    return StreamingResponse(body, status_code=status, media_type=content_type, headers=headers)

@@ -1,0 +1,423 @@
+"""Downloads in other formats: FLAC, MP3, Ogg Vorbis and AAC made from the original on
+first request, tagged, and cached encrypted at rest like the original.
+
+How a format is made: the original is decrypted to a private temporary file and encoded
+in a sandboxed child (`backend.sandbox`: memory, CPU, output size and wall-clock limits)
+by real codec libraries: PyAV (FFmpeg: its FLAC encoder, LAME for MP3 at 320 kbit/s CBR,
+its native AAC-LC encoder at 256 kbit/s in an .m4a) and libsndfile (libvorbis, quality
+6, for Ogg Vorbis: the FFmpeg in PyAV's wheels has no libvorbis, and FFmpeg's own Vorbis
+encoder is experimental). The child also writes the tags with mutagen (title, artist's
+display name, album and track number when a genuine release holds the track, artwork).
+The result is encrypted with a key of its own (backend/crypto.py, wrapped by the master
+key), pinned to IPFS and recorded in table `transcode`, one row per upload and format;
+later requests stream from there, Range supported. When the tags change (the artist
+renames itself, a release appears), the next request makes the file again.
+
+Cost bounds: the original was size- and duration-checked at upload, and the child
+refuses again past NINETY_MAX_AUDIO_SECONDS of decoded audio; lossy outputs are at most
+stereo and 48 kHz; an output past NINETY_TRANSCODE_MAX_BYTES is refused. At most
+NINETY_TRANSCODE_WORKERS encodes run at once per API process, NINETY_TRANSCODE_QUEUE
+more wait; a request beyond that is answered 503 with Retry-After. Concurrent requests
+for the same file wait for one encode (single flight), whose result they all stream.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import tempfile
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+from backend import sandbox
+from backend.catalog import genuine_releases
+from backend.crypto import CHUNK_SIZE, decrypt_range, encrypt_file, new_key
+from backend.errors import ApiError
+from backend.models import Transcode
+from backend.names import names_for
+from backend.sandbox import Refused
+
+log = logging.getLogger(__name__)
+T = SQLModel.metadata.tables
+
+
+@dataclass(frozen=True)
+class Format:
+    ext: str
+    content_type: str
+    lossy: bool
+
+
+FORMATS: dict[str, Format] = {
+    "flac": Format("flac", "audio/flac", False),
+    "mp3": Format("mp3", "audio/mpeg", True),
+    "ogg": Format("ogg", "audio/ogg", True),
+    "aac": Format("m4a", "audio/mp4", True),
+}
+# Bumped when the encoding or the tagging changes: cached files made before are made again.
+RECIPE = 1
+MP3_BIT_RATE = 320_000
+AAC_BIT_RATE = 256_000
+VORBIS_QUALITY = 0.6  # libvorbis -q 6 (libsndfile's compression level is 1 - quality)
+LOSSY_MAX_RATE = 48_000
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+RETRY_AFTER = 15  # seconds: about one encode of a long track
+WAIT_SECONDS = 600.0  # a request waits at most this long for its encode
+
+
+# ---------------------------------------------------------------- the child's job
+
+def _lossy_rate(rate: int, allowed: tuple[int, ...]) -> int:
+    if rate in allowed:
+        return rate
+    if rate > LOSSY_MAX_RATE:
+        return 48_000 if rate % 48_000 == 0 else 44_100
+    return min((r for r in allowed if r >= rate), default=LOSSY_MAX_RATE)
+
+
+def encode_job(src: str, dst: str, fmt: str, max_seconds: float, tags: dict[str, Any],
+               artwork: str | None) -> dict[str, Any]:
+    """Decode `src` (any original this server accepted) and encode it to `dst` as `fmt`,
+    then tag it. Runs in the sandbox. Returns the decoded frames written and the rate."""
+    import av  # the child imports the codecs; the API process needs them only here
+
+    with av.open(src) as container:
+        stream = container.streams.audio[0]
+        decoder = stream.codec_context
+        rate, channels = decoder.sample_rate, decoder.channels
+        if not rate or not channels:
+            raise Refused("the original has no audio stream")
+        if fmt == "ogg":
+            frames = _vorbis(container, stream, dst, rate, channels, max_seconds)
+            out_rate = min(rate, LOSSY_MAX_RATE)
+        else:
+            frames, out_rate = _ffmpeg(container, stream, dst, fmt, rate, channels, max_seconds)
+    _tag(dst, fmt, tags, Path(artwork).read_bytes() if artwork else None)
+    return {"frames": frames, "rate": out_rate}
+
+
+def _decoded(container: Any, stream: Any, max_seconds: float) -> Any:
+    """The original's frames, refusing past `max_seconds` (whatever its header said)."""
+    total = 0
+    for frame in container.decode(stream):
+        total += frame.samples
+        if total > max_seconds * frame.sample_rate:
+            raise Refused(f"the audio is longer than {max_seconds:g} s")
+        yield frame
+
+
+def _ffmpeg(container: Any, stream: Any, dst: str, fmt: str, rate: int, channels: int,
+            max_seconds: float) -> tuple[int, int]:
+    import av
+
+    codec, muxer = {"flac": ("flac", "flac"), "mp3": ("libmp3lame", "mp3"), "aac": ("aac", "ipod")}[fmt]
+    if fmt == "flac":
+        out_rate, layout = rate, stream.codec_context.layout.name  # lossless: as it is
+    else:
+        out_rate = _lossy_rate(rate, MP3_RATES if fmt == "mp3" else AAC_RATES)
+        layout = "mono" if channels == 1 else "stereo"
+    written = 0
+    with av.open(dst, "w", format=muxer) as out:
+        enc = out.add_stream(codec, rate=out_rate, layout=layout)
+        if fmt == "mp3":
+            enc.bit_rate = MP3_BIT_RATE
+        elif fmt == "aac":
+            enc.bit_rate = AAC_BIT_RATE
+        elif fmt == "flac":
+            # 24-bit and float originals keep their resolution; 16-bit ones stay 16-bit.
+            deep = stream.codec_context.format.bits > 16
+            enc.format = "s32" if deep else "s16"
+        resampler = av.AudioResampler(format=enc.format, layout=layout, rate=out_rate)
+        pts = 0
+        for frame in _decoded(container, stream, max_seconds):
+            frame.pts, frame.time_base = pts, Fraction(1, frame.sample_rate)
+            pts += frame.samples
+            for f in resampler.resample(frame):
+                written += f.samples
+                out.mux(enc.encode(f))
+        for f in resampler.resample(None):
+            written += f.samples
+            out.mux(enc.encode(f))
+        out.mux(enc.encode(None))
+    return written, out_rate
+
+
+def _vorbis(container: Any, stream: Any, dst: str, rate: int, channels: int, max_seconds: float) -> int:
+    import av
+    import soundfile
+
+    out_rate = min(rate, LOSSY_MAX_RATE)
+    layout = "mono" if channels == 1 else "stereo"
+    resampler = av.AudioResampler(format="flt", layout=layout, rate=out_rate)
+    written = 0
+    with soundfile.SoundFile(dst, "w", samplerate=out_rate, channels=1 if channels == 1 else 2, format="OGG",
+                             subtype="VORBIS", compression_level=1.0 - VORBIS_QUALITY) as out:
+        pts = 0
+        for frame in _decoded(container, stream, max_seconds):
+            frame.pts, frame.time_base = pts, Fraction(1, frame.sample_rate)
+            pts += frame.samples
+            for f in resampler.resample(frame):
+                block = f.to_ndarray().reshape(-1, out.channels)  # packed: frames x channels
+                out.write(block)
+                written += len(block)
+        for f in resampler.resample(None):
+            block = f.to_ndarray().reshape(-1, out.channels)
+            out.write(block)
+            written += len(block)
+    return written
+
+
+def _tag(path: str, fmt: str, tags: dict[str, Any], artwork: bytes | None) -> None:
+    """Title, artist, album and track number (when set) and the artwork, in each
+    container's own tag format."""
+    from mutagen.flac import FLAC, Picture
+    from mutagen.id3 import APIC, ID3, TALB, TIT2, TPE1, TRCK
+    from mutagen.mp4 import MP4, MP4Cover
+    from mutagen.oggvorbis import OggVorbis
+
+    title, artist, album, number = tags["title"], tags["artist"], tags.get("album"), tags.get("track_number")
+    mime = "image/png" if artwork and artwork[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
+
+    def picture() -> Any:
+        pic = Picture()
+        pic.type, pic.mime, pic.desc, pic.data = 3, mime, "Cover", artwork
+        return pic
+
+    if fmt == "mp3":
+        id3 = ID3()
+        id3.add(TIT2(encoding=3, text=title))
+        if artist:
+            id3.add(TPE1(encoding=3, text=artist))
+        if album:
+            id3.add(TALB(encoding=3, text=album))
+            id3.add(TRCK(encoding=3, text=str(number)))
+        if artwork:
+            id3.add(APIC(encoding=3, mime=mime, type=3, desc="Cover", data=artwork))
+        id3.save(path, v2_version=3)
+    elif fmt == "aac":
+        mp4 = MP4(path)
+        mp4["\xa9nam"] = [title]
+        if artist:
+            mp4["\xa9ART"] = [artist]
+        if album:
+            mp4["\xa9alb"] = [album]
+            mp4["trkn"] = [(int(number), 0)]
+        if artwork:
+            mp4["covr"] = [MP4Cover(artwork, MP4Cover.FORMAT_PNG if mime == "image/png" else MP4Cover.FORMAT_JPEG)]
+        mp4.save()
+    else:
+        file: Any = FLAC(path) if fmt == "flac" else OggVorbis(path)
+        file["TITLE"] = title
+        if artist:
+            file["ARTIST"] = artist
+        if album:
+            file["ALBUM"] = album
+            file["TRACKNUMBER"] = str(number)
+        if artwork:
+            if fmt == "flac":
+                file.add_picture(picture())
+            else:
+                file["METADATA_BLOCK_PICTURE"] = base64.b64encode(picture().write()).decode("ascii")
+        file.save()
+
+
+# ---------------------------------------------------------------- the bounded worker
+
+class Busy(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"the server is making other downloads; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class Transcoder:
+    """At most `workers` jobs at once, `queue` more waiting, one job per key: a request
+    for a key already being made waits for that job instead of starting its own."""
+
+    def __init__(self, workers: int, queue: int) -> None:
+        self.workers, self.queue = workers, queue
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="transcode")
+        self._lock = threading.Lock()
+        self._running: dict[Any, Future[Any]] = {}
+
+    def run(self, key: Any, job: Callable[[], Any], wait: float = WAIT_SECONDS) -> tuple[Any, bool]:
+        """`job()`'s result and whether this call started it (False: it joined one)."""
+        with self._lock:
+            future = self._running.get(key)
+            started = future is None
+            if future is None:
+                if len(self._running) >= self.workers + self.queue:
+                    raise Busy(RETRY_AFTER)
+                future = self._pool.submit(job)
+                self._running[key] = future
+                future.add_done_callback(lambda _f: self._forget(key))
+        return future.result(timeout=wait), started
+
+    def _forget(self, key: Any) -> None:
+        with self._lock:
+            self._running.pop(key, None)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+
+_transcoders: dict[tuple[int, int], Transcoder] = {}
+_transcoders_lock = threading.Lock()
+
+
+def transcoder(settings: Any) -> Transcoder:
+    """This process's transcoder for the configured bounds."""
+    key = (settings.transcode_workers, settings.transcode_queue)
+    with _transcoders_lock:
+        if key not in _transcoders:
+            _transcoders[key] = Transcoder(*key)
+        return _transcoders[key]
+
+
+# ---------------------------------------------------------------- making and caching
+
+def tags_digest(tags: dict[str, Any], artwork_cid: str | None) -> str:
+    """What the cached file's tags were made from: when it changes, the file is made again."""
+    return hashlib.sha256(json.dumps([RECIPE, tags, artwork_cid], sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Made:
+    cid: str
+    size: int
+    chunk_size: int
+    nonce_prefix: str
+    wrapped_key: str
+    duration: float
+
+
+def make(services: Any, upload: Any, fmt: str, tags: dict[str, Any]) -> Made:
+    """Decrypt the original, encode, tag, encrypt and pin: the new cached file."""
+    ipfs, settings = services.ipfs, services.settings
+    key = services.master_key.unwrap(upload.wrapped_key)
+    with tempfile.TemporaryDirectory(prefix="ninety-transcode-") as tmp:
+        work = Path(tmp)
+        src = work / f"original.{upload.file_name.rsplit('.', 1)[-1].lower()[:8] or 'audio'}"
+        with open(src, "wb") as f:
+            if upload.size:
+                for chunk in decrypt_range(lambda off, n: ipfs.cat(upload.audio_cid, offset=off, length=n), key,
+                                           bytes.fromhex(upload.nonce_prefix), upload.size, 0, upload.size - 1,
+                                           upload.chunk_size):
+                    f.write(chunk)
+        artwork = None
+        if upload.artwork_cid:
+            artwork = work / "artwork"
+            artwork.write_bytes(ipfs.cat(upload.artwork_cid))
+        dst = work / f"out.{FORMATS[fmt].ext}"
+        started = time.monotonic()
+        try:
+            done = sandbox.run("backend.transcode:encode_job", src=str(src), dst=str(dst), fmt=fmt,
+                               max_seconds=settings.max_audio_seconds, tags=tags,
+                               artwork=str(artwork) if artwork else None,
+                               output=settings.transcode_max_bytes, wall=WAIT_SECONDS, cpu=int(WAIT_SECONDS))
+        except Refused as e:
+            raise ApiError(422, f"this track cannot be made into {fmt}: {e}", title="Cannot convert") from e
+        size = dst.stat().st_size
+        if size > settings.transcode_max_bytes:
+            raise ApiError(422, f"the {fmt} file would be larger than this server's limit", title="Cannot convert")
+        log.info("made %s of upload %s in %.2f s (%d bytes)", fmt, upload.id, time.monotonic() - started, size)
+        file_key = new_key()
+        encrypted = work / "out.enc"
+        with open(dst, "rb") as plain, open(encrypted, "wb") as out:
+            prefix = encrypt_file(plain, out, size, file_key)
+        cid = ipfs.add_file(encrypted)
+    return Made(cid, size, CHUNK_SIZE, prefix.hex(), services.master_key.wrap(file_key),
+                done["frames"] / done["rate"] if done["rate"] else 0.0)
+
+
+def track_tags(db: Any, row: Any) -> dict[str, Any]:
+    """The tags of a track's downloads: its title, its artist's display name
+    (backend/names.py), and the first genuine release holding it (smallest id) as album
+    with the track's position in it (from 1)."""
+    tags: dict[str, Any] = {"title": (row["title"] or f"Track {row['track_id']}")[:200],
+                            "artist": names_for(db, [row["artist"]]).get(row["artist"].lower())}
+    releases = genuine_releases(db, row["track_id"])
+    if releases:
+        track, rt = T["track"], T["release_track"]
+        album = db.execute(select(track.c.title).where(track.c.track_id == releases[0])).scalar()
+        position = db.execute(select(rt.c.position).where(rt.c.release_id == releases[0],
+                                                          rt.c.track_id == row["track_id"])).scalar()
+        if album and position is not None:
+            tags["album"], tags["track_number"] = album[:200], int(position) + 1
+    return tags
+
+
+def _cached(conn: Any, upload_id: int, fmt: str) -> Any:
+    t = Transcode.__table__  # type: ignore[attr-defined]
+    return conn.execute(select(t).where(t.c.upload_id == upload_id, t.c.format == fmt)).mappings().first()
+
+
+def cached(db: Any, upload_id: int, fmt: str, digest: str) -> Any:
+    """The cached file of an upload in `fmt`, if it was made with these tags."""
+    row = _cached(db, upload_id, fmt)
+    return row if row is not None and row["tags_sha256"] == digest else None
+
+
+def obtain(services: Any, upload: Any, fmt: str, tags: dict[str, Any]) -> tuple[Any, str]:
+    """The cached file of `upload` in `fmt` with `tags`, made now if needed, and how it was
+    had: "made" (this request's encode), "joined" (another request's encode, running when
+    this one came) or "cached" (found made). Raises Busy when the queue is full."""
+    digest = tags_digest(tags, upload.artwork_cid)
+
+    def job() -> tuple[Any, bool]:
+        # Another API process (or a request just before) may have made it meanwhile.
+        with services.engine.connect() as conn:
+            row = cached(conn, upload.id, fmt, digest)
+        if row is not None:
+            return row, False
+        made = make(services, upload, fmt, tags)
+        return _store(services, upload.id, fmt, digest, made), True
+
+    (row, made), started = transcoder(services.settings).run((upload.id, fmt, digest), job)
+    return row, ("made" if made else "cached") if started else "joined"
+
+
+def _store(services: Any, upload_id: int, fmt: str, digest: str, made: Made) -> Any:
+    """Record the made file, replacing one made with other tags (whose pin is dropped).
+    Two processes making the same file: the first row stays, the second's pin goes."""
+    t = Transcode.__table__  # type: ignore[attr-defined]
+    values = {"cid": made.cid, "size": made.size, "chunk_size": made.chunk_size, "nonce_prefix": made.nonce_prefix,
+              "wrapped_key": made.wrapped_key, "tags_sha256": digest, "duration": made.duration,
+              "created_at": time.time()}
+    old_cid = None
+    try:
+        with services.engine.begin() as conn:
+            old = _cached(conn, upload_id, fmt)
+            if old is None:
+                conn.execute(insert(t).values(upload_id=upload_id, format=fmt, **values))
+            elif old["tags_sha256"] != digest:
+                conn.execute(update(t).where(t.c.id == old["id"]).values(**values))
+                old_cid = old["cid"]
+            else:  # made meanwhile by another process with the same tags
+                old_cid = made.cid
+    except IntegrityError:  # inserted meanwhile by another process
+        old_cid = made.cid
+    if old_cid is not None:
+        _unpin(services, old_cid)
+    with services.engine.connect() as conn:
+        row = _cached(conn, upload_id, fmt)
+    assert row is not None
+    return row
+
+
+def _unpin(services: Any, cid: str) -> None:
+    try:
+        services.ipfs.unpin(cid)
+    except Exception as e:  # an orphan pin costs disk, not correctness
+        log.warning("could not unpin replaced transcode %s: %s", cid, e)
