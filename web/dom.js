@@ -19,8 +19,10 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-// replaceChildren and append, skipping the null/false left by conditional children.
-const keep = (kids) => kids.flat().filter((k) => k !== null && k !== undefined && k !== false);
+// replaceChildren and append, skipping the null/false left by conditional children. Nested
+// lists are flattened all the way down, as h() does: a list left inside would be appended as
+// its text ("," + a link's href + …) instead of as its elements.
+const keep = (kids) => kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false);
 export const put = (el, ...kids) => el.replaceChildren(...keep(kids));
 export const add = (el, ...kids) => el.append(...keep(kids));
 

@@ -4,6 +4,8 @@ are module-scoped: the tests of one file run in order on one world (some build o
 earlier one did), and each file starts from a fresh one."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ninety.attest import CatalogSigner
@@ -49,3 +51,46 @@ def browser():
             "--disable-component-update", "--disable-sync", "--no-first-run"])
         yield b
         b.close()
+
+
+# What a person must never read on a page: a raw URL (a link's text should be words), a value
+# the code failed to fill ("undefined", "NaN", "[object Object]"), or the commas an array left
+# when it was turned into text instead of into elements (",," / a line or cell starting with
+# "," / " ,"). Checked on every screenshot, so a view that regresses fails the test that shows it.
+TEXT_FLAWS = [
+    (re.compile(r"https?://", re.I), "a raw URL"),
+    (re.compile(r"\bundefined\b"), '"undefined"'),
+    (re.compile(r"\bNaN\b"), '"NaN"'),
+    (re.compile(r"\[object"), '"[object"'),
+    (re.compile(r",\s*,"), 'stray ",,"'),
+    (re.compile(r"(^|[\n\t])[ \t]*,", re.M), "a line or cell starting with a comma"),
+    (re.compile(r" ,"), 'a space before a comma'),
+]
+
+
+def text_flaws(text: str) -> list[str]:
+    """Each flaw in a page's visible text, with the line it is on."""
+    found = []
+    for pattern, what in TEXT_FLAWS:
+        for m in pattern.finditer(text):
+            start = text.rfind("\n", 0, m.start()) + 1
+            end = text.find("\n", m.end())
+            found.append(f"{what}: {text[start:end if end >= 0 else None].strip()[:160]!r}")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def screenshot_text_check(monkeypatch):
+    """Every Page.screenshot of an e2e test also reads the page's visible text
+    (document.body.innerText) and fails on a flaw above; the PNG is saved first, to look at."""
+    from playwright.sync_api import Page
+
+    taken = Page.screenshot
+
+    def screenshot(self, *args, **kwargs):
+        png = taken(self, *args, **kwargs)
+        flaws = text_flaws(self.locator("body").inner_text())  # document.body.innerText
+        assert not flaws, f"{kwargs.get('path', 'screenshot')} shows:\n" + "\n".join(flaws)
+        return png
+
+    monkeypatch.setattr(Page, "screenshot", screenshot)
