@@ -5,13 +5,17 @@
 //
 // This module starts the app and routes #/… to a view. Modules import downward only:
 //   app.js → views/*.js → purchase.js → wallet.js → api.js → dom.js → state.js (and vendor/ethers)
-// state.js, dom.js, api.js, wallet.js, purchase.js and splits.js know no view; a view may use another
+// (splits.js → names.js → api.js: names of the addresses a view shows, in one batch per render)
+// state.js, dom.js, api.js, wallet.js, purchase.js, names.js and splits.js know no view; a view may use another
 // view's parts (the studio shows the track page's Accept), never the router.
 import { ethers } from "./vendor/ethers.min.js";
 import { api, explain, ApiError } from "./api.js";
 import { h, main, put } from "./dom.js";
+import { forgetNames } from "./names.js";
 import { setRouter, state } from "./state.js";
 import { connect, pickProvider, refreshStatus, renderWallet, signIn } from "./wallet.js";
+import { viewArtist } from "./views/artist.js";
+import { viewFan } from "./views/fan.js";
 import { viewArtistLedger, viewLedger, viewProof, viewTrackLedger } from "./views/ledger.js";
 import { viewPools } from "./views/pools.js";
 import { viewRelease } from "./views/release.js";
@@ -43,7 +47,10 @@ async function render() {
   try {
     if (!state.status) await refreshStatus();
     if (!state.status) throw new ApiError(0, "The Ninety server is not reachable. Is it running?");
+    forgetNames();
     if (parts[0] === "track") await viewTrack(parts[1]);
+    else if (parts[0] === "artist") await viewArtist(parts[1]);
+    else if (parts[0] === "fan") await viewFan(parts[1]);
     else if (parts[0] === "release") await viewRelease(parts[1]);
     else if (parts[0] === "studio" && parts[1] === "release") await viewNewRelease();
     else if (parts[0] === "purchases") await viewPurchases();

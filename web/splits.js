@@ -1,7 +1,8 @@
 // Splits as the contract sees them: who is paid for a track and their share of each sale, in
 // parts per million. The track page, the studio and the pools page all show them.
 import { ethers } from "./vendor/ethers.min.js";
-import { h, shortc } from "./dom.js";
+import { h } from "./dom.js";
+import { person } from "./names.js";
 
 // Shares are parts per million; shown as percentages with up to 4 decimals.
 export const pct = (ppm) => `${(Number(ppm) / 10000).toFixed(4).replace(/\.?0+$/, "")}%`;
@@ -40,10 +41,10 @@ export function payeeRow(address, percent, onChange, labels = { payee: "Payee ad
   return row;
 }
 
-// "0xab…cd 70% · 0x12…34 30%", each payee linked to their page in the ledger.
-export const payeeList = (recipients, shares) => recipients.map((r, i) => [i ? " · " : "",
-  h("a", { class: "mono", href: `#/ledger/artist/${r.toLowerCase()}`, title: ethers.getAddress(r) }, shortc(r)),
-  " ", pct(shares[i])]);
+// "Ada 70% · 0x12…34 30%", each payee linked to their artist page by name (resolved by the
+// view beforehand with resolveNames) or short address; a share is left out when unknown.
+export const payeeList = (recipients, shares = []) => recipients.map((r, i) => [i ? " · " : "",
+  person(r), shares[i] != null ? [" ", pct(shares[i])] : null]);
 export const shareChange = (p) => (p.to ? `${pct(p.from)} → ${pct(p.to)}` : `${pct(p.from)} → removed`);
 
 // The split editor of the upload and release forms: payee rows, "Add a collaborator" and

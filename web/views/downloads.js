@@ -7,15 +7,29 @@ import { h, put, short, toast } from "../dom.js";
 import { state } from "../state.js";
 import { needSession } from "../wallet.js";
 
-export function downloadLink(t) {
-  return h("button", { type: "button", class: "download", onclick: async () => {
-    if (await needSession()) downloadFile(t);
-  } }, `Download ${t.title || "the track"}`);
+// The formats a download comes in (GET …/download?format=): the file as the artist uploaded
+// it, or made from it by the server on the first request and kept for the next ones.
+export const FORMATS = [["original", "Original file"], ["flac", "FLAC (lossless)"], ["mp3", "MP3 (V0)"],
+  ["ogg", "Ogg Vorbis"], ["aac", "AAC (.m4a)"]];
+
+// A format chooser for one track; `.value` is the chosen format.
+export function formatChooser(t) {
+  const title = t.title || "the track";
+  return h("select", { class: "format", "aria-label": `Format for ${title}` },
+    FORMATS.map(([value, label]) => h("option", { value }, label)));
 }
 
-function downloadFile(t) {
+export function downloadLink(t) {
+  const format = formatChooser(t);
+  return h("span", { class: "download-choice" }, format, " ", h("button", { type: "button", class: "download",
+    onclick: async () => { if (await needSession()) downloadFile(t, format.value); } },
+  `Download ${t.title || "the track"}`));
+}
+
+function downloadFile(t, format = "original") {
   // Through a link so the browser streams the file to disk; the session cookie gates it.
-  const a = h("a", { href: `/api/tracks/${t.track_id}/download`, download: "" });
+  const query = format && format !== "original" ? `?format=${encodeURIComponent(format)}` : "";
+  const a = h("a", { href: `/api/tracks/${t.track_id}/download${query}`, download: "" });
   document.body.append(a); a.click(); a.remove();
 }
 
@@ -35,6 +49,7 @@ export function freeDownload(t) {
       h("button", { type: "button", id: "sign-download", onclick: () => go(true) }, "Sign and download"),
       h("button", { type: "button", class: "secondary", id: "plain-download", onclick: () => go(false) },
         "Download without counting")));
+  const format = formatChooser(t);
   const start = h("button", { type: "button", class: "download", onclick: () => {
     notice.hidden = false;
     start.hidden = true;
@@ -50,7 +65,7 @@ export function freeDownload(t) {
       }
       if (sign) put(out, await countFreeDownload(t));
       else put(out, h("p", { class: "muted" }, "Not counted: you chose not to sign. Downloading."));
-      downloadFile(t);
+      downloadFile(t, format.value);
       notice.hidden = true;
       start.hidden = false;
     } finally {
@@ -59,7 +74,7 @@ export function freeDownload(t) {
   }
   return [h("p", { class: "muted" },
     "Free to download: sponsors pay the artists for fans who download it, through the public sponsor pools."),
-  start, notice, out];
+  h("span", { class: "download-choice" }, format, " ", start), notice, out];
 }
 
 const freeDownloadTypes = { FreeDownload: [{ name: "trackId", type: "uint256" }, { name: "epoch", type: "uint256" }] };

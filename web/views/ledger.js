@@ -1,9 +1,9 @@
 // The public ledger, for auditors: sales and withdrawals with filters and CSV, the
 // reconciliation against the chain, takedowns, an artist's and a track's figures, and the
 // proof of one row back to its log on chain.
-import { ethers } from "../vendor/ethers.min.js";
 import { api, explain } from "../api.js";
-import { h, main, money, put, short, shortc, when } from "../dom.js";
+import { h, main, money, put, short, when } from "../dom.js";
+import { displayName, person, resolveNames } from "../names.js";
 import { state } from "../state.js";
 
 const SALE_FILTERS = ["track", "artist", "payee", "buyer", "token", "from_block", "to_block"];
@@ -74,6 +74,7 @@ async function ledgerPage(kind, query, cursor, table) {
   q.set("limit", "25");
   if (cursor) q.set("cursor", cursor);
   const page = await api(`/api/ledger/${kind}?${q}`);
+  await resolveNames(page.items.flatMap((r) => [r.artist, r.buyer, r.account, r.paid_to]));
   const proof = (r) => h("a", { href: `#/proof/${r.tx_hash}/${r.log_index}`, class: "mono" }, short(r.tx_hash));
   const head = kind === "sales" ? ["Block", "Time", "Track", "Artist", "Buyer", "Amount", "Platform fee", "Proof"]
     : ["Block", "Time", "Account", "Amount", "Proof"];
@@ -81,13 +82,13 @@ async function ledgerPage(kind, query, cursor, table) {
     ? h("tr", {}, h("td", { class: "num" }, r.block_number), h("td", {}, when(r.block_time)),
       h("td", {}, h("a", { href: `#/ledger/track/${r.track_id}` }, r.track_id),
         r.title ? ` ${r.title}` : "", r.kind === "release" ? h("span", { class: "muted" }, " (release)") : null),
-      h("td", {}, h("a", { href: `#/ledger/artist/${r.artist}`, class: "mono" }, short(r.artist))),
-      h("td", { class: "mono" }, short(r.buyer)), h("td", { class: "num" }, money(r.amount, r.token)),
+      // The artist's name as the sale's listing gave it (artist_name), else as /api/names knows it.
+      h("td", {}, person(r.artist, "artist", {}, r.artist_name)),
+      h("td", {}, person(r.buyer, "fan")), h("td", { class: "num" }, money(r.amount, r.token)),
       h("td", { class: "num" }, money(r.platform_fee, r.token)), h("td", {}, proof(r)))
     : h("tr", {}, h("td", { class: "num" }, r.block_number), h("td", {}, when(r.block_time)),
-      h("td", {}, h("a", { href: `#/ledger/artist/${r.account}`, class: "mono" }, short(r.account)),
-        r.paid_to && r.paid_to.toLowerCase() !== r.account.toLowerCase()
-          ? [" → paid to ", h("span", { class: "mono", title: ethers.getAddress(r.paid_to) }, shortc(r.paid_to))]
+      h("td", {}, person(r.account),
+        r.paid_to && r.paid_to.toLowerCase() !== r.account.toLowerCase() ? [" → paid to ", person(r.paid_to, "fan")]
           : null),
       h("td", { class: "num" }, money(r.amount, r.token)), h("td", {}, proof(r))));
   const more = page.next_cursor ? h("button", { type: "button", class: "secondary",
@@ -102,9 +103,11 @@ async function ledgerPage(kind, query, cursor, table) {
 
 export async function viewArtistLedger(address) {
   const s = await api(`/api/ledger/artists/${address}`);
+  await resolveNames([address]);
   const head = ["Token", "Sales", "Buyers", "Gross", "Fees", "Net to splits", "Credited", "Withdrawn", "Owed (chain)"];
-  put(main, h("h1", {}, "Artist ", h("span", { class: "mono" }, short(address))),
-    h("p", {}, h("a", { href: `#/ledger?artist=${address}` }, "Their sales"), " · ", h("a", { href: `#/?q=` }, "Store"),
+  put(main, h("h1", {}, `${displayName(address)} in the ledger`),
+    h("p", {}, h("a", { href: `#/artist/${address}` }, "Artist page"), " · ",
+      h("a", { href: `#/ledger?artist=${address}` }, "Their sales"), " · ", h("a", { href: `#/fan/${address}` }, "What they bought"),
       " · ", h("a", { href: `#/ledger?kind=withdrawals&account=${address}` }, "Their withdrawals")),
     h("div", { class: "table-wrap" }, h("table", {},
       h("caption", { class: "muted" }, `As of block ${s.as_of_block}; owed is read from the contract`),
@@ -117,6 +120,7 @@ export async function viewArtistLedger(address) {
 
 export async function viewTrackLedger(id) {
   const s = await api(`/api/ledger/tracks/${id}`);
+  await resolveNames(s.payees.map((p) => p.payee));
   const release = s.kind === "release";
   const links = (ids) => ids.map((x, i) => [i ? ", " : "", h("a", { href: `#/ledger/track/${x}` }, x)]);
   put(main, h("h1", {}, `${release ? "Release" : "Track"} ${id} in the ledger`),
@@ -130,7 +134,7 @@ export async function viewTrackLedger(id) {
       + `net ${money(s.net, s.token)}.`),
     h("h2", {}, "Paid to"), h("div", { class: "table-wrap" }, h("table", {}, headRow(["Payee", "Credited"]),
       h("tbody", {}, s.payees.map((p) => h("tr", {},
-        h("td", {}, h("a", { class: "mono", href: `#/ledger/artist/${p.payee}` }, p.payee)),
+        h("td", {}, person(p.payee), " ", h("a", { href: `#/ledger/artist/${p.payee}`, class: "muted" }, "(audit)")),
         h("td", { class: "num" }, money(p.credited, p.token))))))),
     h("h2", {}, "Sales per day"), h("div", { class: "table-wrap" }, h("table", {}, headRow(["Day", "Sales", "Gross"]),
       h("tbody", {}, s.sales_per_day.map((d) => h("tr", {}, h("td", {}, d.day), h("td", { class: "num" }, d.sales),

@@ -5,6 +5,7 @@ import { ethers } from "../vendor/ethers.min.js";
 import { api, explain } from "../api.js";
 import { add, fact, h, main, mono, money, put, short, stepList, tokenInfo, when } from "../dom.js";
 import { ETH, route, state } from "../state.js";
+import { resolveNames } from "../names.js";
 import { payeeList } from "../splits.js";
 import { connect, contractTx, send, signIn, waitIndexed } from "../wallet.js";
 import { loadReceipts } from "./downloads.js";
@@ -71,14 +72,16 @@ export async function viewPools() {
     const a = await api(`/api/pools/${e.epoch}/allocations`).catch(() => null);
     const panel = document.getElementById(`epoch-${e.epoch}`);
     if (!a || !a.allocations.length || !panel) continue;
+    await resolveNames(a.allocations.flatMap((x) => x.recipients));
     panel.append(h("h3", {}, "Allocations"), allocationsTable(a.allocations));
   }
   await checkReceipts(pools);
 }
 
+// Each payee by name, linked to their artist page (whose "paid so far" links to the audit view).
 function allocationsTable(allocations) {
-  const payees = (x) => (x.shares_ppm ? payeeList(x.recipients, x.shares_ppm)
-    : x.recipients.map((r, j) => [j ? ", " : "", h("a", { class: "mono", href: `#/ledger/artist/${r}` }, short(r))]));
+  const payees = (x) => (x.recipients.length ? payeeList(x.recipients, x.shares_ppm)
+    : h("span", { class: "muted" }, "split not indexed yet"));
   return h("div", { class: "table-wrap" }, h("table", { class: "allocations" },
     h("thead", {}, h("tr", {}, ["Split", "Payees", "Amount", "Claimed"].map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, allocations.map((x) => h("tr", {}, h("td", { class: "mono" }, short(x.split_id)),

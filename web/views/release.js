@@ -3,7 +3,8 @@
 // store's release cards and the track page's "On releases" line.
 import { ethers } from "../vendor/ethers.min.js";
 import { api } from "../api.js";
-import { add, h, main, money, put, short, tokenInfo, when } from "../dom.js";
+import { add, h, main, money, put, tokenInfo, when } from "../dom.js";
+import { person, resolveNames } from "../names.js";
 import { buyListing } from "../purchase.js";
 import { state } from "../state.js";
 import { connect, needSession } from "../wallet.js";
@@ -34,7 +35,7 @@ export function releaseCard(r) {
     h("img", { src: artwork(r), alt: `Artwork for ${r.title}`, loading: "lazy" }),
     h("div", { class: "kind" }, releaseType(r), n ? ` · ${count(n)}` : ""),
     h("h3", {}, h("a", { href: `#/release/${r.release_id}` }, r.title)),
-    h("div", { class: "muted" }, r.artist_name || short(r.artist), r.genre ? ` · ${r.genre}` : ""),
+    h("div", { class: "muted" }, person(r.artist), r.genre ? ` · ${r.genre}` : ""),
     h("div", {}, h("span", { class: "price" }, money(r.price, r.token)), " ",
       h("a", { class: "button", href: `#/release/${r.release_id}`, "aria-label": `Buy ${r.title}` }, "Buy")));
 }
@@ -43,6 +44,7 @@ export function releaseCard(r) {
 export async function releasesSection() {
   const page = await api("/api/releases?limit=12").catch(() => null);
   if (!page || !page.items.length) return null;
+  await resolveNames(page.items.map((r) => r.artist));
   return h("section", { id: "releases", "aria-labelledby": "releases-h" },
     h("h2", { id: "releases-h" }, "Releases"), h("div", { class: "grid" }, page.items.map(releaseCard)),
     h("h2", {}, "Tracks"));
@@ -59,6 +61,7 @@ export function releasesOn(t) {
 
 export async function viewRelease(id) {
   const r = await api(`/api/releases/${id}`);
+  await resolveNames([r.artist]);
   const info = tokenInfo(r.token);
   const bought = state.account ? await boughtBy(r.release_id, state.account) : false;
   const out = h("div", { "aria-live": "polite" });
@@ -73,8 +76,8 @@ export async function viewRelease(id) {
       h("img", { src: artwork(r), alt: `Artwork for ${r.title}`, width: 220, height: 220 }),
       h("div", {},
         h("p", { class: "kind" }, releaseType(r), ` · ${count(r.tracks.length)}`),
-        h("p", {}, h("strong", {}, r.artist_name || ""), " ",
-          h("a", { class: "mono", href: `#/ledger/artist/${r.artist}` }, short(r.artist))),
+        h("p", { id: "release-artist" }, "By ", h("strong", {}, person(r.artist)), " · ",
+          h("a", { href: `#/ledger/artist/${r.artist}` }, "paid so far, in the ledger")),
         h("p", { class: "muted", id: "release-facts" }, facts(r)),
         r.description ? h("p", {}, r.description) : null,
         h("p", {}, "Price: ", h("span", { class: "price", id: "release-price" }, money(r.price, r.token))),
@@ -206,6 +209,6 @@ export async function purchasedRelease(s) {
   return h("article", { class: "card release" },
     h("img", { src: artwork(r), alt: `Artwork for ${r.title}` }),
     h("div", { class: "kind" }, releaseType(r), ` · ${count(r.tracks.length)}`),
-    h("h3", {}, h("a", { href: `#/release/${r.release_id}` }, r.title)), h("div", { class: "muted" }, r.artist_name),
+    h("h3", {}, h("a", { href: `#/release/${r.release_id}` }, r.title)), h("div", { class: "muted" }, person(r.artist)),
     paidOn(s), downloads(r));
 }

@@ -2,7 +2,8 @@
 // the artist's listing editor on their own track, and the wallet's purchases.
 import { ethers } from "../vendor/ethers.min.js";
 import { api, explain } from "../api.js";
-import { add, h, main, money, put, short, tokenInfo } from "../dom.js";
+import { add, h, main, money, put, tokenInfo } from "../dom.js";
+import { person, resolveNames } from "../names.js";
 import { ETH, route, state } from "../state.js";
 import { buyListing } from "../purchase.js";
 import { connect } from "../wallet.js";
@@ -32,16 +33,18 @@ export async function viewStore(params) {
   if (q) qs.set("q", q);
   if (genre) qs.set("genre", genre);
   const page = await api("/api/tracks?" + qs);
+  await resolveNames(page.items.map((t) => t.artist));
   if (!page.items.length) grid.replaceWith(h("p", {}, "No tracks match."));
   for (const t of page.items) grid.append(trackCard(t));
 }
 
-function trackCard(t) {
+// A track in a grid (the store, an artist's page): names resolved by the caller.
+export function trackCard(t) {
   const title = t.title || `Track ${t.track_id}`;
   return h("article", { class: "card", "aria-label": title },
     h("img", { src: `/api/tracks/${t.track_id}/artwork`, alt: `Artwork for ${title}`, loading: "lazy" }),
     h("h3", {}, h("a", { href: `#/track/${t.track_id}` }, title)),
-    h("div", { class: "muted" }, t.artist_name || short(t.artist), t.genre ? ` · ${t.genre}` : ""),
+    h("div", { class: "muted" }, person(t.artist), t.genre ? ` · ${t.genre}` : ""),
     h("audio", { controls: true, preload: "none", src: `/api/tracks/${t.track_id}/preview`,
       "aria-label": `Preview of ${title}` }),
     h("div", {}, h("span", { class: "price" }, isFree(t) ? "Free" : money(t.price, t.token)), " ",
@@ -55,20 +58,25 @@ export const isFree = (t) => t.token === ETH && BigInt(t.price) === 0n;
 
 export async function viewTrack(id) {
   const t = await api(`/api/tracks/${id}`);
+  // The page is drawn as soon as the track and the artist's name are in; who is paid follows,
+  // its payees' names in a second batch. A render queued behind this one (a wallet connected
+  // while the page loaded) draws the page again, and the longer this one waits before drawing,
+  // the more likely a person is already using the page it replaces.
+  const splitsRead = api(`/api/ledger/tracks/${t.track_id}/splits`).catch((e) => ({ error: explain(e) }));
+  const [owned] = await Promise.all([ownedThrough(t), resolveNames([t.artist])]);
   const info = tokenInfo(t.token);
   const title = t.title || `Track ${t.track_id}`;
   const amount = h("input", { id: "amount", type: "text", inputmode: "decimal",
     value: ethers.formatUnits(BigInt(t.price), info.decimals), "aria-describedby": "amount-help" });
   const out = h("div", { "aria-live": "polite" });
-  const owned = await ownedThrough(t);
   const buy = h("button", { type: "button", id: "buy", onclick: () => buyTrack(t, amount.value, out, buy) },
     `Buy for ${info.symbol}`);
   put(main,
     h("h1", {}, title),
     h("div", { class: "panel" },
       h("img", { src: `/api/tracks/${t.track_id}/artwork`, alt: `Artwork for ${title}`, width: 220, height: 220 }),
-      h("p", {}, h("strong", {}, t.artist_name || ""), " ",
-        h("a", { class: "mono", href: `#/ledger/artist/${t.artist}` }, short(t.artist))),
+      h("p", { id: "track-artist" }, "By ", h("strong", {}, person(t.artist)), " · ",
+        h("a", { href: `#/ledger/artist/${t.artist}` }, "paid so far, in the ledger")),
       h("p", { class: "muted" },
         [t.genre, t.duration ? `${t.duration.toFixed(1)} s` : null, `${t.sales} sales`].filter(Boolean).join(" · ")),
       h("audio", { controls: true, preload: "none", src: `/api/tracks/${t.track_id}/preview`,
@@ -87,7 +95,8 @@ export async function viewTrack(id) {
         `A change of who is paid is waiting for consent (${t.pending_split_changes}): see below.`) : null,
       h("p", {}, h("a", { href: `#/ledger/track/${t.track_id}` }, "This track's sales in the ledger"))));
   const mine = state.account && state.account.toLowerCase() === t.artist.toLowerCase();
-  const splits = await api(`/api/ledger/tracks/${t.track_id}/splits`).catch((e) => ({ error: explain(e) }));
+  const splits = await splitsRead;
+  await resolveNames([...(splits.history || []), ...(splits.proposals || [])].flatMap((x) => x.recipients));
   add(main, mine ? listingEditor(t) : null, splitPanel(t, splits, mine));
 }
 
@@ -127,9 +136,11 @@ export async function viewPurchases() {
     main.append(h("p", {}, "This wallet has not bought anything yet. ", h("a", { href: "#/" }, "Visit the store.")));
     return;
   }
+  await resolveNames(sales.items.map((s) => s.artist));
   const seen = new Set();
   const list = h("div", { class: "grid" });
-  main.append(list);
+  main.append(h("p", {}, h("a", { href: `#/fan/${state.account.toLowerCase()}`, id: "my-fan-page" },
+    "Your public collection page")), list);
   for (const s of sales.items) {
     if (seen.has(s.track_id)) continue;
     seen.add(s.track_id);
@@ -142,7 +153,7 @@ export async function viewPurchases() {
     }
     list.append(h("article", { class: "card" },
       h("img", { src: `/api/tracks/${t.track_id}/artwork`, alt: `Artwork for ${t.title}` }),
-      h("h3", {}, t.title), h("div", { class: "muted" }, t.artist_name),
+      h("h3", {}, t.title), h("div", { class: "muted" }, person(t.artist)),
       paidOn(s), downloadLink(t)));
   }
 }

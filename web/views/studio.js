@@ -1,11 +1,13 @@
 // The studio, for artists and payees: split changes waiting for their consent, earnings
-// and withdrawals, sponsor-pool claims, their tracks, and the upload form.
+// and withdrawals, sponsor-pool claims, their tracks, their public profile and the upload form.
 import { api, explain } from "../api.js";
 import { add, fact, h, main, money, put, stepList } from "../dom.js";
 import { route, state } from "../state.js";
+import { resolveNames } from "../names.js";
 import { payeeList, shareChange, splitLosers } from "../splits.js";
 import { contractTx, encode, eventsOf, send, signIn, waitIndexed } from "../wallet.js";
 import { earningsPanel } from "./earnings.js";
+import { profilePanel } from "./profile-form.js";
 import { isFree } from "./store.js";
 import { acceptProposal } from "./track-split.js";
 import { uploadPanel } from "./upload.js";
@@ -20,7 +22,7 @@ export async function viewStudio() {
   let summary = null, failure = null;
   try { summary = await api(`/api/ledger/artists/${state.account.toLowerCase()}`); } catch (e) { failure = explain(e); }
   add(main, summary ? await proposalsPanel(summary) : null, await earningsPanel(summary, failure), await claimsPanel(),
-    await tracksPanel(), uploadPanel());
+    await tracksPanel(), await profilePanel(), uploadPanel());
 }
 
 // The artist's own tracks, each linking to its page, where its listing and split are edited.
@@ -50,6 +52,7 @@ async function proposalsPanel(summary) {
   const waiting = summary.proposals_to_accept || [];
   if (!waiting.length) return null;
   const me = state.account.toLowerCase();
+  await resolveNames(waiting.flatMap((p) => [...p.current_recipients, ...p.recipients]));
   const panel = h("section", { class: "panel notice", id: "proposals", "aria-labelledby": "proposals-h" },
     h("h2", { id: "proposals-h" }, "Proposals waiting for you"),
     h("p", {},
@@ -97,6 +100,7 @@ async function claimsPanel() {
       + "signed by qualified listeners, earn a share of each epoch's sponsor pools."));
     return panel;
   }
+  await resolveNames(open.flatMap((x) => x.recipients));
   const rows = open.map((x) => {
     const out = h("td", { "aria-live": "polite" });
     const button = h("button", { type: "button", class: "claim", onclick: async () => {
@@ -114,7 +118,7 @@ async function claimsPanel() {
             "Nothing left to claim: someone claimed it first. It is shared out to the split's payees."));
       } catch (e) { steps.fail(explain(e)); button.disabled = false; }
     } }, "Claim");
-    return h("tr", {}, h("td", { class: "num" }, x.epoch), h("td", {}, payeeList(x.recipients, x.shares_ppm || [])),
+    return h("tr", {}, h("td", { class: "num" }, x.epoch), h("td", {}, payeeList(x.recipients, x.shares_ppm)),
       h("td", { class: "num" }, money(x.amount, x.token)), h("td", {}, button), out);
   });
   add(panel, h("div", { class: "table-wrap" }, h("table", { id: "claims" },
