@@ -144,6 +144,16 @@ def test_up_seeds_a_demo_catalog_once_and_stops_cleanly(tmp_path):
         sales = requests.get(f"{api}/api/ledger/sales", params={"limit": 100}, timeout=10).json()["items"]
         assert len(sales) >= 8 and {s["token_symbol"] for s in sales} == {"ETH", "mUSDC"}
         assert len(requests.get(f"{api}/api/ledger/withdrawals", timeout=10).json()["items"]) == 1
+        # Each artist has a profile: a name, a bio, links and an avatar (re-encoded PNG), and
+        # the ledger's sale rows carry the display name.
+        profiles = [requests.get(f"{api}/api/artists/{a}", timeout=10).json() for a in {t["artist"] for t in tracks}]
+        assert {p["name"] for p in profiles} == {"Ada Lovetone", "The Modular Ensemble", "Kyoto Tape Club"}
+        assert all(p["bio"] and p["links"] and p["profile_cid"] and p["avatar_url"] for p in profiles)
+        assert all(link["url"].startswith("https://") for p in profiles for link in p["links"])
+        assert sum(p["supporters"] for p in profiles) >= 3 and any(p["paid"] for p in profiles)
+        avatar = requests.get(api + profiles[0]["avatar_url"], timeout=10)
+        assert avatar.status_code == 200 and avatar.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert {s["artist_name"] for s in sales} <= {p["name"] for p in profiles}
         # The album: three tracks of one artist, cheaper than bought one by one, sold once.
         (album,) = requests.get(f"{api}/api/releases", timeout=10).json()["items"]
         assert (album["title"], album["price"], album["available"]) == ("Modular Works", "9000000", True)

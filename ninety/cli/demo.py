@@ -1,5 +1,5 @@
 """The demo catalog `ninety up` seeds on a dev chain's first run, so a newcomer meets a
-store with music in it.
+store with music in it, and artists with a profile (a bio, links and an avatar).
 
 Everything goes through the product's real paths, as an artist and a fan would: each
 artist signs in with SIWE and uploads through the API (files pinned to the IPFS node,
@@ -37,6 +37,7 @@ from web3 import Web3
 
 from ninety.attest import FREE_DOWNLOAD_TYPES, domain
 from ninety.cli.demo_media import synth_png, synth_wav
+from ninety.cli.demo_profiles import seed_profiles
 from ninety.cli.demo_release import seed_release
 from ninety.contract import ETH, Deployment, load_abi
 from ninety.errors import NinetyError
@@ -201,6 +202,7 @@ class Seeder:
             event = self.market.events.TrackRegistered().process_receipt(receipt)[0]
             tracks[t.title] = int(event["args"]["trackId"])
             self._save()
+        seed_profiles(self, {a.wallet: a.name for a in ARTISTS.values()})
         if not self.state.get("sales"):
             self.say(f"  demo: {len(SALES)} sales by two fans, in ETH and mUSDC")
             for fan in {f for f, _, _ in SALES}:
