@@ -235,7 +235,11 @@ def _avatar(upload: UploadFile, services: Services) -> str:
     if len(raw) > MAX_AVATAR_BYTES:
         raise ApiError(413, f"avatar is larger than {MAX_AVATAR_BYTES // (1024 * 1024)} MiB")
     with tempfile.TemporaryDirectory(prefix="ninety-avatar-") as tmp:
-        image = clean_artwork(raw, services.settings, Path(tmp))
+        try:
+            image = clean_artwork(raw, services.settings, Path(tmp))
+        except ApiError as e:  # the artwork checks' words, about the avatar
+            e.detail = e.detail.replace("artwork", "avatar", 1)
+            raise
     return services.ipfs.add_bytes(image.data)
 
 
