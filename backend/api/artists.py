@@ -206,7 +206,12 @@ def _links(raw: str) -> list[dict[str, str]]:
 def _fields(form: Any) -> tuple[str, str, list[dict[str, str]], UploadFile | None, bool]:
     text = validators.form_text
     name = _plain(text(form, "name", required=True, max_len=MAX_NAME), "name")
-    bio = _plain(text(form, "bio", max_len=MAX_BIO), "bio", newlines=True)
+    # Browsers send a textarea's line breaks as CRLF in a multipart form: one break each,
+    # counted once (up to twice the characters are read before the breaks are normalised).
+    bio = text(form, "bio", max_len=2 * MAX_BIO).replace("\r\n", "\n").replace("\r", "\n")
+    if len(bio) > MAX_BIO:
+        raise ApiError(422, f"bio is longer than {MAX_BIO} characters")
+    bio = _plain(bio, "bio", newlines=True)
     links = _links(text(form, "links", max_len=MAX_LINKS_FIELD))
     remove = text(form, "remove_avatar", max_len=5)
     if remove not in ("", "0", "1"):

@@ -95,7 +95,8 @@ def test_a_profile_names_the_artist_everywhere_and_its_page_shows_the_ledger(sta
 
     # The wallet saves a profile with a phone photo as its avatar.
     photo = jpeg_with_exif()
-    r = put_profile(stack, h, avatar=photo)
+    # Its bio typed in a browser's textarea: line breaks arrive as CRLF and are kept as one.
+    r = put_profile(stack, h, avatar=photo, bio="Songs at sunrise.\r\nRecorded the same morning.")
     assert r.status_code == 200, r.text
     saved = r.json()
     assert saved["name"] == "Ada Lovetone" and saved["bio"] == "Songs at sunrise.\nRecorded the same morning."
@@ -135,6 +136,10 @@ def test_a_profile_names_the_artist_everywhere_and_its_page_shows_the_ledger(sta
     assert r.json()["avatar_url"] == saved["avatar_url"] and r.json()["links"] == [] and r.json()["bio"] == ""
     assert r.json()["updated_at"] > saved["updated_at"] and r.json()["profile_cid"] != saved["profile_cid"]
     assert saved["profile_cid"] not in ipfs.pins()  # the profile it replaced is not kept pinned
+    # 2000 characters once the breaks are counted once: in bounds; one more is not.
+    assert put_profile(stack, h, bio="b\r\n" * 1000).status_code == 200
+    r = put_profile(stack, h, bio="b\r\n" * 1000 + "b")
+    assert r.status_code == 422 and "bio is longer than 2000" in r.json()["detail"]
     r = put_profile(stack, h, remove_avatar="1")
     assert r.status_code == 200 and r.json()["avatar_url"] is None
     assert stack.client.get(f"/api/artists/{artist}/avatar").status_code == 404
