@@ -1,7 +1,7 @@
 """`ninety`: the command line, and the command layer's home. The composition root: the
 only package that wires the shared core (ninety.*) to the indexer and the backend.
 
-- commands/: one module per command group (up; deploy; index and verify; epoch;
+- commands/: one module per command group (up; deploy; index and verify; statement; epoch;
   moderate; token; serve and migrate), registered on `app` below in the order `--help`
   lists them;
 - the jobs they run: supervisor and services (`ninety up`'s children), demo (the first
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import typer
 
-from ninety.cli.commands import deploy, epoch, ledger, moderate, serve, token, up
+from ninety.cli.commands import deploy, epoch, ledger, moderate, serve, statement, token, up
 
 app = typer.Typer(
     help="Ninety: a music marketplace where artists keep at least 90% of every sale.",
@@ -28,6 +28,7 @@ app.command()(up.up)
 app.command()(deploy.deploy)
 app.command()(ledger.index)
 app.command()(ledger.verify)
+app.command()(statement.statement)
 app.add_typer(epoch.app, name="epoch")
 app.add_typer(moderate.app, name="moderate")
 app.add_typer(token.app, name="token")

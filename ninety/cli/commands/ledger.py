@@ -40,6 +40,8 @@ def verify(
                                           "one the chain names (its CID must still match)."),
     receipts: Optional[Path] = typer.Option(None, "--receipts", help="A JSON list of free-download receipts "
                                             "({wallet, track_id, epoch, receipt}) that must be in the report."),
+    statement: Optional[tuple[str, str]] = typer.Option(None, "--statement", metavar="ADDRESS YYYY-MM",
+                                                        help="Check one monthly statement instead of the ledger."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Recompute the ledger from the chain alone (events and the contract's balances) and
@@ -49,8 +51,16 @@ def verify(
     it fetches epoch N's report by the CID the contract recorded, checks its rules against
     the on-chain commitment, recovers every download signature, re-finds every listener's
     qualifying sales and fees on chain, recomputes weights, allocations, the fee, every
-    proof and both roots, and compares them with the chain. Anyone can run it."""
+    proof and both roots, and compares them with the chain. Anyone can run it.
+
+    `ninety verify --statement ADDRESS YYYY-MM` recomputes that monthly statement from the
+    chain's logs and compares it with the database's, line by line."""
     setup_logging(verbose)
+    if statement and statement[0] is not None:
+        from ninety.cli.commands.statement import verify_statement
+
+        verify_statement(*statement)
+        return
     if what is not None:
         if what != "epoch" or epoch is None:
             fail("usage: ninety verify [epoch N]")
