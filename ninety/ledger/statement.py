@@ -25,6 +25,9 @@ from collections import defaultdict, deque
 from typing import Any, Callable, Iterable, Mapping
 
 from ninety.ledger.aggregates import allot
+from ninety.ledger.events import Decoder
+from ninety.ledger.mapping import map_events
+from ninety.ledger.rows import Context
 
 ETH = "0x" + "00" * 20
 MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
@@ -226,10 +229,6 @@ def _finish(token: str, t: dict[str, Any]) -> dict[str, Any]:
 def from_chain(rpc: Any, contract: str, start_block: int, height: int, address: str, month: str) -> dict[str, Any]:
     """The statement recomputed from the contract's logs in [start_block, height] and their
     blocks' timestamps alone (the rows `ninety verify` builds), nothing from a database."""
-    from ninety.ledger.events import Decoder
-    from ninety.ledger.mapping import map_events
-    from ninety.ledger.rows import Context
-
     events = Decoder().decode_all(rpc.get_logs(contract.lower(), start_block, height)) if height >= start_block else []
     unknown: Callable[[Any], Any] = lambda key: (_ for _ in ()).throw(KeyError(key))  # noqa: E731
     ctx = Context(fee_recipient=ETH, split_recipients=unknown, track_artist=unknown)
