@@ -36,7 +36,7 @@ Row = Mapping[str, Any]
 
 def month_bounds(month: str) -> tuple[int, int]:
     """'YYYY-MM' -> [start, end) in unix seconds, UTC. ValueError for anything else."""
-    m = MONTH.match(month)
+    m = MONTH.fullmatch(month)
     if m is None:
         raise ValueError(f"{month!r} is not a month (YYYY-MM)")
     year, mon = int(m.group(1)), int(m.group(2))

@@ -105,7 +105,7 @@ def statement(address: str, month: str, request: Request, services: ServicesDep,
     in the month. Every line names its ledger row (tx_hash, log_index). `format=csv|pdf`
     (or `Accept: text/csv` / `application/pdf`) for a spreadsheet or a printable copy.
     The current month is the ledger so far (`complete` false)."""
-    if len(address) > 42 or not ADDRESS.match(address):
+    if len(address) > 42 or not ADDRESS.fullmatch(address):
         raise ApiError(404, "not an address (0x followed by 40 hex digits)")
     if len(month) > 7:
         raise ApiError(422, "month must be YYYY-MM")

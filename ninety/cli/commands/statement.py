@@ -21,7 +21,7 @@ ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 def _check(address: str, month: str) -> str:
     from ninety.ledger.statement import month_bounds
 
-    if not ADDRESS.match(address):
+    if not ADDRESS.fullmatch(address):
         fail(f"{address!r} is not an address (0x followed by 40 hex digits)")
     try:
         month_bounds(month)
