@@ -40,8 +40,11 @@ def test_statement_command_and_verify_statement(world, tmp_path):  # noqa: F811
     csv_file, pdf_file = tmp_path / "s.csv", tmp_path / "s.pdf"
     assert run(env, "statement", s.collab, s.after, "--format", "csv", "--out", str(csv_file)).returncode == 0
     rows = list(csv.DictReader(io.StringIO(csv_file.read_text())))
-    assert {r["kind"]: r["amount"] for r in rows if r["section"] == "summary"}["closing_owed"] == \
-        api["tokens"][0]["closing_owed"]
+    for t in api["tokens"]:
+        assert {r["kind"]: r["amount"] for r in rows if r["section"] == "summary" and r["token"] == t["token"]} == \
+            {k: t[k] for k in ("opening_owed", "credited_from_sales", "credited_from_pool_claims",
+                               "credited_platform_fees", "credited_unattributed", "credits", "withdrawals",
+                               "closing_owed")}
     assert run(env, "statement", s.collab, s.after, "--format", "pdf", "--out", str(pdf_file)).returncode == 0
     assert pdf_file.read_bytes().startswith(b"%PDF")
     bad = run(env, "statement", s.collab, "2026-13")

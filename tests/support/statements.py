@@ -71,9 +71,12 @@ def build(world, ipfs) -> Scenario:
         ids.append(m.register(cid, split, ETH, price, artist, world.attest(cid, artist, split)))
     cid = pin(ipfs, track_metadata("Solo Song", artist, 42))
     t3 = m.register(cid, solo, ETH, 2 * 10**15, artist, world.attest(cid, artist, solo))
+    usdc = world.usdc.address
+    cid = pin(ipfs, track_metadata("Stable Song", artist, 43))
+    t4 = m.register(cid, split, usdc, 1_234_567, artist, world.attest(cid, artist, split))
     release = register_release(world, pin(ipfs, release_metadata(ids, artist, title="Boundary EP")), split, ids,
                                artist, price=5 * 10**15 + 3)
-    s.listings = {"T1": ids[0], "T2": ids[1], "T3": t3, "R": release}
+    s.listings = {"T1": ids[0], "T2": ids[1], "T3": t3, "R": release, "T4": t4}
     # Before the boundary (the month of the setup): a sale of each split, paid out; a withdrawal.
     m.buy(ids[0], 10**15 + 7, buyer1)
     m.buy(t3, 2 * 10**15, buyer2)
@@ -99,24 +102,30 @@ def build(world, ipfs) -> Scenario:
     m.withdraw(collab, [ETH], collab)
     m.withdraw(artist, [ETH], buyer1)
     m.buy(ids[0], 10**15 + 7, buyer1)  # left in the split: waiting
+    m.buy(t4, 1_234_567, buyer2, token=usdc)  # the stablecoin (6 decimals): a page of its own
+    m.distribute(split, usdc, buyer2)
     return s
 
 
 # ------------------------------------------------------------------ the chain's side
 
 
-def _logs(m, name: str, start: int) -> list[Any]:
+def _all_logs(m, name: str, start: int) -> list[Any]:
     return list(getattr(m.contract.events, name).get_logs(from_block=start))
 
 
-def expected(world, address: str, month: str) -> dict[str, Any]:
-    """What `address`'s ETH statement for `month` must say, from logs alone: opening,
+def expected(world, address: str, month: str, token: str = ETH) -> dict[str, Any]:
+    """What `address`'s statement in `token` for `month` must say, from logs alone: opening,
     credits (distributions by the contract's rounding: floor by share, the remainder to
     the first payee; platform fees), withdrawals, closing; distribution credits in the
     month; the payee's share of each distribution source; the artist's listings' sales."""
     m, w3 = world.market, world.w3
     start_block = world.deploy_block
-    who = address.lower()
+    who, token = address.lower(), token.lower()
+
+    def _logs(m, name: str, start: int) -> list[Any]:  # noqa: F811  (only this token's, where the event has one)
+        return [e for e in _all_logs(m, name, start) if "token" not in e["args"] or e["args"]["token"].lower() == token]
+
     y, mo = (int(x) for x in month.split("-"))
     start = calendar.timegm((y, mo, 1, 0, 0, 0))
     end = calendar.timegm((y + (mo == 12), mo % 12 + 1, 1, 0, 0, 0))
@@ -204,17 +213,17 @@ def sale_nets(world) -> dict[tuple[str, int], tuple[int, int, int]]:
     """(tx, log) of each Sale -> (listing id, net, block time); of each PoolClaimed -> (-epoch-1, amount, time)."""
     m, w3 = world.market, world.w3
     out = {}
-    for e in _logs(m, "Sale", world.deploy_block):
+    for e in _all_logs(m, "Sale", world.deploy_block):
         fee = int(e["args"]["platformFee"]) if "platformFee" in e["args"] else int(e["args"]["fee"])
         out[("0x" + bytes(e["transactionHash"]).hex(), e["logIndex"])] = (
             int(e["args"]["trackId"]), int(e["args"]["amount"]) - fee, w3.eth.get_block(e["blockNumber"])["timestamp"])
-    for e in _logs(m, "PoolClaimed", world.deploy_block):
+    for e in _all_logs(m, "PoolClaimed", world.deploy_block):
         out[("0x" + bytes(e["transactionHash"]).hex(), e["logIndex"])] = (
             -int(e["args"]["epoch"]) - 1, int(e["args"]["amount"]), w3.eth.get_block(e["blockNumber"])["timestamp"])
     return out
 
 
-def in_units(amount: int, decimals: int = 18) -> Decimal:
+def in_units(amount: int, decimals: int) -> Decimal:
     return Decimal(amount).scaleb(-decimals)
 
 
