@@ -48,7 +48,8 @@ export async function viewArtist(address) {
       h("h2", { id: "paid-h" }, "Paid to this artist so far"),
       paid.length ? h("ul", { class: "paid" }, paid.map((x) => h("li", {},
         h("a", { href: audit, class: "price" }, money(x.amount, x.token)))))
-        : h("p", { class: "muted" }, "Nothing yet."),
+        : h("p", { class: "muted" }, "Nothing credited yet: a sale is paid into its track's split, ",
+          "and reaches the artist when the split is shared out (withdrawing does it)."),
       h("p", { class: "muted" },
         `${p.supporters ?? 0} ${p.supporters === 1 ? "supporter" : "supporters"} (wallets that bought from them). `,
         "Every figure comes from the public ledger: ", h("a", { href: audit, id: "audit-link" }, "check it there"), ".")));

@@ -9,7 +9,7 @@ import { needSession } from "../wallet.js";
 
 // The formats a download comes in (GET …/download?format=): the file as the artist uploaded
 // it, or made from it by the server on the first request and kept for the next ones.
-export const FORMATS = [["original", "Original file"], ["flac", "FLAC (lossless)"], ["mp3", "MP3 (V0)"],
+export const FORMATS = [["original", "Original file"], ["flac", "FLAC (lossless)"], ["mp3", "MP3 (320 kbps)"],
   ["ogg", "Ogg Vorbis"], ["aac", "AAC (.m4a)"]];
 
 // A format chooser for one track; `.value` is the chosen format.
@@ -21,15 +21,41 @@ export function formatChooser(t) {
 
 export function downloadLink(t) {
   const format = formatChooser(t);
-  return h("span", { class: "download-choice" }, format, " ", h("button", { type: "button", class: "download",
-    onclick: async () => { if (await needSession()) downloadFile(t, format.value); } },
-  `Download ${t.title || "the track"}`));
+  const button = h("button", { type: "button", class: "download", onclick: async () => {
+    if (!(await needSession())) return;
+    button.disabled = true;
+    try { await downloadFile(t, format.value); } finally { button.disabled = false; }
+  } }, `Download ${t.title || "the track"}`);
+  return h("span", { class: "download-choice" }, format, " ", button);
 }
 
-function downloadFile(t, format = "original") {
-  // Through a link so the browser streams the file to disk; the session cookie gates it.
+async function downloadFile(t, format = "original") {
   const query = format && format !== "original" ? `?format=${encodeURIComponent(format)}` : "";
-  const a = h("a", { href: `/api/tracks/${t.track_id}/download${query}`, download: "" });
+  const href = `/api/tracks/${t.track_id}/download${query}`;
+  if (query) {
+    // Another format is made on its first request: ask for its first byte, which waits for
+    // it to be made, so a refusal or a busy server is said in words (a link would only show
+    // the browser's "download failed"), and the download then streams from the server's copy.
+    toast(`Preparing ${FORMATS.find(([v]) => v === format)?.[1] || format}…`);
+    let r;
+    try {
+      r = await fetch(href, { credentials: "same-origin", headers: { Range: "bytes=0-0" } });
+    } catch {
+      toast("The Ninety server is not reachable. Is it running?");
+      return;
+    }
+    if (!r.ok) {
+      let detail = `HTTP ${r.status}`;
+      try { const body = await r.json(); detail = body.detail || body.title || detail; } catch { /* not JSON */ }
+      toast(r.status === 503 ? "The server is busy making other files: try again in a minute."
+        : `Not downloaded: ${detail}`);
+      return;
+    }
+    await r.body?.cancel();
+    toast(`Downloading ${t.title || "the track"}.`);
+  }
+  // Through a link so the browser streams the file to disk; the session cookie gates it.
+  const a = h("a", { href, download: "" });
   document.body.append(a); a.click(); a.remove();
 }
 
@@ -65,7 +91,7 @@ export function freeDownload(t) {
       }
       if (sign) put(out, await countFreeDownload(t));
       else put(out, h("p", { class: "muted" }, "Not counted: you chose not to sign. Downloading."));
-      downloadFile(t, format.value);
+      await downloadFile(t, format.value);
       notice.hidden = true;
       start.hidden = false;
     } finally {

@@ -78,7 +78,7 @@ export async function viewTrack(id) {
       h("p", { id: "track-artist" }, "By ", h("strong", {}, person(t.artist)), " · ",
         h("a", { href: `#/ledger/artist/${t.artist}` }, "paid so far, in the ledger")),
       h("p", { class: "muted" },
-        [t.genre, t.duration ? `${t.duration.toFixed(1)} s` : null, `${t.sales} sales`].filter(Boolean).join(" · ")),
+        [t.genre, t.duration ? `${t.duration.toFixed(1)} s` : null, `${t.sales} ${t.sales === 1 ? "sale" : "sales"}`].filter(Boolean).join(" · ")),
       h("audio", { controls: true, preload: "none", src: `/api/tracks/${t.track_id}/preview`,
         "aria-label": `Preview of ${title}` }),
       h("p", {}, "Price: ", h("span", { class: "price" }, isFree(t) ? "Free" : money(t.price, t.token))),
