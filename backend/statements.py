@@ -60,17 +60,23 @@ def load(db: Any, address: str, month: str) -> dict[str, Any]:
     tables["pool_settlement"] = fetch("pool_settlement", T["pool_settlement"].c.fee_recipient == who)
     sale = T["sale"]
     seen = {(r["tx_hash"], r["log_index"]) for r in tables["sale"]}
-    # Sales of this month that credit the address some other way (platform fee, or sales of
-    # its own listings paid to splits it is not in): their rows as they are.
-    for r in fetch("sale", sale.c.block_time >= start, (sale.c.fee_recipient == who) | (sale.c.artist == who)):
+    # Only an address that was ever the fee recipient has fee rows to look for: the query
+    # for them scans the sales (no index on fee_recipient), so nobody else pays for it.
+    frc = T["fee_recipient_change"]
+    collects_fees = db.execute(select(frc.c.id).where(frc.c.new_recipient == who).limit(1)).first() is not None
+    # Sales of this month that concern the address some other way (its platform fee, or
+    # sales of its own listings paid to splits it is not in): their rows as they are.
+    concerns = (sale.c.fee_recipient == who) | (sale.c.artist == who) if collects_fees else sale.c.artist == who
+    for r in fetch("sale", sale.c.block_time >= start, concerns):
         if (r["tx_hash"], r["log_index"]) not in seen:
             tables["sale"].append(r)
     # Platform fees before the month only add to the opening balance: one summed row per
     # token (the fee recipient's earlier sales are every sale the marketplace ever made).
     fees: dict[str, int] = defaultdict(int)
-    for token, fee in db.execute(select(sale.c.token, sale.c.platform_fee).where(
-            sale.c.fee_recipient == who, sale.c.block_time < start)):
-        fees[token] += int(fee)
+    if collects_fees:
+        for token, fee in db.execute(select(sale.c.token, sale.c.platform_fee).where(
+                sale.c.fee_recipient == who, sale.c.block_time < start)):
+            fees[token] += int(fee)
     for token, total in fees.items():
         if total:
             tables["sale"].append({"tx_hash": "", "log_index": -1, "block_number": -1, "block_time": start - 1,

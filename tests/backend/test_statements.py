@@ -122,6 +122,10 @@ def test_statements_match_the_chain_across_a_month_boundary(world, ipfs_node):
     # The current month's closing is what the contract owes now.
     assert int(a["closing_owed"]) == stack.world.market.owed(s.collab, ETH)
     assert after["complete"] is False and before["complete"] is True
+    # The same figure as the ledger's artist summary (one crediting rule behind both).
+    summary = stack.client.get(f"/api/ledger/artists/{s.collab}").json()
+    assert {t["token"]: t["owed_in_ledger"] for t in summary["tokens"]} == \
+        {t["token"]: t["closing_owed"] for t in after["tokens"]}
     usdc = stack.world.usdc.address.lower()
     stable = next(t for t in after["tokens"] if t["token"] == usdc)
     assert int(stable["closing_owed"]) == stack.world.market.owed(s.collab, usdc) > 0
