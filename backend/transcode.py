@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -247,7 +248,9 @@ class Transcoder:
     def __init__(self, workers: int, queue: int) -> None:
         self.workers, self.queue = workers, queue
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="transcode")
-        self._lock = threading.Lock()
+        # Reentrant: a job already done when its callback is added runs the callback at once,
+        # in this thread, under the lock.
+        self._lock = threading.RLock()
         self._running: dict[Any, Future[Any]] = {}
 
     def run(self, key: Any, job: Callable[[], Any], wait: float = WAIT_SECONDS) -> tuple[Any, bool]:
@@ -261,7 +264,11 @@ class Transcoder:
                 future = self._pool.submit(job)
                 self._running[key] = future
                 future.add_done_callback(lambda _f: self._forget(key))
-        return future.result(timeout=wait), started
+        try:
+            return future.result(timeout=wait), started
+        except FutureTimeout:
+            # The job goes on (and is cached when done); this request stops waiting for it.
+            raise Busy(RETRY_AFTER) from None
 
     def _forget(self, key: Any) -> None:
         with self._lock:

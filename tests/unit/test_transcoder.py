@@ -1,0 +1,63 @@
+"""The transcoder's bounds without codecs (backend/transcode.py): workers plus queue, one
+job per key, a waiter that stops waiting, an error reaching every waiter."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from backend.transcode import Busy, Transcoder
+
+# A deadlock (a job done before its callback is added, under the lock) must fail, not hang.
+pytestmark = pytest.mark.timeout(20)
+
+
+def _hold(t: Transcoder, key: str, gate: threading.Event, out: list) -> threading.Thread:
+    th = threading.Thread(target=lambda: out.append(t.run(key, lambda: (gate.wait(5), key)[1])))
+    th.start()
+    return th
+
+
+def _until(cond) -> None:
+    for _ in range(500):
+        if cond():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("not reached")
+
+
+def test_beyond_workers_and_queue_is_busy_and_a_joiner_takes_no_place():
+    t, gate, out = Transcoder(workers=1, queue=1), threading.Event(), []
+    first, second = _hold(t, "a", gate, out), _hold(t, "b", gate, out)
+    _until(lambda: t.pending() == 2)
+    with pytest.raises(Busy) as busy:
+        t.run("c", lambda: "c")
+    assert busy.value.retry_after >= 1
+    joiner = _hold(t, "a", gate, out)  # the same file: waits for the running job
+    gate.set()
+    for th in (first, second, joiner):
+        th.join(5)
+    assert sorted(out) == [("a", False), ("a", True), ("b", True)]
+    assert t.pending() == 0 and t.run("c", lambda: "c") == ("c", True)
+
+
+def test_a_waiter_past_its_wait_is_told_busy_and_the_job_goes_on():
+    t, gate, out = Transcoder(workers=1, queue=0), threading.Event(), []
+    th = _hold(t, "a", gate, out)
+    _until(lambda: t.pending() == 1)
+    with pytest.raises(Busy):
+        t.run("a", lambda: "other", wait=0.05)
+    gate.set()
+    th.join(5)
+    assert out == [("a", True)]
+
+
+def test_a_failed_job_fails_every_waiter_and_frees_its_place():
+    t = Transcoder(workers=1, queue=0)
+
+    def boom() -> None:
+        raise ValueError("cannot convert")
+
+    with pytest.raises(ValueError):
+        t.run("a", boom)
+    assert t.pending() == 0
