@@ -105,3 +105,29 @@ def test_differences_name_the_line():
     found = differences(have, want)
     assert any("credits:" in d for d in found)
     assert any(f"lines credit:0x{2:064x}:0:0x{1:064x}:0: amount is" in d for d in found)
+
+
+def test_csv_and_pdf_of_a_hostile_title_and_many_lines(monkeypatch):
+    import csv
+    import io
+
+    from pypdf import PdfReader
+
+    import backend.statements
+    from backend.statements import present, to_csv, to_pdf
+
+    monkeypatch.setattr(backend.statements, "PDF_DETAIL_LINES", 40)  # the cap, small enough to read back fast
+    n = 25  # 25 credit lines and 25 sales of the artist's own listing: 50 detail lines
+    rows = {"sale": [sale(i + 1, NOV + i, 1000, 0, track=7) for i in range(n)],
+            "distribution": [dist(n + 1, NOV + n, 1000 * n)]}
+    statement = compute(A, "2026-11", rows, SPLITS, {7: "track"})
+    statement.update(titles={"7": "=HYPERLINK(\"x\")\u4e16"}, as_of_block=n + 1, complete=True)
+    p = present(statement, lambda token: ("ETH", 18))
+    assert len(p["tokens"][0]["lines"]) == n and p["tokens"][0]["credits"] == str(1000 * n - 2 * (1000 * n * 333_333 // 10**6))
+    parsed = list(csv.DictReader(io.StringIO(to_csv(p))))
+    titles = {r["title"] for r in parsed if r["title"]}
+    assert titles == {"'=HYPERLINK(\"x\")\u4e16"}  # a spreadsheet shows it, does not run it
+    pdf = PdfReader(io.BytesIO(to_pdf(p)))
+    text = "\n".join(page.extract_text() for page in pdf.pages)
+    assert "... 10 more lines: ask for this statement as CSV or JSON" in text
+    assert f"Credits: {p['tokens'][0]['credits_units']} ETH = {p['tokens'][0]['credits']} base units" in text
