@@ -193,3 +193,9 @@ def test_statements_match_the_chain_across_a_month_boundary(world, ipfs_node):
     r = get(stack, s.collab, s.after)
     assert stack.client.get(f"/api/ledger/artists/{s.collab}/statements/{s.after}",
                             headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+    # Past 60 statements a minute from one client: 429 with Retry-After, as problem+json.
+    codes = [stack.client.get(f"/api/ledger/artists/{s.collab}/statements/{s.after}").status_code for _ in range(61)]
+    assert codes[-1] == 429 and set(codes) == {200, 429}
+    r = stack.client.get(f"/api/ledger/artists/{s.collab}/statements/{s.after}", params={"format": "pdf"})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    assert r.headers["content-type"].startswith("application/problem+json")
