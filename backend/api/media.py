@@ -1,6 +1,8 @@
 """The tracks' files: public previews and artwork streamed from IPFS, and the full
 original for a wallet that bought the track or a release holding it (or any signed-in
-wallet for a free one), decrypted as it streams. Only files this server made and pinned itself are served."""
+wallet for a free one), decrypted as it streams, or converted to FLAC, MP3, Ogg Vorbis or
+AAC (backend/transcode.py: made once, cached encrypted the same way). Only files this
+server made and pinned itself are served."""
 from __future__ import annotations
 
 import re
