@@ -79,9 +79,10 @@ async function start() {
   window.addEventListener("hashchange", route);
   await refreshStatus();
   setInterval(refreshStatus, 5000);
-  // Reconnect silently if the wallet already authorised this site.
+  // Reconnect silently if the wallet already authorised this site (unless the person already
+  // connected by hand while the app started: connecting again would only redraw their page).
   const provider = pickProvider();
-  if (provider) {
+  if (provider && !state.account) {
     try {
       const accounts = await provider.request({ method: "eth_accounts" });
       if (accounts.length) await connect();

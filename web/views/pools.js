@@ -66,14 +66,17 @@ export async function viewPools() {
     h("h2", {}, "Other epochs"),
     others.length ? others.map((e) => epochPanel(pools, e))
       : h("p", { class: "muted" }, "No other epoch has money or a report yet."));
-  // Each published epoch's allocations, and whether they were claimed.
+  // Each published epoch's allocations, and whether they were claimed; their payees' names
+  // in one batch.
+  const published = [];
   for (const e of pools.epochs) {
     if (!e.published) continue;
     const a = await api(`/api/pools/${e.epoch}/allocations`).catch(() => null);
-    const panel = document.getElementById(`epoch-${e.epoch}`);
-    if (!a || !a.allocations.length || !panel) continue;
-    await resolveNames(a.allocations.flatMap((x) => x.recipients));
-    panel.append(h("h3", {}, "Allocations"), allocationsTable(a.allocations));
+    if (a && a.allocations.length) published.push([e.epoch, a.allocations]);
+  }
+  await resolveNames(published.flatMap(([, list]) => list.flatMap((x) => x.recipients)));
+  for (const [epoch, list] of published) {
+    document.getElementById(`epoch-${epoch}`)?.append(h("h3", {}, "Allocations"), allocationsTable(list));
   }
   await checkReceipts(pools);
 }
