@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable
 
 from fastapi import FastAPI
-from sqlalchemy import Engine, and_, delete, exists, func, select, text
+from sqlalchemy import Engine, and_, delete, exists, func, literal, or_, select, text
 from sqlmodel import Session, SQLModel
 
 import ninety.models  # noqa: F401  (registers the ledger's `track` and `checkpoint` tables)
 from backend.errors import ApiError
-from backend.models import ReleaseUpload, Upload  # noqa: F401  (registers the tables read through T below)
+from backend.models import ArtistProfile, ReleaseUpload, Transcode, Upload  # noqa: F401  (registers the tables read through T below)
 from backend.services import Services
 from ninety.errors import IpfsError
 
@@ -161,20 +161,50 @@ def ledger_covers_until(engine: Engine, rpc: Any, contract: str) -> float:
     return max(stamped, time.time()) if cp >= head else stamped
 
 
+# Every column of this server's tables that holds a CID it pinned. A CID is content, so
+# two rows of any of these may hold the same one (an avatar downloaded and uploaded again
+# as a track's artwork re-encodes to the very same file): a pin may go only when none does.
+_PINNED_COLUMNS = {
+    "upload": ("metadata_cid", "audio_cid", "preview_cid", "artwork_cid"),
+    "release_upload": ("metadata_cid", "artwork_cid"),
+    "artist_profile": ("avatar_cid", "profile_cid"),
+    "transcode": ("cid",),  # encrypted with a key of its own: listed so that this stays the one rule
+}
+
+
+def referenced(conn: Any, cid: str) -> bool:
+    """Whether any row of this server's tables refers to `cid` (see _PINNED_COLUMNS)."""
+    for table, columns in _PINNED_COLUMNS.items():
+        t = T[table]
+        where = [t.c[c] == cid for c in columns]
+        if conn.execute(select(literal(1)).select_from(t).where(or_(*where)).limit(1)).first() is not None:
+            return True
+    return False
+
+
+def lock_cid(db: Session | Any, cid: str) -> None:
+    """Serialise "is `cid` still referenced? then unpin it" against a transaction that
+    stores a row referring to `cid`, until `db` commits or rolls back (as lock_wallet:
+    an advisory lock on PostgreSQL, the write lock on SQLite). A writer that takes it
+    before committing and pins `cid` again after (idempotent) cannot lose its pin to an
+    unpin that checked before its commit."""
+    dialect = (db.get_bind() if isinstance(db, Session) else db).dialect.name
+    if dialect == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0xC1D0_0000_0000 + zlib.crc32(cid.encode())})
+    else:
+        db.execute(delete(T["upload"]).where(T["upload"].c.id == -1))
+
+
 def unpin_unreferenced(engine: Engine, ipfs: Any, cids: Iterable[str]) -> list[str]:
-    """Unpin those of `cids` that no upload row (of a track or a release) references;
-    returns the ones unpinned. A release's artwork may be the very file of a track's."""
-    upload, release = T["upload"], T["release_upload"]
+    """Unpin those of `cids` that no row refers to (an upload of a track or a release, an
+    artist profile's avatar or JSON, a cached transcode); returns the ones unpinned. The
+    check and the unpin hold `lock_cid`."""
     done = []
     for cid in dict.fromkeys(c for c in cids if c):
-        with engine.connect() as conn:
-            used = conn.execute(select(upload.c.id).where(
-                (upload.c.metadata_cid == cid) | (upload.c.audio_cid == cid)
-                | (upload.c.preview_cid == cid) | (upload.c.artwork_cid == cid)).limit(1)).first()
-            used = used or conn.execute(select(release.c.id).where(
-                (release.c.metadata_cid == cid) | (release.c.artwork_cid == cid)).limit(1)).first()
-        if used is None and ipfs.unpin(cid):
-            done.append(cid)
+        with engine.begin() as conn:
+            lock_cid(conn, cid)
+            if not referenced(conn, cid) and ipfs.unpin(cid):
+                done.append(cid)
     return done
 
 

@@ -9,6 +9,7 @@ the wallet itself, signed in, can change it."""
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 import unicodedata
@@ -32,9 +33,11 @@ from backend.errors import ApiError
 from backend.ipfs_files import serve_cid
 from backend.models import ArtistProfile
 from backend.names import names_for
-from backend.quotas import lock_wallet, unpin_unreferenced
+from backend.quotas import lock_cid, lock_wallet, unpin_unreferenced
 from backend.services import Services
+from ninety.errors import IpfsError
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/artists", tags=["artists"])
 names_router = APIRouter(prefix="/api/names", tags=["artists"])
 T = SQLModel.metadata.tables
@@ -256,6 +259,7 @@ def _save(form: Any, services: Services, wallet: str) -> ArtistOut:
     name, bio, links, avatar, remove = _fields(form)
     new_avatar = _avatar(avatar, services) if avatar is not None else None
     replaced: list[str] = []
+    profile_cid: str | None = None
     try:
         with Session(services.engine) as db:
             lock_wallet(db, wallet)  # one edit at a time per wallet: the later one wins
@@ -265,6 +269,7 @@ def _save(form: Any, services: Services, wallet: str) -> ArtistOut:
             doc = {"version": 1, "address": wallet, "name": name, "bio": bio, "links": links, "avatar": avatar_cid,
                    "updated_at": now}
             profile_cid = ipfs.add_bytes(json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False).encode())
+            kept = sorted(c for c in (avatar_cid, profile_cid) if c)
             if old is None:
                 db.add(ArtistProfile(address=wallet, name=name, bio=bio, links_json=json.dumps(links),
                                      avatar_cid=avatar_cid, profile_cid=profile_cid, updated_at=now))
@@ -273,10 +278,21 @@ def _save(form: Any, services: Services, wallet: str) -> ArtistOut:
                 old.name, old.bio, old.links_json = name, bio, json.dumps(links)
                 old.avatar_cid, old.profile_cid, old.updated_at = avatar_cid, profile_cid, now
                 db.add(old)
+            # Another wallet's edit or an expired upload may be unpinning the same picture
+            # (a CID is content): it checks for references under this lock, so it sees this
+            # row, or it unpinned before this commit and the pins below restore it.
+            for cid in kept:
+                lock_cid(db, cid)
             db.commit()
+        for cid in kept:
+            ipfs.pin(cid)
     except BaseException:
-        if new_avatar:
-            _unpin_unused(services, [new_avatar])
+        # Nothing refers to what was pinned for this edit unless the row was saved: a
+        # failed commit (database locked, connection lost) must not leave pins behind.
+        try:
+            _unpin_unused(services, [c for c in (new_avatar, profile_cid) if c])
+        except IpfsError as e:  # the node is away: say which pins are left, keep the first error
+            log.warning("profile of %s not saved; pins left behind (%s): %s %s", wallet, e, new_avatar, profile_cid)
         raise
     _unpin_unused(services, replaced)
     with Session(services.engine) as db:
@@ -284,14 +300,11 @@ def _save(form: Any, services: Services, wallet: str) -> ArtistOut:
 
 
 def _unpin_unused(services: Services, cids: list[str]) -> None:
-    """Unpin those of `cids` no profile and no upload refers to (two wallets may have
-    saved the same picture: the same CID)."""
-    profile = ArtistProfile.__table__  # type: ignore[attr-defined]
-    with services.engine.connect() as conn:
-        unused = [c for c in cids if conn.execute(select(profile.c.address).where(
-            (profile.c.avatar_cid == c) | (profile.c.profile_cid == c)).limit(1)).first() is None]
-    if unused and services.ipfs is not None:
-        unpin_unreferenced(services.engine, services.ipfs, unused)
+    """Unpin those of `cids` nothing refers to: no profile (two wallets may have saved the
+    same picture: the same CID), no upload, no release (quotas.unpin_unreferenced knows
+    every table holding a pinned CID)."""
+    if cids and services.ipfs is not None:
+        unpin_unreferenced(services.engine, services.ipfs, cids)
 
 
 @names_router.get("", response_model=NamesOut)

@@ -46,8 +46,6 @@ def short(address: str) -> str:
     return f"{a[:6]}…{a[-4:]}"
 
 
-@pytest.mark.xfail(strict=True, reason="quotas.unpin_unreferenced ignores artist_profile: an expired upload whose "
-                                       "artwork has the avatar's CID unpins the avatar")
 def test_an_expired_upload_does_not_unpin_another_wallets_avatar(live_api, ipfs_node):
     api = live_api(NINETY_UPLOAD_TTL="8")
     api.start_indexer()
