@@ -1,9 +1,11 @@
 """What an address is called, the one rule every route names addresses by: its artist
 profile's name (PUT /api/artists/me/profile) if it has one, else the artist name in the
-metadata of its newest genuine listing, else None (the web app then shows a short
-address). A listing's metadata is whatever its registrant pinned, so only genuine ones
-(checked, uploaded by that wallet) may name it; a copy listed by another wallet never
-names anybody."""
+metadata of its newest genuine listing not taken down, else None (the web app then
+shows a short address). A listing's metadata is whatever its registrant pinned, so only
+genuine ones (checked, uploaded by that wallet) may name it; a copy listed by another
+wallet never names anybody, and nor does a listing the owner took down (`ninety moderate
+block`): an impersonating artist name is a reason to take one down, and it must then stop
+naming the wallet on every page, as fans.py already hides the listing's title."""
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -30,7 +32,8 @@ def names_for(db: Any, addresses: Iterable[str]) -> dict[str, str | None]:
     if rest:
         track = T["track"]
         newest = (select(func.max(track.c.track_id))
-                  .where(track.c.artist.in_(rest), track.c.genuine.is_(True), track.c.artist_name.is_not(None),
+                  .where(track.c.artist.in_(rest), track.c.genuine.is_(True), track.c.blocked.is_(False),
+                         track.c.artist_name.is_not(None),
                          track.c.artist_name != "")
                   .group_by(track.c.artist))
         for address, name in db.execute(select(track.c.artist, track.c.artist_name)

@@ -100,7 +100,6 @@ def test_a_name_mixing_scripts_is_refused(api):
     assert r.status_code == 422, r.text[:200]
 
 
-@pytest.mark.xfail(strict=True, reason="names_for reads a taken-down (blocked) listing's artist name")
 def test_a_taken_down_listing_no_longer_names_its_wallet(api, world, tmp_path):
     # Mallory lists a track as someone she is not; the owner takes it down for that.
     tid, _ = list_upload(api, world, MALLORY, music_bytes(23, 40), title="Totally Official",
