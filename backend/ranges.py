@@ -5,14 +5,16 @@ import re
 
 from backend.errors import ApiError
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits only, and at most 19 (a byte offset fits; int() of thousands of digits
+# raises rather than answering 200 for the whole file).
+_RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """(start, end) inclusive, or None for the whole file; 416 if unsatisfiable."""
     if not header:
         return None
-    m = _RANGE.match(header.strip())
+    m = _RANGE.fullmatch(header.strip())
     if not m or (not m.group(1) and not m.group(2)):
         return None  # multiple or malformed ranges: serve the whole file, as RFC 9110 allows
     if not m.group(1):  # suffix: the last N bytes

@@ -22,7 +22,11 @@ def test_a_single_range_gives_inclusive_start_and_end(header, expected):
     assert parse_range(header, 1000) == expected
 
 
-@pytest.mark.parametrize("header", [None, "", "bytes=-", "bytes=0-1,5-6", "items=0-5", "bytes=a-b", "bytes 0-5"])
+@pytest.mark.parametrize("header", [None, "", "bytes=-", "bytes=0-1,5-6", "items=0-5", "bytes=a-b", "bytes 0-5",
+                                    # digits other than ASCII ones, which int() would read
+                                    "bytes=\u0661-\u0669",
+                                    # more digits than any offset, which int() refuses to read
+                                    "bytes=" + "9" * 5000 + "-", "bytes=-" + "1" * 5000])
 def test_no_multiple_or_malformed_ranges_mean_the_whole_file(header):
     assert parse_range(header, 1000) is None
 
