@@ -42,7 +42,7 @@ def split_pairs(pairs: Any, contract: str) -> tuple[list[str], list[int]]:
     if not 1 <= len(parsed) <= 100:
         raise ApiError(422, "a split has 1 to 100 recipients")
     for address, share in parsed:
-        if not validators.ADDRESS.match(address):
+        if not validators.ADDRESS.fullmatch(address):
             raise ApiError(422, f"split recipient {address!r} is not an address")
         if int(address, 16) == 0 or address.lower() == contract.lower():
             # createSplit refuses them: funds owed to either could never be withdrawn.
@@ -122,7 +122,7 @@ def release_token(members: list[release_splits.Member], token: str | None) -> st
     """The token a release will be priced in: the one asked for, else its tracks' common
     token, else ETH (the fair-share rule compares the tracks priced in it with its price)."""
     if token is not None:
-        if not validators.ADDRESS.match(token):
+        if not validators.ADDRESS.fullmatch(token):
             raise ApiError(422, f"token {token[:50]!r} is not an address (0x0… for ETH)")
         return token.lower()
     return release_splits.common_token(members) or ETH

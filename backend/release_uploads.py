@@ -68,7 +68,7 @@ def parse_track_ids(raw: str) -> list[int]:
         raise ApiError(422, f"a release holds 1 to {MAX_RELEASE_TRACKS} tracks, not {len(parts)}")
     ids = []
     for p in parts:
-        if not _ID.match(p) or not 1 <= int(p) <= MAX_DB_INT:
+        if not _ID.fullmatch(p) or not 1 <= int(p) <= MAX_DB_INT:
             raise ApiError(422, f"track id {p[:30]!r} is not a track id (a whole number from 1)")
         ids.append(int(p))
     seen: set[int] = set()

@@ -9,6 +9,10 @@ from starlette.datastructures import UploadFile
 
 from backend.errors import ApiError
 
+# Match these with .fullmatch, never .match: in Python's re, `$` also matches before a
+# final newline, so .match let "0x…\n" through as an address. The `^…$` text stays
+# because pools.py hands ADDRESS.pattern to pydantic, whose (Rust) regex engine reads `$`
+# as the end of the text and has no `\Z`.
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
@@ -17,14 +21,14 @@ def address(value: str | None, name: str) -> str | None:
     """`value` lower-cased when it is an address, None when absent; 422 otherwise."""
     if value is None:
         return None
-    if not ADDRESS.match(value):
+    if not ADDRESS.fullmatch(value):
         raise ApiError(422, f"{name} {value!r} is not an address (0x followed by 40 hex digits)")
     return value.lower()
 
 
 def tx_hash(value: str) -> str:
     """`value` lower-cased when it is a transaction hash; 422 otherwise."""
-    if not TX_HASH.match(value):
+    if not TX_HASH.fullmatch(value):
         raise ApiError(422, f"{value!r} is not a transaction hash (0x followed by 64 hex digits)")
     return value.lower()
 

@@ -89,7 +89,7 @@ class NamesOut(BaseModel):
 
 def _path_address(value: str) -> str:
     """An address in a path: lower-cased; anything else names no artist (404)."""
-    if not validators.ADDRESS.match(value):
+    if not validators.ADDRESS.fullmatch(value):
         raise ApiError(404, f"{value[:60]!r} is not an address (0x followed by 40 hex digits)")
     return value.lower()
 

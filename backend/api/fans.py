@@ -47,7 +47,7 @@ def fan(address: str, db: DbDep, limit: int = Query(50, ge=1, le=100),
         cursor: str | None = Query(None, max_length=CURSOR_MAX)) -> FanPage:
     """Purchases by `address` (as buyer), newest first, paged by `next_cursor` (keyset on
     the chain position, like GET /api/ledger/sales). 404 for a malformed address."""
-    if not validators.ADDRESS.match(address):
+    if not validators.ADDRESS.fullmatch(address):
         raise ApiError(404, f"{address[:60]!r} is not an address (0x followed by 40 hex digits)")
     who = address.lower()
     sale, track = T["sale"], T["track"]

@@ -106,7 +106,7 @@ def _uncursor(raw: str, sort: str) -> dict[str, Any]:
         data = pagination.decode(raw)
         if not isinstance(data, dict) or data.get("sort") != sort or not pagination.whole(data.get("id")):
             raise ValueError
-        if sort == "price" and not (isinstance(data.get("p"), str) and PRICE_SORT.match(data["p"])):
+        if sort == "price" and not (isinstance(data.get("p"), str) and PRICE_SORT.fullmatch(data["p"])):
             raise ValueError
         if sort == "sales" and not pagination.whole(data.get("s")):
             raise ValueError

@@ -140,7 +140,7 @@ def _listing(form: Any, wallet: str, contract: str) -> Listing:
     description = text(form, "description", max_len=5000)
     license_ = text(form, "license", max_len=200) or "All rights reserved"
     token = text(form, "token", max_len=42) or ETH
-    if not validators.ADDRESS.match(token):
+    if not validators.ADDRESS.fullmatch(token):
         raise ApiError(422, f"token {token!r} is not an address (0x0000000000000000000000000000000000000000 for ETH)")
     try:
         price = int(text(form, "price", max_len=78) or "0")

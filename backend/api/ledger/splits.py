@@ -33,7 +33,7 @@ class SplitOut(BaseModel):
 def get_split(split_id: str, db: DbDep) -> SplitOut:
     """A split's recipients and shares, as its SplitCreated event logged them (the
     contract keeps only their hash: distribute() and proposeSplit() take them as input)."""
-    if not SPLIT_ID.match(split_id):
+    if not SPLIT_ID.fullmatch(split_id):
         raise ApiError(422, f"{split_id!r} is not a split id (0x followed by 64 hex digits)")
     split_id = split_id.lower()
     row = db.execute(select(T["split"]).where(T["split"].c.split_id == split_id)).mappings().first()
