@@ -8,13 +8,16 @@ checked in tests/backend/test_statements.py)."""
 from __future__ import annotations
 
 import calendar
+import gc
 import time
+import tracemalloc
 
 import pytest
 from sqlmodel import SQLModel
 
 import ninety.models.chain  # noqa: F401  (the ledger tables)
-from backend.statements import load
+from backend.api.ledger.statements import _Cache
+from backend.statements import load, present
 from ninety.db import ensure_schema, make_engine
 from ninety.ledger.statement import compute
 
@@ -77,3 +80,57 @@ def test_fee_recipient_who_is_also_a_payee_gets_its_earlier_fees_once(ledger):
     assert want["opening_owed"] == 100
     assert have["opening_owed"] == want["opening_owed"]
     assert have["closing_owed"] == want["closing_owed"]
+
+
+def _busy_payee(engine, n: int) -> None:
+    """FEE's split sold `n` times in October, each sale distributed at once (one credit line
+    per sale for each payee): an ordinary busy artist, nothing a wallet cannot pay for."""
+    step = (NOV - OCT) // (n + 1)
+    sales = [{**_sale(10 + 2 * i, OCT + i * step, 10**15, 5 * 10**13, track=1 + i % 20)} for i in range(n)]
+    dists = [{**_ref(11 + 2 * i, OCT + i * step + 1), "split_id": SPLIT, "token": ETH, "amount": 95 * 10**13}
+             for i in range(n)]
+    _world(engine, sales, dists)
+
+
+@pytest.mark.xfail(strict=True, reason="a statement re-reads and re-traces every sale and distribution of the "
+                   "address's splits since the beginning (opening owed is recomputed from all history), so a "
+                   "month with nothing in it costs as much as the whole history: 20,000 earlier sales cost "
+                   "~2.5 s of CPU per request (measured), and 60/min/client allows ~150 CPU-s a minute per client "
+                   "(the cache is keyed by the checkpoint block, so every new block misses)")
+def test_an_empty_month_does_not_cost_the_whole_history(ledger):
+    _busy_payee(ledger, 4000)
+    with ledger.connect() as db:
+        load(db, B, "2026-12")  # warm up (imports, the statement cache of SQLite)
+        began = time.perf_counter()
+        statement = load(db, B, "2026-12")
+        took = time.perf_counter() - began
+    assert _eth(statement)["lines"] == [] and _eth(statement)["opening_owed"] > 0
+    # December has no row of B's: the opening balance is one figure per token the ledger
+    # already keeps (account_balance at a block); 4,000 earlier sales take ~0.5 s today.
+    assert took < 0.15, f"an empty month took {took:.2f} s over 4,000 earlier sales"
+
+
+@pytest.mark.xfail(strict=True, reason="the route's statement cache bounds entries (64), not bytes: a presented "
+                   "statement holds ~1.1 KiB per line in memory (a month of 20,000 sales seen as artist, payee and fee recipient: ~65 MiB), so 64 of them "
+                   "(any client asking for busy addresses' past months, or the same one after each new block) "
+                   "hold gigabytes")
+def test_the_statement_cache_is_bounded_in_bytes(ledger):
+    _busy_payee(ledger, 1500)
+    cache = _Cache()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        with ledger.connect() as db:
+            # 16 keys (addresses x months x checkpoints), far below the 64 entries: each a
+            # statement the route built and keeps, as after 16 requests
+            for n in range(16):
+                body = present({**load(db, FEE, "2026-10"), "as_of_block": n, "complete": True},
+                               lambda _: ("ETH", 18))
+                cache.put(("contract", f"0x{n:064x}", FEE, "2026-10"), body)
+        del body
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    # 4,500 lines each (1,500 sales: as artist, payee and fee recipient)
+    assert held < 32 * 2**20, f"16 cached statements hold {held / 2**20:.0f} MiB"
