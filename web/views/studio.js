@@ -1,5 +1,5 @@
 // The studio, for artists and payees: split changes waiting for their consent, earnings
-// and withdrawals, sponsor-pool claims, their tracks, their public profile and the upload form.
+// and withdrawals, monthly statements, sponsor-pool claims, their tracks, their public profile and the upload form.
 import { api, explain } from "../api.js";
 import { add, fact, h, main, money, put, stepList } from "../dom.js";
 import { route, state } from "../state.js";
@@ -8,6 +8,7 @@ import { payeeList, shareChange, splitLosers } from "../splits.js";
 import { contractTx, encode, eventsOf, send, signIn, waitIndexed } from "../wallet.js";
 import { earningsPanel } from "./earnings.js";
 import { profilePanel } from "./profile-form.js";
+import { statementsPanel } from "./statements.js";
 import { isFree } from "./store.js";
 import { acceptProposal } from "./track-split.js";
 import { uploadPanel } from "./upload.js";
@@ -21,7 +22,7 @@ export async function viewStudio() {
   }
   let summary = null, failure = null;
   try { summary = await api(`/api/ledger/artists/${state.account.toLowerCase()}`); } catch (e) { failure = explain(e); }
-  add(main, summary ? await proposalsPanel(summary) : null, await earningsPanel(summary, failure), await claimsPanel(),
+  add(main, summary ? await proposalsPanel(summary) : null, await earningsPanel(summary, failure), await statementsPanel(), await claimsPanel(),
     await tracksPanel(), await profilePanel(), uploadPanel());
 }
 
