@@ -118,7 +118,8 @@ def test_an_empty_month_does_not_cost_the_whole_history(ledger):
 
 
 @pytest.mark.xfail(strict=True, reason="the route's statement cache bounds entries (64), not bytes: a presented "
-                   "statement holds ~1.1 KiB per line in memory (a month of 20,000 sales seen as artist, payee and fee recipient: ~65 MiB), so 64 of them "
+                   "statement holds ~1.1 KiB per line in memory (a month of 20,000 sales seen as artist, payee "
+                   "and fee recipient: ~65 MiB), so 64 of them "
                    "(any client asking for busy addresses' past months, or the same one after each new block) "
                    "hold gigabytes")
 def test_the_statement_cache_is_bounded_in_bytes(ledger):
