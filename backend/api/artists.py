@@ -32,7 +32,7 @@ from backend.deps import DbDep, ServicesDep, WalletDep
 from backend.errors import ApiError
 from backend.ipfs_files import serve_cid
 from backend.models import ArtistProfile
-from backend.names import names_for
+from backend.names import name_problem, names_for, normal_name, visible_problem
 from backend.quotas import lock_cid, lock_wallet, unpin_unreferenced
 from backend.services import Services
 from ninety.errors import IpfsError
@@ -166,13 +166,32 @@ def _plain(value: str, name: str, *, newlines: bool = False) -> str:
     return value
 
 
+def _name(raw: str) -> str:
+    """A display name as it is saved and shown: NFKC (fullwidth and mathematical letters
+    are plain ones), single spaces, and what names.name_problem allows: it stands in for
+    an address on every page, so it must show something, not look like an address (the
+    web app's stand-in for an address without a name is one) and not mix look-alike
+    scripts (a Cyrillic 'о' in another artist's name)."""
+    name = normal_name(_plain(raw, "name"))
+    if not 1 <= len(name) <= MAX_NAME:
+        raise ApiError(422, f"name must be 1 to {MAX_NAME} characters (after Unicode normalisation)")
+    _plain(name, "name")  # NFKC may make characters of others
+    problem = name_problem(name)
+    if problem:
+        raise ApiError(422, f"name {problem}")
+    return name
+
+
 def _link(item: Any, i: int) -> dict[str, str]:
     if not isinstance(item, dict) or set(item) != {"label", "url"} or not all(isinstance(v, str) for v in item.values()):
         raise ApiError(422, f"links[{i}] must be an object with exactly a text label and a text url")
-    label, url = item["label"].strip(), item["url"].strip()
+    label, url = normal_name(_plain(item["label"], f"links[{i}].label")), item["url"].strip()
     if not 1 <= len(label) <= MAX_LINK_LABEL:
         raise ApiError(422, f"links[{i}].label must be 1 to {MAX_LINK_LABEL} characters")
     _plain(label, f"links[{i}].label")
+    problem = visible_problem(label)
+    if problem:
+        raise ApiError(422, f"links[{i}].label {problem}")
     if len(url) > MAX_LINK_URL:
         raise ApiError(422, f"links[{i}].url is longer than {MAX_LINK_URL} characters")
     if any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in url):
@@ -208,7 +227,7 @@ def _links(raw: str) -> list[dict[str, str]]:
 
 def _fields(form: Any) -> tuple[str, str, list[dict[str, str]], UploadFile | None, bool]:
     text = validators.form_text
-    name = _plain(text(form, "name", required=True, max_len=MAX_NAME), "name")
+    name = _name(text(form, "name", required=True, max_len=MAX_NAME))
     # Browsers send a textarea's line breaks as CRLF in a multipart form: one break each,
     # counted once (up to twice the characters are read before the breaks are normalised).
     bio = text(form, "bio", max_len=2 * MAX_BIO).replace("\r\n", "\n").replace("\r", "\n")

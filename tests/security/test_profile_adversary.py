@@ -70,7 +70,6 @@ def test_an_expired_upload_does_not_unpin_another_wallets_avatar(live_api, ipfs_
     assert avatar_cid in ipfs.pins(), "the victim's avatar was unpinned by Mallory's expired upload"
 
 
-@pytest.mark.xfail(strict=True, reason="a profile name may be an address or the web app's short form of one")
 def test_a_name_cannot_pass_for_another_wallets_address(api):
     h = api.login(MALLORY)
     victim = wallet(VICTIM)
@@ -83,7 +82,6 @@ def test_a_name_cannot_pass_for_another_wallets_address(api):
     assert names[wallet(MALLORY).lower()] is None
 
 
-@pytest.mark.xfail(strict=True, reason="names that render as nothing (Hangul filler, Braille blank) are saved")
 def test_a_name_must_show_something(api):
     h = api.login(MALLORY)
     for name in ("\u3164", "\u2800", "\u115f\u1160", "\u3164\u3164 \u2800"):
@@ -91,8 +89,6 @@ def test_a_name_must_show_something(api):
         assert r.status_code == 422, (ascii(name), r.status_code, r.text[:200])
 
 
-@pytest.mark.xfail(strict=True, reason="a name mixing Latin and Cyrillic letters (a homoglyph of another artist's "
-                                       "name) is saved")
 def test_a_name_mixing_scripts_is_refused(api):
     assert put(api, api.login(VICTIM), name="Ada Lovetone").status_code == 200
     # 'о' is CYRILLIC SMALL LETTER O: the same glyph as Latin 'o' in every common font.
