@@ -72,11 +72,15 @@ def load(db: Any, address: str, month: str) -> dict[str, Any]:
             tables["sale"].append(r)
     # Platform fees before the month only add to the opening balance: one summed row per
     # token (the fee recipient's earlier sales are every sale the marketplace ever made).
+    # The sales of its own splits are loaded above already, and compute credits their fees:
+    # they are left out here, or those fees would count twice.
     fees: dict[str, int] = defaultdict(int)
     if collects_fees:
-        for token, fee in db.execute(select(sale.c.token, sale.c.platform_fee).where(
+        mine_set = set(mine)
+        for token, fee, split_id in db.execute(select(sale.c.token, sale.c.platform_fee, sale.c.split_id).where(
                 sale.c.fee_recipient == who, sale.c.block_time < start)):
-            fees[token] += int(fee)
+            if split_id not in mine_set:
+                fees[token] += int(fee)
     for token, total in fees.items():
         if total:
             tables["sale"].append({"tx_hash": "", "log_index": -1, "block_number": -1, "block_time": start - 1,

@@ -72,10 +72,6 @@ def _eth(statement: dict) -> dict:
     return next(t for t in statement["tokens"] if t["token"] == ETH)
 
 
-@pytest.mark.xfail(strict=True, reason="backend.statements.load adds the fee recipient's platform fees from "
-                   "before the month twice when those sales were paid into a split it is a payee of: once from "
-                   "the split's own sale rows, once more in the summed 'earlier fees' row (its query does not "
-                   "skip the rows already loaded), so opening and closing owed exceed the contract's owed()")
 def test_fee_recipient_who_is_also_a_payee_gets_its_earlier_fees_once(ledger):
     # October: one sale of 1000 wei, fee 100 to FEE, net 900 into the split FEE is half of.
     sales = [_sale(10, OCT + 3600, 1000, 100)]
