@@ -1,0 +1,182 @@
+"""Adversary review of downloads in other formats (issue 20, backend/transcode.py and the
+`format` parameter of GET /api/tracks/{id}/download), on the live server (`ninety serve`
+over Anvil, IPFS and an indexed ledger). Each test is a finding that holds today, marked
+xfail(strict=True): when the flaw is fixed the test passes and the marker must go.
+Findings, severities and suggested fixes: /tmp/h20/ADVERSARY-formats.md.
+
+- Requests joining a conversion already running take no place in the queue, and each
+  holds one of the API's worker threads (anyio's 40) for up to 600 s: one purchase (or
+  none, for a free track) and ~40 requests stall every synchronous route of the API.
+- There is no per-wallet (or per-client) cap on conversions: one wallet fills every
+  worker and queue place with a free track's formats, and a paying buyer gets 503.
+- A refused conversion (too long, too large) is not remembered: every retry decodes and
+  encodes the whole track again, up to the sandbox's 600 s of CPU each time.
+- A rename (a profile PUT, 60 an hour) invalidates every converted file of every track of
+  the artist, and the next request re-decodes and re-encodes the audio to change a tag.
+- An API process killed mid-conversion leaves the decrypted original (a buyer-only file,
+  kept encrypted everywhere else) in its temporary directory; nothing removes it.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import httpx
+import pytest
+
+from ninety.attest import CatalogSigner
+from tests.support.listings import FAN, MALLORY, VICTIM, list_upload, sync, wallet
+from tests.support.media import music_bytes
+from tests.support.siwe import PUBLIC_URL
+
+MILLI = 10**15
+
+
+def _server(live_api, world, **env: str):
+    server = live_api(**env)
+    world.require_attestations(CatalogSigner.load(None, server.data_dir))
+    return server
+
+
+def _get(api, tid: int, fmt: str, headers: dict[str, str], timeout: float = 300) -> httpx.Response:
+    return httpx.get(f"{api.url}/api/tracks/{tid}/download", params={"format": fmt}, headers=headers,
+                     timeout=timeout)
+
+
+def _background(calls) -> tuple[list[threading.Thread], list, list]:
+    """Start each call in its own thread: (threads, responses, finish times)."""
+    out: list = [None] * len(calls)
+    ended: list = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            out[i] = calls[i]()
+        except Exception as e:  # a client timeout is a result here too
+            out[i] = e
+        ended[i] = time.monotonic()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    return threads, out, ended
+
+
+def _log(api) -> str:
+    """The server's log with Rich's line wrapping undone."""
+    return re.sub(r"\s+", " ", api.log_path.read_text())
+
+
+@pytest.mark.xfail(strict=True, reason="requests joining a running conversion hold API worker threads without "
+                                       "bound: ~40 waiting downloads stall every synchronous route")
+def test_waiters_for_a_conversion_exhaust_the_api_threads(live_api, world):
+    api = _server(live_api, world, NINETY_TRANSCODE_WORKERS="1", NINETY_TRANSCODE_QUEUE="3")
+    # A free track: any signed-in wallet may ask for it (a bought one needs one purchase, as cheap as 1 wei).
+    tid, _ = list_upload(api, world, VICTIM, music_bytes(21, seconds=60, rate=44_100), price=0)
+    sync(api, world)
+    mallory = api.login(MALLORY)
+    probe = f"{api.url}/api/contract"  # a cheap synchronous route, nothing to do with downloads
+    assert httpx.get(probe, timeout=10).status_code == 200
+
+    # Four conversions (one running, three queued: the queue's own bound), and 44 requests
+    # joining them: joiners take no queue place, but each holds a worker thread.
+    calls = [lambda f=f: _get(api, tid, f, mallory) for f in ("aac", "mp3", "ogg", "flac") for _ in range(12)]
+    threads, out, ended = _background(calls)
+    time.sleep(2.0)
+    started = time.monotonic()
+    answered = httpx.get(probe, timeout=300)
+    latency = time.monotonic() - started
+    for t in threads:
+        t.join(300)
+    assert answered.status_code == 200
+    # The conversions were still going when the probe was sent (else the test proves nothing).
+    assert sum(1 for e in ended if e is not None and e < started) < len(calls) // 2
+    assert latency < 2.0, f"an unrelated route waited {latency:.1f} s behind the waiting downloads"
+
+
+@pytest.mark.xfail(strict=True, reason="no per-wallet cap on conversions: one wallet takes every worker and queue "
+                                       "place with a free track's formats, a paying buyer gets 503")
+def test_one_wallet_takes_every_conversion_place(live_api, world):
+    api = _server(live_api, world, NINETY_TRANSCODE_WORKERS="1", NINETY_TRANSCODE_QUEUE="1")
+    free, _ = list_upload(api, world, VICTIM, music_bytes(22, seconds=60, rate=44_100), price=0)
+    paid, _ = list_upload(api, world, VICTIM, music_bytes(23, seconds=3, rate=44_100), price=MILLI)
+    world.market.buy(paid, MILLI, wallet(FAN))
+    sync(api, world)
+    mallory, fan = api.login(MALLORY), api.login(FAN)  # Mallory bought nothing: the track is free
+
+    threads, out, ended = _background([lambda f=f: _get(api, free, f, mallory) for f in ("aac", "mp3")])
+    time.sleep(1.5)
+    asked = time.monotonic()
+    got = _get(api, paid, "mp3", fan)
+    for t in threads:
+        t.join(300)
+    assert all(e is not None and e > asked for e in ended), "Mallory's conversions ended before the buyer asked"
+    assert got.status_code == 200, (got.status_code, got.text[:300])
+
+
+@pytest.mark.xfail(strict=True, reason="a refused conversion is not remembered: each retry decodes and encodes "
+                                       "the whole track again")
+def test_a_refused_conversion_is_attempted_again_on_every_request(live_api, world):
+    # 4 s of stereo 44.1 kHz FLAC is past 300,000 bytes: the conversion is refused (the
+    # same happens to any track whose output passes NINETY_TRANSCODE_MAX_BYTES, or whose
+    # encode hits the sandbox's 600 s CPU limit: the expensive cases).
+    api = _server(live_api, world, NINETY_TRANSCODE_MAX_BYTES="300000")
+    tid, _ = list_upload(api, world, VICTIM, music_bytes(24, seconds=4, rate=44_100), price=0)
+    sync(api, world)
+    mallory = api.login(MALLORY)
+    for _ in range(4):
+        r = _get(api, tid, "flac", mallory)
+        assert r.status_code == 422, r.text
+    runs = _log(api).count("media job backend.transcode:encode_job failed")
+    assert runs >= 1, "the refusal was not the sandbox's: " + api.log_tail()
+    assert runs == 1, f"the same refused conversion ran {runs} times for 4 requests"
+
+
+@pytest.mark.xfail(strict=True, reason="a rename re-decodes and re-encodes every converted file of the artist to "
+                                       "change one tag")
+def test_a_rename_re_encodes_the_audio_to_change_a_tag(live_api, world):
+    api = _server(live_api, world)
+    tid, _ = list_upload(api, world, VICTIM, music_bytes(25, seconds=4, rate=44_100), price=0)
+    sync(api, world)
+    victim = api.login(VICTIM)  # the artist, downloading its own free track: no one else involved
+    first = _get(api, tid, "mp3", victim)
+    assert first.status_code == 200 and first.headers["x-ninety-transcode"] == "made"
+    hows = []
+    for i in range(3):
+        p = httpx.put(f"{api.url}/api/artists/me/profile", data={"name": f"Nova {i}", "bio": "", "links": "[]"},
+                      headers={"Origin": PUBLIC_URL, **victim}, timeout=60)
+        assert p.status_code == 200, p.text
+        r = _get(api, tid, "mp3", victim)
+        assert r.status_code == 200
+        hows.append(r.headers["x-ninety-transcode"])
+    encodes = _log(api).count("made mp3 of upload")
+    # Each rename costs a full decode and encode of the track (up to 30 min of audio,
+    # 60 renames an hour, times four formats, times every track of the artist).
+    assert "made" not in hows and encodes == 1, (hows, encodes)
+
+
+@pytest.mark.xfail(strict=True, reason="an API process killed during a conversion leaves the decrypted original "
+                                       "in its temporary directory, and nothing removes it")
+def test_a_killed_conversion_leaves_the_decrypted_original_on_disk(live_api, world, tmp_path):
+    tmp = tmp_path / "server-tmp"  # the server's TMPDIR, so only its own files are looked at
+    tmp.mkdir()
+    api = _server(live_api, world, TMPDIR=str(tmp))
+    original = music_bytes(26, seconds=60, rate=44_100)
+    tid, _ = list_upload(api, world, VICTIM, original, price=MILLI)
+    world.market.buy(tid, MILLI, wallet(FAN))
+    sync(api, world)
+    fan = api.login(FAN)
+
+    threads, _, _ = _background([lambda: _get(api, tid, "aac", fan, timeout=60)])
+    deadline = time.monotonic() + 60
+    while not list(tmp.glob("ninety-transcode-*/out.*")):  # decrypted, now encoding
+        assert time.monotonic() < deadline, "the conversion never started: " + api.log_tail()
+        time.sleep(0.05)
+    api.process.kill()  # the API process dies (OOM killer, a deploy, a crash) mid-conversion
+    api.process.wait(10)
+    for t in threads:
+        t.join(60)
+    # A new server process starts with the same temporary directory.
+    _server(live_api, world, TMPDIR=str(tmp))
+    left = [p for p in tmp.glob("ninety-transcode-*/original.*") if p.read_bytes() == original]
+    assert left == [], f"the buyer-only original lies decrypted at {left}"
