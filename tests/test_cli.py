@@ -143,7 +143,8 @@ def test_up_seeds_a_demo_catalog_once_and_stops_cleanly(tmp_path):
         assert any(len(s["payees"]) > 1 for s in summaries)
         sales = requests.get(f"{api}/api/ledger/sales", params={"limit": 100}, timeout=10).json()["items"]
         assert len(sales) >= 8 and {s["token_symbol"] for s in sales} == {"ETH", "mUSDC"}
-        assert len(requests.get(f"{api}/api/ledger/withdrawals", timeout=10).json()["items"]) == 1
+        withdrawals = requests.get(f"{api}/api/ledger/withdrawals", timeout=10).json()["items"]
+        assert len(withdrawals) == 2  # Ada Lovetone's, and Kyoto Tape Club's after its pool claim (below)
         # Each artist has a profile: a name, a bio, links and an avatar (re-encoded PNG), and
         # the ledger's sale rows carry the display name.
         profiles = [requests.get(f"{api}/api/artists/{a}", timeout=10).json() for a in {t["artist"] for t in tracks}]
@@ -189,6 +190,15 @@ def test_up_seeds_a_demo_catalog_once_and_stops_cleanly(tmp_path):
         assert int(now["tokens"][0]["open_balance"]) > int(eth["carried_over"])  # carried over, and funded again
         allocations = requests.get(f"{api}/api/pools/0/allocations", timeout=30).json()["allocations"]
         assert len(allocations) == 1 and allocations[0]["claimed"]  # the free track's split
+        # The claim was shared out and withdrawn: Kyoto Tape Club's statement for that month
+        # credits it (not "waiting in splits") and lists the withdrawal.
+        kyoto = next(p["address"] for p in profiles if p["name"] == "Kyoto Tape Club")
+        (paid,) = [w for w in withdrawals if w["account"] == kyoto]
+        month = time.strftime("%Y-%m", time.gmtime(paid["block_time"]))
+        statement = requests.get(f"{api}/api/ledger/artists/{kyoto}/statements/{month}", timeout=30).json()
+        (eth_month,) = [t for t in statement["tokens"] if t["token_symbol"] == "ETH"]
+        assert int(eth_month["credited_from_pool_claims"]) > 0 and eth_month["withdrawals"] == paid["amount"]
+        assert allocations[0]["split_id"] not in {w["split_id"] for w in eth_month["waiting"]}
         chain_rpc = next(line.split()[2] for line in out.splitlines() if line.strip().startswith("Chain RPC"))
         ipfs_api = next(line.split()[2] for line in out.splitlines() if line.strip().startswith("IPFS API"))
         env = {**os.environ, "NINETY_RPC_URL": chain_rpc, "NINETY_IPFS_API": ipfs_api,

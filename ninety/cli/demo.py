@@ -15,7 +15,8 @@ studio shows it). Then a sponsor-pool round:
 a sponsor funds the current epoch, two fans who bought from other artists (so they
 qualify) sign free downloads of the free track, a wallet that never bought signs one too
 (told why it does not count, and not recorded), the epoch is closed on the dev chain's clock and published, the
-artist's split claims its allocation, and the next epoch is funded. The audio and artwork are
+artist's split claims its allocation, the next epoch is funded, and the artist shares the
+claim out and withdraws it (so this month's statement shows it as a credit). The audio and artwork are
 synthesised here, different for every track, so nothing is downloaded.
 
 Progress is kept in `<data dir>/demo.json`: a second run does not seed again, and a run
@@ -324,8 +325,37 @@ class Seeder:
             self.state["pool_claimed"] = True
             self.state["pool_last_block"] = int(receipt["blockNumber"])
             self._save()
+        if not self.state.get("pool_paid_out"):
+            self._pool_payout(epoch)
         self._wait_block_indexed(int(self.state.get("pool_last_block", 0)))
         self.state["pool_round"] = True
+        self._save()
+
+    def _pool_payout(self, epoch: int) -> None:
+        """Kyoto Tape Club shares its claimed allocations out and withdraws, as the studio's
+        Claim and Withdraw buttons do. A claim only fills the split's balance: until someone
+        distributes it, nothing is owed to the payees, and the month's statement lists the
+        claim as waiting in the split rather than as a credit. Distributing again after an
+        interrupted run moves nothing (no revert), so this step may repeat."""
+        f = self.market.functions
+        wallet = ARTISTS[TRACKS[FREE_TRACK].artist].wallet
+        artist = self.keys(wallet)[0]
+        mine = self.http.get(f"{self.api}/api/pools/{epoch}/allocations", params={"payee": artist},
+                             timeout=30).json()["allocations"]
+        receipt = None
+        for a in mine:
+            token = Web3.to_checksum_address(a["token"])
+            recipients = [Web3.to_checksum_address(r) for r in a["recipients"]]
+            receipt = self._call(wallet, f.distribute(a["split_id"], token, recipients, a["shares_ppm"]))
+        tokens = sorted({Web3.to_checksum_address(a["token"]) for a in mine})
+        # Only what is owed: withdrawing a zero balance would add a withdrawal of nothing.
+        owed = [t for t in tokens if f.owed(artist, t).call() > 0]
+        if owed:
+            self.say("  demo: Kyoto Tape Club shares its pool allocation out and withdraws it")
+            receipt = self._call(wallet, f.withdraw(artist, owed))
+        if receipt is not None:
+            self.state["pool_last_block"] = int(receipt["blockNumber"])
+        self.state["pool_paid_out"] = True
         self._save()
 
     def _wait_block_indexed(self, block: int, timeout: float = 60.0) -> None:
