@@ -41,3 +41,14 @@ export function person(address, to = "artist", attrs = {}, fallback = null) {
   return h("a", { href: `#/${to}/${address.toLowerCase()}`, title: ethers.getAddress(address),
     class: name ? "person" : "person mono", ...attrs }, name || shortc(address));
 }
+
+// A person where money goes or is attributed (ledger rows, split payees, "By" on a page a
+// fan pays from): a name is anyone's to choose, so one could pass for another wallet's; the
+// short address goes beside it, small and muted, so the name is never the only thing
+// identifying the wallet. Without a name the link already is the short address.
+export function personWithAddress(address, to = "artist", attrs = {}, fallback = null) {
+  const link = person(address, to, attrs, fallback);
+  if (!isAddress(address) || !(nameOf(address) || fallback)) return link;
+  return h("span", { class: "who" }, link, " ",
+    h("span", { class: "addr-tag mono", title: ethers.getAddress(address) }, shortc(address)));
+}

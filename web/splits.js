@@ -2,7 +2,7 @@
 // parts per million. The track page, the studio and the pools page all show them.
 import { ethers } from "./vendor/ethers.min.js";
 import { h } from "./dom.js";
-import { person } from "./names.js";
+import { personWithAddress } from "./names.js";
 
 // Shares are parts per million; shown as percentages with up to 4 decimals.
 export const pct = (ppm) => `${(Number(ppm) / 10000).toFixed(4).replace(/\.?0+$/, "")}%`;
@@ -41,10 +41,11 @@ export function payeeRow(address, percent, onChange, labels = { payee: "Payee ad
   return row;
 }
 
-// "Ada 70% · 0x12…34 30%", each payee linked to their artist page by name (resolved by the
-// view beforehand with resolveNames) or short address; a share is left out when unknown.
+// "Ada 0x12…cd 70% · 0x34…ef 30%", each payee linked to their artist page by name (resolved
+// by the view beforehand with resolveNames), with the short address beside it, or by short
+// address alone; a share is left out when unknown.
 export const payeeList = (recipients, shares = []) => recipients.map((r, i) => [i ? " · " : "",
-  person(r), shares[i] != null ? [" ", pct(shares[i])] : null]);
+  personWithAddress(r), shares[i] != null ? [" ", pct(shares[i])] : null]);
 export const shareChange = (p) => (p.to ? `${pct(p.from)} → ${pct(p.to)}` : `${pct(p.from)} → removed`);
 
 // The split editor of the upload and release forms: payee rows, "Add a collaborator" and

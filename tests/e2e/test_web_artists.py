@@ -79,6 +79,10 @@ def test_artist_profile_fan_page_names_and_format_downloads(web, browser, tmp_pa
     assert card.get_by_role("link", name=NAME, exact=True).get_attribute("href") == f"#/artist/{artist.lower()}"
     fan_page.goto(f"/#/track/{tid}")
     fan_page.locator("#track-artist").get_by_role("link", name=NAME, exact=True).wait_for()
+    # A name is anyone's to choose: where money goes, the wallet's short address stands beside it.
+    short = f"{Web3.to_checksum_address(artist)[:6]}…{Web3.to_checksum_address(artist)[-4:]}"
+    assert fan_page.locator("#track-artist .addr-tag").inner_text() == short
+    assert fan_page.locator("#current-split .addr-tag").inner_text() == short
     assert fan_page.get_by_role("button", name="Download Night Window").count() == 0, "not bought: no download"
     fan_page.locator("#buy").click()
     fan_page.get_by_text("Bought.").wait_for()
@@ -112,6 +116,8 @@ def test_artist_profile_fan_page_names_and_format_downloads(web, browser, tmp_pa
     row.wait_for()
     assert row.get_by_role("link", name=NAME, exact=True).get_attribute("href") == f"#/artist/{artist.lower()}"
     assert row.locator(f"a[href='#/fan/{fan.lower()}']").count() == 1
+    # The artist's name with the short address beside it; the fan has no name: the link is the short address.
+    assert [t.inner_text() for t in row.locator(".addr-tag").all()] == [short]
     fan_page.screenshot(path=str(SHOTS / "27-ledger-with-names.png"), full_page=True)
 
     # The artist page counts the supporter. The sale sits in the track's split until it is
@@ -134,6 +140,7 @@ def test_artist_profile_fan_page_names_and_format_downloads(web, browser, tmp_pa
     assert fan_page.locator("#audit-link").get_attribute("href") == f"#/ledger/artist/{artist.lower()}"
     fan_page.locator("#audit-link").click()
     fan_page.get_by_role("heading", name=f"{NAME} in the ledger").wait_for()
+    assert fan_page.locator("#ledger-address").inner_text() == Web3.to_checksum_address(artist)
 
     # A wallet that did not buy sees Buy, not Download, and the server refuses it the file
     # in any format (with its session: the gate is the purchase, not the sign-in).

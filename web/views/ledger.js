@@ -1,9 +1,10 @@
 // The public ledger, for auditors: sales and withdrawals with filters and CSV, the
 // reconciliation against the chain, takedowns, an artist's and a track's figures, and the
 // proof of one row back to its log on chain.
+import { ethers } from "../vendor/ethers.min.js";
 import { api, explain } from "../api.js";
 import { h, main, money, put, short, when } from "../dom.js";
-import { displayName, person, resolveNames } from "../names.js";
+import { displayName, nameOf, personWithAddress, resolveNames } from "../names.js";
 import { state } from "../state.js";
 
 const SALE_FILTERS = ["track", "artist", "payee", "buyer", "token", "from_block", "to_block"];
@@ -83,12 +84,12 @@ async function ledgerPage(kind, query, cursor, table) {
       h("td", {}, h("a", { href: `#/ledger/track/${r.track_id}` }, r.track_id),
         r.title ? ` ${r.title}` : "", r.kind === "release" ? h("span", { class: "muted" }, " (release)") : null),
       // The artist's name as the sale's listing gave it (artist_name), else as /api/names knows it.
-      h("td", {}, person(r.artist, "artist", {}, r.artist_name)),
-      h("td", {}, person(r.buyer, "fan")), h("td", { class: "num" }, money(r.amount, r.token)),
+      h("td", {}, personWithAddress(r.artist, "artist", {}, r.artist_name)),
+      h("td", {}, personWithAddress(r.buyer, "fan")), h("td", { class: "num" }, money(r.amount, r.token)),
       h("td", { class: "num" }, money(r.platform_fee, r.token)), h("td", {}, proof(r)))
     : h("tr", {}, h("td", { class: "num" }, r.block_number), h("td", {}, when(r.block_time)),
-      h("td", {}, person(r.account),
-        r.paid_to && r.paid_to.toLowerCase() !== r.account.toLowerCase() ? [" → paid to ", person(r.paid_to, "fan")]
+      h("td", {}, personWithAddress(r.account),
+        r.paid_to && r.paid_to.toLowerCase() !== r.account.toLowerCase() ? [" → paid to ", personWithAddress(r.paid_to, "fan")]
           : null),
       h("td", { class: "num" }, money(r.amount, r.token)), h("td", {}, proof(r))));
   const more = page.next_cursor ? h("button", { type: "button", class: "secondary",
@@ -106,6 +107,8 @@ export async function viewArtistLedger(address) {
   await resolveNames([address]);
   const head = ["Token", "Sales", "Buyers", "Gross", "Fees", "Net to splits", "Credited", "Withdrawn", "Owed (chain)"];
   put(main, h("h1", {}, `${displayName(address)} in the ledger`),
+    nameOf(address) ? h("p", { class: "muted", id: "ledger-address" },
+      h("span", { class: "mono", title: ethers.getAddress(address) }, ethers.getAddress(address))) : null,
     h("p", {}, h("a", { href: `#/artist/${address}` }, "Artist page"), " · ",
       h("a", { href: `#/ledger?artist=${address}` }, "Their sales"), " · ", h("a", { href: `#/fan/${address}` }, "What they bought"),
       " · ", h("a", { href: `#/ledger?kind=withdrawals&account=${address}` }, "Their withdrawals")),
@@ -134,7 +137,7 @@ export async function viewTrackLedger(id) {
       + `net ${money(s.net, s.token)}.`),
     h("h2", {}, "Paid to"), h("div", { class: "table-wrap" }, h("table", {}, headRow(["Payee", "Credited"]),
       h("tbody", {}, s.payees.map((p) => h("tr", {},
-        h("td", {}, person(p.payee), " ", h("a", { href: `#/ledger/artist/${p.payee}`, class: "muted" }, "(audit)")),
+        h("td", {}, personWithAddress(p.payee), " ", h("a", { href: `#/ledger/artist/${p.payee}`, class: "muted" }, "(audit)")),
         h("td", { class: "num" }, money(p.credited, p.token))))))),
     h("h2", {}, "Sales per day"), h("div", { class: "table-wrap" }, h("table", {}, headRow(["Day", "Sales", "Gross"]),
       h("tbody", {}, s.sales_per_day.map((d) => h("tr", {}, h("td", {}, d.day), h("td", { class: "num" }, d.sales),

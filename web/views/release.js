@@ -4,7 +4,7 @@
 import { ethers } from "../vendor/ethers.min.js";
 import { api } from "../api.js";
 import { add, h, main, money, put, tokenInfo, when } from "../dom.js";
-import { person, resolveNames } from "../names.js";
+import { person, personWithAddress, resolveNames } from "../names.js";
 import { buyListing } from "../purchase.js";
 import { state } from "../state.js";
 import { connect, needSession } from "../wallet.js";
@@ -76,7 +76,7 @@ export async function viewRelease(id) {
       h("img", { src: artwork(r), alt: `Artwork for ${r.title}`, width: 220, height: 220 }),
       h("div", {},
         h("p", { class: "kind" }, releaseType(r), ` · ${count(r.tracks.length)}`),
-        h("p", { id: "release-artist" }, "By ", h("strong", {}, person(r.artist)), " · ",
+        h("p", { id: "release-artist" }, "By ", h("strong", {}, personWithAddress(r.artist)), " · ",
           h("a", { href: `#/ledger/artist/${r.artist}` }, "paid so far, in the ledger")),
         h("p", { class: "muted", id: "release-facts" }, facts(r)),
         r.description ? h("p", {}, r.description) : null,

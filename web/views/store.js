@@ -3,7 +3,7 @@
 import { ethers } from "../vendor/ethers.min.js";
 import { api, explain } from "../api.js";
 import { add, h, main, money, put, tokenInfo } from "../dom.js";
-import { person, resolveNames } from "../names.js";
+import { person, personWithAddress, resolveNames } from "../names.js";
 import { ETH, route, state } from "../state.js";
 import { buyListing } from "../purchase.js";
 import { connect } from "../wallet.js";
@@ -75,7 +75,7 @@ export async function viewTrack(id) {
     h("h1", {}, title),
     h("div", { class: "panel" },
       h("img", { src: `/api/tracks/${t.track_id}/artwork`, alt: `Artwork for ${title}`, width: 220, height: 220 }),
-      h("p", { id: "track-artist" }, "By ", h("strong", {}, person(t.artist)), " · ",
+      h("p", { id: "track-artist" }, "By ", h("strong", {}, personWithAddress(t.artist)), " · ",
         h("a", { href: `#/ledger/artist/${t.artist}` }, "paid so far, in the ledger")),
       h("p", { class: "muted" },
         [t.genre, t.duration ? `${t.duration.toFixed(1)} s` : null, `${t.sales} ${t.sales === 1 ? "sale" : "sales"}`].filter(Boolean).join(" · ")),

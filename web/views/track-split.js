@@ -4,7 +4,7 @@
 import { ethers } from "../vendor/ethers.min.js";
 import { explain } from "../api.js";
 import { add, h, put, short, shortc, stepList } from "../dom.js";
-import { person } from "../names.js";
+import { personWithAddress } from "../names.js";
 import { ETH, route, state } from "../state.js";
 import { payeeList, payeeRow, pct, shareChange, splitLosers, splitOf } from "../splits.js";
 import { batchTx, connect, contractTx, encode, eventsOf, readContract, send, waitIndexed } from "../wallet.js";
@@ -33,7 +33,7 @@ export function splitPanel(t, splits, mine) {
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Payee"), h("th", { scope: "col", class: "num" }, "Share"))),
       h("tbody", {}, current.recipients.map((r, i) => h("tr", {},
         h("td", { class: "addr" },
-          person(r),
+          personWithAddress(r),
           r.toLowerCase() === t.artist.toLowerCase() ? h("span", { class: "muted" }, " (artist)") : null),
         h("td", { class: "num" }, pct(current.shares_ppm[i]))))))));
   const proposals = splits.proposals || [];
