@@ -18,7 +18,10 @@ refuses again past NINETY_MAX_AUDIO_SECONDS of decoded audio; lossy outputs are 
 stereo and 48 kHz; an output past NINETY_TRANSCODE_MAX_BYTES is refused. At most
 NINETY_TRANSCODE_WORKERS encodes run at once per API process, NINETY_TRANSCODE_QUEUE
 more wait; a request beyond that is answered 503 with Retry-After. Concurrent requests
-for the same file wait for one encode (single flight), whose result they all stream.
+for the same file wait for one encode (single flight), whose result they all stream. A
+request waits at most NINETY_TRANSCODE_WAIT seconds (then 503 with Retry-After: the encode
+goes on, and the next request streams it from the cache), and at most
+NINETY_TRANSCODE_WAITERS requests wait at once: each holds one of the API's threads.
 """
 from __future__ import annotations
 
@@ -74,7 +77,8 @@ LOSSY_MAX_RATE = 48_000
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 RETRY_AFTER = 15  # seconds: about one encode of a long track
-WAIT_SECONDS = 600.0  # a request waits at most this long for its encode
+DEFAULT_WAIT = 5.0  # a request waits at most this long for its encode (NINETY_TRANSCODE_WAIT)
+JOB_SECONDS = 600  # the sandbox's CPU and wall-clock limits for one encode
 
 
 # ---------------------------------------------------------------- the child's job
@@ -236,24 +240,38 @@ def _tag(path: str, fmt: str, tags: dict[str, Any], artwork: bytes | None) -> No
 # ---------------------------------------------------------------- the bounded worker
 
 class Busy(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"the server is making other downloads; retry in {retry_after} s")
+    """No answer now: every conversion place is taken (`making` False), or this request's
+    file is being made and the request stopped waiting for it (`making` True: the
+    conversion goes on and is cached, a later request gets it)."""
+
+    def __init__(self, retry_after: int, making: bool = False) -> None:
+        super().__init__(f"the file is being made; retry in {retry_after} s" if making else
+                         f"the server is making other downloads; retry in {retry_after} s")
         self.retry_after = retry_after
+        self.making = making
 
 
 class Transcoder:
     """At most `workers` jobs at once, `queue` more waiting, one job per key: a request
-    for a key already being made waits for that job instead of starting its own."""
+    for a key already being made joins that job instead of starting its own.
 
-    def __init__(self, workers: int, queue: int) -> None:
-        self.workers, self.queue = workers, queue
+    A request waits for its job at most `wait` seconds, and at most `waiters` requests
+    wait at once: the routes are synchronous, so each waiting request holds one of the
+    API's worker threads (anyio's 40, shared by every synchronous route); joiners take no
+    queue place, so without this bound ~40 requests for one file would stall the API. A
+    request that finds no waiting place, or whose wait ends first, is told Busy(making=True)
+    and its job goes on."""
+
+    def __init__(self, workers: int, queue: int, waiters: int = 8) -> None:
+        self.workers, self.queue, self.waiters = workers, queue, waiters
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="transcode")
         # Reentrant: a job already done when its callback is added runs the callback at once,
         # in this thread, under the lock.
         self._lock = threading.RLock()
         self._running: dict[Any, Future[Any]] = {}
+        self._waiting = 0
 
-    def run(self, key: Any, job: Callable[[], Any], wait: float = WAIT_SECONDS) -> tuple[Any, bool]:
+    def run(self, key: Any, job: Callable[[], Any], wait: float = DEFAULT_WAIT) -> tuple[Any, bool]:
         """`job()`'s result and whether this call started it (False: it joined one)."""
         with self._lock:
             future = self._running.get(key)
@@ -264,11 +282,22 @@ class Transcoder:
                 future = self._pool.submit(job)
                 self._running[key] = future
                 future.add_done_callback(lambda _f: self._forget(key))
+            if not future.done():
+                if self._waiting >= self.waiters:
+                    raise Busy(RETRY_AFTER, making=True)
+                self._waiting += 1
+                waiting = True
+            else:
+                waiting = False
         try:
-            return future.result(timeout=wait), started
+            return future.result(timeout=max(0.0, wait)), started
         except FutureTimeout:
             # The job goes on (and is cached when done); this request stops waiting for it.
-            raise Busy(RETRY_AFTER) from None
+            raise Busy(RETRY_AFTER, making=True) from None
+        finally:
+            if waiting:
+                with self._lock:
+                    self._waiting -= 1
 
     def _forget(self, key: Any) -> None:
         with self._lock:
@@ -278,14 +307,19 @@ class Transcoder:
         with self._lock:
             return len(self._running)
 
+    def waiting(self) -> int:
+        """Requests waiting for a job now (each holding a thread)."""
+        with self._lock:
+            return self._waiting
 
-_transcoders: dict[tuple[int, int], Transcoder] = {}
+
+_transcoders: dict[tuple[int, int, int], Transcoder] = {}
 _transcoders_lock = threading.Lock()
 
 
 def transcoder(settings: Any) -> Transcoder:
     """This process's transcoder for the configured bounds."""
-    key = (settings.transcode_workers, settings.transcode_queue)
+    key = (settings.transcode_workers, settings.transcode_queue, settings.transcode_waiters)
     with _transcoders_lock:
         if key not in _transcoders:
             _transcoders[key] = Transcoder(*key)
@@ -332,7 +366,7 @@ def make(services: Any, upload: Any, fmt: str, tags: dict[str, Any]) -> Made:
             done = sandbox.run("backend.transcode:encode_job", src=str(src), dst=str(dst), fmt=fmt,
                                max_seconds=settings.max_audio_seconds, tags=tags,
                                artwork=str(artwork) if artwork else None,
-                               output=settings.transcode_max_bytes, wall=WAIT_SECONDS, cpu=int(WAIT_SECONDS))
+                               output=settings.transcode_max_bytes, wall=float(JOB_SECONDS), cpu=JOB_SECONDS)
         except Refused as e:
             raise ApiError(422, f"this track cannot be made into {fmt}: {e}", title="Cannot convert") from e
         size = dst.stat().st_size
@@ -379,7 +413,8 @@ def cached(db: Any, upload_id: int, fmt: str, digest: str) -> Any:
 def obtain(services: Any, upload: Any, fmt: str, tags: dict[str, Any]) -> tuple[Any, str]:
     """The cached file of `upload` in `fmt` with `tags`, made now if needed, and how it was
     had: "made" (this request's encode), "joined" (another request's encode, running when
-    this one came) or "cached" (found made). Raises Busy when the queue is full."""
+    this one came) or "cached" (found made). Raises Busy when the queue is full, or when
+    the file is not made within NINETY_TRANSCODE_WAIT seconds (it goes on being made)."""
     digest = tags_digest(tags, upload.artwork_cid)
 
     def job() -> tuple[Any, bool]:
@@ -391,7 +426,8 @@ def obtain(services: Any, upload: Any, fmt: str, tags: dict[str, Any]) -> tuple[
         made = make(services, upload, fmt, tags)
         return _store(services, upload.id, fmt, digest, made), True
 
-    (row, made), started = transcoder(services.settings).run((upload.id, fmt, digest), job)
+    settings = services.settings
+    (row, made), started = transcoder(settings).run((upload.id, fmt, digest), job, wait=settings.transcode_wait)
     return row, ("made" if made else "cached") if started else "joined"
 
 

@@ -73,10 +73,15 @@ class Settings:
     upload_ttl: float = 86_400.0
     max_upload_bytes: int = 200 * 1024 * 1024
     # Downloads in other formats (backend/transcode.py): at most `transcode_workers` encodes
-    # at once per API process, `transcode_queue` more waiting; beyond that a 503.
+    # at once per API process, `transcode_queue` more waiting; beyond that a 503. A request
+    # waits at most `transcode_wait` seconds for its file (then 503 + Retry-After, the
+    # conversion goes on), and at most `transcode_waiters` wait at once (each holds one of
+    # the API's threads).
     transcode_workers: int = 1
     transcode_queue: int = 4
     transcode_max_bytes: int = 1024**3
+    transcode_wait: float = 5.0
+    transcode_waiters: int = 8
     # The API: the address its pages are served from (CSRF origin, metadata links) and the
     # key that wraps per-track keys (None: a key file in data_dir, for a local setup).
     public_url: str | None = None
@@ -159,6 +164,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         transcode_workers=max(1, _int(env, "NINETY_TRANSCODE_WORKERS", 1) or 1),
         transcode_queue=max(0, _int(env, "NINETY_TRANSCODE_QUEUE", 4) or 0),
         transcode_max_bytes=max(1, _int(env, "NINETY_TRANSCODE_MAX_BYTES", 1024**3) or 1024**3),
+        # At most 10 minutes: past that a proxy has long given up, and the thread is held for nothing.
+        transcode_wait=min(600.0, max(0.0, _float(env, "NINETY_TRANSCODE_WAIT", 5.0))),
+        transcode_waiters=max(0, _int(env, "NINETY_TRANSCODE_WAITERS", 8) or 0),
         public_url=env.get("NINETY_PUBLIC_URL") or None,
         master_key=env.get("NINETY_MASTER_KEY") or None,
         catalog_key=env.get("NINETY_CATALOG_KEY") or None,

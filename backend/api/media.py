@@ -86,7 +86,8 @@ Format = Literal["original", "flac", "mp3", "ogg", "aac"]
 
 
 @router.get("/{track_id}/download", responses={206: {"description": "a byte range"},
-                                                503: {"description": "too many conversions waiting: retry later"}})
+                                                503: {"description": "the file is being made, or too many "
+                                                                     "conversions wait: retry after Retry-After"}})
 def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep, wallet: WalletDep,
              fmt: Annotated[Format, Query(alias="format")] = "original") -> Response:
     """The full track, for a signed-in wallet that bought the track or a release
@@ -99,7 +100,9 @@ def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbD
     browser send a GET): a listener signs the download and POSTs it to
     `/api/tracks/{track_id}/free-download`. 401 without a session, 403 without a
     purchase (both before any conversion starts), 422 for an unknown format, 503 with
-    Retry-After while too many conversions wait. Range requests work."""
+    Retry-After while too many conversions wait, or while this file is being made and not
+    done within NINETY_TRANSCODE_WAIT seconds (header `X-Ninety-Transcode: making`: the
+    conversion goes on, ask again after Retry-After). Range requests work."""
     row = shown_track(db, track_id)
     refuse_if_blocked(row)
     if not is_free(row) and not bought(db, wallet, track_id):
@@ -121,7 +124,10 @@ def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbD
         try:
             made, how = transcode.obtain(services, upload, fmt, tags)
         except transcode.Busy as e:
-            raise ApiError(503, str(e), title="Busy", headers={"Retry-After": str(e.retry_after)}) from None
+            # "making": this file's conversion runs (or waits for a worker) and will be cached:
+            # ask again after Retry-After. Without it, no conversion place was free.
+            headers = {"Retry-After": str(e.retry_after), **({"X-Ninety-Transcode": "making"} if e.making else {})}
+            raise ApiError(503, str(e), title="Busy", headers=headers) from None
     kind = transcode.FORMATS[fmt]
     return _stream_encrypted(request, services.ipfs, services.master_key.unwrap(made["wrapped_key"]),
                              made["cid"], made["size"], made["nonce_prefix"], made["chunk_size"],

@@ -6,6 +6,7 @@ the cache (Range too), and is kept on IPFS encrypted, not as the audio."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 
 import av
@@ -77,6 +78,9 @@ def test_each_format_decodes_to_the_original_is_tagged_cached_and_encrypted(stac
     stack.world.market.buy(rid, MILLI, fan)
     stack.sync()
 
+    # This test looks at which request made a file: each waits for its conversion (by
+    # default a request waits NINETY_TRANSCODE_WAIT = 5 s, then is told to come back).
+    stack.services.settings = dataclasses.replace(stack.services.settings, transcode_wait=120.0)
     want_frames, want_rate = _decoded(original)
     assert (want_frames, want_rate) == (SECONDS * RATE, RATE)
     ipfs = Ipfs(stack.settings.ipfs_api)

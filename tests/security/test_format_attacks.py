@@ -27,6 +27,9 @@ from tests.support.media import music_bytes
 
 MILLI = 10**15
 FORMATS = ("flac", "mp3", "ogg", "aac")
+# These tests look at which request made a file: each waits for its conversion (by
+# default a request waits NINETY_TRANSCODE_WAIT = 5 s, then is told to come back).
+WAIT = {"NINETY_TRANSCODE_WAIT": "120"}
 
 
 def _server(live_api, world, **env: str):
@@ -69,7 +72,7 @@ def _at_once(calls) -> list[httpx.Response]:
 
 
 def test_no_conversion_for_a_non_buyer_an_unknown_format_or_an_oversized_output(live_api, world):
-    api = _server(live_api, world, NINETY_TRANSCODE_MAX_BYTES="300000")
+    api = _server(live_api, world, NINETY_TRANSCODE_MAX_BYTES="300000", **WAIT)
     tid, _ = list_upload(api, world, VICTIM, music_bytes(3, seconds=4, rate=44_100), price=MILLI)
     world.market.buy(tid, MILLI, wallet(FAN))
     sync(api, world)
@@ -96,7 +99,7 @@ def test_no_conversion_for_a_non_buyer_an_unknown_format_or_an_oversized_output(
 
 
 def test_requests_beyond_the_workers_and_queue_get_503_with_retry_after(live_api, world):
-    api = _server(live_api, world, NINETY_TRANSCODE_WORKERS="1", NINETY_TRANSCODE_QUEUE="0")
+    api = _server(live_api, world, NINETY_TRANSCODE_WORKERS="1", NINETY_TRANSCODE_QUEUE="0", **WAIT)
     tid, _ = list_upload(api, world, VICTIM, music_bytes(4, seconds=12, rate=44_100), price=MILLI)
     world.market.buy(tid, MILLI, wallet(FAN))
     sync(api, world)
@@ -121,7 +124,7 @@ def test_requests_beyond_the_workers_and_queue_get_503_with_retry_after(live_api
 
 def test_concurrent_first_requests_for_one_file_make_one_conversion(live_api, world, db_env):
     # Three workers: without single flight, three requests would each convert the same file.
-    api = _server(live_api, world, NINETY_TRANSCODE_WORKERS="3", NINETY_TRANSCODE_QUEUE="8", **db_env)
+    api = _server(live_api, world, NINETY_TRANSCODE_WORKERS="3", NINETY_TRANSCODE_QUEUE="8", **WAIT, **db_env)
     tid, _ = list_upload(api, world, VICTIM, music_bytes(5, seconds=8, rate=44_100), price=0)
     sync(api, world)  # free: any signed-in wallet may download it
     heads = [api.login(i) for i in (FAN, MALLORY, SPONSOR, VICTIM)]

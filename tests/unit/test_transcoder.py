@@ -61,3 +61,29 @@ def test_a_failed_job_fails_every_waiter_and_frees_its_place():
     with pytest.raises(ValueError):
         t.run("a", boom)
     assert t.pending() == 0
+
+
+def test_at_most_waiters_requests_wait_the_others_are_told_it_is_being_made():
+    # Each waiting request holds one of the API's threads: beyond `waiters`, none waits.
+    t, gate, out = Transcoder(workers=1, queue=0, waiters=2), threading.Event(), []
+    starter = _hold(t, "a", gate, out)
+    joiner = _hold(t, "a", gate, out)
+    _until(lambda: t.waiting() == 2)
+    with pytest.raises(Busy) as busy:
+        t.run("a", lambda: "other", wait=5)
+    assert busy.value.making and busy.value.retry_after >= 1
+    assert t.waiting() == 2 and not gate.is_set()  # told at once, while the job still runs
+    gate.set()
+    for th in (starter, joiner):
+        th.join(5)
+    assert sorted(out) == [("a", False), ("a", True)] and t.waiting() == 0
+
+
+def test_a_request_that_starts_a_job_without_a_waiting_place_leaves_it_running():
+    t, gate, out = Transcoder(workers=1, queue=1, waiters=0), threading.Event(), []
+    with pytest.raises(Busy) as busy:
+        t.run("a", lambda: (gate.wait(5), out.append("done"))[1], wait=5)
+    assert busy.value.making and t.pending() == 1  # the job goes on; its result is cached by the job
+    gate.set()
+    _until(lambda: t.pending() == 0)
+    assert out == ["done"]
