@@ -52,3 +52,15 @@ def ipfs_node(supervisor: Supervisor, services_dir: Path):
 @pytest.fixture(scope="session")
 def anvil(supervisor: Supervisor, services_dir: Path):
     return _start(supervisor, lambda: anvil_service(services_dir, port=None))
+
+
+@pytest.fixture(scope="module")
+def clock_anvil(tmp_path_factory: pytest.TempPathFactory):
+    """A chain for one module that moves the clock to dates of its own (the statements'
+    month boundaries jump it to the next month's first second). On the shared `anvil` every
+    later test of the worker would run on a chain weeks ahead of the wall clock. A module
+    uses it by overriding `anvil`: `@pytest.fixture(scope="module") def anvil(clock_anvil):
+    return clock_anvil`, so its fixtures that ask for `anvil` get this one."""
+    d = tmp_path_factory.mktemp("clock-chain")
+    with Supervisor(d) as sup:
+        yield _start(sup, lambda: anvil_service(d, port=None))

@@ -15,6 +15,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from ninety.contract import ETH
@@ -24,6 +25,13 @@ from tests.support.media import wav_bytes
 from tests.support.web_api import list_over_http
 
 pytestmark = needs_chromium
+
+
+@pytest.fixture(scope="module")
+def anvil(clock_anvil):
+    """A chain of this module's own: the statement is of the wall clock's month, and on the
+    shared chain other tests may have moved the clock past it (tests/conftest.py)."""
+    return clock_anvil
 
 PRICE = 10**16
 # The PDF's summary lines, as backend/statements.py writes them, by the JSON field they show.
