@@ -65,21 +65,34 @@ def _ref(r: Row) -> dict[str, Any]:
 
 
 def compute(address: str, month: str, tables: Mapping[str, Iterable[Row]],
-            splits: Mapping[str, list[tuple[str, int]]], kinds: Mapping[int, str]) -> dict[str, Any]:
+            splits: Mapping[str, list[tuple[str, int]]], kinds: Mapping[int, str],
+            opening: Mapping[str, int] | None = None,
+            queued: Mapping[tuple[str, str], list[tuple[Row, str, int]]] | None = None) -> dict[str, Any]:
     """The statement of `address` for `month` from ledger rows.
 
     `tables`: ledger table name -> rows (sale, distribution, pool_claim, withdrawal,
     pool_settlement), each with its REF columns and block_time; rows that do not concern
     the address, and rows after the month, are ignored, so a caller may pass everything.
     `splits`: split id -> [(recipient, share ppm)] in the split's order, for every split a
-    distribution names; `kinds`: listing id -> 'track' | 'release'."""
+    distribution names; `kinds`: listing id -> 'track' | 'release'.
+
+    Or, so that a month costs its own rows and not the address's whole history: `opening`,
+    token -> owed at the month's start (every token the address had a credit, fee or
+    withdrawal in before it), and `queued`, (split id, token) -> the inflows still waiting
+    in the split at the month's start, oldest first, as (row, 'sale' | 'pool_claim',
+    amount left). Rows before the month are then ignored: `opening` and `queued` stand for
+    them (backend.statements.load sums them in the database)."""
     who = address.lower()
     start, end = month_bounds(month)
     mine = {sid for sid, rs in splits.items() if any(r.lower() == who for r, _ in rs)}
     tok: dict[str, dict[str, Any]] = defaultdict(_token)
+    since = start if opening is not None else None
+    for token, amount in (opening or {}).items():
+        tok[token.lower()]["opening"] += int(amount)
 
     def rows(table: str) -> list[Row]:
-        return [r for r in tables.get(table, ()) if int(r["block_time"]) < end]
+        return [r for r in tables.get(table, ())
+                if int(r["block_time"]) < end and (since is None or int(r["block_time"]) >= since)]
 
     # Inflows of the payee's splits and their distributions, in chain order.
     flow: list[tuple[tuple[int, int], str, Row]] = []
@@ -94,6 +107,8 @@ def compute(address: str, month: str, tables: Mapping[str, Iterable[Row]],
             flow.append((_order(d), "distribution", d))
     flow.sort(key=lambda x: x[0])
     queues: dict[tuple[str, str], deque[list[Any]]] = defaultdict(deque)
+    for (split_id, token), waiting in (queued or {}).items():
+        queues[(split_id, token.lower())].extend([r, what, int(left)] for r, what, left in waiting if int(left))
     for _, what, r in flow:
         key = (r["split_id"], r["token"].lower())
         if what == "sale":

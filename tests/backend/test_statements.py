@@ -92,7 +92,7 @@ def check_token(stack, t: dict, want: dict, month: str) -> None:
             for x in t["artist_listings"]} == want["listings"]
 
 
-def test_statements_match_the_chain_across_a_month_boundary(world, ipfs_node):
+def test_statements_match_the_chain_across_a_month_boundary(world, ipfs_node, monkeypatch):
     stack = world
     s = build(stack.world, stack.services.ipfs)
     stack.sync()
@@ -189,10 +189,36 @@ def test_statements_match_the_chain_across_a_month_boundary(world, ipfs_node):
         r = stack.client.get(f"/api/ledger/artists/{path}")
         assert r.status_code == status, (path, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
-    # A second ask of the same ledger state is the cached one (ETag, 304).
+    # A second ask of the same ledger state is the cached one (ETag, 304), answered from the
+    # checkpoint alone: no statement is built for it.
     r = get(stack, s.collab, s.after)
+    import backend.api.ledger.statements as route
+
+    def no_build(*_a, **_k):
+        raise AssertionError("a revalidation built the statement")
+
+    monkeypatch.setattr(route, "build", no_build)
     assert stack.client.get(f"/api/ledger/artists/{s.collab}/statements/{s.after}",
                             headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+    monkeypatch.undo()
+    # Detail lines come in pages (DETAIL_PAGE_LINES per token); the totals are the month's.
+    whole = eth(r.json())
+    assert whole["lines_total"] == len(whole["lines"]) >= 3 and r.json()["next_detail_offset"] is None
+    monkeypatch.setattr(route, "DETAIL_PAGE_LINES", 2)
+    paged, offset = [], 0
+    while offset is not None:
+        page = get(stack, s.collab, s.after, detail_offset=offset).json()
+        assert len(eth(page)["lines"]) <= 2 and eth(page)["closing_owed"] == whole["closing_owed"]
+        paged += eth(page)["lines"]
+        offset = page["next_detail_offset"]
+    assert paged == whole["lines"]
+    rows = list(csv.DictReader(io.StringIO(stack.client.get(
+        f"/api/ledger/artists/{s.collab}/statements/{s.after}", params={"format": "csv"}).text)))
+    assert len([x for x in rows if x["section"] == "lines" and x["token"] == ETH]) == 2
+    assert {(x["kind"], x["amount"]) for x in rows if x["section"] == "page" and x["token"] == ETH} >= \
+        {("lines_total", str(whole["lines_total"]))}
+    assert rows[-1]["section"] == "page" and rows[-1]["kind"] == "next_detail_offset" and rows[-1]["amount"] == "2"
+    monkeypatch.undo()
     # Past 60 statements a minute from one client: 429 with Retry-After, as problem+json.
     codes = [stack.client.get(f"/api/ledger/artists/{s.collab}/statements/{s.after}").status_code for _ in range(61)]
     assert codes[-1] == 429 and set(codes) == {200, 429}

@@ -17,7 +17,7 @@ from backend.deps import DbDep, ServicesDep
 from backend.errors import ApiError
 from backend.ratelimit import client_of
 from backend.snapshots import checkpoint
-from backend.statements import build, ledger_time, to_csv, to_pdf
+from backend.statements import DETAIL_PAGE_LINES, build, ledger_time, to_csv, to_pdf
 from ninety.ledger.statement import month_bounds, not_begun
 
 log = logging.getLogger(__name__)
@@ -66,22 +66,27 @@ def _limit(request: Request, services: Any) -> None:
                        headers={"Retry-After": str(refusal.retry_after)})
 
 
-def statement_for(services: Any, db: Any, who: str, month: str) -> dict[str, Any]:
+def statement_for(services: Any, db: Any, who: str, month: str, detail_offset: int = 0,
+                  detail_limit: int | None = None) -> dict[str, Any]:
     """The presented statement (JSON-ready) at the ledger's checkpoint."""
     _, contract = chain(services)
     at = checkpoint(db, contract)
     if at is None:
         raise ApiError(503, "the ledger has not been built yet: is the indexer running?")
-    key = (contract, at[1], who, month)
+    key = (contract, at[1], who, month, str(detail_offset), str(detail_limit))
     cached = _cache.get(key)
     if cached is not None:
         return cached
-    out = build(db, contract, who, month, services.tokens.info)
+    out = build(db, contract, who, month, services.tokens.info, detail_offset, detail_limit)
     if out is None:
         raise ApiError(503, "the ledger has not been built yet: is the indexer running?")
     # Keyed by what it was built from (a checkpoint that moved meanwhile only makes it fresher).
-    _cache.put((contract, out["ledger_block_hash"], who, month), out)
+    _cache.put((contract, out["ledger_block_hash"], who, month, str(detail_offset), str(detail_limit)), out)
     return out
+
+
+def _etag(who: str, month: str, block_hash: str, fmt: str, detail_offset: int) -> str:
+    return '"' + hashlib.sha256(f"{who}|{month}|{block_hash}|{fmt}|{detail_offset}".encode()).hexdigest()[:32] + '"'
 
 
 def check_month(month: str) -> None:
@@ -97,14 +102,18 @@ def check_month(month: str) -> None:
                        404: {"description": "not an address"}, 422: {"description": "not a month, or a future one"},
                        429: {"description": "Too many statements from this client (Retry-After)"}})
 def statement(address: str, month: str, request: Request, services: ServicesDep, db: DbDep,
-              format: Literal["json", "csv", "pdf"] | None = Query(None, description="or ask by Accept")) -> Response:
+              format: Literal["json", "csv", "pdf"] | None = Query(None, description="or ask by Accept"),
+              detail_offset: int = Query(0, ge=0, le=10**9, description="JSON and CSV: the first detail line "
+                                         "(lines, artist_sales) of this page; see next_detail_offset")) -> Response:
     """The statement of `address` for calendar month `month` (YYYY-MM, UTC), per token: as a
     payee, opening owed, credits (from sales of each listing through its splits, from
     sponsor-pool claims, platform fees), withdrawals, closing owed, with opening + credits -
     withdrawals == closing exactly; as an artist, each listing's units, gross, fees and net
     in the month. Every line names its ledger row (tx_hash, log_index). `format=csv|pdf`
     (or `Accept: text/csv` / `application/pdf`) for a spreadsheet or a printable copy.
-    The current month is the ledger so far (`complete` false)."""
+    The current month is the ledger so far (`complete` false). JSON and CSV hold at most
+    DETAIL_PAGE_LINES lines and artist sales per token: `next_detail_offset` (null on the
+    last page) is the `detail_offset` of the next page; the totals cover the whole month."""
     if len(address) > 42 or not ADDRESS.fullmatch(address):
         raise ApiError(404, "not an address (0x followed by 40 hex digits)")
     if len(month) > 7:
@@ -116,11 +125,20 @@ def statement(address: str, month: str, request: Request, services: ServicesDep,
     _limit(request, services)
     accept = request.headers.get("accept", "")
     fmt = format or ("pdf" if "application/pdf" in accept else "csv" if "text/csv" in accept else "json")
-    body = statement_for(services, db, address.lower(), month)
-    etag = '"' + hashlib.sha256(f"{body['address']}|{month}|{body['ledger_block_hash']}|{fmt}".encode()).hexdigest()[:32] + '"'
+    who = address.lower()
+    offset = 0 if fmt == "pdf" else detail_offset  # the PDF has its own cap, and says so
+    # A revalidation of the ledger's current state costs no computation: the ETag is known
+    # from the checkpoint alone.
+    at = checkpoint(db, contract)
+    matches = {t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")}
+    if at is not None and _etag(who, month, at[1], fmt, offset) in matches:
+        return Response(status_code=304, headers={"Cache-Control": "no-cache",
+                                                  "ETag": _etag(who, month, at[1], fmt, offset)})
+    body = statement_for(services, db, who, month, offset, None if fmt == "pdf" else DETAIL_PAGE_LINES)
+    etag = _etag(who, month, body["ledger_block_hash"], fmt, offset)
     name = f"ninety-statement-{body['address']}-{month}"
     headers = {"Cache-Control": "no-cache", "ETag": etag}
-    if etag in {t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")}:
+    if etag in matches:
         return Response(status_code=304, headers=headers)
     if fmt == "csv":
         return Response(to_csv(body), media_type="text/csv; charset=utf-8",
