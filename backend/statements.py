@@ -87,8 +87,15 @@ def load(db: Any, address: str, month: str) -> dict[str, Any]:
     track = T["track"]
     kinds, titles = {}, {}
     for cond in _in(track.c.track_id, listing_ids):
-        for tid, kind, title in db.execute(select(track.c.track_id, track.c.kind, track.c.title).where(cond)):
-            kinds[int(tid)], titles[int(tid)] = kind, title
+        for tid, kind, title, genuine, blocked in db.execute(
+                select(track.c.track_id, track.c.kind, track.c.title, track.c.genuine, track.c.blocked).where(cond)):
+            kinds[int(tid)] = kind
+            # The fans' page rule (backend/api/fans.py): a listing that is not genuine or was
+            # taken down keeps its rows (the sales happened) but not its title, which its
+            # registrant wrote (an impersonator's "Someone Else's Hit (official)") and this
+            # server does not vouch for on a public statement.
+            if genuine and not blocked:
+                titles[int(tid)] = title
     statement = compute(who, month, tables, splits, kinds, opening=opening, queued=queued)
     statement["titles"] = {str(k): v for k, v in titles.items() if v}
     return statement
