@@ -28,24 +28,38 @@ STATEMENT_RATE = "60/minute"
 
 
 class _Cache:
-    """Statements per (contract, checkpoint hash, address, month): the same ledger state
-    gives the same statement, so a page reloaded or a PDF after the JSON costs nothing."""
+    """Answers (the bytes sent: JSON, CSV or PDF) per (contract, checkpoint hash, address,
+    month, format, page): the same ledger state gives the same statement, so a page
+    reloaded costs nothing. Bounded in bytes, not entries: a busy month's statement is
+    megabytes, and anybody can fill the cache by cycling addresses and months (or by
+    waiting for new blocks). An answer over `entry_bytes` is not kept at all."""
 
-    def __init__(self, size: int = 64) -> None:
-        self._data: "OrderedDict[tuple[str, ...], dict[str, Any]]" = OrderedDict()
-        self._size, self._lock = size, Lock()
+    def __init__(self, max_bytes: int = 16 * 2**20, entry_bytes: int = 4 * 2**20) -> None:
+        self._data: "OrderedDict[tuple[str, ...], bytes]" = OrderedDict()
+        self._max, self._entry, self._held, self._lock = max_bytes, entry_bytes, 0, Lock()
 
-    def get(self, key: tuple[str, ...]) -> dict[str, Any] | None:
+    def get(self, key: tuple[str, ...]) -> bytes | None:
         with self._lock:
             if key in self._data:
                 self._data.move_to_end(key)
             return self._data.get(key)
 
-    def put(self, key: tuple[str, ...], value: dict[str, Any]) -> None:
+    def put(self, key: tuple[str, ...], value: bytes | dict[str, Any]) -> None:
+        data = value if isinstance(value, bytes) else json.dumps(value).encode()
+        if len(data) > self._entry:
+            return
         with self._lock:
-            self._data[key] = value
-            while len(self._data) > self._size:
-                self._data.popitem(last=False)
+            old = self._data.pop(key, None)
+            self._held -= len(old) if old is not None else 0
+            self._data[key] = data
+            self._held += len(data)
+            while self._held > self._max:
+                _, dropped = self._data.popitem(last=False)
+                self._held -= len(dropped)
+
+    @property
+    def held(self) -> int:
+        return self._held
 
 
 _cache = _Cache()
@@ -70,18 +84,9 @@ def statement_for(services: Any, db: Any, who: str, month: str, detail_offset: i
                   detail_limit: int | None = None) -> dict[str, Any]:
     """The presented statement (JSON-ready) at the ledger's checkpoint."""
     _, contract = chain(services)
-    at = checkpoint(db, contract)
-    if at is None:
-        raise ApiError(503, "the ledger has not been built yet: is the indexer running?")
-    key = (contract, at[1], who, month, str(detail_offset), str(detail_limit))
-    cached = _cache.get(key)
-    if cached is not None:
-        return cached
     out = build(db, contract, who, month, services.tokens.info, detail_offset, detail_limit)
     if out is None:
         raise ApiError(503, "the ledger has not been built yet: is the indexer running?")
-    # Keyed by what it was built from (a checkpoint that moved meanwhile only makes it fresher).
-    _cache.put((contract, out["ledger_block_hash"], who, month, str(detail_offset), str(detail_limit)), out)
     return out
 
 
@@ -134,16 +139,22 @@ def statement(address: str, month: str, request: Request, services: ServicesDep,
     if at is not None and _etag(who, month, at[1], fmt, offset) in matches:
         return Response(status_code=304, headers={"Cache-Control": "no-cache",
                                                   "ETag": _etag(who, month, at[1], fmt, offset)})
+    name = f"ninety-statement-{who}-{month}"
+    media = {"json": "application/json", "csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}[fmt]
+    extra = {} if fmt == "json" else {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
+    def key(block_hash: str) -> tuple[str, ...]:
+        return (contract, block_hash, who, month, fmt, str(offset), str(DETAIL_PAGE_LINES))
+
+    data = _cache.get(key(at[1])) if at is not None else None
+    if data is not None:
+        return Response(data, media_type=media, headers={"Cache-Control": "no-cache",
+                                                         "ETag": _etag(who, month, at[1], fmt, offset), **extra})
     body = statement_for(services, db, who, month, offset, None if fmt == "pdf" else DETAIL_PAGE_LINES)
     etag = _etag(who, month, body["ledger_block_hash"], fmt, offset)
-    name = f"ninety-statement-{body['address']}-{month}"
-    headers = {"Cache-Control": "no-cache", "ETag": etag}
+    headers = {"Cache-Control": "no-cache", "ETag": etag, **extra}
     if etag in matches:
         return Response(status_code=304, headers=headers)
-    if fmt == "csv":
-        return Response(to_csv(body), media_type="text/csv; charset=utf-8",
-                        headers={**headers, "Content-Disposition": f'attachment; filename="{name}.csv"'})
-    if fmt == "pdf":
-        return Response(to_pdf(body), media_type="application/pdf",
-                        headers={**headers, "Content-Disposition": f'attachment; filename="{name}.pdf"'})
-    return Response(json.dumps(body), media_type="application/json", headers=headers)
+    data = to_pdf(body) if fmt == "pdf" else to_csv(body).encode() if fmt == "csv" else json.dumps(body).encode()
+    # Keyed by what it was built from (a checkpoint that moved meanwhile only makes it fresher).
+    _cache.put(key(body["ledger_block_hash"]), data)
+    return Response(data, media_type=media, headers=headers)
