@@ -69,8 +69,10 @@ RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("reconciliation", "GET", ("/api/ledger/reconciliation",)),
     ("zip", "GET", ("/api/releases/*/download",)),
 )
+# "transcode" has no rule: backend/transcode.py counts it, per wallet and per client, only for
+# requests that would start a conversion (a cached file costs no more than the original).
 DEFAULTS = {"signin": "20/minute", "upload": "60/hour", "export": "10/minute", "reconciliation": "60/minute",
-            "zip": "10/minute;60/hour"}
+            "zip": "10/minute;60/hour", "transcode": "10/minute;60/hour"}
 
 
 class DatabaseStorage(Storage):

@@ -251,9 +251,23 @@ class Busy(Exception):
         self.making = making
 
 
+class Limited(Exception):
+    """The wallet or client address asking already has its cap of conversions running or
+    queued (HTTP 429)."""
+
+    def __init__(self, who: str, cap: int, setting: str) -> None:
+        super().__init__(f"{who} already has {cap} conversion{'' if cap == 1 else 's'} running or waiting, this "
+                         f"server's limit ({setting}); download it once it is made, then ask for the next")
+        self.retry_after = RETRY_AFTER
+
+
 class Transcoder:
     """At most `workers` jobs at once, `queue` more waiting, one job per key: a request
-    for a key already being made joins that job instead of starting its own.
+    for a key already being made joins that job instead of starting its own. A wallet
+    starts at most `per_wallet` jobs running or queued at once, a client address at most
+    `per_client` (0: no cap): the global bound alone let one wallet (with a free track,
+    four formats each) take every place and leave paying buyers a 503. The counts are
+    this process's, like the bounds (backend/stream_slots.py's semantics).
 
     A request waits for its job at most `wait` seconds, and at most `waiters` requests
     wait at once: the routes are synchronous, so each waiting request holds one of the
@@ -262,8 +276,10 @@ class Transcoder:
     request that finds no waiting place, or whose wait ends first, is told Busy(making=True)
     and its job goes on."""
 
-    def __init__(self, workers: int, queue: int, waiters: int = 8) -> None:
+    def __init__(self, workers: int, queue: int, waiters: int = 8, per_wallet: int = 0, per_client: int = 0) -> None:
         self.workers, self.queue, self.waiters = workers, queue, waiters
+        self.per_wallet, self.per_client = max(0, per_wallet), max(0, per_client)
+        self._owners: dict[str, int] = {}  # "wallet:0x…" / "client:…" -> its jobs running or queued
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="transcode")
         # Reentrant: a job already done when its callback is added runs the callback at once,
         # in this thread, under the lock.
@@ -271,17 +287,23 @@ class Transcoder:
         self._running: dict[Any, Future[Any]] = {}
         self._waiting = 0
 
-    def run(self, key: Any, job: Callable[[], Any], wait: float = DEFAULT_WAIT) -> tuple[Any, bool]:
-        """`job()`'s result and whether this call started it (False: it joined one)."""
+    def run(self, key: Any, job: Callable[[], Any], wait: float = DEFAULT_WAIT, wallet: str | None = None,
+            client: str | None = None) -> tuple[Any, bool]:
+        """`job()`'s result and whether this call started it (False: it joined one).
+        `wallet` and `client` are who asks: a job they start counts against their caps
+        until it ends; joining one costs no conversion and counts against nothing."""
         with self._lock:
             future = self._running.get(key)
             started = future is None
             if future is None:
+                owners = self._owners_within_caps(wallet, client)
                 if len(self._running) >= self.workers + self.queue:
                     raise Busy(RETRY_AFTER)
                 future = self._pool.submit(job)
                 self._running[key] = future
-                future.add_done_callback(lambda _f: self._forget(key))
+                for owner in owners:
+                    self._owners[owner] = self._owners.get(owner, 0) + 1
+                future.add_done_callback(lambda _f: self._forget(key, owners))
             if not future.done():
                 if self._waiting >= self.waiters:
                     raise Busy(RETRY_AFTER, making=True)
@@ -299,9 +321,39 @@ class Transcoder:
                 with self._lock:
                     self._waiting -= 1
 
-    def _forget(self, key: Any) -> None:
+    def _owners_within_caps(self, wallet: str | None, client: str | None) -> tuple[str, ...]:
+        """The counters a new job of `wallet` at `client` takes; Limited if one is full.
+        Called under the lock."""
+        checks = []
+        if wallet is not None:
+            checks.append((f"wallet:{wallet.lower()}", self.per_wallet, "your wallet", "NINETY_TRANSCODE_PER_WALLET"))
+        if client is not None:
+            checks.append((f"client:{client}", self.per_client, "your address", "NINETY_TRANSCODE_PER_CLIENT"))
+        for owner, cap, who, setting in checks:
+            if cap and self._owners.get(owner, 0) >= cap:
+                raise Limited(who, cap, setting)
+        return tuple(owner for owner, cap, _, _ in checks if cap)
+
+    def _forget(self, key: Any, owners: tuple[str, ...] = ()) -> None:
         with self._lock:
             self._running.pop(key, None)
+            for owner in owners:
+                left = self._owners.get(owner, 0) - 1
+                if left > 0:
+                    self._owners[owner] = left
+                else:
+                    self._owners.pop(owner, None)
+
+    def running(self, key: Any) -> bool:
+        """Whether a job for `key` runs or is queued now."""
+        with self._lock:
+            return key in self._running
+
+    def held(self, wallet: str | None = None, client: str | None = None) -> int:
+        """How many jobs `wallet` (or `client`) started that run or are queued now."""
+        owner = f"wallet:{wallet.lower()}" if wallet is not None else f"client:{client}"
+        with self._lock:
+            return self._owners.get(owner, 0)
 
     def pending(self) -> int:
         with self._lock:
@@ -313,13 +365,14 @@ class Transcoder:
             return self._waiting
 
 
-_transcoders: dict[tuple[int, int, int], Transcoder] = {}
+_transcoders: dict[tuple[int, int, int, int, int], Transcoder] = {}
 _transcoders_lock = threading.Lock()
 
 
 def transcoder(settings: Any) -> Transcoder:
     """This process's transcoder for the configured bounds."""
-    key = (settings.transcode_workers, settings.transcode_queue, settings.transcode_waiters)
+    key = (settings.transcode_workers, settings.transcode_queue, settings.transcode_waiters,
+           settings.transcode_per_wallet, settings.transcode_per_client)
     with _transcoders_lock:
         if key not in _transcoders:
             _transcoders[key] = Transcoder(*key)
@@ -410,12 +463,20 @@ def cached(db: Any, upload_id: int, fmt: str, digest: str) -> Any:
     return row if row is not None and row["tags_sha256"] == digest else None
 
 
-def obtain(services: Any, upload: Any, fmt: str, tags: dict[str, Any]) -> tuple[Any, str]:
+def obtain(services: Any, upload: Any, fmt: str, tags: dict[str, Any], wallet: str | None = None,
+           client: str | None = None) -> tuple[Any, str]:
     """The cached file of `upload` in `fmt` with `tags`, made now if needed, and how it was
     had: "made" (this request's encode), "joined" (another request's encode, running when
     this one came) or "cached" (found made). Raises Busy when the queue is full, or when
-    the file is not made within NINETY_TRANSCODE_WAIT seconds (it goes on being made)."""
+    the file is not made within NINETY_TRANSCODE_WAIT seconds (it goes on being made);
+    Limited when `wallet` or `client` has its conversions running; ApiError 429 past the
+    `transcode` rate limit (counted only for requests that would start a conversion)."""
     digest = tags_digest(tags, upload.artwork_cid)
+    settings = services.settings
+    worker = transcoder(settings)
+    key = (upload.id, fmt, digest)
+    if not worker.running(key):
+        _count_conversion(services, wallet, client)
 
     def job() -> tuple[Any, bool]:
         # Another API process (or a request just before) may have made it meanwhile.
@@ -426,9 +487,27 @@ def obtain(services: Any, upload: Any, fmt: str, tags: dict[str, Any]) -> tuple[
         made = make(services, upload, fmt, tags)
         return _store(services, upload.id, fmt, digest, made), True
 
-    settings = services.settings
-    (row, made), started = transcoder(settings).run((upload.id, fmt, digest), job, wait=settings.transcode_wait)
+    (row, made), started = worker.run(key, job, wait=settings.transcode_wait, wallet=wallet, client=client)
     return row, ("made" if made else "cached") if started else "joined"
+
+
+def _count_conversion(services: Any, wallet: str | None, client: str | None) -> None:
+    """Count a conversion about to start against the `transcode` rate limit
+    (NINETY_RATE_LIMIT_TRANSCODE), per wallet and per client address: the caps bound what
+    runs at once, this how often one asks. 429 past it."""
+    limits = getattr(services, "rate_limits", None)
+    if limits is None or not limits.enabled:
+        return
+    for identity in ((f"wallet:{wallet.lower()}",) if wallet else ()) + ((f"client:{client}",) if client else ()):
+        try:
+            refusal = limits.hit("transcode", identity)
+        except Exception:  # the counters' store is down: serve rather than refuse everyone (as the middleware does)
+            log.exception("rate limit storage failed; letting the conversion through")
+            return
+        if refusal is not None:
+            raise ApiError(429, f"too many conversions to other formats asked from your "
+                                f"{'wallet' if identity.startswith('wallet:') else 'address'}; try again in "
+                                f"{refusal.retry_after} s", headers={"Retry-After": str(refusal.retry_after)})
 
 
 def _store(services: Any, upload_id: int, fmt: str, digest: str, made: Made) -> Any:

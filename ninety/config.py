@@ -76,12 +76,15 @@ class Settings:
     # at once per API process, `transcode_queue` more waiting; beyond that a 503. A request
     # waits at most `transcode_wait` seconds for its file (then 503 + Retry-After, the
     # conversion goes on), and at most `transcode_waiters` wait at once (each holds one of
-    # the API's threads).
+    # the API's threads). Conversions running or queued per wallet and per client address
+    # (0: no cap); past either a 429.
     transcode_workers: int = 1
     transcode_queue: int = 4
     transcode_max_bytes: int = 1024**3
     transcode_wait: float = 5.0
     transcode_waiters: int = 8
+    transcode_per_wallet: int = 1
+    transcode_per_client: int = 2
     # The API: the address its pages are served from (CSRF origin, metadata links) and the
     # key that wraps per-track keys (None: a key file in data_dir, for a local setup).
     public_url: str | None = None
@@ -101,6 +104,7 @@ class Settings:
     rate_limit_export: str = "10/minute"
     rate_limit_reconciliation: str = "60/minute"
     rate_limit_zip: str = "10/minute;60/hour"
+    rate_limit_transcode: str = "10/minute;60/hour"
     # Release zips streaming at once (each reads and decrypts up to 100 originals), per
     # wallet and per client address, per API process; 0: no cap.
     zip_streams_per_wallet: int = 2
@@ -167,6 +171,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # At most 10 minutes: past that a proxy has long given up, and the thread is held for nothing.
         transcode_wait=min(600.0, max(0.0, _float(env, "NINETY_TRANSCODE_WAIT", 5.0))),
         transcode_waiters=max(0, _int(env, "NINETY_TRANSCODE_WAITERS", 8) or 0),
+        transcode_per_wallet=max(0, _int(env, "NINETY_TRANSCODE_PER_WALLET", 1) or 0),
+        transcode_per_client=max(0, _int(env, "NINETY_TRANSCODE_PER_CLIENT", 2) or 0),
         public_url=env.get("NINETY_PUBLIC_URL") or None,
         master_key=env.get("NINETY_MASTER_KEY") or None,
         catalog_key=env.get("NINETY_CATALOG_KEY") or None,
@@ -180,6 +186,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit_export=env.get("NINETY_RATE_LIMIT_EXPORT") or "10/minute",
         rate_limit_reconciliation=env.get("NINETY_RATE_LIMIT_RECONCILIATION") or "60/minute",
         rate_limit_zip=env.get("NINETY_RATE_LIMIT_ZIP") or "10/minute;60/hour",
+        rate_limit_transcode=env.get("NINETY_RATE_LIMIT_TRANSCODE") or "10/minute;60/hour",
         zip_streams_per_wallet=max(0, _int(env, "NINETY_ZIP_STREAMS_PER_WALLET", 2) or 0),
         zip_streams_per_client=max(0, _int(env, "NINETY_ZIP_STREAMS_PER_CLIENT", 4) or 0),
     )

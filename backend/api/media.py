@@ -20,6 +20,7 @@ from backend.deps import DbDep, ServicesDep, TrackId, WalletDep
 from backend.errors import ApiError
 from backend.ipfs_files import serve_cid
 from backend.ranges import parse_range
+from backend.ratelimit import client_of
 from backend.release_fairness import MAX_SALES, fair_sales
 from backend.services import Services
 
@@ -86,6 +87,8 @@ Format = Literal["original", "flac", "mp3", "ogg", "aac"]
 
 
 @router.get("/{track_id}/download", responses={206: {"description": "a byte range"},
+                                                429: {"description": "this wallet or address has its conversions "
+                                                                     "running, or asked too many: retry later"},
                                                 503: {"description": "the file is being made, or too many "
                                                                      "conversions wait: retry after Retry-After"}})
 def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbDep, wallet: WalletDep,
@@ -102,7 +105,10 @@ def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbD
     purchase (both before any conversion starts), 422 for an unknown format, 503 with
     Retry-After while too many conversions wait, or while this file is being made and not
     done within NINETY_TRANSCODE_WAIT seconds (header `X-Ninety-Transcode: making`: the
-    conversion goes on, ask again after Retry-After). Range requests work."""
+    conversion goes on, ask again after Retry-After). 429 with Retry-After when the
+    wallet or its client address already has NINETY_TRANSCODE_PER_WALLET /
+    NINETY_TRANSCODE_PER_CLIENT conversions running or queued, or past the `transcode` rate
+    limit (conversions started). Range requests work."""
     row = shown_track(db, track_id)
     refuse_if_blocked(row)
     if not is_free(row) and not bought(db, wallet, track_id):
@@ -122,7 +128,10 @@ def download(track_id: TrackId, request: Request, services: ServicesDep, db: DbD
     if made is None:
         db.rollback()  # no read transaction held while waiting for the encode
         try:
-            made, how = transcode.obtain(services, upload, fmt, tags)
+            made, how = transcode.obtain(services, upload, fmt, tags, wallet=wallet,
+                                         client=client_of(request.scope, services.settings.trusted_proxies))
+        except transcode.Limited as e:
+            raise ApiError(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
         except transcode.Busy as e:
             # "making": this file's conversion runs (or waits for a worker) and will be cached:
             # ask again after Retry-After. Without it, no conversion place was free.

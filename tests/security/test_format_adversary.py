@@ -129,10 +129,12 @@ def test_waiters_for_a_conversion_exhaust_the_api_threads(live_api, world):
     assert any(r.status_code == 503 and r.headers.get("x-ninety-transcode") == "making" for r in downloads)
 
 
-@pytest.mark.xfail(strict=True, reason="no per-wallet cap on conversions: one wallet takes every worker and queue "
-                                       "place with a free track's formats, a paying buyer gets 503")
 def test_one_wallet_takes_every_conversion_place(live_api, world):
-    api = _server(live_api, world, NINETY_TRANSCODE_WORKERS="1", NINETY_TRANSCODE_QUEUE="1")
+    # Fixed: a wallet has at most NINETY_TRANSCODE_PER_WALLET (1) conversions running or
+    # queued, a client address NINETY_TRANSCODE_PER_CLIENT (2); past either a 429. (A long
+    # wait, so that the buyer's answer is the file, not "being made".)
+    api = _server(live_api, world, NINETY_TRANSCODE_WORKERS="1", NINETY_TRANSCODE_QUEUE="1",
+                  NINETY_TRANSCODE_WAIT="300")
     free, _ = list_upload(api, world, VICTIM, music_bytes(22, seconds=60, rate=44_100), price=0)
     paid, _ = list_upload(api, world, VICTIM, music_bytes(23, seconds=3, rate=44_100), price=MILLI)
     world.market.buy(paid, MILLI, wallet(FAN))
@@ -145,8 +147,15 @@ def test_one_wallet_takes_every_conversion_place(live_api, world):
     got = _get(api, paid, "mp3", fan)
     for t in threads:
         t.join(300)
-    assert all(e is not None and e > asked for e in ended), "Mallory's conversions ended before the buyer asked"
+    codes = sorted(r.status_code for r in out)
+    assert codes == [200, 429], [(r.status_code, r.text[:200]) for r in out]
+    refused = next(r for r in out if r.status_code == 429)
+    assert refused.headers["content-type"] == "application/problem+json" and int(refused.headers["retry-after"]) >= 1
+    assert "NINETY_TRANSCODE_PER_WALLET" in refused.json()["detail"]
+    converting = ended[[r.status_code for r in out].index(200)]
+    assert converting > asked, "Mallory's conversion ended before the buyer asked"
     assert got.status_code == 200, (got.status_code, got.text[:300])
+    assert got.headers["x-ninety-transcode"] == "made"
 
 
 @pytest.mark.xfail(strict=True, reason="a refused conversion is not remembered: each retry decodes and encodes "

@@ -99,7 +99,10 @@ def test_no_conversion_for_a_non_buyer_an_unknown_format_or_an_oversized_output(
 
 
 def test_requests_beyond_the_workers_and_queue_get_503_with_retry_after(live_api, world):
-    api = _server(live_api, world, NINETY_TRANSCODE_WORKERS="1", NINETY_TRANSCODE_QUEUE="0", **WAIT)
+    # No per-wallet or per-client cap here: this is the global bound (the caps are
+    # test_format_adversary.py's and test_transcoder.py's).
+    api = _server(live_api, world, NINETY_TRANSCODE_WORKERS="1", NINETY_TRANSCODE_QUEUE="0",
+                  NINETY_TRANSCODE_PER_WALLET="0", NINETY_TRANSCODE_PER_CLIENT="0", **WAIT)
     tid, _ = list_upload(api, world, VICTIM, music_bytes(4, seconds=12, rate=44_100), price=MILLI)
     world.market.buy(tid, MILLI, wallet(FAN))
     sync(api, world)
@@ -135,3 +138,19 @@ def test_concurrent_first_requests_for_one_file_make_one_conversion(live_api, wo
     assert how.count("made") == 1, how
     assert len({r.content for r in answers}) == 1  # all four got that one file
     assert _made(api) == [(_made(api)[0][0], "ogg")]
+
+
+def test_conversions_started_are_rate_limited_cached_files_are_not(live_api, world):
+    api = _server(live_api, world, NINETY_RATE_LIMITS="on", NINETY_RATE_LIMIT_TRANSCODE="2/hour", **WAIT)
+    tid, _ = list_upload(api, world, VICTIM, music_bytes(6, seconds=2, rate=44_100), price=0)
+    sync(api, world)
+    fan = api.login(FAN)
+
+    assert _get(api, tid, "mp3", fan).headers["x-ninety-transcode"] == "made"
+    for _ in range(3):  # a cached file costs what the original does: not counted
+        assert _get(api, tid, "mp3", fan).headers["x-ninety-transcode"] == "cached"
+    assert _get(api, tid, "ogg", fan).headers["x-ninety-transcode"] == "made"
+    refused = _get(api, tid, "flac", fan)
+    assert refused.status_code == 429 and refused.headers["content-type"] == "application/problem+json"
+    assert int(refused.headers["retry-after"]) >= 1 and "conversions" in refused.json()["detail"]
+    assert sorted(f for _, f in _made(api)) == ["mp3", "ogg"]  # refused: no work done for it

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from backend.transcode import Busy, Transcoder
+from backend.transcode import Busy, Limited, Transcoder
 
 # A deadlock (a job done before its callback is added, under the lock) must fail, not hang.
 pytestmark = pytest.mark.timeout(20)
@@ -87,3 +87,33 @@ def test_a_request_that_starts_a_job_without_a_waiting_place_leaves_it_running()
     gate.set()
     _until(lambda: t.pending() == 0)
     assert out == ["done"]
+
+
+def test_a_wallet_and_a_client_start_at_most_their_caps_and_joining_costs_nothing():
+    t, gate, out = Transcoder(workers=1, queue=5, per_wallet=1, per_client=2), threading.Event(), []
+
+    def hold(key: str, wallet: str, client: str) -> threading.Thread:
+        th = threading.Thread(target=lambda: out.append(t.run(key, lambda: (gate.wait(5), key)[1], wallet=wallet,
+                                                              client=client)))
+        th.start()
+        return th
+
+    first = hold("a", "0xAA", "10.0.0.1")
+    _until(lambda: t.held(wallet="0xaa") == 1)
+    with pytest.raises(Limited) as limited:  # the same wallet, another file: over its cap
+        t.run("b", lambda: "b", wallet="0xaa", client="10.0.0.9")
+    assert "NINETY_TRANSCODE_PER_WALLET" in str(limited.value) and limited.value.retry_after >= 1
+    joiner = hold("a", "0xaa", "10.0.0.1")  # the same file: joins, takes no place of its own
+    other = hold("c", "0xbb", "10.0.0.1")  # another wallet at the same address: the address's 2nd
+    _until(lambda: t.held(client="10.0.0.1") == 2 and t.waiting() == 3)
+    with pytest.raises(Limited) as limited:
+        t.run("d", lambda: "d", wallet="0xcc", client="10.0.0.1")
+    assert "NINETY_TRANSCODE_PER_CLIENT" in str(limited.value)
+    assert t.pending() == 2  # the refused ones queued nothing
+    gate.set()
+    for th in (first, joiner, other):
+        th.join(5)
+    assert sorted(out) == [("a", False), ("a", True), ("c", True)]
+    # Their jobs ended: the places are given back.
+    assert t.held(wallet="0xaa") == 0 and t.held(client="10.0.0.1") == 0
+    assert t.run("b", lambda: "b", wallet="0xaa", client="10.0.0.1") == ("b", True)
