@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
 
-from backend import problems, security
+from backend import problems, security, transcode
 from backend.api import (artists, auth, fans, free_downloads, ledger, media, moderation, pools, releases, status, tracks,
                          uploads)
 from backend.crypto import MasterKey
@@ -102,6 +102,7 @@ def create_app(services: Services) -> FastAPI:
     _metrics(app)
     _web(app)
     install_upload_gc(app, services)  # unpins uploads never registered (NINETY_UPLOAD_TTL)
+    transcode.sweep_leftovers()  # decrypted originals of conversions a killed API process left
     return app
 
 

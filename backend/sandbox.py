@@ -32,9 +32,19 @@ WALL_SECONDS = 180.0
 OUTPUT_LIMIT = 512 * 1024 * 1024  # largest file a job may write
 
 # The child sets its limits before importing anything heavy, then runs one job: keyword
-# arguments as JSON on stdin, the result as JSON on stdout.
+# arguments as JSON on stdin, the result as JSON on stdout. First it asks the kernel to
+# kill it when its parent dies (PR_SET_PDEATHSIG): the wall-clock limit is the parent's
+# `timeout`, so a child orphaned by a killed API would otherwise run on for its whole CPU
+# limit, reading decrypted files. (The signal comes when the parent *thread* ends; the
+# thread that started the child waits for it, so it cannot end first.) If the parent is
+# already gone by then, the child stops.
 _BOOT = """
-import json, resource, sys
+import json, os, resource, sys
+if sys.platform.startswith("linux"):
+    import ctypes, signal
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != int(sys.argv[6]):
+        os._exit(70)
 mem, cpu, fsize = (int(a) for a in sys.argv[1:4])
 resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
@@ -101,7 +111,7 @@ def run(job: str, *, memory: int = MEMORY_LIMIT, cpu: int = CPU_SECONDS, wall: f
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
            # One thread and few malloc arenas: each would reserve address space.
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
-    argv = [sys.executable, "-I", "-c", _BOOT, str(memory), str(cpu), str(output), job, str(ROOT)]
+    argv = [sys.executable, "-I", "-c", _BOOT, str(memory), str(cpu), str(output), job, str(ROOT), str(os.getpid())]
     started = time.monotonic()
     try:
         done = subprocess.run(argv, input=json.dumps(kwargs), capture_output=True, text=True, env=env,

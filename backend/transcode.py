@@ -29,6 +29,9 @@ import base64
 import hashlib
 import json
 import logging
+import os
+import re
+import shutil
 import tempfile
 import threading
 import time
@@ -79,6 +82,9 @@ AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 RETRY_AFTER = 15  # seconds: about one encode of a long track
 DEFAULT_WAIT = 5.0  # a request waits at most this long for its encode (NINETY_TRANSCODE_WAIT)
 JOB_SECONDS = 600  # the sandbox's CPU and wall-clock limits for one encode
+# A conversion's private directory in the temporary directory: "ninety-transcode-<pid>-…",
+# the pid of the API process working in it (see sweep_leftovers).
+WORK_PREFIX = "ninety-transcode-"
 
 
 # ---------------------------------------------------------------- the child's job
@@ -400,7 +406,7 @@ def make(services: Any, upload: Any, fmt: str, tags: dict[str, Any]) -> Made:
     """Decrypt the original, encode, tag, encrypt and pin: the new cached file."""
     ipfs, settings = services.ipfs, services.settings
     key = services.master_key.unwrap(upload.wrapped_key)
-    with tempfile.TemporaryDirectory(prefix="ninety-transcode-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as tmp:
         work = Path(tmp)
         src = work / f"original.{upload.file_name.rsplit('.', 1)[-1].lower()[:8] or 'audio'}"
         with open(src, "wb") as f:
@@ -433,6 +439,59 @@ def make(services: Any, upload: Any, fmt: str, tags: dict[str, Any]) -> Made:
         cid = ipfs.add_file(encrypted)
     return Made(cid, size, CHUNK_SIZE, prefix.hex(), services.master_key.wrap(file_key),
                 done["frames"] / done["rate"] if done["rate"] else 0.0)
+
+
+def sweep_leftovers(root: str | Path | None = None) -> int:
+    """Remove the work directories of API processes that died mid-conversion (killed,
+    crashed, out of memory): each holds the decrypted original, a buyer-only file kept
+    encrypted everywhere else, and nothing else would ever remove it. Called when the API
+    starts. Only directories with this module's prefix, owned by this user (not links),
+    whose process is gone, are removed; this process's own pid counts as gone while it
+    has not converted anything yet (after a restart in a container, the new process often
+    has the old one's pid). Directories named before the pid was part of the name are
+    removed once older than any conversion can run. How many were removed."""
+    base = Path(root if root is not None else tempfile.gettempdir())
+    named = re.compile(re.escape(WORK_PREFIX) + r"(\d{1,10})-.+")
+    removed = 0
+    try:
+        with os.scandir(base) as found:
+            entries = list(found)
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.name.startswith(WORK_PREFIX):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            match = named.fullmatch(entry.name)
+            if match is not None:
+                if _alive(int(match.group(1))):
+                    continue
+            elif time.time() - entry.stat(follow_symlinks=False).st_mtime < 2 * JOB_SECONDS:
+                continue
+            shutil.rmtree(entry.path)
+            removed += 1
+        except OSError as e:
+            log.warning("could not remove conversion leftovers %s: %s", entry.path, e)
+    if removed:
+        log.warning("removed %d conversion work directories left by a stopped API process", removed)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        with _transcoders_lock:
+            return bool(_transcoders)  # converting already: its directories are in use
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OverflowError:  # no such pid can exist
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def track_tags(db: Any, row: Any) -> dict[str, Any]:

@@ -21,9 +21,11 @@ from __future__ import annotations
 import re
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+from mutagen.mp4 import MP4
 from sqlalchemy import select
 
 from backend.models import Transcode
@@ -199,9 +201,9 @@ def test_a_rename_re_encodes_the_audio_to_change_a_tag(live_api, world):
     assert "made" not in hows and encodes == 1, (hows, encodes)
 
 
-@pytest.mark.xfail(strict=True, reason="an API process killed during a conversion leaves the decrypted original "
-                                       "in its temporary directory, and nothing removes it")
 def test_a_killed_conversion_leaves_the_decrypted_original_on_disk(live_api, world, tmp_path):
+    # Fixed: the sandbox child dies with the API process (PR_SET_PDEATHSIG), and an API
+    # starting removes the work directories of API processes that are gone.
     tmp = tmp_path / "server-tmp"  # the server's TMPDIR, so only its own files are looked at
     tmp.mkdir()
     api = _server(live_api, world, TMPDIR=str(tmp))
@@ -213,14 +215,51 @@ def test_a_killed_conversion_leaves_the_decrypted_original_on_disk(live_api, wor
 
     threads, _, _ = _background([lambda: _get(api, tid, "aac", fan, timeout=60)])
     deadline = time.monotonic() + 60
-    while not list(tmp.glob("ninety-transcode-*/out.*")):  # decrypted, now encoding
+    while not (outs := list(tmp.glob("ninety-transcode-*/out.*"))):  # decrypted, now encoding
         assert time.monotonic() < deadline, "the conversion never started: " + api.log_tail()
         time.sleep(0.05)
+    children = _children(api.process.pid, "backend.transcode:encode_job")
+    assert children, "no sandbox child found"
     api.process.kill()  # the API process dies (OOM killer, a deploy, a crash) mid-conversion
     api.process.wait(10)
     for t in threads:
         t.join(60)
+    for pid in children:  # gone (or a zombie) however long its encode would have taken
+        deadline = time.monotonic() + 60
+        while _running(pid):
+            assert time.monotonic() < deadline, f"the sandbox child {pid} outlived the API process"
+            time.sleep(0.1)
+    # It was killed, not left to finish: an .m4a is written whole only at its end.
+    with pytest.raises(Exception):
+        MP4(outs[0])
+    assert list(tmp.glob("ninety-transcode-*/original.*")), "nothing was left to sweep: the test proves nothing"
     # A new server process starts with the same temporary directory.
     _server(live_api, world, TMPDIR=str(tmp))
     left = [p for p in tmp.glob("ninety-transcode-*/original.*") if p.read_bytes() == original]
     assert left == [], f"the buyer-only original lies decrypted at {left}"
+    assert list(tmp.glob("ninety-transcode-*")) == []
+
+
+def _children(parent: int, marker: str) -> list[int]:
+    """Processes whose parent is `parent` and whose command line holds `marker`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and marker in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """`pid` exists and is not a zombie."""
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")

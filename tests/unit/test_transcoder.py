@@ -2,11 +2,15 @@
 job per key, a waiter that stops waiting, an error reaching every waiter."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
-from backend.transcode import Busy, Limited, Transcoder
+from backend.transcode import JOB_SECONDS, Busy, Limited, Transcoder, sweep_leftovers
 
 # A deadlock (a job done before its callback is added, under the lock) must fail, not hang.
 pytestmark = pytest.mark.timeout(20)
@@ -117,3 +121,29 @@ def test_a_wallet_and_a_client_start_at_most_their_caps_and_joining_costs_nothin
     # Their jobs ended: the places are given back.
     assert t.held(wallet="0xaa") == 0 and t.held(client="10.0.0.1") == 0
     assert t.run("b", lambda: "b", wallet="0xaa", client="10.0.0.1") == ("b", True)
+
+
+def test_leftovers_of_dead_processes_are_swept_and_nothing_else(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = tmp_path / f"ninety-transcode-{dead.pid}-abc"
+    gone.mkdir()
+    (gone / "original.wav").write_bytes(b"plaintext")
+    live = tmp_path / f"ninety-transcode-{os.getppid()}-def"  # a running process's work: kept
+    live.mkdir()
+    other = tmp_path / f"other-{dead.pid}-x"  # not ours
+    other.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_bytes(b"x")
+    link = tmp_path / f"ninety-transcode-{dead.pid}-link"  # a link is never followed
+    link.symlink_to(outside, target_is_directory=True)
+    young = tmp_path / "ninety-transcode-oldname"  # named before the pid: kept until older than a job
+    young.mkdir()
+
+    assert sweep_leftovers(tmp_path) == 1
+    assert not gone.exists()
+    assert live.exists() and other.exists() and link.is_symlink() and (outside / "keep").exists() and young.exists()
+    old = time.time() - 3 * JOB_SECONDS
+    os.utime(young, (old, old))
+    assert sweep_leftovers(tmp_path) == 1 and not young.exists()
