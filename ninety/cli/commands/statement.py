@@ -111,15 +111,38 @@ def statement(
     typer.get_binary_stream("stdout").write(data)
 
 
+def _last_block_before(rpc: Any, ts: int, low: int, high: int) -> int | None:
+    """The last block in [low, high] whose timestamp is before `ts` (block times never go
+    back), or None when `low`'s is not; by bisection, a few dozen headers."""
+    def time_of(n: int) -> int:
+        return int(rpc.headers([n])[0]["timestamp"], 16)
+
+    if time_of(low) >= ts:
+        return None
+    while low < high:
+        mid = (low + high + 1) // 2
+        if time_of(mid) < ts:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
 def verify_statement(address: str, month: str) -> None:
     """`ninety verify --statement ADDRESS MONTH`: the database's statement against the one
-    recomputed from the chain (logs and block timestamps, up to the ledger's checkpoint),
-    and closing owed against the contract's owed() when the month is not over. Every
-    difference printed; exit 1 on any."""
-    from ninety.ledger.statement import differences, from_chain
+    recomputed from the chain's logs and block timestamps up to the CHAIN's horizon (the
+    month's last block once the chain has passed the month's end, else its head), not the
+    database's: a ledger that stopped indexing, or was rolled back, fails here instead of
+    agreeing with itself. Closing owed is checked against the contract's owed() at that
+    block and opening owed against owed() at the last block before the month (eth_call at
+    a past block: the node must keep that state, as an archive node or Anvil does), so a
+    mistake both sides share, or events both miss (a start block set too late), still
+    shows. Every difference printed; exit 1 on any."""
+    from ninety.ledger.statement import differences, from_chain, month_bounds
     from ninety.reads import onchain_balances
 
     who = _check(address, month)
+    start, end = month_bounds(month)
     try:
         engine, contract, rpc, deployment = _ledger(load_settings(), need_chain=True)
         have = _build(engine, contract, rpc, deployment, who, month)
@@ -129,23 +152,45 @@ def verify_statement(address: str, month: str) -> None:
         if canonical != have["ledger_block_hash"]:
             diffs.append(f"checkpoint block {height} is {have['ledger_block_hash']} in the database but "
                          f"{canonical} on chain")
-        want = from_chain(rpc, contract, deployment.deploy_block, height, who, month)
+        head = rpc.block_number()
+        first = deployment.deploy_block
+        head_time = int(rpc.headers([head])[0]["timestamp"], 16)
+        finished = head_time >= end
+        horizon = (_last_block_before(rpc, end, first, head) if finished else head)
+        if horizon is None:  # the whole month is before the contract's first block
+            horizon = first - 1
+        if height < horizon:
+            diffs.append(f"the ledger is behind the chain: the database's statement is as of block {height}, "
+                         + (f"the month ends at block {horizon} on chain" if finished else
+                            f"the chain's head is block {horizon}")
+                         + " (run `ninety index`); the differences below are what it misses")
+        want = from_chain(rpc, contract, first, horizon, who, month)
         diffs += differences(have, want)
-        if not have["complete"]:  # the month runs to the checkpoint: closing owed is owed() there
-            keys = [(who, t["token"]) for t in want["tokens"]]
-            owed, _ = onchain_balances(rpc, contract, height, keys, [])
+        before = _last_block_before(rpc, start, first, horizon) if horizon >= first else None
+        keys = [(who, t["token"]) for t in want["tokens"]]
+        for label, block, figure in (("closing_owed", horizon, "closing_owed"),
+                                     ("opening_owed", before, "opening_owed")):
+            if block is None or block < first:
+                continue  # before the contract existed: nothing was owed, and the events say so
+            try:
+                owed, _ = onchain_balances(rpc, contract, block, keys, [])
+            except Exception as e:  # a node that prunes old state cannot answer for a past block
+                diffs.append(f"cannot read owed() at block {block} to check {label} ({e.__class__.__name__}: "
+                             f"{str(e)[:200]}): use a node that keeps historical state (an archive node)")
+                continue
             for t in want["tokens"]:
-                if owed[(who, t["token"])] != int(t["closing_owed"]):
-                    diffs.append(f"{t['token']} closing_owed: {t['closing_owed']} from the chain's events, "
-                                 f"{owed[(who, t['token'])]} from the contract's owed() at block {height}")
+                if owed[(who, t["token"])] != int(t[figure]):
+                    diffs.append(f"{t['token']} {label}: {t[figure]} from the chain's events, "
+                                 f"{owed[(who, t['token'])]} from the contract's owed() at block {block}")
     except NinetyError as e:
         fail(str(e))
     if diffs:
         console.print(f"[bold red]{len(diffs)} difference(s)[/] in the statement of {who} for {month} "
-                      f"between the database and the chain (block {height}):", soft_wrap=True)
+                      f"between the database (block {height}) and the chain (block {horizon}):", soft_wrap=True)
         for d in diffs:
             console.print(f"  - {d}", soft_wrap=True, markup=False)
         raise typer.Exit(1)
     lines = sum(len(t["lines"]) + len(t["artist_sales"]) for t in want["tokens"])
     console.print(f"[green]statement matches the chain[/]: {who} {month}, {len(want['tokens'])} token(s), "
-                  f"{lines} line(s), block {height}", soft_wrap=True)
+                  f"{lines} line(s), block {horizon}; opening and closing owed equal the contract's owed()",
+                  soft_wrap=True)
