@@ -35,6 +35,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -427,10 +428,12 @@ def make(services: Any, upload: Any, fmt: str, tags: dict[str, Any]) -> Made:
                                artwork=str(artwork) if artwork else None,
                                output=settings.transcode_max_bytes, wall=float(JOB_SECONDS), cpu=JOB_SECONDS)
         except Refused as e:
-            raise ApiError(422, f"this track cannot be made into {fmt}: {e}", title="Cannot convert") from e
+            _remember_refusal(upload.id, fmt, settings, f"this track cannot be made into {fmt}: {e}")
+            raise _cannot(fmt, f"this track cannot be made into {fmt}: {e}") from e
         size = dst.stat().st_size
         if size > settings.transcode_max_bytes:
-            raise ApiError(422, f"the {fmt} file would be larger than this server's limit", title="Cannot convert")
+            _remember_refusal(upload.id, fmt, settings, f"the {fmt} file would be larger than this server's limit")
+            raise _cannot(fmt, f"the {fmt} file would be larger than this server's limit")
         log.info("made %s of upload %s in %.2f s (%d bytes)", fmt, upload.id, time.monotonic() - started, size)
         file_key = new_key()
         encrypted = work / "out.enc"
@@ -529,9 +532,13 @@ def obtain(services: Any, upload: Any, fmt: str, tags: dict[str, Any], wallet: s
     this one came) or "cached" (found made). Raises Busy when the queue is full, or when
     the file is not made within NINETY_TRANSCODE_WAIT seconds (it goes on being made);
     Limited when `wallet` or `client` has its conversions running; ApiError 429 past the
-    `transcode` rate limit (counted only for requests that would start a conversion)."""
+    `transcode` rate limit (counted only for requests that would start a conversion);
+    ApiError 422 when the conversion is refused, or was within REFUSAL_TTL."""
     digest = tags_digest(tags, upload.artwork_cid)
     settings = services.settings
+    refused = refusal(upload.id, fmt, settings)
+    if refused is not None:  # refused before: answered without redoing the work
+        raise _cannot(fmt, refused)
     worker = transcoder(settings)
     key = (upload.id, fmt, digest)
     if not worker.running(key):
@@ -548,6 +555,47 @@ def obtain(services: Any, upload: Any, fmt: str, tags: dict[str, Any], wallet: s
 
     (row, made), started = worker.run(key, job, wait=settings.transcode_wait, wallet=wallet, client=client)
     return row, ("made" if made else "cached") if started else "joined"
+
+
+# Refused conversions (too long, too large, past the sandbox's CPU, memory or time limit),
+# remembered per (upload, format, RECIPE, the limits): the expensive refusals are exactly the
+# ones that run until a limit, so without this every retry redid the whole decode and
+# encode. Not per tags: a rename does not make the audio shorter. Forgotten after
+# REFUSAL_TTL (a wall-clock refusal may come from a busy machine) or when RECIPE or a limit
+# changes (they are part of the key); per process, at most REFUSALS_MAX entries.
+REFUSAL_TTL = 3600.0
+REFUSALS_MAX = 10_000
+_refusals: OrderedDict[tuple[Any, ...], tuple[float, str]] = OrderedDict()
+_refusals_lock = threading.Lock()
+
+
+def _refusal_key(upload_id: int, fmt: str, settings: Any) -> tuple[Any, ...]:
+    return (upload_id, fmt, RECIPE, settings.transcode_max_bytes, settings.max_audio_seconds)
+
+
+def refusal(upload_id: int, fmt: str, settings: Any) -> str | None:
+    """Why this conversion was refused, if it was within REFUSAL_TTL."""
+    key = _refusal_key(upload_id, fmt, settings)
+    with _refusals_lock:
+        found = _refusals.get(key)
+        if found is None:
+            return None
+        if found[0] < time.monotonic():
+            del _refusals[key]
+            return None
+        return found[1]
+
+
+def _remember_refusal(upload_id: int, fmt: str, settings: Any, detail: str) -> None:
+    with _refusals_lock:
+        _refusals[_refusal_key(upload_id, fmt, settings)] = (time.monotonic() + REFUSAL_TTL, detail)
+        _refusals.move_to_end(_refusal_key(upload_id, fmt, settings))
+        while len(_refusals) > REFUSALS_MAX:
+            _refusals.popitem(last=False)
+
+
+def _cannot(fmt: str, detail: str) -> ApiError:
+    return ApiError(422, detail, title="Cannot convert")
 
 
 def _count_conversion(services: Any, wallet: str | None, client: str | None) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -147,3 +148,28 @@ def test_leftovers_of_dead_processes_are_swept_and_nothing_else(tmp_path):
     old = time.time() - 3 * JOB_SECONDS
     os.utime(young, (old, old))
     assert sweep_leftovers(tmp_path) == 1 and not young.exists()
+
+
+def test_a_refusal_is_remembered_per_recipe_and_limits_and_forgotten_after_its_ttl(monkeypatch):
+    import backend.transcode as tc
+
+    settings = types.SimpleNamespace(transcode_max_bytes=1000, max_audio_seconds=60.0)
+    monkeypatch.setattr(tc, "_refusals", type(tc._refusals)())
+    assert tc.refusal(7, "flac", settings) is None
+    tc._remember_refusal(7, "flac", settings, "too large")
+    assert tc.refusal(7, "flac", settings) == "too large"
+    assert tc.refusal(7, "mp3", settings) is None and tc.refusal(8, "flac", settings) is None
+    # A larger limit, or a new recipe: tried again.
+    assert tc.refusal(7, "flac", types.SimpleNamespace(transcode_max_bytes=2000, max_audio_seconds=60.0)) is None
+    monkeypatch.setattr(tc, "RECIPE", tc.RECIPE + 1)
+    assert tc.refusal(7, "flac", settings) is None
+    monkeypatch.setattr(tc, "RECIPE", tc.RECIPE - 1)
+    monkeypatch.setattr(tc, "REFUSAL_TTL", -1.0)
+    tc._remember_refusal(7, "flac", settings, "too large")
+    assert tc.refusal(7, "flac", settings) is None
+    # Bounded: the oldest go first.
+    monkeypatch.setattr(tc, "REFUSAL_TTL", 3600.0)
+    monkeypatch.setattr(tc, "REFUSALS_MAX", 3)
+    for upload in range(5):
+        tc._remember_refusal(upload, "ogg", settings, f"no {upload}")
+    assert len(tc._refusals) == 3 and tc.refusal(0, "ogg", settings) is None and tc.refusal(4, "ogg", settings) == "no 4"
