@@ -94,6 +94,53 @@ def _etag(who: str, month: str, block_hash: str, fmt: str, detail_offset: int) -
     return '"' + hashlib.sha256(f"{who}|{month}|{block_hash}|{fmt}|{detail_offset}".encode()).hexdigest()[:32] + '"'
 
 
+# What the route offers, in its order of preference when a client likes several as much.
+OFFERS = (("application/json", "json"), ("text/csv", "csv"), ("application/pdf", "pdf"))
+_MAX_RANGES = 32  # a longer Accept is not a browser's or a library's: the rest is ignored
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The format to answer an `Accept` header with (RFC 9110 12.5.1): each offer gets the
+    q of the most specific range matching it (type/subtype, then type/*, then */*), q=0
+    means refused, the highest q wins (ties: JSON, CSV, PDF). No header, or one without a
+    readable media range: JSON. None: nothing offered is acceptable (406)."""
+    if accept is None or not accept.strip():
+        return "json"
+    ranges: list[tuple[str, str, float]] = []
+    for part in accept.split(",")[:_MAX_RANGES]:
+        fields = [f.strip() for f in part.split(";")]
+        kind, _, sub = fields[0].lower().partition("/")
+        if not kind or not sub:
+            continue
+        q = 1.0
+        for f in fields[1:]:
+            name, _, value = f.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = -1.0
+                if not 0 <= q <= 1 or len(value.strip()) > 5:
+                    q = -1.0  # not a qvalue: the range is ignored
+        if q >= 0:
+            ranges.append((kind, sub, q))
+    if not ranges:  # nothing readable in it: as if there were no header (RFC 9110 12.5.1 allows either)
+        return "json"
+    best, best_q = None, 0.0
+    for media, fmt in OFFERS:
+        kind, sub = media.split("/")
+        found = None
+        for rk, rs, q in ranges:
+            rank = 2 if (rk, rs) == (kind, sub) else 1 if (rk == kind and rs == "*") else 0 if (rk, rs) == ("*", "*") else -1
+            if rank >= 0 and (found is None or rank > found[0]):
+                found = (rank, q)
+            elif rank >= 0 and found is not None and rank == found[0]:
+                found = (rank, max(found[1], q))
+        if found is not None and found[1] > best_q:
+            best, best_q = fmt, found[1]
+    return best
+
+
 def check_month(month: str) -> None:
     try:
         month_bounds(month)
@@ -105,6 +152,7 @@ def check_month(month: str) -> None:
             responses={200: {"content": {"text/csv": {}, "application/pdf": {}},
                              "description": "the statement as JSON, CSV or PDF"},
                        404: {"description": "not an address"}, 422: {"description": "not a month, or a future one"},
+                       406: {"description": "Accept refuses JSON, CSV and PDF alike"},
                        429: {"description": "Too many statements from this client (Retry-After)"}})
 def statement(address: str, month: str, request: Request, services: ServicesDep, db: DbDep,
               format: Literal["json", "csv", "pdf"] | None = Query(None, description="or ask by Accept"),
@@ -115,7 +163,8 @@ def statement(address: str, month: str, request: Request, services: ServicesDep,
     sponsor-pool claims, platform fees), withdrawals, closing owed, with opening + credits -
     withdrawals == closing exactly; as an artist, each listing's units, gross, fees and net
     in the month. Every line names its ledger row (tx_hash, log_index). `format=csv|pdf`
-    (or `Accept: text/csv` / `application/pdf`) for a spreadsheet or a printable copy.
+    (or `Accept: text/csv` / `application/pdf`, q-values honoured, q=0 refused; 406 when
+    none of the three is acceptable) for a spreadsheet or a printable copy.
     The current month is the ledger so far (`complete` false). JSON and CSV hold at most
     DETAIL_PAGE_LINES lines and artist sales per token: `next_detail_offset` (null on the
     last page) is the `detail_offset` of the next page; the totals cover the whole month."""
@@ -128,8 +177,10 @@ def statement(address: str, month: str, request: Request, services: ServicesDep,
     if not_begun(month, time.time(), ledger_time(db, contract)):
         raise ApiError(422, f"month {month} has not begun (UTC)")
     _limit(request, services)
-    accept = request.headers.get("accept", "")
-    fmt = format or ("pdf" if "application/pdf" in accept else "csv" if "text/csv" in accept else "json")
+    fmt = format or negotiate(request.headers.get("accept"))
+    if fmt is None:
+        raise ApiError(406, "none of this statement's formats is acceptable: application/json, text/csv or "
+                       "application/pdf (or ask by ?format=json|csv|pdf)", headers={"Vary": "Accept"})
     who = address.lower()
     offset = 0 if fmt == "pdf" else detail_offset  # the PDF has its own cap, and says so
     # A revalidation of the ledger's current state costs no computation: the ETag is known
@@ -137,7 +188,7 @@ def statement(address: str, month: str, request: Request, services: ServicesDep,
     at = checkpoint(db, contract)
     matches = {t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")}
     if at is not None and _etag(who, month, at[1], fmt, offset) in matches:
-        return Response(status_code=304, headers={"Cache-Control": "no-cache",
+        return Response(status_code=304, headers={"Cache-Control": "no-cache", "Vary": "Accept",
                                                   "ETag": _etag(who, month, at[1], fmt, offset)})
     name = f"ninety-statement-{who}-{month}"
     media = {"json": "application/json", "csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}[fmt]
@@ -147,11 +198,12 @@ def statement(address: str, month: str, request: Request, services: ServicesDep,
 
     data = _cache.get(key(at[1])) if at is not None else None
     if data is not None:
-        return Response(data, media_type=media, headers={"Cache-Control": "no-cache",
+        return Response(data, media_type=media, headers={"Cache-Control": "no-cache", "Vary": "Accept",
                                                          "ETag": _etag(who, month, at[1], fmt, offset), **extra})
     body = statement_for(services, db, who, month, offset, None if fmt == "pdf" else DETAIL_PAGE_LINES)
     etag = _etag(who, month, body["ledger_block_hash"], fmt, offset)
-    headers = {"Cache-Control": "no-cache", "ETag": etag, **extra}
+    # The body depends on Accept (unless ?format= says): a cache must key on it.
+    headers = {"Cache-Control": "no-cache", "Vary": "Accept", "ETag": etag, **extra}
     if etag in matches:
         return Response(status_code=304, headers=headers)
     data = to_pdf(body) if fmt == "pdf" else to_csv(body).encode() if fmt == "csv" else json.dumps(body).encode()
