@@ -1,6 +1,10 @@
-"""Adversary review of monthly statements (issue 21): proof tests, xfail(strict) until fixed.
+"""Adversary review of monthly statements (issue 21): its six proof tests, each a normal
+test now that its finding is fixed (fees counted twice, the whole history per statement,
+the cache bounded in entries, verify trusting the database's horizon, Accept by
+substring, taken-down titles), with the checks the fixes added.
 
-The worlds here are ledger rows written straight into a real (SQLite) ledger database by
+Most worlds here are ledger rows written straight into a real ledger database (SQLite, and
+PostgreSQL where the sums are checked) by
 the schema's own migrations: backend.statements.load reads them exactly as it reads the
 indexer's rows, and ninety.ledger.statement.compute over the same rows is what
 `ninety verify --statement` computes from the chain's logs (the contract's own accounting,
