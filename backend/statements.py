@@ -104,9 +104,9 @@ def load(db: Any, address: str, month: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ before the month, as sums
 
 # uint256 amounts are decimal text on SQLite, whose arithmetic is 64-bit (or floating point):
-# summed there in 12-digit pieces (7 cover 78 digits), each piece's sum exact in 64 bits for
-# up to 9 million rows, put back together in Python. PostgreSQL's numeric sums exactly.
-_PIECE, _PIECES = 12, 7
+# summed there in 9-digit pieces (9 cover 78 digits), each piece's sum exact in 64 bits for
+# up to 9 billion rows, put back together in Python. PostgreSQL's numeric sums exactly.
+_PIECE, _PIECES = 9, 9
 
 
 def _sqlite(db: Any) -> bool:
@@ -130,8 +130,8 @@ def _sums(db: Any, column: Any) -> tuple[list[Any], Callable[[Any], int]]:
 def _floor_share_sums(db: Any, amount: Any, share: Any) -> tuple[list[Any], Callable[[Any, int], int]]:
     """Select expressions for the sum of floor(amount * share / 10^6) over rows (a payee's
     part of each distribution, by the contract's rounding), exact, and how to read them back
-    given the group's share. On SQLite: every piece but the lowest is a multiple of 10^12,
-    so its part is exact without a floor; only the lowest piece (below 10^12, times a share
+    given the group's share. On SQLite: every piece but the lowest is a multiple of 10^9,
+    so its part is exact without a floor; only the lowest piece (below 10^9, times a share
     of at most 10^6: within 64 bits) needs the per-row integer division."""
     if _sqlite(db):
         low = func.coalesce(func.sum(_piece(amount, 0) * share // TOTAL_SHARES_PPM), 0)  # integer division
