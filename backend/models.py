@@ -149,8 +149,9 @@ class ArtistProfile(SQLModel, table=True):
 class Transcode(SQLModel, table=True):
     """A download in another format than the original (backend/transcode.py), made on
     first request and cached encrypted at rest like the original: its own key wrapped by
-    the master key, the ciphertext pinned to IPFS. One row per upload and format; made
-    again when the tags it was made with (`tags_sha256`) no longer match."""
+    the master key, the ciphertext pinned to IPFS. One row per upload and format; tagged
+    again when the tags it was made with (`tags_sha256`) no longer match, from the
+    format's untagged encode, kept in a row of its own (format "mp3-untagged" etc.)."""
 
     __tablename__ = "transcode"
     __table_args__ = (UniqueConstraint("upload_id", "format", name="uq_transcode_upload_format"),)

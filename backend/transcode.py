@@ -6,12 +6,19 @@ in a sandboxed child (`backend.sandbox`: memory, CPU, output size and wall-clock
 by real codec libraries: PyAV (FFmpeg: its FLAC encoder, LAME for MP3 at 320 kbit/s CBR,
 its native AAC-LC encoder at 256 kbit/s in an .m4a) and libsndfile (libvorbis, quality
 6, for Ogg Vorbis: the FFmpeg in PyAV's wheels has no libvorbis, and FFmpeg's own Vorbis
-encoder is experimental). The child also writes the tags with mutagen (title, artist's
-display name, album and track number when a genuine release holds the track, artwork).
-The result is encrypted with a key of its own (backend/crypto.py, wrapped by the master
-key), pinned to IPFS and recorded in table `transcode`, one row per upload and format;
-later requests stream from there, Range supported. When the tags change (the artist
-renames itself, a release appears), the next request makes the file again.
+encoder is experimental). That untagged encode is kept (the format's base file); the
+tags are then written into a copy of it with mutagen, in another sandboxed child (title,
+artist's display name, album and track number when a genuine release holds the track,
+artwork). Each file is encrypted with a key of its own (backend/crypto.py, wrapped by the
+master key), pinned to IPFS and recorded in table `transcode`, one row per upload and
+format ("mp3") and one per upload and base file ("mp3-untagged"); later requests stream
+from there, Range supported. When the tags change (the artist renames itself, a release
+appears), the next request only writes the new tags into the base file: no decode, no
+encode (a rename must not cost an encode of every track of the artist).
+
+The work happens in "$TMPDIR/ninety-transcode-<pid>-…" (the decrypted original, the
+plaintext output): an API process starting removes those of processes that are gone, and
+the sandbox child dies with its parent.
 
 Cost bounds: the original was size- and duration-checked at upload, and the child
 refuses again past NINETY_MAX_AUDIO_SECONDS of decoded audio; lossy outputs are at most
@@ -21,7 +28,11 @@ more wait; a request beyond that is answered 503 with Retry-After. Concurrent re
 for the same file wait for one encode (single flight), whose result they all stream. A
 request waits at most NINETY_TRANSCODE_WAIT seconds (then 503 with Retry-After: the encode
 goes on, and the next request streams it from the cache), and at most
-NINETY_TRANSCODE_WAITERS requests wait at once: each holds one of the API's threads.
+NINETY_TRANSCODE_WAITERS requests wait at once: each holds one of the API's threads. A
+wallet starts at most NINETY_TRANSCODE_PER_WALLET conversions running or queued, a client
+address NINETY_TRANSCODE_PER_CLIENT (429 past either), and starting one counts against
+the `transcode` rate limit. A refused conversion is remembered (REFUSAL_TTL) and answered
+422 without work.
 """
 from __future__ import annotations
 
@@ -98,10 +109,11 @@ def _lossy_rate(rate: int, allowed: tuple[int, ...]) -> int:
     return min((r for r in allowed if r >= rate), default=LOSSY_MAX_RATE)
 
 
-def encode_job(src: str, dst: str, fmt: str, max_seconds: float, tags: dict[str, Any],
+def encode_job(src: str, dst: str, fmt: str, max_seconds: float, tags: dict[str, Any] | None,
                artwork: str | None) -> dict[str, Any]:
     """Decode `src` (any original this server accepted) and encode it to `dst` as `fmt`,
-    then tag it. Runs in the sandbox. Returns the decoded frames written and the rate."""
+    then tag it (unless `tags` is None: the untagged base file). Runs in the sandbox.
+    Returns the decoded frames written and the rate."""
     import av  # the child imports the codecs; the API process needs them only here
 
     with av.open(src) as container:
@@ -115,8 +127,15 @@ def encode_job(src: str, dst: str, fmt: str, max_seconds: float, tags: dict[str,
             out_rate = min(rate, LOSSY_MAX_RATE)
         else:
             frames, out_rate = _ffmpeg(container, stream, dst, fmt, rate, channels, max_seconds)
-    _tag(dst, fmt, tags, Path(artwork).read_bytes() if artwork else None)
+    if tags is not None:
+        _tag(dst, fmt, tags, Path(artwork).read_bytes() if artwork else None)
     return {"frames": frames, "rate": out_rate}
+
+
+def tag_job(path: str, fmt: str, tags: dict[str, Any], artwork: str | None) -> dict[str, Any]:
+    """Write the tags (and artwork) into a base file this server encoded. Runs in the sandbox."""
+    _tag(path, fmt, tags, Path(artwork).read_bytes() if artwork else None)
+    return {}
 
 
 def _decoded(container: Any, stream: Any, max_seconds: float) -> Any:
@@ -388,6 +407,15 @@ def transcoder(settings: Any) -> Transcoder:
 
 # ---------------------------------------------------------------- making and caching
 
+def untagged(fmt: str) -> str:
+    """The `transcode.format` of a format's untagged base file."""
+    return f"{fmt}-untagged"
+
+
+# What a base file was made with: the recipe only (a new recipe makes it again).
+BASE_DIGEST = hashlib.sha256(json.dumps(["untagged", RECIPE]).encode()).hexdigest()
+
+
 def tags_digest(tags: dict[str, Any], artwork_cid: str | None) -> str:
     """What the cached file's tags were made from: when it changes, the file is made again."""
     return hashlib.sha256(json.dumps([RECIPE, tags, artwork_cid], sort_keys=True).encode()).hexdigest()
@@ -403,45 +431,79 @@ class Made:
     duration: float
 
 
-def make(services: Any, upload: Any, fmt: str, tags: dict[str, Any]) -> Made:
-    """Decrypt the original, encode, tag, encrypt and pin: the new cached file."""
+def _work_dir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-")
+
+
+def _decrypt_to(ipfs: Any, key: bytes, cid: str, nonce_prefix: str, size: int, chunk_size: int, path: Path) -> None:
+    with open(path, "wb") as f:
+        if size:
+            for chunk in decrypt_range(lambda off, n: ipfs.cat(cid, offset=off, length=n), key,
+                                       bytes.fromhex(nonce_prefix), size, 0, size - 1, chunk_size):
+                f.write(chunk)
+
+
+def _keep(services: Any, work: Path, path: Path, duration: float) -> Made:
+    """Encrypt `path` under a new key and pin it."""
+    size = path.stat().st_size
+    file_key = new_key()
+    encrypted = work / "out.enc"
+    with open(path, "rb") as plain, open(encrypted, "wb") as out:
+        prefix = encrypt_file(plain, out, size, file_key)
+    cid = services.ipfs.add_file(encrypted)
+    return Made(cid, size, CHUNK_SIZE, prefix.hex(), services.master_key.wrap(file_key), duration)
+
+
+def _sandboxed(job: str, upload_id: int, fmt: str, settings: Any, output: Path, **kwargs: Any) -> Any:
+    """Run a job writing `output`; a refusal (or an output past the size cap) is remembered."""
+    try:
+        done = sandbox.run(job, fmt=fmt, output=settings.transcode_max_bytes, wall=float(JOB_SECONDS),
+                           cpu=JOB_SECONDS, **kwargs)
+    except Refused as e:
+        _remember_refusal(upload_id, fmt, settings, f"this track cannot be made into {fmt}: {e}")
+        raise _cannot(fmt, f"this track cannot be made into {fmt}: {e}") from e
+    if output.stat().st_size > settings.transcode_max_bytes:
+        _remember_refusal(upload_id, fmt, settings, f"the {fmt} file would be larger than this server's limit")
+        raise _cannot(fmt, f"the {fmt} file would be larger than this server's limit")
+    return done
+
+
+def make(services: Any, upload: Any, fmt: str) -> Made:
+    """Decrypt the original, encode (untagged), encrypt and pin: the format's base file,
+    which `retag` tags."""
     ipfs, settings = services.ipfs, services.settings
-    key = services.master_key.unwrap(upload.wrapped_key)
-    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as tmp:
+    with _work_dir() as tmp:
         work = Path(tmp)
         src = work / f"original.{upload.file_name.rsplit('.', 1)[-1].lower()[:8] or 'audio'}"
-        with open(src, "wb") as f:
-            if upload.size:
-                for chunk in decrypt_range(lambda off, n: ipfs.cat(upload.audio_cid, offset=off, length=n), key,
-                                           bytes.fromhex(upload.nonce_prefix), upload.size, 0, upload.size - 1,
-                                           upload.chunk_size):
-                    f.write(chunk)
+        _decrypt_to(ipfs, services.master_key.unwrap(upload.wrapped_key), upload.audio_cid, upload.nonce_prefix,
+                    upload.size, upload.chunk_size, src)
+        dst = work / f"out.{FORMATS[fmt].ext}"
+        started = time.monotonic()
+        done = _sandboxed("backend.transcode:encode_job", upload.id, fmt, settings, dst, src=str(src), dst=str(dst),
+                          max_seconds=settings.max_audio_seconds, tags=None, artwork=None)
+        log.info("made %s of upload %s in %.2f s (%d bytes)", fmt, upload.id, time.monotonic() - started,
+                 dst.stat().st_size)
+        return _keep(services, work, dst, done["frames"] / done["rate"] if done["rate"] else 0.0)
+
+
+def retag(services: Any, upload: Any, base: Any, fmt: str, tags: dict[str, Any]) -> Made:
+    """The base file of `fmt` with `tags` and the artwork written in (mutagen, in the
+    sandbox: no decode, no encode), encrypted under a key of its own and pinned."""
+    ipfs, settings = services.ipfs, services.settings
+    with _work_dir() as tmp:
+        work = Path(tmp)
+        dst = work / f"out.{FORMATS[fmt].ext}"
+        _decrypt_to(ipfs, services.master_key.unwrap(base["wrapped_key"]), base["cid"], base["nonce_prefix"],
+                    base["size"], base["chunk_size"], dst)
         artwork = None
         if upload.artwork_cid:
             artwork = work / "artwork"
             artwork.write_bytes(ipfs.cat(upload.artwork_cid))
-        dst = work / f"out.{FORMATS[fmt].ext}"
         started = time.monotonic()
-        try:
-            done = sandbox.run("backend.transcode:encode_job", src=str(src), dst=str(dst), fmt=fmt,
-                               max_seconds=settings.max_audio_seconds, tags=tags,
-                               artwork=str(artwork) if artwork else None,
-                               output=settings.transcode_max_bytes, wall=float(JOB_SECONDS), cpu=JOB_SECONDS)
-        except Refused as e:
-            _remember_refusal(upload.id, fmt, settings, f"this track cannot be made into {fmt}: {e}")
-            raise _cannot(fmt, f"this track cannot be made into {fmt}: {e}") from e
-        size = dst.stat().st_size
-        if size > settings.transcode_max_bytes:
-            _remember_refusal(upload.id, fmt, settings, f"the {fmt} file would be larger than this server's limit")
-            raise _cannot(fmt, f"the {fmt} file would be larger than this server's limit")
-        log.info("made %s of upload %s in %.2f s (%d bytes)", fmt, upload.id, time.monotonic() - started, size)
-        file_key = new_key()
-        encrypted = work / "out.enc"
-        with open(dst, "rb") as plain, open(encrypted, "wb") as out:
-            prefix = encrypt_file(plain, out, size, file_key)
-        cid = ipfs.add_file(encrypted)
-    return Made(cid, size, CHUNK_SIZE, prefix.hex(), services.master_key.wrap(file_key),
-                done["frames"] / done["rate"] if done["rate"] else 0.0)
+        _sandboxed("backend.transcode:tag_job", upload.id, fmt, settings, dst, path=str(dst), tags=tags,
+                   artwork=str(artwork) if artwork else None)
+        log.info("tagged %s of upload %s in %.2f s", fmt, upload.id, time.monotonic() - started)
+        return _keep(services, work, dst, base["duration"])
 
 
 def sweep_leftovers(root: str | Path | None = None) -> int:
@@ -528,8 +590,9 @@ def cached(db: Any, upload_id: int, fmt: str, digest: str) -> Any:
 def obtain(services: Any, upload: Any, fmt: str, tags: dict[str, Any], wallet: str | None = None,
            client: str | None = None) -> tuple[Any, str]:
     """The cached file of `upload` in `fmt` with `tags`, made now if needed, and how it was
-    had: "made" (this request's encode), "joined" (another request's encode, running when
-    this one came) or "cached" (found made). Raises Busy when the queue is full, or when
+    had: "made" (this request's encode), "retagged" (this request's new tags on the
+    format's base file, no encode), "joined" (another request's job, running when this
+    one came) or "cached" (found made). Raises Busy when the queue is full, or when
     the file is not made within NINETY_TRANSCODE_WAIT seconds (it goes on being made);
     Limited when `wallet` or `client` has its conversions running; ApiError 429 past the
     `transcode` rate limit (counted only for requests that would start a conversion);
@@ -544,17 +607,21 @@ def obtain(services: Any, upload: Any, fmt: str, tags: dict[str, Any], wallet: s
     if not worker.running(key):
         _count_conversion(services, wallet, client)
 
-    def job() -> tuple[Any, bool]:
+    def job() -> tuple[Any, str]:
         # Another API process (or a request just before) may have made it meanwhile.
         with services.engine.connect() as conn:
             row = cached(conn, upload.id, fmt, digest)
+            base = cached(conn, upload.id, untagged(fmt), BASE_DIGEST)
         if row is not None:
-            return row, False
-        made = make(services, upload, fmt, tags)
-        return _store(services, upload.id, fmt, digest, made), True
+            return row, "cached"
+        how = "retagged"  # only the tags changed (a rename, a release, new artwork): no encode
+        if base is None:
+            base = _store(services, upload.id, untagged(fmt), BASE_DIGEST, make(services, upload, fmt))
+            how = "made"
+        return _store(services, upload.id, fmt, digest, retag(services, upload, base, fmt, tags)), how
 
-    (row, made), started = worker.run(key, job, wait=settings.transcode_wait, wallet=wallet, client=client)
-    return row, ("made" if made else "cached") if started else "joined"
+    (row, how), started = worker.run(key, job, wait=settings.transcode_wait, wallet=wallet, client=client)
+    return row, how if started else "joined"
 
 
 # Refused conversions (too long, too large, past the sandbox's CPU, memory or time limit),

@@ -115,13 +115,17 @@ def test_each_format_decodes_to_the_original_is_tagged_cached_and_encrypted(stac
                                        bytes.fromhex(row["nonce_prefix"]), row["size"], 0, row["size"] - 1,
                                        row["chunk_size"]))
         assert plain == got.content
-    # A new display name changes the tags: the next request makes the file again, in place.
+    # A new display name changes the tags: the next request writes them into the kept
+    # untagged encode (no decode, no encode) and replaces the file in place.
     p = stack.client.put("/api/artists/me/profile", data={"name": "Nova Lux Trio", "bio": "", "links": "[]"}, headers=h)
     assert p.status_code == 200, p.text
     renamed = stack.client.get(url, params={"format": "mp3"}, headers=fan_h)
-    assert renamed.headers["x-ninety-transcode"] == "made" and _tags(renamed.content, "mp3")[1] == "Nova Lux Trio"
+    assert renamed.headers["x-ninety-transcode"] == "retagged" and _tags(renamed.content, "mp3")[1] == "Nova Lux Trio"
+    assert _decoded(renamed.content) == _decoded(stack.client.get(url, params={"format": "mp3"}, headers=fan_h).content)
+    assert abs(_decoded(renamed.content)[0] - want_frames) <= 2 * FRAME["mp3"]
     with stack.services.engine.connect() as conn:
-        assert conn.execute(select(Transcode.__table__.c.format)).scalars().all().count("mp3") == 1
+        formats = conn.execute(select(Transcode.__table__.c.format)).scalars().all()
+    assert formats.count("mp3") == 1 and formats.count("mp3-untagged") == 1, formats
     # The original is still the original.
     assert stack.client.get(url, headers=fan_h).content == original
     assert stack.client.get(url, params={"format": "original"}, headers=fan_h).content == original

@@ -39,12 +39,14 @@ def _server(live_api, world, **env: str):
 
 
 def _made(api) -> list[tuple[int, str]]:
-    """(upload id, format) of every cached conversion."""
+    """(upload id, format) of every cached conversion (not the untagged base files kept
+    beside them)."""
     engine = make_engine(api.env["NINETY_DB_URL"])
     try:
         with engine.connect() as conn:
             t = Transcode.__table__
-            return [(r.upload_id, r.format) for r in conn.execute(select(t.c.upload_id, t.c.format))]
+            return [(r.upload_id, r.format) for r in conn.execute(select(t.c.upload_id, t.c.format))
+                    if not r.format.endswith("-untagged")]
     finally:
         engine.dispose()
 
