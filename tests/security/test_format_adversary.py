@@ -1,20 +1,24 @@
 """Adversary review of downloads in other formats (issue 20, backend/transcode.py and the
 `format` parameter of GET /api/tracks/{id}/download), on the live server (`ninety serve`
-over Anvil, IPFS and an indexed ledger). Each test is a finding that holds today, marked
-xfail(strict=True): when the flaw is fixed the test passes and the marker must go.
-Findings, severities and suggested fixes: /tmp/h20/ADVERSARY-formats.md.
+over Anvil, IPFS and an indexed ledger). Each test was a finding, proved with
+xfail(strict=True) and now fixed (findings, severities and fixes:
+/tmp/h20/ADVERSARY-formats.md); each asserts the structure of the fix:
 
-- Requests joining a conversion already running take no place in the queue, and each
-  holds one of the API's worker threads (anyio's 40) for up to 600 s: one purchase (or
-  none, for a free track) and ~40 requests stall every synchronous route of the API.
-- There is no per-wallet (or per-client) cap on conversions: one wallet fills every
-  worker and queue place with a free track's formats, and a paying buyer gets 503.
-- A refused conversion (too long, too large) is not remembered: every retry decodes and
-  encodes the whole track again, up to the sandbox's 600 s of CPU each time.
-- A rename (a profile PUT, 60 an hour) invalidates every converted file of every track of
-  the artist, and the next request re-decodes and re-encodes the audio to change a tag.
-- An API process killed mid-conversion leaves the decrypted original (a buyer-only file,
-  kept encrypted everywhere else) in its temporary directory; nothing removes it.
+- Requests joining a conversion already running took no place in the queue, and each
+  held one of the API's worker threads for up to 600 s: now at most
+  NINETY_TRANSCODE_WAITERS wait, at most NINETY_TRANSCODE_WAIT seconds, the others are
+  answered 503 `making` at once, and an unrelated route is not stalled.
+- There was no per-wallet (or per-client) cap on conversions: one wallet filled every
+  worker and queue place with a free track's formats, and a paying buyer got 503; now
+  the wallet gets 429 past NINETY_TRANSCODE_PER_WALLET.
+- A refused conversion (too long, too large) was not remembered: every retry decoded and
+  encoded the whole track again; now the sandbox runs once.
+- A rename invalidated every converted file of every track of the artist, and the next
+  request re-decoded and re-encoded the audio to change a tag; now it re-tags the kept
+  untagged encode.
+- An API process killed mid-conversion left the decrypted original in its temporary
+  directory and an orphaned encoder; now the child dies with it and the next API
+  process removes the directory.
 """
 from __future__ import annotations
 
