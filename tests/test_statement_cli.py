@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import select, update
 from sqlmodel import SQLModel
 
@@ -19,6 +20,13 @@ from tests.support.statements import build
 
 NINETY = [sys.executable, "-m", "ninety.cli"]
 T = SQLModel.metadata.tables
+
+
+@pytest.fixture(scope="module")
+def anvil(clock_anvil):
+    """A chain of this module's own: the statements' world jumps the clock to the next
+    month's first second, which no other test should inherit (tests/conftest.py)."""
+    return clock_anvil
 
 
 def run(env, *args: str) -> subprocess.CompletedProcess:

@@ -21,6 +21,13 @@ from tests.support.postgres import fresh_schema
 from tests.support.statements import build, expected, in_units, sale_nets
 
 
+@pytest.fixture(scope="module")
+def anvil(clock_anvil):
+    """A chain of this module's own: the statements' world jumps the clock to the next
+    month's first second, which no other test should inherit (tests/conftest.py)."""
+    return clock_anvil
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def world(request, anvil, ipfs_node, tmp_path):
     w = pinned_world(anvil.url, ipfs_node.url)

@@ -229,6 +229,13 @@ def test_the_statement_cache_is_bounded_in_bytes(ledger):
     assert small.get(("big",)) is None and small.get(("k", "9")) is not None
 
 
+@pytest.fixture(scope="module")
+def anvil(clock_anvil):
+    """A chain of this module's own: the statements' world jumps the clock to the next
+    month's first second, which no other test should inherit (tests/conftest.py)."""
+    return clock_anvil
+
+
 @pytest.fixture
 def chain_ledger(anvil, ipfs_node, tmp_path):
     """The statements' test world on Anvil, indexed into SQLite by the real indexer."""
