@@ -112,6 +112,14 @@ def is_free(row: Any) -> bool:
 # ---------------------------------------------------------------- releases
 
 
+def public_title(genuine: Any, blocked: Any, title: str | None) -> str | None:
+    """A listing's title as the public pages that list sales show it (a fan's purchases, a
+    statement): kept for a genuine listing not taken down, else None. The sale rows stay
+    (the sales happened), but the title is the registrant's own words (an impersonator's
+    "Someone Else's Hit (official)"), which this server does not vouch for."""
+    return title if genuine and not blocked else None
+
+
 def genuine_releases_holding(track_id: int) -> Any:
     """The ids of the genuine releases holding `track_id` (a query): a sale of one
     delivers the track. Genuine, because the contract lets an artist list any of its

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from sqlalchemy import Integer, cast, func, select, tuple_
 from sqlmodel import SQLModel
 
+from backend.catalog import public_title
 from backend.snapshots import checkpoint
 from backend.splits import split_data
 from ninety.ledger.aggregates import TOTAL_SHARES_PPM
@@ -90,12 +91,7 @@ def load(db: Any, address: str, month: str) -> dict[str, Any]:
         for tid, kind, title, genuine, blocked in db.execute(
                 select(track.c.track_id, track.c.kind, track.c.title, track.c.genuine, track.c.blocked).where(cond)):
             kinds[int(tid)] = kind
-            # The fans' page rule (backend/api/fans.py): a listing that is not genuine or was
-            # taken down keeps its rows (the sales happened) but not its title, which its
-            # registrant wrote (an impersonator's "Someone Else's Hit (official)") and this
-            # server does not vouch for on a public statement.
-            if genuine and not blocked:
-                titles[int(tid)] = title
+            titles[int(tid)] = public_title(genuine, blocked, title)
     statement = compute(who, month, tables, splits, kinds, opening=opening, queued=queued)
     statement["titles"] = {str(k): v for k, v in titles.items() if v}
     return statement

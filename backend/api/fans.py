@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from backend import validators
+from backend.catalog import public_title
 from backend.deps import DbDep
 from backend.errors import ApiError
 from backend.names import names_for
@@ -62,8 +63,8 @@ def fan(address: str, db: DbDep, limit: int = Query(50, ge=1, le=100),
 
 
 def _item(r: Any, names: dict[str, str | None]) -> FanPurchase:
-    shown = bool(r["genuine"]) and not bool(r["blocked"])
-    return FanPurchase(track_id=r["track_id"], kind=r["kind"] or "track", title=r["title"] if shown else None,
+    return FanPurchase(track_id=r["track_id"], kind=r["kind"] or "track",
+                       title=public_title(r["genuine"], r["blocked"], r["title"]),
                        artist=r["artist"], artist_name=names[r["artist"]], token=r["token"],
                        amount=str(int(r["amount"])), block_time=r["block_time"], tx_hash=r["tx_hash"],
                        log_index=r["log_index"])
