@@ -33,25 +33,37 @@ async function downloadFile(t, format = "original") {
   const query = format && format !== "original" ? `?format=${encodeURIComponent(format)}` : "";
   const href = `/api/tracks/${t.track_id}/download${query}`;
   if (query) {
-    // Another format is made on its first request: ask for its first byte, which waits for
-    // it to be made, so a refusal or a busy server is said in words (a link would only show
-    // the browser's "download failed"), and the download then streams from the server's copy.
-    toast(`Preparing ${FORMATS.find(([v]) => v === format)?.[1] || format}…`);
-    let r;
-    try {
-      r = await fetch(href, { credentials: "same-origin", headers: { Range: "bytes=0-0" } });
-    } catch {
-      toast("The Ninety server is not reachable. Is it running?");
-      return;
-    }
-    if (!r.ok) {
+    // Another format is made on the first request: ask for its first byte, so a refusal is
+    // said in words (a link would only show the browser's "download failed"). The server
+    // answers 503 "making" (header X-Ninety-Transcode) after a few seconds while the file is
+    // still being made; ask again after its Retry-After, saying so, until the file is there.
+    const label = FORMATS.find(([v]) => v === format)?.[1] || format;
+    toast(`Preparing ${label}…`);
+    const started = Date.now();
+    for (;;) {
+      let r;
+      try {
+        r = await fetch(href, { credentials: "same-origin", headers: { Range: "bytes=0-0" } });
+      } catch {
+        toast("The Ninety server is not reachable. Is it running?");
+        return;
+      }
+      if (r.ok) { await r.body?.cancel(); break; }
       let detail = `HTTP ${r.status}`;
       try { const body = await r.json(); detail = body.detail || body.title || detail; } catch { /* not JSON */ }
-      toast(r.status === 503 ? "The server is busy making other files: try again in a minute."
+      const wait = Math.min(Math.max(Number(r.headers.get("Retry-After")) || 5, 1), 30);
+      const making = r.status === 503 && r.headers.get("X-Ninety-Transcode") === "making";
+      if (making && Date.now() - started < 15 * 60 * 1000) {
+        const elapsed = Math.round((Date.now() - started) / 1000);
+        toast(`Making ${label} of ${t.title || "the track"} (${elapsed} s so far); the download starts when it is ready.`);
+        await new Promise((done) => setTimeout(done, wait * 1000));
+        continue;
+      }
+      toast(r.status === 503 ? `The server is busy making other files: try again in ${wait} s.`
+        : r.status === 429 ? `You already have a file being made, or asked for many: try again in ${wait} s.`
         : `Not downloaded: ${detail}`);
       return;
     }
-    await r.body?.cancel();
     toast(`Downloading ${t.title || "the track"}.`);
   }
   // Through a link so the browser streams the file to disk; the session cookie gates it.
