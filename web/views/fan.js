@@ -16,7 +16,7 @@ export async function viewFan(address) {
   await resolveNames([a]);
   put(main, h("h1", {}, mine ? "Your collection" : `${displayName(a)}'s collection`),
     h("p", { class: "muted" }, h("span", { class: "mono", title: a }, shortc(a)), " · ",
-      h("a", { href: `#/ledger?buyer=${a}` }, "their purchases in the ledger")),
+      h("a", { href: `#/ledger?buyer=${a}` }, mine ? "your purchases in the ledger" : "their purchases in the ledger")),
     list, more);
   await fanPage(a, null, list, more);
   if (!list.children.length) {
