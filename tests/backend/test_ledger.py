@@ -124,8 +124,10 @@ def test_csv_is_the_json_in_another_form(busy):
         r = busy.client.get(path, params={**params, "format": "csv"})
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(r.text)))
-        # CSV writes a null (a title not fetched yet) as an empty cell.
-        assert rows == [{k: "" if v is None else str(v) for k, v in item.items()} for item in items]
+        # CSV writes a null (a title not fetched yet) as an empty cell. It keeps the ledger's
+        # own columns: a display name (artist_name) is not ledger data and may change.
+        assert rows == [{k: "" if v is None else str(v) for k, v in item.items() if k != "artist_name"}
+                        for item in items]
         by_accept = busy.client.get(path, params=params, headers={"Accept": "text/csv"})
         assert by_accept.text == r.text
 
