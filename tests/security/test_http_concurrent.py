@@ -22,6 +22,7 @@ def media_bombs(api: Any, stop: threading.Event, report: dict[str, Any]) -> None
     """Attack: the issue's 8 KB FLAC bomb (8 channels at 655,350 Hz), uploaded over and
     over by a signed-in wallet."""
     headers, bomb = api.login(7), flac_silence()
+    report["media_bombs_ready"] = True
     statuses = []
     while not stop.is_set():
         statuses.append(api.upload(headers, bomb, name="bomb.flac", content_type="audio/flac", timeout=60).status_code)
@@ -45,6 +46,11 @@ def test_ordinary_requests_keep_answering_under_every_attack_at_once(live_api):
     with MemoryWatch(api.pid) as mem:
         for t in threads:
             t.start()
+        # Signing in and building the bomb can take seconds on a loaded machine: ordinary
+        # traffic starts once the bomb is ready (it once got none out in the whole window).
+        ready_by = time.monotonic() + 120
+        while "media_bombs_ready" not in report and time.monotonic() < ready_by:
+            time.sleep(0.1)
         time.sleep(1.5)  # let the attacks take hold
         deadline = time.monotonic() + DURATION
         while time.monotonic() < deadline:

@@ -156,6 +156,10 @@ def test_a_zip_that_fails_gives_its_place_back(api, world):
                 continue
             assert code == 500, code
         _set(engine, first, wrapped_key=first.wrapped_key)
+        # New connections: the server closes one it failed on, and a pooled one reused after
+        # that is reset (seen in CI), which says nothing about the wallet's places.
+        streams.close()
+        streams = Streams(api, album)
         assert [streams.start(fan).status_code for _ in range(2)] == [200, 200]
     finally:
         streams.close()

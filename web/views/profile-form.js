@@ -26,7 +26,7 @@ export async function profilePanel() {
     const row = h("div", { class: "split-row link-row" },
       h("input", { name: "link-label", value: label, maxlength: MAX_LABEL, placeholder: "Label, like Bandcamp",
         "aria-label": "Link label" }),
-      h("input", { name: "link-url", type: "url", value: url, maxlength: MAX_URL, placeholder: "https://…",
+      h("input", { name: "link-url", type: "url", value: url, maxlength: MAX_URL, placeholder: "web address",
         "aria-label": "Link address" }),
       h("button", { type: "button", class: "secondary", "aria-label": "Remove this link",
         onclick: () => { row.remove(); addLink.disabled = false; } }, "Remove"));
