@@ -70,6 +70,10 @@ class Indexer:
         self.on_idle = on_idle
         self.stats = Stats()
         self.stop_event = threading.Event()
+        # How the loop waits between polls: sleeps `timeout` seconds or until stopped. A head
+        # subscription (indexer/heads.py) replaces it with a wait that also ends when a new
+        # block is announced; the loop itself still reads every block from its checkpoint.
+        self.wait_for_head: Callable[[float], object] = self.stop_event.wait
 
     # ---------------------------------------------------------------- loop
 
@@ -85,7 +89,7 @@ class Indexer:
                 return
             if self.on_idle:
                 self.on_idle(self)
-            self.stop_event.wait(self.poll_interval)
+            self.wait_for_head(self.poll_interval)
 
     def _retrying(self, fn: Callable[[], int]) -> int:
         def note(e: Exception, delay: float) -> None:
