@@ -1,6 +1,10 @@
 """`ninety index`: wiring settings, RPC, database and IPFS into a running indexer, with a
 progress bar during backfill, a one-line live status after, and Prometheus metrics.
 
+Following the head, the indexer is woken by the node's `newHeads` announcements over
+WebSocket when it offers them (indexer/heads.py), and polls every NINETY_POLL_INTERVAL
+otherwise; either way it reads every block from its checkpoint.
+
 One writer per ledger (indexer/lock.py): a second `ninety index` on the same ledger stands
 by, and takes over within seconds when the writer stops."""
 from __future__ import annotations
@@ -16,6 +20,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from indexer.heads import HeadWatcher, where, ws_url_for
 from indexer.lock import LedgerLock, LockLostError, ledger_lock
 from indexer.metadata import MetadataWorker, fetch_pending
 from indexer.runner import Indexer
@@ -44,6 +49,7 @@ class Metrics:
     events: Counter
     reorgs: Counter
     writer: Gauge
+    subscribed: Gauge
 
     @classmethod
     def create(cls) -> "Metrics":
@@ -57,6 +63,8 @@ class Metrics:
             reorgs=Counter("ninety_indexer_reorgs", "Reorgs handled", registry=r),
             writer=Gauge("ninety_indexer_writer", "1 while this indexer holds the ledger's lock and writes, "
                          "0 while it stands by", registry=r),
+            subscribed=Gauge("ninety_indexer_head_subscription", "1 while the indexer is woken by the node's "
+                             "newHeads subscription, 0 while it polls", registry=r),
         )
 
 
@@ -101,6 +109,21 @@ def make_indexer(settings: Settings, rpc: Rpc, chain_id: int, deployment: Deploy
         initial_range=min(2_000, settings.index_max_range),
         max_range=settings.index_max_range,
     )
+
+
+def follow_heads(indexer: Indexer, settings: Settings) -> HeadWatcher | None:
+    """Let the node's block announcements end the indexer's wait between polls, when a
+    WebSocket URL is known (NINETY_RPC_WS_URL, or the RPC's own address over ws://). The
+    watcher falls back to polling on its own; None: polling only."""
+    url = ws_url_for(settings.rpc_ws_url, settings.rpc_url)
+    if url is None:
+        log.info("following the head by polling every %g s (no WebSocket URL for head announcements)",
+                 settings.poll_interval)
+        return None
+    watcher = HeadWatcher(url, indexer.stop_event, poll_interval=settings.poll_interval).start()
+    indexer.wait_for_head = watcher.wait
+    log.debug("subscribing to new heads at %s", where(url))
+    return watcher
 
 
 def stand_by(lock: LedgerLock | None, console: Console, metrics: "Metrics", poll: float = STANDBY_POLL) -> None:
@@ -187,6 +210,8 @@ def _index(indexer: Indexer, deployment: Deployment, settings: Settings, *, once
                   f"into {redact_url(settings.database_url)}")
     progress = Progress(TextColumn("backfill"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
                         TimeRemainingColumn(), console=console, transient=True)
+    # Only while following: a backfill (`--once`) never waits for a head.
+    heads = None if once else follow_heads(indexer, settings)
     task = None
     window: list[tuple[float, int]] = []
     last_status = 0.0
@@ -198,6 +223,7 @@ def _index(indexer: Indexer, deployment: Deployment, settings: Settings, *, once
         metrics.head.set(s.head)
         metrics.indexed.set(s.indexed)
         metrics.lag.set(s.lag)
+        metrics.subscribed.set(1 if heads is not None and heads.subscribed else 0)
         metrics.events.inc(len(events))
         if s.reorgs > reported_reorgs:
             metrics.reorgs.inc(s.reorgs - reported_reorgs)
@@ -230,6 +256,7 @@ def _index(indexer: Indexer, deployment: Deployment, settings: Settings, *, once
         nonlocal last_check
         metrics.head.set(ix.stats.head)
         metrics.lag.set(ix.stats.lag)
+        metrics.subscribed.set(1 if heads is not None and heads.subscribed else 0)
         if lock is not None and time.monotonic() - last_check > 5:  # commits check it every time
             lock.check()
             last_check = time.monotonic()
@@ -243,6 +270,8 @@ def _index(indexer: Indexer, deployment: Deployment, settings: Settings, *, once
             progress.stop()
         if worker is not None:
             worker.stop()
+        if heads is not None:
+            heads.close()
     if ipfs is not None and once:
         fetch_pending(indexer.ledger.engine, ipfs, limit=1000)
     s = indexer.stats

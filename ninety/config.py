@@ -39,10 +39,22 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _ws_url(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("NINETY_RPC_WS_URL") or "").strip()
+    if not raw:
+        return None
+    if raw.lower() == "off" or raw.lower().startswith(("ws://", "wss://")):
+        return raw
+    raise ConfigError(f"NINETY_RPC_WS_URL must be a ws:// or wss:// URL, or off, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
     rpc_url: str | None = None
+    # Where the indexer subscribes to new heads (ws:// or wss://; "off": poll only). None:
+    # the RPC's address over WebSocket (indexer/heads.py), polling if the node refuses it.
+    rpc_ws_url: str | None = None
     ipfs_api: str | None = None
     db_url: str | None = None
     contract_address: str | None = None
@@ -136,6 +148,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,
         rpc_url=env.get("NINETY_RPC_URL") or None,
+        rpc_ws_url=_ws_url(env),
         ipfs_api=env.get("NINETY_IPFS_API") or None,
         db_url=env.get("NINETY_DB_URL") or None,
         contract_address=address,
