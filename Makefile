@@ -108,9 +108,16 @@ bench: bench-gas bench-indexer bench-api
 bench-gas: build
 	$(BIN)/python bench/gas.py
 
-# SALES=10000 for a quicker run; PostgreSQL from NINETY_BENCH_PG_URL (default: local test db).
-bench-indexer: build
-	$(BIN)/python bench/indexer.py --sales $(or $(SALES),100000)
+# SALES=10000 for a quicker run, RUNS=3 for medians, PEERS=1 to add Ponder (npm-installed into
+# bench/peers/ponder here, and only here). PostgreSQL from NINETY_BENCH_PG_URL (default: local test db).
+PEERS ?=
+PONDER_DIR := bench/peers/ponder
+$(PONDER_DIR)/node_modules/.installed: $(PONDER_DIR)/package.json $(PONDER_DIR)/package-lock.json
+	cd $(PONDER_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+bench-indexer: build $(if $(filter 1,$(PEERS)),$(PONDER_DIR)/node_modules/.installed)
+	$(BIN)/python bench/indexer.py --sales $(or $(SALES),100000) $(if $(RUNS),--runs $(RUNS)) $(if $(filter 1,$(PEERS)),--peers)
 
 bench-api: build
 	$(BIN)/python bench/api.py --sales $(or $(SALES),1000000)
