@@ -6,6 +6,13 @@ head. Before moving on, the loop checks that the last indexed block is still can
 if not, it walks back to the newest stored block the chain still has (the common
 ancestor), and undoes everything above it while adding the canonical blocks, in one
 transaction. A fork deeper than the window stops the indexer: guessing would be worse.
+
+Backfill speed: each eth_getLogs asks for about `target_logs` logs (the span in blocks
+follows the density of logs seen so far, so memory stays bounded on a busy contract), and
+the next range is fetched on a thread while the current one is written. A prefetched range
+is committed only if its last block is still the chain's block of that number when it is
+written (and, near the head, if it links to the checkpoint as a fresh fetch must): a range
+fetched before a reorg is dropped and fetched again, never committed.
 """
 from __future__ import annotations
 
@@ -39,6 +46,40 @@ class Stats:
         return max(0, self.head - self.indexed)
 
 
+FetchResult = tuple[list[Event], list[dict[str, Any]], dict[int, int], str]
+
+# Logs per eth_getLogs request when the density is known: ~7 MB of JSON and ~30 MB of
+# Python objects at 10,000, and big enough that per-request costs vanish.
+TARGET_LOGS = 10_000
+# Blocks of the first request, before any density is known: a dense chain must not be asked
+# for a million logs at once (a sparse one grows from here, doubling every step).
+FIRST_SPAN = 64
+
+
+class _Prefetch:
+    """The fetch of one range on a thread of its own (the next range, while this one is
+    written). `result()` is the fetch's result or raises its error."""
+
+    def __init__(self, fetch: Callable[[int, int, int], FetchResult | None], low: int, high: int, head: int) -> None:
+        self.low, self.high, self.head = low, high, head
+        self._value: FetchResult | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fetch,), name="ninety-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self, fetch: Callable[[int, int, int], FetchResult | None]) -> None:
+        try:
+            self._value = fetch(self.low, self.high, self.head)
+        except BaseException as e:  # handed to the loop, which retries or raises it
+            self._error = e
+
+    def result(self) -> FetchResult | None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 class Indexer:
     def __init__(
         self,
@@ -55,6 +96,8 @@ class Indexer:
         decoder: Decoder | None = None,
         on_commit: Callable[["Indexer", list[Event]], None] | None = None,
         on_idle: Callable[["Indexer"], None] | None = None,
+        target_logs: int = TARGET_LOGS,
+        prefetch: bool = True,
     ) -> None:
         self.rpc = rpc
         self.ledger = ledger
@@ -68,6 +111,11 @@ class Indexer:
         self.decoder = decoder or Decoder()
         self.on_commit = on_commit
         self.on_idle = on_idle
+        self.target_logs = max(1, target_logs)
+        self.prefetch = prefetch
+        self._prefetched: _Prefetch | None = None
+        # Logs per block in the last range fetched (None until one was).
+        self.density: float | None = None
         self.stats = Stats()
         self.stop_event = threading.Event()
         # How the loop waits between polls: sleeps `timeout` seconds or until stopped. A head
@@ -81,15 +129,18 @@ class Indexer:
         """Index until caught up (`once`) or until `stop_event` is set."""
         cp = self.ledger.init(self.chain_id, self.start_block)
         self.stats.indexed = cp["block_number"]
-        while not self.stop_event.is_set():
-            advanced = self._retrying(self.step)
-            if advanced:
-                continue
-            if once and self.stats.indexed >= self.stats.head - self.confirmations:
-                return
-            if self.on_idle:
-                self.on_idle(self)
-            self.wait_for_head(self.poll_interval)
+        try:
+            while not self.stop_event.is_set():
+                advanced = self._retrying(self.step)
+                if advanced:
+                    continue
+                if once and self.stats.indexed >= self.stats.head - self.confirmations:
+                    return
+                if self.on_idle:
+                    self.on_idle(self)
+                self.wait_for_head(self.poll_interval)
+        finally:
+            self._prefetched = None  # its thread is a daemon; its result is not wanted
 
     def _retrying(self, fn: Callable[[], int]) -> int:
         def note(e: Exception, delay: float) -> None:
@@ -116,10 +167,16 @@ class Indexer:
 
     def _span(self) -> int:
         """Blocks per step: what this indexer has grown to, within what the provider takes in
-        one eth_getLogs (the client finds that out and remembers it)."""
-        return max(1, min(self.range, self.rpc.log_span))
+        one eth_getLogs (the client finds that out and remembers it), and no more than
+        about `target_logs` logs at the density seen last."""
+        span = min(self.range, self.rpc.log_span)
+        if self.density is None:
+            span = min(span, FIRST_SPAN)
+        elif self.density > 0:
+            span = min(span, int(self.target_logs / self.density))
+        return max(1, span)
 
-    def _fetch(self, low: int, high: int, head: int) -> tuple[list[Event], list[dict[str, Any]], dict[int, int], str] | None:
+    def _fetch(self, low: int, high: int, head: int) -> FetchResult | None:
         """Logs of [low, high], headers of the blocks near the head, block times; None
         if the chain moved under us (the caller will look again)."""
         # The client splits a range the provider refuses (any wording) and raises only on a
@@ -127,7 +184,9 @@ class Indexer:
         logs = self.rpc.get_logs(self.ledger.contract, low, high)
         if self.rpc.log_span < high - low + 1:
             self.range = self.rpc.log_span  # the provider took less: ask for that from now on
+        self.density = len(logs) / (high - low + 1)
         events = self.decoder.decode_all(logs)
+        del logs  # the decoded events are all that is kept
         near_from = max(low, head - self.reorg_window)
         wanted = set(range(near_from, high + 1)) | {high}
         wanted |= {e.block_number for e in events if e.block_time is None}
@@ -144,14 +203,47 @@ class Indexer:
         times = {n: int(h["timestamp"], 16) for n, h in headers.items()}
         return events, recent, times, headers[high]["hash"].lower()
 
+    def _take_prefetched(self, low: int, target: int) -> tuple[int, FetchResult | None] | None:
+        """The prefetched range starting at `low`, if there is one within `target`, as
+        (its last block, its fetch), checked against the chain as it is now: None when
+        there is none, (high, None) when its last block is no longer the chain's (it was
+        fetched from a fork that lost)."""
+        p, self._prefetched = self._prefetched, None
+        if p is None or p.low != low or p.high > target:
+            return None
+        try:
+            fetched = p.result()
+        except Exception as e:  # fetched again now, where an error is retried as usual
+            log.debug("prefetch of %d-%d failed (%s); fetching again", p.low, p.high, e)
+            return None
+        if fetched is None:
+            return None
+        now = self.rpc.headers([p.high])[0]
+        if now["hash"].lower() != fetched[3]:
+            log.info("blocks %d-%d changed since they were prefetched (reorg); fetching again", p.low, p.high)
+            return p.high, None
+        return p.high, fetched
+
+    def _prefetch_next(self, high: int, head: int) -> None:
+        target = head - self.confirmations
+        if not self.prefetch or high >= target:
+            return
+        self._prefetched = _Prefetch(self._fetch, high + 1, min(target, high + self._span()), head)
+
     def _advance(self, cursor: int, cursor_hash: str, high: int, head: int) -> int:
-        fetched = self._fetch(cursor + 1, high, head)
+        taken = self._take_prefetched(cursor + 1, head - self.confirmations)
+        if taken is not None:
+            high, fetched = taken
+        else:
+            fetched = self._fetch(cursor + 1, high, head)
         if fetched is None:
             return 0
         events, recent, times, high_hash = fetched
         if recent and cursor_hash and int(recent[0]["number"], 16) == cursor + 1 \
                 and recent[0]["parentHash"].lower() != cursor_hash:
             return 0  # our tip was just orphaned: the next step's tip check recovers
+        # The next range is fetched while this one is written.
+        self._prefetch_next(high, head)
         self.ledger.commit(events, to_block=high, to_hash=high_hash, block_times=times, recent=recent,
                            keep_blocks_from=head - self.reorg_window)
         self._committed(events, high, grow=True)
@@ -168,6 +260,7 @@ class Indexer:
 
     def _recover(self, cursor: int, head: int) -> int:
         """Find the common ancestor, then undo and redo in one transaction."""
+        self._prefetched = None  # fetched on top of the orphaned tip
         stored = self.ledger.recent_blocks()
         low = max(self.start_block - 1, cursor - self.reorg_window)
         candidates = [n for n in range(min(cursor, head), low - 1, -1) if n in stored]

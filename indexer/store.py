@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 
 import ninety.models  # noqa: F401  (registers the tables)
 from ninety.errors import NinetyError
+from ninety.models.types import U256
 from ninety.ledger.aggregates import Deltas, deltas
 from ninety.ledger.events import Event
 from ninety.ledger.mapping import map_events
@@ -143,10 +144,10 @@ class Ledger:
             new = rows.tables.get(table)
             if not new:
                 continue
-            conn.execute(T[table].insert(), new)
+            _bulk_insert(conn, table, new)
             if table == "split":
                 created = {r["split_id"] for r in new}
-                conn.execute(T["split_recipient"].insert(), [r for r in rows.split_recipients if r["split_id"] in created])
+                _bulk_insert(conn, "split_recipient", [r for r in rows.split_recipients if r["split_id"] in created])
                 for r in new:
                     self._splits.pop(r["split_id"], None)
             elif table == "track" and rows.release_tracks:
@@ -154,7 +155,7 @@ class Ledger:
                 created = {r["track_id"] for r in new if r["kind"] == "release"}
                 members = [r for r in rows.release_tracks if r["release_id"] in created]
                 if members:
-                    conn.execute(T["release_track"].insert(), members)
+                    _bulk_insert(conn, "release_track", members)
         for track_id, price, listed in rows.track_state:
             conn.execute(update(T["track"]).where(T["track"].c.track_id == track_id)
                          .values(price=price, listed=listed, price_sort=price_sort(price)))
@@ -297,3 +298,48 @@ class Ledger:
                          .values(blocked=blocked, block_reason_cid=last[1] if blocked and last is not None else None))
         conn.execute(delete(T["indexed_block"]).where(T["indexed_block"].c.number > ancestor))
         self._forget_caches()
+
+
+def _bulk_insert(conn: Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows` on the transaction's own DBAPI connection: COPY on PostgreSQL, one
+    prepared executemany on SQLite. SQLAlchemy's per-row parameter processing cost more than
+    the inserts themselves in a backfill. Values are converted as the column types would:
+    uint256 columns as decimal text on SQLite (exact; NUMERIC(78,0) on PostgreSQL)."""
+    if not rows:
+        return
+    t = T[table]
+    columns = list(rows[0])
+    for r in rows:
+        if len(r) != len(columns):  # rows of one table normally share their keys
+            columns = list(dict.fromkeys(c for r in rows for c in r))
+            break
+    # The columns' own defaults, as SQLAlchemy's insert would fill them in (a track's
+    # metadata status, say); only constant ones exist on these tables.
+    defaults = {c.name: c.default.arg for c in t.c if c.name not in columns and c.default is not None}
+    if not all(c.default.is_scalar for c in t.c if c.name in defaults):
+        conn.execute(t.insert(), list(rows))
+        return
+    sqlite = conn.dialect.name == "sqlite"
+    wide = [i for i, c in enumerate(columns) if isinstance(t.c[c].type, U256)]
+    tail = tuple(defaults.values())
+    if wide:
+        def values(r: dict[str, Any]) -> tuple[Any, ...]:
+            v = [r.get(c) for c in columns]
+            for i in wide:
+                if v[i] is not None:
+                    v[i] = str(int(v[i])) if sqlite else int(v[i])
+            return (*v, *tail)
+    else:
+        def values(r: dict[str, Any]) -> tuple[Any, ...]:
+            return (*[r.get(c) for c in columns], *tail)
+    written = [*columns, *defaults]
+    names = ", ".join(f'"{c}"' for c in written)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if sqlite:
+        marks = ", ".join("?" * len(written))
+        raw.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', [values(r) for r in rows])
+        return
+    with raw.cursor() as cur, cur.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+        for r in rows:
+            copy.write_row(values(r))

@@ -28,6 +28,7 @@ import threading
 import time
 from typing import Any, Callable, Sequence, TypeVar
 
+import orjson
 import requests
 
 from ninety.errors import ChainError
@@ -45,6 +46,9 @@ _PRUNED_WORDS = ("missing trie node", "header not found", "state not available",
                  "state at block", "required historical state", "state for block")
 _STATE_METHODS = {"eth_call": 1, "eth_getBalance": 1, "eth_getCode": 1, "eth_getStorageAt": 2,
                   "eth_getTransactionCount": 1, "eth_estimateGas": 1, "eth_getProof": 2}
+
+
+_JSON = {"Content-Type": "application/json"}
 
 
 class RpcError(ChainError):
@@ -138,14 +142,16 @@ class Rpc:
 
     def _post_once(self, payload: Any) -> Any:
         try:
-            resp = self._http.post(self.url, json=payload, timeout=self.timeout)
+            # orjson both ways: an eth_getLogs answer of 10,000 logs is ~7 MB of JSON, and the
+            # standard library's parser took a third of a backfill's time on it.
+            resp = self._http.post(self.url, data=orjson.dumps(payload), headers=_JSON, timeout=self.timeout)
         except requests.Timeout as e:
             raise RpcTransientError(f"{self.url} did not answer within {self.timeout:g} s") from e
         except requests.RequestException as e:
             raise RpcTransientError(f"cannot reach {self.url}: {e.__class__.__name__}") from e
         try:
-            body: Any = resp.json()
-        except ValueError:
+            body: Any = orjson.loads(resp.content)
+        except ValueError:  # orjson.JSONDecodeError is one
             body = None
         if resp.status_code == 429:
             raise RateLimited(f"HTTP 429 {describe(body) if body is not None else resp.text[:120]}".strip(),

@@ -32,23 +32,37 @@ def new_deltas() -> Deltas:
 
 
 def _sales(rows: Iterable[Mapping[str, Any]], d: Deltas, sign: int, _: Recipients) -> None:
-    account, split, track, artist = d["account_balance"], d["split_balance"], d["track_stats"], d["artist_stats"]
-    buyer, track_day, track_split = d["artist_buyer"], d["track_day"], d["track_split"]
+    # Sales are summed per combination of what the aggregates are keyed by first (a backfill
+    # step of 10,000 sales of one track has a handful), then each sum goes to its seven
+    # aggregate rows: a dictionary update per sale instead of seven.
+    groups: dict[tuple[Any, ...], list[int]] = {}
     for s in rows:
-        amount, fee, token = int(s["amount"]), int(s["platform_fee"]), s["token"]
+        key = (s["track_id"], s["token"], s["artist"], s["split_id"], s["fee_recipient"], s["buyer"],
+               int(s["block_time"]) // 86400)
+        amount, fee = int(s["amount"]), int(s["platform_fee"])
+        g = groups.get(key)
+        if g is None:
+            groups[key] = [1, amount, fee]
+        else:
+            g[0] += 1
+            g[1] += amount
+            g[2] += fee
+    account, split, track, artist = d["account_balance"], d["split_balance"], d["track_stats"], d["artist_stats"]
+    buyers, track_day, track_split = d["artist_buyer"], d["track_day"], d["track_split"]
+    for (track_id, token, artist_, split_id, fee_recipient, buyer, day), (count, amount, fee) in groups.items():
         if fee:
-            account[(s["fee_recipient"], token)][0] += sign * fee
-        split[(s["split_id"], token)][0] += sign * (amount - fee)
-        for key, stats in (((s["track_id"], token), track), ((s["artist"], token), artist)):
+            account[(fee_recipient, token)][0] += sign * fee
+        split[(split_id, token)][0] += sign * (amount - fee)
+        for key, stats in (((track_id, token), track), ((artist_, token), artist)):
             row = stats[key]
-            row[0] += sign
+            row[0] += sign * count
             row[1] += sign * amount
             row[2] += sign * fee
-        buyer[(s["artist"], token, s["buyer"])][0] += sign
-        day = track_day[(s["track_id"], token, int(s["block_time"]) // 86400)]
-        day[0] += sign
-        day[1] += sign * amount
-        track_split[(s["track_id"], s["split_id"], token)][0] += sign * (amount - fee)
+        buyers[(artist_, token, buyer)][0] += sign * count
+        row = track_day[(track_id, token, day)]
+        row[0] += sign * count
+        row[1] += sign * amount
+        track_split[(track_id, split_id, token)][0] += sign * (amount - fee)
 
 
 def _distributions(rows: Iterable[Mapping[str, Any]], d: Deltas, sign: int, recipients: Recipients) -> None:

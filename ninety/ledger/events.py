@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
-
-from eth_abi import decode
-from eth_utils import keccak
+from typing import Any, Callable, Iterable
 
 from ninety.contract import load_abi
 
@@ -47,6 +44,31 @@ def _word(abi_type: str, word: str) -> Any:
     return value
 
 
+def _converter(abi_type: str) -> Callable[[str], Any]:
+    """`_word` for one static type, chosen once per event kind rather than per value."""
+    if abi_type == "address":
+        return lambda w: "0x" + w[24:].lower()
+    if abi_type == "bool":
+        return lambda w: int(w, 16) != 0
+    if abi_type == "bytes32":
+        return lambda w: "0x" + w.lower()
+    if abi_type.startswith("uint"):
+        return lambda w: int(w, 16)
+    return lambda w: _word(abi_type, w)
+
+
+def _keccak(text: str) -> bytes:
+    """keccak256, from pycryptodome when it is there: eth_utils costs a third of a second
+    to import, and `ninety index` needs it only for the event signatures."""
+    try:
+        from Crypto.Hash import keccak
+    except ImportError:  # pragma: no cover - eth-hash's other backends
+        from eth_utils import keccak as eth_keccak
+
+        return bytes(eth_keccak(text=text))
+    return keccak.new(digest_bits=256, data=text.encode()).digest()
+
+
 def _normalise(abi_type: str, value: Any) -> Any:
     if abi_type.endswith("[]"):
         return [_normalise(abi_type[:-2], v) for v in value]
@@ -66,7 +88,18 @@ class Decoder:
             if item.get("type") != "event":
                 continue
             signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
-            self.events["0x" + keccak(text=signature).hex()] = item
+            self.events["0x" + _keccak(signature).hex()] = item
+        # topic0 -> (name, [(arg, converter)] for the topics, [(arg, converter, offset)] for
+        # the data, or None when the data holds a dynamic type and needs eth_abi).
+        self._fast: dict[str, tuple[str, list[tuple[str, Callable[[str], Any]]],
+                                    list[tuple[str, Callable[[str], Any], int]] | None]] = {}
+        for topic, item in self.events.items():
+            indexed = [(i["name"], _converter(i["type"]) if i["type"] in _STATIC else str.lower)
+                       for i in item["inputs"] if i["indexed"]]
+            plain = [i for i in item["inputs"] if not i["indexed"]]
+            words = ([(i["name"], _converter(i["type"]), 2 + 64 * n) for n, i in enumerate(plain)]
+                     if all(i["type"] in _STATIC for i in plain) else None)
+            self._fast[topic] = (item["name"], indexed, words)
 
     @property
     def topics(self) -> list[str]:
@@ -89,6 +122,8 @@ class Decoder:
             for n, inp in enumerate(plain):
                 args[inp["name"]] = _word(inp["type"], data[2 + 64 * n : 66 + 64 * n])
         elif plain:
+            from eth_abi import decode  # only events with dynamic data need it (and its import time)
+
             values = decode([i["type"] for i in plain], bytes.fromhex(data[2:]))
             for inp, value in zip(plain, values):
                 args[inp["name"]] = _normalise(inp["type"], value)
@@ -104,6 +139,30 @@ class Decoder:
         )
 
     def decode_all(self, logs: Iterable[dict[str, Any]]) -> list[Event]:
-        events = [e for e in (self.decode(log) for log in logs if not log.get("removed")) if e is not None]
+        """Every log this contract version defines, as Events in chain order. Static-only
+        events (sales, distributions, withdrawals: nearly every log of a busy contract) take
+        a path with the converters chosen ahead; the rest go through `decode`."""
+        events = []
+        fast, slow, new = self._fast, self.decode, Event
+        for log in logs:
+            if log.get("removed"):
+                continue
+            topics = log.get("topics")
+            spec = fast.get(topics[0].lower()) if topics else None
+            if spec is None or spec[2] is None or len(topics) != len(spec[1]) + 1:
+                e = slow(log)
+                if e is not None:
+                    events.append(e)
+                continue
+            name, indexed, words = spec
+            args = {arg: conv(topic[2:] if conv is not str.lower else topic)
+                    for (arg, conv), topic in zip(indexed, topics[1:])}
+            data = log.get("data") or "0x"
+            for arg, conv, at in words:
+                args[arg] = conv(data[at:at + 64])
+            stamp = log.get("blockTimestamp")
+            events.append(new(name, args, int(log["blockNumber"], 16), log["blockHash"].lower(),
+                              int(stamp, 16) if stamp else None, log["transactionHash"].lower(),
+                              int(log["logIndex"], 16)))
         events.sort(key=lambda e: e.position)
         return events
