@@ -85,7 +85,7 @@ def parse_form(form: Any) -> ReleaseForm:
     if release_type not in RELEASE_TYPES:
         raise ApiError(422, f"release_type must be one of {', '.join(RELEASE_TYPES)}")
     return ReleaseForm(
-        title=text(form, "title", required=True), artist_name=text(form, "artist_name"),
+        title=text(form, "title", required=True), artist_name=validators.artist_name(text(form, "artist_name")),
         description=text(form, "description", max_len=5000), genre=text(form, "genre", max_len=100),
         release_type=release_type, track_ids=parse_track_ids(text(form, "track_ids", max_len=MAX_TRACK_IDS_CHARS)),
         price=parse_price(text(form, "price", max_len=78)), token=text(form, "token", max_len=42) or None)

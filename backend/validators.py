@@ -8,6 +8,7 @@ from typing import Any
 from starlette.datastructures import UploadFile
 
 from backend.errors import ApiError
+from backend.names import name_problem, normal_name
 
 # Match these with .fullmatch, never .match: in Python's re, `$` also matches before a
 # final newline, so .match let "0x…\n" through as an address. The `^…$` text stays
@@ -31,6 +32,17 @@ def tx_hash(value: str) -> str:
     if not TX_HASH.fullmatch(value):
         raise ApiError(422, f"{value!r} is not a transaction hash (0x followed by 64 hex digits)")
     return value.lower()
+
+
+def artist_name(raw: str, field: str = "artist_name") -> str:
+    """A listing's artist name as it is pinned: held to the display-name rules a profile
+    name obeys (backend/names.py), because the listing's JSON shows it as it is, wherever
+    it is read; NFKC-normalised with single spaces, as profile names are saved."""
+    name = normal_name(raw)
+    problem = name_problem(name) if name else None
+    if problem:
+        raise ApiError(422, f"{field} {problem}")
+    return name
 
 
 def form_text(form: Any, name: str, *, required: bool = False, max_len: int = 300) -> str:

@@ -135,7 +135,7 @@ class Listing:
 def _listing(form: Any, wallet: str, contract: str) -> Listing:
     text = validators.form_text
     title = text(form, "title", required=True)
-    artist_name = text(form, "artist_name", required=True)
+    artist_name = validators.artist_name(text(form, "artist_name", required=True))
     genre = text(form, "genre", max_len=100)
     description = text(form, "description", max_len=5000)
     license_ = text(form, "license", max_len=200) or "All rights reserved"

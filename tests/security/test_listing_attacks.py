@@ -14,12 +14,14 @@ import json
 import subprocess
 import sys
 
+import httpx
 from web3 import Web3
 
 from ninety.attest import CatalogSigner
 from ninety.ipfs import Ipfs
 from ninety.market import ETH
 from tests.support.listings import FAN, MALLORY, VICTIM, list_upload, refused, reverts, send, sync, wallet
+from tests.support.releases import release_form
 from tests.support.media import change_speed, decode, encode, music_bytes, music_samples, prepend, resample, trim_start
 
 
@@ -256,3 +258,23 @@ def test_relisting_your_own_recording_cannot_cut_its_collaborators(api, world):
     receipt = world.w3.eth.wait_for_transaction_receipt(fn.transact({"from": Web3.to_checksum_address(artist)}))
     assert receipt["status"] == 1
     assert m.contract.functions.trackCount().call() == tid + 1
+
+
+def test_a_listing_artist_name_cannot_pass_for_another_wallet_or_name(api, world):
+    """A listing's artist name is shown wherever the listing is (its JSON, the moderation
+    view, third-party clients reading the API), not only through /api/names: it obeys the
+    display-name rules profiles do. Before, an upload named itself with another wallet's
+    short address, a Cyrillic look-alike of a real artist or a Hangul filler, and got it."""
+    h = api.login(MALLORY)
+    audio = music_bytes(7, 4)
+    for bad in ("0x7099…79C8", "\u0410da Lovetone", "Ada\u3164Lovetone", "\u3164"):
+        r = api.upload(h, audio, artist_name=bad)
+        assert r.status_code == 422 and "artist_name" in r.text, (bad, r.status_code, r.text)
+        data, files = release_form([1], title="Copy", artist_name=bad)
+        r = httpx.post(f"{api.url}/api/releases", data=data, files=files, headers=h, timeout=60)
+        assert r.status_code == 422 and "artist_name" in r.text, (bad, r.status_code, r.text)
+    # Fullwidth letters are kept as the plain ones they show as (NFKC), as profile names are.
+    r = api.upload(h, audio, artist_name="\uff2d\uff41\uff4c\uff4c\uff4f\uff52\uff59  Band")
+    assert r.status_code == 201, r.text
+    doc = json.loads(Ipfs(api.env["NINETY_IPFS_API"]).cat(r.json()["metadata_cid"]))
+    assert doc["properties"]["artist"] == "Mallory Band"
