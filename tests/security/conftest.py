@@ -49,3 +49,17 @@ def api(live_api, world):
     server = live_api()
     world.require_attestations(CatalogSigner.load(None, server.data_dir))
     return server
+
+
+@pytest.fixture(scope="module")
+def module_api(anvil, ipfs_node, tmp_path_factory):
+    """One server as `api` makes it, for every test of a module that asks for it: starting
+    one takes seconds. Only for tests that pass whatever the others did before them (the
+    module says why they can share)."""
+    world = pinned_world(anvil.url, ipfs_node.url)
+    server = LiveApi(world, anvil.url, ipfs_node.url, tmp_path_factory.mktemp("module-api")).start()
+    try:
+        world.require_attestations(CatalogSigner.load(None, server.data_dir))
+        yield server
+    finally:
+        server.stop()
