@@ -49,6 +49,9 @@ _STATE_METHODS = {"eth_call": 1, "eth_getBalance": 1, "eth_getCode": 1, "eth_get
 
 
 _JSON = {"Content-Type": "application/json"}
+# The longest answer read: memory stays bounded even when a range turns out far denser than
+# the ranges before it (an eth_getLogs answer is parsed whole). ~100,000 logs.
+MAX_ANSWER_BYTES = 96 * 1024 * 1024
 
 
 class RpcError(ChainError):
@@ -101,10 +104,12 @@ class _NotABatch(Exception):
 
 class Rpc:
     def __init__(self, url: str, *, timeout: float = 15.0, batch: int | None = None, max_range: int | None = None,
-                 rps: float | None = None) -> None:
+                 rps: float | None = None, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
         """`batch`, `max_range` and `rps` default to NINETY_RPC_BATCH, NINETY_INDEX_MAX_RANGE
-        and NINETY_RPC_RPS."""
+        and NINETY_RPC_RPS. An answer longer than `max_answer_bytes` is abandoned while it
+        arrives and counts as "too big" (eth_getLogs then splits its range)."""
         self.url = url
+        self.max_answer_bytes = max_answer_bytes
         self.timeout = timeout
         self.provider = provider_for(url, batch, max_range, rps)
         self._http = requests.Session()
@@ -144,34 +149,51 @@ class Rpc:
         try:
             # orjson both ways: an eth_getLogs answer of 10,000 logs is ~7 MB of JSON, and the
             # standard library's parser took a third of a backfill's time on it.
-            resp = self._http.post(self.url, data=orjson.dumps(payload), headers=_JSON, timeout=self.timeout)
+            resp = self._http.post(self.url, data=orjson.dumps(payload), headers=_JSON, timeout=self.timeout,
+                                   stream=True)
+            content = self._read(resp)
         except requests.Timeout as e:
             raise RpcTransientError(f"{self.url} did not answer within {self.timeout:g} s") from e
         except requests.RequestException as e:
             raise RpcTransientError(f"cannot reach {self.url}: {e.__class__.__name__}") from e
         try:
-            body: Any = orjson.loads(resp.content)
+            body: Any = orjson.loads(content)
         except ValueError:  # orjson.JSONDecodeError is one
             body = None
         if resp.status_code == 429:
-            raise RateLimited(f"HTTP 429 {describe(body) if body is not None else resp.text[:120]}".strip(),
+            raise RateLimited(f"HTTP 429 {describe(body) if body is not None else _text(content)[:120]}".strip(),
                                retry_after(resp.headers))
         if body is not None:
             rate = rate_error(body)
             if rate is not None:
                 raise RateLimited(describe(rate), retry_after(resp.headers) or hint_from_error(rate))
         if resp.status_code == 413:
-            raise RpcTooBigError(f"{self.url} answered HTTP 413 (request too large): {resp.text[:200]}")
+            raise RpcTooBigError(f"{self.url} answered HTTP 413 (request too large): {_text(content)[:200]}")
         if resp.status_code >= 500 and body is None:
-            raise RpcTransientError(f"{self.url} answered HTTP {resp.status_code}: {resp.text[:200]}")
+            raise RpcTransientError(f"{self.url} answered HTTP {resp.status_code}: {_text(content)[:200]}")
         if resp.status_code != 200 and body is None:
-            raise RpcError(f"{self.url} answered HTTP {resp.status_code}: {resp.text[:200]}")
+            raise RpcError(f"{self.url} answered HTTP {resp.status_code}: {_text(content)[:200]}")
         if body is None:
-            raise RpcTransientError(f"{self.url} answered something that is not JSON: {resp.text[:120]!r}")
+            raise RpcTransientError(f"{self.url} answered something that is not JSON: {_text(content)[:120]!r}")
         if resp.status_code >= 500:
             code = body["error"].get("code") if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
             raise RpcTransientError(f"{self.url} answered HTTP {resp.status_code}: {describe(body)}", code)
         return body
+
+    def _read(self, resp: requests.Response) -> bytes:
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.max_answer_bytes:
+            resp.close()
+            raise RpcTooBigError(f"{self.url} answered {int(declared):,} bytes, more than the {self.max_answer_bytes:,} "
+                                 "read at once")
+        chunks, size = [], 0
+        for chunk in resp.iter_content(1 << 20):
+            size += len(chunk)
+            if size > self.max_answer_bytes:
+                resp.close()
+                raise RpcTooBigError(f"{self.url} answered more than the {self.max_answer_bytes:,} bytes read at once")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _next_ids(self, n: int) -> int:
         with self._id_lock:
@@ -328,6 +350,10 @@ class Rpc:
             if b is None:
                 raise RpcTransientError(f"block {n} is not available (yet)")
         return blocks
+
+
+def _text(content: bytes) -> str:
+    return content.decode("utf-8", "replace")
 
 
 def _block_of(method: str, params: Sequence[Any]) -> int | None:
