@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - the venv has orjson
 def main(argv: list[str]) -> int:
     url, address, topic = argv[1], argv[2], argv[3]
     low, high = int(argv[4]), int(argv[5])
-    step = int(argv[6]) if len(argv) > 6 else 100
+    step = int(argv[6]) if len(argv) > 6 else 5
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=600)
     count = 0

@@ -55,9 +55,10 @@ PER_BLOCK = 500
 EMPTY_TAIL = 64
 # Bumped when a saved chain's layout changes: older saves are then generated again.
 CHAIN_FORMAT = 2
-# The floor asks for this many blocks per eth_getLogs (50,000 logs, ~40 MB of JSON): on this
-# machine 50 to 200 blocks were equally fast, fewer was slower (more round trips).
-FLOOR_BLOCKS = 100
+# The floor asks for this many blocks per eth_getLogs (2,500 logs). Swept on the saved 100,000-sale
+# chain (two rounds, seconds for the whole range): 1 block 1.17-1.44, 2: 1.38-1.46, 5: 1.16-1.22,
+# 10: 1.78-1.94, 20: 1.48-2.04, 100: 1.92-1.99, 300: 1.89-1.99; bigger answers also cost memory.
+FLOOR_BLOCKS = 5
 
 
 # ---------------------------------------------------------------- the chain
@@ -213,6 +214,13 @@ def saved_chain(sales: int, work: Path, regenerate: bool) -> Chain:
     meta.write_text(json.dumps(chain.__dict__, indent=1) + "\n")
     print(f"  saved ({state.stat().st_size / 1e6:,.0f} MB)", file=sys.stderr, flush=True)
     return chain
+
+
+def anvil_rss_mb(anvil: Anvil) -> float:
+    for line in Path(f"/proc/{anvil.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def check_loaded(url: str, chain: Chain) -> None:
@@ -485,6 +493,10 @@ def main() -> None:
                         help="run `ninety verify` on Ninety's SQLite ledger (always with 1,000,000 sales or more)")
     parser.add_argument("--follow-samples", type=int, default=200, help="sales timed while following (0: skip)")
     parser.add_argument("--regenerate", action="store_true", help="generate and save a new chain")
+    parser.add_argument("--save", action=argparse.BooleanOptionalAction, default=None,
+                        help="save the chain for later runs (default: below 1,000,000 sales; a million sales "
+                             "make a ~3.5 GB dump that Anvil needs ~14 GB to load, so that run generates the "
+                             "chain and benches on the same Anvil)")
     args = parser.parse_args()
     pg = os.environ.get("NINETY_BENCH_PG_URL", PG_DEFAULT)
     verify = args.verify or args.sales >= 1_000_000
@@ -493,9 +505,19 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-indexer-") as tmp:
         work = Path(tmp)
-        chain = saved_chain(args.sales, work, args.regenerate)
-        with Anvil(work / "anvil.log", load=Chain.paths(args.sales)[0]) as anvil:
+        save = args.save if args.save is not None else args.sales < 1_000_000
+        if save:
+            chain = saved_chain(args.sales, work, args.regenerate)
+            anvil = Anvil(work / "anvil.log", load=Chain.paths(args.sales)[0])
             check_loaded(anvil.url, chain)
+        else:
+            print(f"generating a chain of {args.sales:,} sales on the Anvil this run uses (not saved)",
+                  file=sys.stderr, flush=True)
+            anvil = Anvil(work / "anvil.log")
+            chain = generate(anvil.url, args.sales)
+        anvil_mb = anvil_rss_mb(anvil)
+        print(f"  anvil holds the chain in {anvil_mb:,.0f} MB", file=sys.stderr, flush=True)
+        with anvil:
             contenders: list[tuple[str, Callable[[int], tuple[int, Timed]]]] = [
                 ("floor: eth_getLogs + orjson", lambda k: run_floor(chain, anvil.url, work)),
                 ("Ninety -> SQLite", lambda k: run_ninety(chain, anvil.url, f"sqlite:///{work}/ninety-{k}.sqlite3",
@@ -557,7 +579,8 @@ def main() -> None:
 
     floor = statistics.median(t.seconds for t in results[contenders[0][0]])
     print(f"\n{chain.sales:,} sales in {chain.end_block - chain.start_block + 1:,} blocks; indexer at {git_head()}; "
-          f"median of {args.runs} run{'s' if args.runs > 1 else ''}, each a fresh process (start-up included)")
+          f"median of {args.runs} run{'s' if args.runs > 1 else ''}, each a fresh process (start-up included); "
+          f"Anvil {'loaded the saved chain' if save else 'generated the chain this run'} ({anvil_mb:,.0f} MB)")
     print(f"{'what':<36} {'rows':>9} {'seconds':>8} {'events/s':>9} {'x floor':>8} {'peak RSS':>9}")
     print(f"{'-' * 36} {'-' * 9} {'-' * 8} {'-' * 9} {'-' * 8} {'-' * 9}")
     for name, _ in contenders:
