@@ -20,9 +20,9 @@ import threading
 import time
 from typing import Any, Mapping
 
+import functools
+
 import requests
-from web3 import HTTPProvider
-from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, check_if_retry_on_failure
 
 from ninety.config import load_settings
 
@@ -225,44 +225,53 @@ def describe(answer: Any, limit: int = 300) -> str:
 # ------------------------------------------------------------------ web3.py
 
 
-class _PacedHTTPProvider(HTTPProvider):
-    """web3.py's HTTP provider, paced by the endpoint's Provider and waiting out "slow
-    down" answers (bounded) as `Rpc` does."""
+@functools.cache
+def _paced_provider_class() -> type:
+    """The provider class, made on first use: web3 is imported only by what talks to the
+    chain through it (the API, the CLI), not by `ninety index`, which starts faster without
+    it (web3 was its largest start-up cost)."""
+    from web3 import HTTPProvider
+    from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, check_if_retry_on_failure
 
-    _pacer: _Pacer | None = None
+    class _PacedHTTPProvider(HTTPProvider):
+        """web3.py's HTTP provider, paced by the endpoint's Provider and waiting out "slow
+        down" answers (bounded) as `Rpc` does."""
 
-    def _make_request(self, method: Any, request_data: bytes) -> bytes:
-        if self._pacer is None:  # looked up once: the settings do not change while a process runs
-            self._pacer = provider_for(str(self.endpoint_uri)).pacer
-        pacer = self._pacer
-        for attempt in itertools.count(1):
-            pacer.wait()
-            try:
-                raw: bytes = self._request_session_manager.make_post_request(
-                    self.endpoint_uri, request_data, **self.get_request_kwargs())
-            except requests.HTTPError as e:
-                resp = e.response
-                if resp is None or resp.status_code != 429 or attempt >= RATE_LIMIT_ATTEMPTS:
-                    raise
-                time.sleep(backoff(attempt, retry_after(resp.headers)))
-                continue
-            except (requests.ConnectionError, requests.Timeout):
-                if attempt >= 5 or not check_if_retry_on_failure(method, REQUEST_RETRY_ALLOWLIST):
-                    raise
-                time.sleep(backoff(attempt, None))
-                continue
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                return raw
-            rate = rate_error(body)
-            if rate is None or attempt >= RATE_LIMIT_ATTEMPTS:
-                return raw
-            time.sleep(backoff(attempt, hint_from_error(rate)))
-        raise AssertionError("unreachable")
+        _pacer: _Pacer | None = None
+
+        def _make_request(self, method: Any, request_data: bytes) -> bytes:
+            if self._pacer is None:  # looked up once: the settings do not change while a process runs
+                self._pacer = provider_for(str(self.endpoint_uri)).pacer
+            pacer = self._pacer
+            for attempt in itertools.count(1):
+                pacer.wait()
+                try:
+                    raw: bytes = self._request_session_manager.make_post_request(
+                        self.endpoint_uri, request_data, **self.get_request_kwargs())
+                except requests.HTTPError as e:
+                    resp = e.response
+                    if resp is None or resp.status_code != 429 or attempt >= RATE_LIMIT_ATTEMPTS:
+                        raise
+                    time.sleep(backoff(attempt, retry_after(resp.headers)))
+                    continue
+                except (requests.ConnectionError, requests.Timeout):
+                    if attempt >= 5 or not check_if_retry_on_failure(method, REQUEST_RETRY_ALLOWLIST):
+                        raise
+                    time.sleep(backoff(attempt, None))
+                    continue
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    return raw
+                rate = rate_error(body)
+                if rate is None or attempt >= RATE_LIMIT_ATTEMPTS:
+                    return raw
+                time.sleep(backoff(attempt, hint_from_error(rate)))
+            raise AssertionError("unreachable")
+    return _PacedHTTPProvider
 
 
 def http_provider(url: str, timeout: float = 30.0) -> Any:
     """A web3.py HTTP provider that keeps to NINETY_RPC_RPS and waits out 429 and
     -32005-style answers (honouring Retry-After) like `Rpc` does."""
-    return _PacedHTTPProvider(url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
+    return _paced_provider_class()(url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
