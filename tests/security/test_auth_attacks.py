@@ -41,8 +41,10 @@ def login(api, message: str, signature: str, **headers: str) -> httpx.Response:
                       headers={"Origin": PUBLIC_URL, **headers}, timeout=30)
 
 
-def test_a_look_alike_uri_is_refused(live_api):
-    api = live_api()
+# The tests taking `module_api` share one server (tests/security/conftest.py): each signs
+# in with fresh nonces and looks only at its own answers and its own session.
+def test_a_look_alike_uri_is_refused(module_api):
+    api = module_api
     for uri in ("http://127.0.0.1:8000@evil.example/", "https://127.0.0.1:8000/", "http://127.0.0.1:80/"):
         r = login(api, *signed(api, uri=uri))
         assert r.status_code == 401, (uri, r.status_code, r.text)  # before: a prefix match let the first in
@@ -84,8 +86,8 @@ def test_expired_nonces_and_sessions_do_not_pile_up(live_api):
     assert (nonces, sessions) == (1, 1), (nonces, sessions)  # the fresh ones only
 
 
-def test_cross_site_requests_cannot_ride_the_session_cookie(live_api):
-    api = live_api()
+def test_cross_site_requests_cannot_ride_the_session_cookie(module_api):
+    api = module_api
     r = login(api, *signed(api))
     cookie = {"Cookie": f"ninety_session={r.cookies['ninety_session']}"}
 
@@ -108,8 +110,8 @@ def test_cross_site_requests_cannot_ride_the_session_cookie(live_api):
     assert logout(Authorization=f"Bearer {token_only}") == 204  # scripts with the bearer token need nothing else
 
 
-def test_every_answer_carries_the_security_headers(live_api):
-    api = live_api()
+def test_every_answer_carries_the_security_headers(module_api):
+    api = module_api
     answers = [
         httpx.get(f"{api.url}/", timeout=10), httpx.get(f"{api.url}/web/app.js", timeout=10),
         httpx.get(f"{api.url}/api/status", timeout=10), httpx.get(f"{api.url}/api/tracks/99999", timeout=10),
