@@ -95,7 +95,11 @@ def test_oversize_fields_bad_links_and_odd_characters_are_refused(live_api, db_e
     assert len(r.json()["links"]) == 5 and r.json()["name"] == "M" * 80
 
 
-def test_only_the_signed_in_wallet_edits_its_own_profile(api):
+# The tests taking `module_api` share one server whatever their order: only the next test
+# writes the victim's profile, and what each checks of Mallory's it set itself (the avatar
+# test removes her avatar before looking).
+def test_only_the_signed_in_wallet_edits_its_own_profile(module_api):
+    api = module_api
     victim_h, mallory_h = api.login(VICTIM), api.login(MALLORY)
     assert put(api, victim_h, name="The Victim").status_code == 200
     before = profile(api, VICTIM)
@@ -122,7 +126,8 @@ def test_only_the_signed_in_wallet_edits_its_own_profile(api):
     assert profile(api, VICTIM) == before and before["name"] == "The Victim"
 
 
-def test_avatar_bombs_and_non_images_are_refused(api):
+def test_avatar_bombs_and_non_images_are_refused(module_api):
+    api = module_api
     h = api.login(MALLORY)
     bomb = png_declaring(100_000, 100_000)
     assert len(bomb) < 20_000
@@ -156,7 +161,8 @@ def test_avatar_bombs_and_non_images_are_refused(api):
     assert got.status_code == 200 and got.content[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_names_refuses_more_than_a_hundred_addresses(api):
+def test_names_refuses_more_than_a_hundred_addresses(module_api):
+    api = module_api
     many = [f"0x{i:040x}" for i in range(1, 102)]
     r = api.get("/api/names", params={"address": many})
     assert r.status_code == 422 and "at most 100" in r.json()["detail"]
