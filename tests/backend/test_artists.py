@@ -15,29 +15,18 @@ from sqlmodel import SQLModel
 
 from ninety.ipfs import Ipfs
 from ninety.market import ETH
-from tests.backend.test_release_ledger import LedgerStack
 from tests.indexer.releases import pin, track_metadata
-from tests.support.activity import pinned_world
 from tests.support.media import wav_bytes
-from tests.support.postgres import fresh_schema
-from tests.support.stack import send, upload
+from tests.support.stack import DATABASES, ledger_stack, send, upload
 
 ARTIST, FAN, FAN2, OTHER = 1, 2, 3, 4
 MILLI = 10**15
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def stack(request, anvil, ipfs_node, tmp_path):
-    world = pinned_world(anvil.url, ipfs_node.url)
-    if request.param == "sqlite":
-        s = LedgerStack(anvil.url, ipfs_node.url, tmp_path, world, f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    with ledger_stack(request.param, anvil, ipfs_node, tmp_path) as s:
         yield s
-        s.services.engine.dispose()
-        return
-    with fresh_schema() as url:
-        s = LedgerStack(anvil.url, ipfs_node.url, tmp_path, world, url)
-        yield s
-        s.services.engine.dispose()
 
 
 def jpeg_with_exif() -> bytes:

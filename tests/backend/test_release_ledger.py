@@ -12,53 +12,20 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import SQLModel
 
-from backend.app import build_services, create_app
-from indexer.runner import Indexer
-from indexer.store import Ledger
 from ninety.chain import Rpc
-from ninety.config import load_settings
 from ninety.ledger.events import Decoder
 from ninety.market import ETH
 from tests.indexer.releases import pin, register_release, release_metadata, track_metadata
-from tests.support.activity import pinned_world
-from tests.support.postgres import fresh_schema
-from tests.support.siwe import PUBLIC_URL
-from tests.support.stack import Stack
+from tests.support.stack import DATABASES, ledger_stack
 
 T = SQLModel.metadata.tables
 PRICE = 3 * 10**15
 
 
-class LedgerStack(Stack):
-    """`Stack` over any database URL (Stack itself is SQLite only)."""
-
-    def __init__(self, anvil_url: str, ipfs_url: str, tmp, world, db_url: str) -> None:
-        from fastapi.testclient import TestClient
-
-        self.settings = load_settings({"NINETY_DATA_DIR": str(tmp), "NINETY_RPC_URL": anvil_url,
-                                       "NINETY_IPFS_API": ipfs_url, "NINETY_DB_URL": db_url,
-                                       "NINETY_CONTRACT_ADDRESS": world.market.address,
-                                       "NINETY_START_BLOCK": str(world.deploy_block)})
-        self.services = build_services(self.settings, public_url=PUBLIC_URL)
-        self.client = TestClient(create_app(self.services), raise_server_exceptions=False)
-        self.world = world
-        world.require_attestations(self.services.catalog)
-        self.indexer = Indexer(Rpc(anvil_url), Ledger(self.services.engine, world.market.address),
-                               start_block=world.deploy_block, chain_id=31337)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def stack(request, anvil, ipfs_node, tmp_path):
-    world = pinned_world(anvil.url, ipfs_node.url)
-    if request.param == "sqlite":
-        s = LedgerStack(anvil.url, ipfs_node.url, tmp_path, world, f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    with ledger_stack(request.param, anvil, ipfs_node, tmp_path) as s:
         yield s
-        s.services.engine.dispose()
-        return
-    with fresh_schema() as url:
-        s = LedgerStack(anvil.url, ipfs_node.url, tmp_path, world, url)
-        yield s
-        s.services.engine.dispose()
 
 
 @pytest.fixture

@@ -15,9 +15,7 @@ import pytest
 from pypdf import PdfReader
 
 from ninety.market import ETH
-from tests.backend.test_release_ledger import LedgerStack
-from tests.support.activity import pinned_world
-from tests.support.postgres import fresh_schema
+from tests.support.stack import DATABASES, ledger_stack
 from tests.support.statements import build, expected, in_units, sale_nets
 
 
@@ -28,18 +26,10 @@ def anvil(clock_anvil):
     return clock_anvil
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def world(request, anvil, ipfs_node, tmp_path):
-    w = pinned_world(anvil.url, ipfs_node.url)
-    if request.param == "sqlite":
-        s = LedgerStack(anvil.url, ipfs_node.url, tmp_path, w, f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    with ledger_stack(request.param, anvil, ipfs_node, tmp_path) as s:
         yield s
-        s.services.engine.dispose()
-        return
-    with fresh_schema() as url:
-        s = LedgerStack(anvil.url, ipfs_node.url, tmp_path, w, url)
-        yield s
-        s.services.engine.dispose()
 
 
 def get(stack, address: str, month: str, **params):

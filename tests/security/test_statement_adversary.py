@@ -27,9 +27,9 @@ from backend.api.ledger.statements import _Cache
 from backend.statements import load, present
 from ninety.db import ensure_schema, make_engine
 from ninety.ledger.statement import compute
-from tests.backend.test_release_ledger import LedgerStack
 from tests.support.activity import pinned_world
 from tests.support.postgres import fresh_schema
+from tests.support.stack import LedgerStack
 from tests.support.statements import build as build_scenario
 
 ETH = "0x" + "00" * 20

@@ -2,7 +2,9 @@
 from real Anvil activity, with the real IPFS node; and what a wallet does with it."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from fastapi.testclient import TestClient
 
@@ -12,7 +14,9 @@ from indexer.runner import Indexer
 from indexer.store import Ledger
 from ninety.chain import Rpc
 from ninety.config import load_settings
+from tests.support.activity import pinned_world
 from tests.support.media import png_bytes
+from tests.support.postgres import fresh_schema
 from tests.support.siwe import PUBLIC_URL, sign_in
 
 
@@ -49,6 +53,47 @@ class Stack:
         assert r.status_code == 200, r.text
         self.client.cookies.clear()  # each caller passes its own bearer token
         return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+class LedgerStack(Stack):
+    """`Stack` over any database URL (Stack itself is SQLite only)."""
+
+    def __init__(self, anvil_url: str, ipfs_url: str, tmp, world, db_url: str) -> None:
+        self.settings = load_settings({"NINETY_DATA_DIR": str(tmp), "NINETY_RPC_URL": anvil_url,
+                                       "NINETY_IPFS_API": ipfs_url, "NINETY_DB_URL": db_url,
+                                       "NINETY_CONTRACT_ADDRESS": world.market.address,
+                                       "NINETY_START_BLOCK": str(world.deploy_block)})
+        self.services = build_services(self.settings, public_url=PUBLIC_URL)
+        self.client = TestClient(create_app(self.services), raise_server_exceptions=False)
+        self.world = world
+        world.require_attestations(self.services.catalog)
+        self.indexer = Indexer(Rpc(anvil_url), Ledger(self.services.engine, world.market.address),
+                               start_block=world.deploy_block, chain_id=31337)
+
+
+# The databases a ledger test runs on: `@pytest.fixture(params=DATABASES)`, then
+# `with ledger_stack(request.param, anvil, ipfs_node, tmp_path) as stack`.
+DATABASES = ["sqlite", "postgresql"]
+
+
+@contextmanager
+def ledger_stack(database: str, anvil, ipfs_node, tmp: Path) -> Iterator[LedgerStack]:
+    """A `LedgerStack` over a new world, on its own SQLite file or a fresh PostgreSQL
+    schema (skipped without NINETY_TEST_PG_URL)."""
+    world = pinned_world(anvil.url, ipfs_node.url)
+    if database == "sqlite":
+        stack = LedgerStack(anvil.url, ipfs_node.url, tmp, world, f"sqlite:///{tmp / 'ledger.sqlite3'}")
+        try:
+            yield stack
+        finally:
+            stack.services.engine.dispose()
+        return
+    with fresh_schema() as url:
+        stack = LedgerStack(anvil.url, ipfs_node.url, tmp, world, url)
+        try:
+            yield stack
+        finally:
+            stack.services.engine.dispose()
 
 
 def upload(stack: Stack, headers, audio: bytes, name: str = "night-drive.wav", content_type: str = "audio/wav",
