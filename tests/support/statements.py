@@ -114,6 +114,11 @@ def _all_logs(m, name: str, start: int) -> list[Any]:
     return list(getattr(m.contract.events, name).get_logs(from_block=start))
 
 
+def _ref(log) -> tuple[str, int]:
+    """(transaction hash, log index): how a statement line names the event it comes from."""
+    return "0x" + bytes(log["transactionHash"]).hex(), log["logIndex"]
+
+
 def expected(world, address: str, month: str, token: str = ETH) -> dict[str, Any]:
     """What `address`'s statement in `token` for `month` must say, from logs alone: opening,
     credits (distributions by the contract's rounding: floor by share, the remainder to
@@ -151,6 +156,19 @@ def expected(world, address: str, month: str, token: str = ETH) -> dict[str, Any
 
     out = {"opening": 0, "distributed": 0, "fees": 0, "withdrawals": 0, "distributions": [], "listings": {},
            "refs": set()}
+
+    def fee_of(log) -> int:
+        return int(log["args"]["platformFee"]) if "platformFee" in log["args"] else int(log["args"]["fee"])
+
+    def count_fee(log, t: int, fee: int) -> None:
+        """A platform fee (of a sale or a pool settlement) is the recipient's at the time."""
+        if fee and fee_recipient_at(log) == who and t < end:
+            if t < start:
+                out["opening"] += fee
+            else:
+                out["fees"] += fee
+                out["refs"].add(_ref(log))
+
     for e in _logs(m, "SplitDistributed", start_block):
         sid = "0x" + bytes(e["args"]["splitId"]).hex()
         recipients, shares = splits[sid]
@@ -165,18 +183,12 @@ def expected(world, address: str, month: str, token: str = ETH) -> dict[str, Any
             out["opening"] += mine
         elif t < end:
             out["distributed"] += mine
-            out["distributions"].append({"split": sid, "amount": amount, "credit": mine,
-                                         "tx": "0x" + bytes(e["transactionHash"]).hex(), "log": e["logIndex"]})
-            out["refs"].add(("0x" + bytes(e["transactionHash"]).hex(), e["logIndex"]))
+            tx, index = _ref(e)
+            out["distributions"].append({"split": sid, "amount": amount, "credit": mine, "tx": tx, "log": index})
+            out["refs"].add((tx, index))
     for e in _logs(m, "Sale", start_block):
-        t = time_of(e)
-        fee = int(e["args"]["platformFee"]) if "platformFee" in e["args"] else int(e["args"]["fee"])
-        if fee and fee_recipient_at(e) == who and t < end:
-            if t < start:
-                out["opening"] += fee
-            else:
-                out["fees"] += fee
-                out["refs"].add(("0x" + bytes(e["transactionHash"]).hex(), e["logIndex"]))
+        t, fee = time_of(e), fee_of(e)
+        count_fee(e, t, fee)
         tid = int(e["args"]["trackId"])
         if artists.get(tid) == who and start <= t < end:
             amount = int(e["args"]["amount"])
@@ -186,14 +198,7 @@ def expected(world, address: str, month: str, token: str = ETH) -> dict[str, Any
             row[2] += fee
             row[3] += amount - fee
     for e in _logs(m, "PoolSettled", start_block):
-        t = time_of(e)
-        fee = int(e["args"]["platformFee"]) if "platformFee" in e["args"] else int(e["args"]["fee"])
-        if fee and fee_recipient_at(e) == who and t < end:
-            if t < start:
-                out["opening"] += fee
-            else:
-                out["fees"] += fee
-                out["refs"].add(("0x" + bytes(e["transactionHash"]).hex(), e["logIndex"]))
+        count_fee(e, time_of(e), fee_of(e))
     for e in _logs(m, "Withdrawal", start_block):
         if e["args"]["account"].lower() != who:
             continue
@@ -203,7 +208,7 @@ def expected(world, address: str, month: str, token: str = ETH) -> dict[str, Any
             out["opening"] -= amount
         elif t < end:
             out["withdrawals"] += amount
-            out["refs"].add(("0x" + bytes(e["transactionHash"]).hex(), e["logIndex"]))
+            out["refs"].add(_ref(e))
     out["credits"] = out["distributed"] + out["fees"]
     out["closing"] = out["opening"] + out["credits"] - out["withdrawals"]
     return out
@@ -215,10 +220,10 @@ def sale_nets(world) -> dict[tuple[str, int], tuple[int, int, int]]:
     out = {}
     for e in _all_logs(m, "Sale", world.deploy_block):
         fee = int(e["args"]["platformFee"]) if "platformFee" in e["args"] else int(e["args"]["fee"])
-        out[("0x" + bytes(e["transactionHash"]).hex(), e["logIndex"])] = (
+        out[_ref(e)] = (
             int(e["args"]["trackId"]), int(e["args"]["amount"]) - fee, w3.eth.get_block(e["blockNumber"])["timestamp"])
     for e in _all_logs(m, "PoolClaimed", world.deploy_block):
-        out[("0x" + bytes(e["transactionHash"]).hex(), e["logIndex"])] = (
+        out[_ref(e)] = (
             -int(e["args"]["epoch"]) - 1, int(e["args"]["amount"]), w3.eth.get_block(e["blockNumber"])["timestamp"])
     return out
 
