@@ -12,17 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from indexer.heads import HeadWatcher, where, ws_url_for
 from indexer.lock import LedgerLock, LockLostError, ledger_lock
-from indexer.metadata import MetadataWorker, fetch_pending
 from indexer.runner import Indexer
 from indexer.store import Ledger, LedgerError
 from ninety.chain import Rpc, with_retries
@@ -30,8 +27,13 @@ from ninety.config import Settings
 from ninety.contract import Deployment, resolve_deployment
 from ninety.db import ensure_schema, make_engine, redact_url
 from ninety.errors import ChainError, ConfigError
-from ninety.ipfs import Ipfs
 from ninety.ledger.events import Event
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+# Imported where used: IPFS (ipfshttpclient), Prometheus and the progress bar cost a
+# `ninety index --once` without an IPFS node or a metrics port ~0.3 s of start-up for nothing.
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +42,36 @@ log = logging.getLogger(__name__)
 STANDBY_POLL = 1.0
 
 
+class _Unmeasured:
+    """A gauge or counter nobody reads (no metrics port): takes the calls, keeps nothing."""
+
+    def set(self, value: float) -> None:
+        pass
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+
 @dataclass
 class Metrics:
-    registry: CollectorRegistry
-    head: Gauge
-    indexed: Gauge
-    lag: Gauge
-    events: Counter
-    reorgs: Counter
-    writer: Gauge
-    subscribed: Gauge
+    registry: "CollectorRegistry | None"
+    head: Any
+    indexed: Any
+    lag: Any
+    events: Any
+    reorgs: Any
+    writer: Any
+    subscribed: Any
+
+    @classmethod
+    def unmeasured(cls) -> "Metrics":
+        n = _Unmeasured()
+        return cls(registry=None, head=n, indexed=n, lag=n, events=n, reorgs=n, writer=n, subscribed=n)
 
     @classmethod
     def create(cls) -> "Metrics":
+        from prometheus_client import CollectorRegistry, Counter, Gauge
+
         r = CollectorRegistry()
         return cls(
             registry=r,
@@ -171,8 +190,10 @@ def run(settings: Settings, *, once: bool, metrics_port: int | None, console: Co
     """Index, as the ledger's one writer: stand by while another indexer holds the ledger's
     lock, take over when it stops, and stand by again if this one ever loses the lock."""
     rpc, chain_id, deployment, engine = connect(settings)
-    metrics = Metrics.create()
+    metrics = Metrics.create() if metrics_port else Metrics.unmeasured()
     if metrics_port:
+        from prometheus_client import start_http_server
+
         start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
         console.print(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
     lock = ledger_lock(engine, chain_id, deployment.address)
@@ -203,13 +224,18 @@ def run(settings: Settings, *, once: bool, metrics_port: int | None, console: Co
 
 def _index(indexer: Indexer, deployment: Deployment, settings: Settings, *, once: bool, metrics: "Metrics",
            console: Console, lock: LedgerLock | None) -> None:
-    ipfs = Ipfs(settings.ipfs_api, timeout=10) if settings.ipfs_api else None
-    # Metadata is fetched on threads of its own: a hostile CID never holds up a sale.
-    worker = MetadataWorker(indexer.ledger.engine, ipfs).start() if ipfs is not None else None
+    ipfs: Any = None
+    worker: Any = None
+    if settings.ipfs_api:
+        from indexer.metadata import MetadataWorker
+        from ninety.ipfs import Ipfs
+
+        ipfs = Ipfs(settings.ipfs_api, timeout=10)
+        # Metadata is fetched on threads of its own: a hostile CID never holds up a sale.
+        worker = MetadataWorker(indexer.ledger.engine, ipfs).start()
     console.print(f"indexing {deployment.address} on chain {indexer.chain_id} from block {deployment.deploy_block} "
                   f"into {redact_url(settings.database_url)}")
-    progress = Progress(TextColumn("backfill"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
-                        TimeRemainingColumn(), console=console, transient=True)
+    progress: Any = None  # built when a backfill is long enough to show it
     # Only while following: a backfill (`--once`) never waits for a head.
     heads = None if once else follow_heads(indexer, settings)
     task = None
@@ -218,7 +244,7 @@ def _index(indexer: Indexer, deployment: Deployment, settings: Settings, *, once
     reported_reorgs = 0
 
     def on_commit(ix: Indexer, events: list[Event]) -> None:
-        nonlocal task, last_status, reported_reorgs
+        nonlocal progress, task, last_status, reported_reorgs
         s = ix.stats
         metrics.head.set(s.head)
         metrics.indexed.set(s.indexed)
@@ -235,6 +261,12 @@ def _index(indexer: Indexer, deployment: Deployment, settings: Settings, *, once
         rate = (window[-1][1] - window[0][1]) / max(1e-3, window[-1][0] - window[0][0]) if len(window) > 1 else 0.0
         if s.lag > 100:
             if task is None:
+                if progress is None:
+                    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+                    progress = Progress(TextColumn("backfill"), BarColumn(), TaskProgressColumn(),
+                                        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console,
+                                        transient=True)
                 progress.start()
                 task = progress.add_task("backfill", total=s.head - deployment.deploy_block, rate="")
             progress.update(task, completed=s.indexed - deployment.deploy_block,
@@ -273,6 +305,8 @@ def _index(indexer: Indexer, deployment: Deployment, settings: Settings, *, once
         if heads is not None:
             heads.close()
     if ipfs is not None and once:
+        from indexer.metadata import fetch_pending
+
         fetch_pending(indexer.ledger.engine, ipfs, limit=1000)
     s = indexer.stats
     console.print(f"indexed to block {s.indexed:,}: {s.events:,} events, {s.reorgs} reorgs")
