@@ -189,15 +189,19 @@ class Sale(ChainRef, table=True):
         Index("ix_sale_time", "block_time", "block_number", "log_index"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
+    # No single-column index on block_number, token, split_id, artist or block_time: each
+    # leads one of the composite indexes above, which answers the same lookups. Every index
+    # is one more B-tree insert per sale, the bulk of a backfill's cost (migration 0016).
+    block_number: int
     track_id: int
     buyer: str
-    token: str = Field(index=True)
+    token: str
     amount: int = u256_field()
     platform_fee: int = u256_field()
-    split_id: str = Field(index=True)
-    artist: str = Field(index=True)
+    split_id: str
+    artist: str
     fee_recipient: str
-    block_time: int = Field(index=True)
+    block_time: int
 
 
 class Distribution(ChainRef, table=True):
