@@ -502,6 +502,7 @@ def main() -> None:
     verify = args.verify or args.sales >= 1_000_000
     if args.peers:
         install_ponder()
+    head_at_start = git_head()
 
     with tempfile.TemporaryDirectory(prefix="bench-indexer-") as tmp:
         work = Path(tmp)
@@ -560,26 +561,49 @@ def main() -> None:
                     print(f"  run {k + 1}/{args.runs}: {name:<32} {timed.seconds:7.2f} s  "
                           f"peak RSS {timed.rss_kib / 1024:6.0f} MB", file=sys.stderr, flush=True)
 
-            verified = None
+            # The timed rows first, so a failure below loses none of them.
+            print_table(chain, contenders, results, args.runs, save, anvil_mb, head_at_start)
+            failed = False
             last_sqlite = f"sqlite:///{work}/ninety-{args.runs - 1}.sqlite3"
             if verify:
                 (work / "ninety-verify").mkdir()
                 env = ninety_env(anvil.url, last_sqlite, chain, work / "ninety-verify")
                 t = run_timed([str(NINETY), "verify"], env, work / "verify.log")
-                verified = (t.returncode == 0, t.seconds, t.output.strip().splitlines()[-1] if t.output.strip() else "")
+                last = t.output.strip().splitlines()[-1] if t.output.strip() else ""
+                print(f"\nninety verify on Ninety's SQLite ledger of the last run: "
+                      f"{'matches' if t.returncode == 0 else 'DIFFERS'} ({t.seconds:.1f} s, peak RSS "
+                      f"{t.rss_kib / 1024:.0f} MB): {last}", flush=True)
+                if t.returncode != 0:
+                    print(t.output[-3000:])
+                    failed = True
 
-            lat: list[float] = []
-            follow_how = ""
             if args.follow_samples:
                 follow, follow_how = follow_function()
                 market = Market(web3_for(anvil.url), chain.address, from_block=chain.start_block)
-                # On the backfilled SQLite ledger, so following starts at the head at once.
-                lat = sorted(follow(anvil.url, last_sqlite, chain.address, chain.start_block, market, chain.track,
-                                    samples=args.follow_samples))
+                try:
+                    # On the backfilled SQLite ledger, so following starts at the head at once.
+                    lat = sorted(follow(anvil.url, last_sqlite, chain.address, chain.start_block, market, chain.track,
+                                        samples=args.follow_samples))
+                except Exception as e:  # noqa: BLE001 - reported, and the run fails
+                    print(f"\nfollowing the head failed: {e}")
+                    failed = True
+                else:
+                    print(f"\nfollowing the head ({follow_how}, SQLite): a mined sale is in the database after "
+                          f"p50 {lat[len(lat) // 2] * 1000:.0f} ms, "
+                          f"p99 {lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000:.0f} ms, "
+                          f"max {lat[-1] * 1000:.0f} ms ({len(lat)} sales)")
+    head_at_end = git_head()
+    if head_at_end != head_at_start:
+        print(f"\nthe checkout changed during the run (now {head_at_end}): the rows may have measured different code")
+    if failed:
+        sys.exit(1)
 
+
+def print_table(chain: Chain, contenders: list[tuple[str, Any]], results: dict[str, list[Timed]], runs: int,
+                save: bool, anvil_mb: float, head: str) -> None:
     floor = statistics.median(t.seconds for t in results[contenders[0][0]])
-    print(f"\n{chain.sales:,} sales in {chain.end_block - chain.start_block + 1:,} blocks; indexer at {git_head()}; "
-          f"median of {args.runs} run{'s' if args.runs > 1 else ''}, each a fresh process (start-up included); "
+    print(f"\n{chain.sales:,} sales in {chain.end_block - chain.start_block + 1:,} blocks; indexer at {head}; "
+          f"median of {runs} run{'s' if runs > 1 else ''}, each a fresh process (start-up included); "
           f"Anvil {'loaded the saved chain' if save else 'generated the chain this run'} ({anvil_mb:,.0f} MB)")
     print(f"{'what':<36} {'rows':>9} {'seconds':>8} {'events/s':>9} {'x floor':>8} {'peak RSS':>9}")
     print(f"{'-' * 36} {'-' * 9} {'-' * 8} {'-' * 9} {'-' * 8} {'-' * 9}")
@@ -590,15 +614,7 @@ def main() -> None:
         spread = f"  ({min(t.seconds for t in times):.2f} to {max(t.seconds for t in times):.2f})" if len(times) > 1 else ""
         print(f"{name:<36} {chain.sales:>9,} {secs:>8.2f} {chain.sales / secs:>9,.0f} {secs / floor:>7.1f}x "
               f"{rss:>6.0f} MB{spread}")
-    if verified is not None:
-        ok, secs, line = verified
-        print(f"\nninety verify on Ninety's SQLite ledger: {'matches' if ok else 'DIFFERS'} ({secs:.1f} s): {line}")
-    if lat:
-        print(f"\nfollowing the head ({follow_how}, SQLite): a mined sale is in the database after "
-              f"p50 {lat[len(lat) // 2] * 1000:.0f} ms, p99 {lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000:.0f} ms, "
-              f"max {lat[-1] * 1000:.0f} ms ({len(lat)} sales)")
-    if verified is not None and not verified[0]:
-        sys.exit(1)
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
