@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from indexer.heads import HeadWatcher, where, ws_url_for
 from indexer.lock import LedgerLock, LockLostError, ledger_lock
+from indexer.metadata import MetadataWorker, fetch_pending
 from indexer.runner import Indexer
 from indexer.store import Ledger, LedgerError
 from ninety.chain import Rpc, with_retries
@@ -27,13 +28,14 @@ from ninety.config import Settings
 from ninety.contract import Deployment, resolve_deployment
 from ninety.db import ensure_schema, make_engine, redact_url
 from ninety.errors import ChainError, ConfigError
+from ninety.ipfs import Ipfs
 from ninety.ledger.events import Event
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-# Imported where used: IPFS (ipfshttpclient), Prometheus and the progress bar cost a
-# `ninety index --once` without an IPFS node or a metrics port ~0.3 s of start-up for nothing.
+# Prometheus and the progress bar are imported where used: a `ninety index --once` without a
+# metrics port (or a backfill too short for a bar) would pay their start-up for nothing.
 
 log = logging.getLogger(__name__)
 
@@ -224,12 +226,9 @@ def run(settings: Settings, *, once: bool, metrics_port: int | None, console: Co
 
 def _index(indexer: Indexer, deployment: Deployment, settings: Settings, *, once: bool, metrics: "Metrics",
            console: Console, lock: LedgerLock | None) -> None:
-    ipfs: Any = None
-    worker: Any = None
+    ipfs: Ipfs | None = None
+    worker: MetadataWorker | None = None
     if settings.ipfs_api:
-        from indexer.metadata import MetadataWorker
-        from ninety.ipfs import Ipfs
-
         ipfs = Ipfs(settings.ipfs_api, timeout=10)
         # Metadata is fetched on threads of its own: a hostile CID never holds up a sale.
         worker = MetadataWorker(indexer.ledger.engine, ipfs).start()
@@ -305,8 +304,6 @@ def _index(indexer: Indexer, deployment: Deployment, settings: Settings, *, once
         if heads is not None:
             heads.close()
     if ipfs is not None and once:
-        from indexer.metadata import fetch_pending
-
         fetch_pending(indexer.ledger.engine, ipfs, limit=1000)
     s = indexer.stats
     console.print(f"indexed to block {s.indexed:,}: {s.events:,} events, {s.reorgs} reorgs")
