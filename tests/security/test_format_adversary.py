@@ -178,7 +178,7 @@ def test_a_refused_conversion_is_attempted_again_on_every_request(live_api, worl
     for r in answers:
         assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text
     assert len({r.json()["detail"] for r in answers}) == 1  # the same refusal each time
-    runs = _log(api).count("media job backend.transcode:encode_job failed")
+    runs = _log(api).count("media job backend.transcode_jobs:encode_job failed")
     assert runs >= 1, "the refusal was not the sandbox's: " + api.log_tail()
     assert runs == 1, f"the same refused conversion ran {runs} times for 4 requests"
 
@@ -224,7 +224,7 @@ def test_a_killed_conversion_leaves_the_decrypted_original_on_disk(live_api, wor
     while not (outs := list(tmp.glob("ninety-transcode-*/out.*"))):  # decrypted, now encoding
         assert time.monotonic() < deadline, "the conversion never started: " + api.log_tail()
         time.sleep(0.05)
-    children = _children(api.process.pid, "backend.transcode:encode_job")
+    children = _children(api.process.pid, "backend.transcode_jobs:encode_job")
     assert children, "no sandbox child found"
     api.process.kill()  # the API process dies (OOM killer, a deploy, a crash) mid-conversion
     api.process.wait(10)
