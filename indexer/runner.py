@@ -46,7 +46,9 @@ class Stats:
         return max(0, self.head - self.indexed)
 
 
-FetchResult = tuple[list[Event], list[dict[str, Any]], dict[int, int], str]
+# (events, recent headers, block times, hash of the last block, the last block): a fetch
+# may stop short of the range it was asked for (a log budget), so it says where it ended.
+FetchResult = tuple[list[Event], list[dict[str, Any]], dict[int, int], str, int]
 
 # Logs per eth_getLogs request when the density is known: ~7 MB of JSON and ~30 MB of
 # Python objects at 10,000, and big enough that per-request costs vanish.
@@ -181,8 +183,11 @@ class Indexer:
         if the chain moved under us (the caller will look again)."""
         # The client splits a range the provider refuses (any wording) and raises only on a
         # block it refuses alone, or on a transient failure (retried by the loop).
-        logs = self.rpc.get_logs(self.ledger.contract, low, high)
-        if self.rpc.log_span < high - low + 1:
+        # At most twice the target (plus one answer, capped in bytes) per step, whatever the
+        # range holds: after a quiet stretch the density says nothing about what comes next.
+        asked = high
+        logs, high = self.rpc.get_logs_until(self.ledger.contract, low, high, max_logs=2 * self.target_logs)
+        if self.rpc.log_span < asked - low + 1:
             self.range = self.rpc.log_span  # the provider took less: ask for that from now on
         self.density = len(logs) / (high - low + 1)
         events = self.decoder.decode_all(logs)
@@ -201,7 +206,7 @@ class Indexer:
             if int(b["number"], 16) == int(a["number"], 16) + 1 and b["parentHash"].lower() != a["hash"].lower():
                 return None
         times = {n: int(h["timestamp"], 16) for n, h in headers.items()}
-        return events, recent, times, headers[high]["hash"].lower()
+        return events, recent, times, headers[high]["hash"].lower(), high
 
     def _take_prefetched(self, low: int, target: int) -> tuple[int, FetchResult | None] | None:
         """The prefetched range starting at `low`, if there is one within `target`, as
@@ -218,11 +223,12 @@ class Indexer:
             return None
         if fetched is None:
             return None
-        now = self.rpc.headers([p.high])[0]
+        high = fetched[4]  # where the fetch ended (a log budget may stop it short of p.high)
+        now = self.rpc.headers([high])[0]
         if now["hash"].lower() != fetched[3]:
-            log.info("blocks %d-%d changed since they were prefetched (reorg); fetching again", p.low, p.high)
-            return p.high, None
-        return p.high, fetched
+            log.info("blocks %d-%d changed since they were prefetched (reorg); fetching again", p.low, high)
+            return high, None
+        return high, fetched
 
     def _prefetch_next(self, high: int, head: int) -> None:
         target = head - self.confirmations
@@ -238,7 +244,7 @@ class Indexer:
             fetched = self._fetch(cursor + 1, high, head)
         if fetched is None:
             return 0
-        events, recent, times, high_hash = fetched
+        events, recent, times, high_hash, high = fetched
         if recent and cursor_hash and int(recent[0]["number"], 16) == cursor + 1 \
                 and recent[0]["parentHash"].lower() != cursor_hash:
             return 0  # our tip was just orphaned: the next step's tip check recovers
@@ -293,7 +299,7 @@ class Indexer:
             fetched = self._fetch(ancestor + 1, high, head)
             if fetched is None:
                 return 0
-            events, recent, times, high_hash = fetched
+            events, recent, times, high_hash, high = fetched
         self.ledger.commit(events, to_block=high, to_hash=high_hash, block_times=times, recent=recent,
                            keep_blocks_from=head - self.reorg_window, rollback_to=ancestor)
         self.stats.reorgs += 1

@@ -290,6 +290,14 @@ class Rpc:
         halved and retried, whatever the provider's words; a refused single block is a real
         error with the node's own message. Rate limits are waited out inside; transient
         failures (a 5xx, an unreachable node) propagate for the caller to retry."""
+        return self.get_logs_until(address, from_block, to_block, topics)[0]
+
+    def get_logs_until(self, address: str, from_block: int, to_block: int, topics: Sequence[Any] | None = None,
+                       max_logs: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        """As `get_logs`, but stops after the query that brings the logs to `max_logs` or
+        more: (the logs, the last block they cover). What one caller holds is then bounded
+        by `max_logs` plus one answer (itself capped in bytes), however many logs the range
+        turns out to hold: a burst after a quiet stretch, whose density nobody could know."""
         out: list[dict[str, Any]] = []
         low = from_block
         refusals = 0
@@ -325,8 +333,10 @@ class Rpc:
             self.provider.logs_worked(size)
             refusals = 0  # the bound is on refusals in a row (each halves the range)
             out += logs
+            if max_logs is not None and len(out) >= max_logs and high < to_block:
+                return out, high
             low = high + 1
-        return out
+        return out, to_block
 
     def _refused(self, size: int, e: Exception) -> None:
         span = self.provider.logs_refused(size)
