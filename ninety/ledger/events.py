@@ -69,9 +69,25 @@ def _keccak(text: str) -> bytes:
     return keccak.new(digest_bits=256, data=text.encode()).digest()
 
 
+def _as_bytes(abi_type: str) -> str:
+    """`string` read as `bytes` (the same encoding): eth_abi refuses a string that is not
+    UTF-8, and the contract stores whatever bytes a caller sends."""
+    return "bytes" + abi_type[len("string"):] if abi_type.startswith("string") else abi_type
+
+
+def _text(raw: bytes) -> str:
+    """An event's string as the ledger keeps it, the same on SQLite and PostgreSQL: bytes that
+    are not UTF-8, and NUL (which PostgreSQL text cannot hold), become U+FFFD. Before, one
+    listing whose metadata CID held a NUL stopped a PostgreSQL ledger at its block for good
+    (and invalid UTF-8 stopped both): anyone may list when no catalog signer is set."""
+    return raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
+
+
 def _normalise(abi_type: str, value: Any) -> Any:
     if abi_type.endswith("[]"):
         return [_normalise(abi_type[:-2], v) for v in value]
+    if abi_type == "string":
+        return _text(value.encode() if isinstance(value, str) else bytes(value))
     if abi_type == "address":
         return str(value).lower()
     if abi_type.startswith("bytes"):
@@ -124,7 +140,7 @@ class Decoder:
         elif plain:
             from eth_abi import decode  # only events with dynamic data need it (and its import time)
 
-            values = decode([i["type"] for i in plain], bytes.fromhex(data[2:]))
+            values = decode([_as_bytes(i["type"]) for i in plain], bytes.fromhex(data[2:]))
             for inp, value in zip(plain, values):
                 args[inp["name"]] = _normalise(inp["type"], value)
         stamp = log.get("blockTimestamp")
