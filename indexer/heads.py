@@ -52,7 +52,11 @@ def where(url: str) -> str:
     """scheme://host:port only: hosted providers put the API key in the path."""
     parts = urlsplit(url)
     host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+    try:
+        port: int | str | None = parts.port
+    except ValueError:  # a port that does not parse (a typo): shown as it is, never raised from a log line
+        port = parts.netloc.rpartition(":")[2]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
 class SubscriptionRefusedError(Exception):

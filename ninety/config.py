@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 
 from ninety.errors import ConfigError
 
@@ -43,7 +44,13 @@ def _ws_url(env: Mapping[str, str]) -> str | None:
     raw = (env.get("NINETY_RPC_WS_URL") or "").strip()
     if not raw:
         return None
-    if raw.lower() == "off" or raw.lower().startswith(("ws://", "wss://")):
+    if raw.lower() == "off":
+        return raw
+    if raw.lower().startswith(("ws://", "wss://")):
+        try:
+            urlsplit(raw).port  # a port that does not parse is a typo to say now, not a thread's crash later
+        except ValueError:
+            raise ConfigError("NINETY_RPC_WS_URL has a port that is not a number from 0 to 65535") from None
         return raw
     raise ConfigError(f"NINETY_RPC_WS_URL must be a ws:// or wss:// URL, or off, got {raw!r}")
 
