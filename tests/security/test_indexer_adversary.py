@@ -104,11 +104,10 @@ class LogCountingRpc(Rpc):
 # --------------------------------------------------------------- memory bound of one step
 
 
-@pytest.mark.xfail(strict=True, reason="a burst after a sparse stretch is read and committed in ONE step: the "
-                   "density of the empty blocks before it is 0, so the span is the whole grown range, and "
-                   "get_logs concatenates every capped sub-answer of it; neither target_logs nor the byte cap "
-                   "bounds a step's memory")
 def test_a_burst_after_a_quiet_stretch_is_not_read_whole(anvil, world, engine):
+    """Adversary finding (High): after a quiet stretch the density was 0, the span the whole
+    grown range, and get_logs concatenated every capped answer of it into one step. Now a
+    fetch stops once it holds twice the target (ninety.chain.Rpc.get_logs_until)."""
     random_activity(world, 4, seed=21, pools=False)
     target = 40
     ix = make_indexer(anvil.url, engine, world, target_logs=target, initial_range=64)
@@ -196,11 +195,11 @@ def test_event_strings_survive_copy_and_executemany_exactly(anvil, world, engine
     assert [got[i] for i in ids] == NASTY_CIDS
 
 
-@pytest.mark.xfail(strict=True, reason="a metadata CID holding a NUL byte (anyone may list when no catalog "
-                   "signer is set) cannot be stored in a PostgreSQL text column: the commit fails the same way "
-                   "every time and the ledger stops at that block for good (SQLite stores it; the same before this "
-                   "change: psycopg refuses NUL in an INSERT too)")
 def test_a_nul_in_a_cid_does_not_stop_the_ledger_on_postgresql(anvil, world, pg_engine):
+    """Adversary finding (Medium, older than the bulk writes): a metadata CID holding a NUL
+    (anyone may list when no catalog signer is set) could not be stored in a PostgreSQL text
+    column, so the ledger stopped at its block for good. Event strings now keep NUL and bytes
+    that are not UTF-8 as U+FFFD, on both databases (ninety.ledger.events._text)."""
     engine = pg_engine
     random_activity(world, 3, seed=24, pools=False)
     a = world.accounts
@@ -347,10 +346,10 @@ def test_credentials_in_the_rpc_url_are_never_logged(caplog):
         assert secret not in text, text
 
 
-@pytest.mark.xfail(strict=True, reason="a ws URL whose port does not parse (NINETY_RPC_WS_URL=ws://host:85450, a "
-                   "typo) kills the watcher thread with an unhandled ValueError from where() while it logs the "
-                   "fallback: no 'following by polling' line, only a thread traceback on stderr")
 def test_a_malformed_ws_url_is_reported_not_a_dead_thread(caplog):
+    """Adversary finding (Low): a port that does not parse (a typo, ws://host:85450) killed the
+    watcher thread with a ValueError from where() while it logged the fallback. Settings now
+    refuse it at start (ConfigError), and where() shows it as it is."""
     crashed: list[BaseException] = []
     previous = threading.excepthook
     threading.excepthook = lambda args: crashed.append(args.exc_value)  # type: ignore[assignment]
