@@ -12,7 +12,7 @@ from indexer.verify import verify
 from ninety.chain import Rpc
 from ninety.market import ETH
 from tests.support.activity import random_activity
-from tests.support.indexing import make_indexer
+from tests.support.indexing import make_indexer, mine_sales
 
 T = SQLModel.metadata.tables
 
@@ -34,23 +34,8 @@ class CountingRpc(Rpc):
 
 def _mine_sales(world, count: int, per_block: int, amount: int | None = None) -> list[str]:
     """`count` ETH sales of the first ETH track, `per_block` to a block; their tx hashes."""
-    w3 = world.w3
     tid, _token, price = next(t for t in world.tracks if t[1] == ETH)
-    data = world.market.contract.encode_abi("buy", [tid, amount or price])
-    buyer = world.accounts[4]
-    nonce = w3.eth.get_transaction_count(buyer, "pending")
-    w3.provider.make_request("evm_setAutomine", [False])
-    hashes = []
-    try:
-        for i in range(count):
-            tx = {"from": buyer, "to": world.market.address, "data": data, "value": hex(amount or price),
-                  "gas": hex(200_000), "nonce": hex(nonce + i)}
-            hashes.append(w3.provider.make_request("eth_sendTransaction", [tx])["result"].lower())
-            if (i + 1) % per_block == 0 or i + 1 == count:
-                w3.provider.make_request("evm_mine", [])
-    finally:
-        w3.provider.make_request("evm_setAutomine", [True])
-    return hashes
+    return mine_sales(world, tid, price, count, per_block, amount)
 
 
 def test_requests_follow_the_log_density_and_stay_near_the_target(anvil, world, engine):

@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
 from indexer.heads import HeadWatcher
@@ -25,33 +27,36 @@ from ninety.db import ensure_schema, make_engine
 from ninety.market import ETH
 from tests.support.activity import new_world, random_activity
 from tests.support.indexing import make_indexer
+from tests.support.indexing import mine_sales as support_mine_sales
 from tests.support.postgres import fresh_schema
 
 T = SQLModel.metadata.tables
 
 
+@contextmanager
+def ledger_engine(url: str) -> Iterator[Engine]:
+    e = make_engine(url)
+    ensure_schema(e)
+    try:
+        yield e
+    finally:
+        e.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request, tmp_path):
     if request.param == "sqlite":
-        e = make_engine(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
-        ensure_schema(e)
-        yield e
-        e.dispose()
+        with ledger_engine(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as e:
+            yield e
         return
-    with fresh_schema() as url:
-        e = make_engine(url)
-        ensure_schema(e)
+    with fresh_schema() as url, ledger_engine(url) as e:
         yield e
-        e.dispose()
 
 
 @pytest.fixture
 def pg_engine():
-    with fresh_schema() as url:
-        e = make_engine(url)
-        ensure_schema(e)
+    with fresh_schema() as url, ledger_engine(url) as e:
         yield e
-        e.dispose()
 
 
 @pytest.fixture
@@ -67,21 +72,7 @@ def mine_sales(world, count: int, per_block: int, amount: int | None = None) -> 
     if not hasattr(world, "adversary_track"):
         split = world.market.create_split([(a[2], 1_000_000)], a[2])
         world.adversary_track = world.market.register(f"bafy-adversary-{w3.eth.block_number}", split, ETH, 1000, a[2])
-    tid, price = world.adversary_track, 1000
-    data = world.market.contract.encode_abi("buy", [tid, amount or price])
-    buyer = world.accounts[4]
-    nonce = w3.eth.get_transaction_count(buyer, "pending")
-    w3.provider.make_request("evm_setAutomine", [False])
-    hashes = []
-    try:
-        for i in range(count):
-            tx = {"from": buyer, "to": world.market.address, "data": data, "value": hex(amount or price),
-                  "gas": hex(200_000), "nonce": hex(nonce + i)}
-            hashes.append(w3.provider.make_request("eth_sendTransaction", [tx])["result"].lower())
-            if (i + 1) % per_block == 0 or i + 1 == count:
-                w3.provider.make_request("evm_mine", [])
-    finally:
-        w3.provider.make_request("evm_setAutomine", [True])
+    hashes = support_mine_sales(world, world.adversary_track, 1000, count, per_block, amount)
     for h in (hashes[0], hashes[-1]) if hashes else ():
         assert w3.eth.get_transaction_receipt(h)["status"] == 1, "the setup's sales must succeed"
     return hashes

@@ -26,3 +26,24 @@ def dump(engine) -> dict[str, list[tuple]]:
             rows = conn.execute(select(*cols)).all()
         out[name] = sorted((tuple(str(v) for v in r) for r in rows))
     return out
+
+
+def mine_sales(world, track_id: int, price: int, count: int, per_block: int, amount: int | None = None) -> list[str]:
+    """`count` ETH sales of `track_id` (paying `amount`, else `price`), `per_block` to a
+    block, sent by dev account 4 with automine off; their tx hashes, in order."""
+    w3 = world.w3
+    data = world.market.contract.encode_abi("buy", [track_id, amount or price])
+    buyer = world.accounts[4]
+    nonce = w3.eth.get_transaction_count(buyer, "pending")
+    w3.provider.make_request("evm_setAutomine", [False])
+    hashes = []
+    try:
+        for i in range(count):
+            tx = {"from": buyer, "to": world.market.address, "data": data, "value": hex(amount or price),
+                  "gas": hex(200_000), "nonce": hex(nonce + i)}
+            hashes.append(w3.provider.make_request("eth_sendTransaction", [tx])["result"].lower())
+            if (i + 1) % per_block == 0 or i + 1 == count:
+                w3.provider.make_request("evm_mine", [])
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])
+    return hashes
