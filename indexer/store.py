@@ -315,11 +315,12 @@ def _bulk_insert(conn: Connection, table: str, rows: Sequence[dict[str, Any]]) -
     if not rows:
         return
     t = T[table]
-    columns = list(rows[0])
-    for r in rows:
-        if len(r) != len(columns):  # rows of one table normally share their keys
-            columns = list(dict.fromkeys(c for r in rows for c in r))
-            break
+    first = rows[0].keys()
+    columns = list(first)
+    # Rows of one table normally share their keys; compared as sets, not by count, so two
+    # rows with as many but different keys cannot put a value under another column.
+    if any(r.keys() != first for r in rows):
+        columns = list(dict.fromkeys(c for r in rows for c in r))
     # The columns' own defaults, as SQLAlchemy's insert would fill them in (a track's
     # metadata status, say); only constant ones exist on these tables.
     defaults = {c.name: c.default.arg for c in t.c if c.name not in columns and c.default is not None}
