@@ -165,11 +165,64 @@ def _stored_revision(engine: Engine) -> str | None:
     return rows[0][0] if len(rows) == 1 else None
 
 
+# One script per dialect holding the schema the migrations build (tools/schema_snapshot.py
+# writes them; a test fails when one differs from what the migrations build).
+SNAPSHOTS = ROOT / "migrations" / "schema"
+
+
+def snapshot_header(revision: str) -> str:
+    return f"-- Ninety's schema at revision {revision}: written by tools/schema_snapshot.py, do not edit"
+
+
+def _snapshot(dialect: str, head: str) -> str | None:
+    """The script that creates revision `head` on `dialect`, if there is one for exactly it."""
+    try:
+        script = (SNAPSHOTS / f"{dialect}.sql").read_text()
+    except OSError:
+        return None
+    return script if script.split("\n", 1)[0] == snapshot_header(head) else None
+
+
+def _create_from_snapshot(engine: Engine, script: str) -> None:
+    """Run a snapshot in one transaction: a crash mid-way leaves the database empty. The
+    script stamps the revision itself (it ends by filling alembic_version)."""
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        if engine.dialect.name == "sqlite":
+            try:
+                # executescript commits what is pending, then runs the script as given:
+                # BEGIN IMMEDIATE makes it one transaction (the driver would not).
+                driver.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
+            except BaseException:
+                if driver.in_transaction:
+                    driver.rollback()
+                raise
+        else:
+            try:
+                driver.execute(script)  # psycopg runs a parameterless script in one go
+                driver.commit()
+            except BaseException:
+                driver.rollback()
+                raise
+    finally:
+        raw.close()
+
+
 def ensure_schema(engine: Engine) -> None:
     """Create the schema in an empty database; refuse one at another revision."""
     fast = _scripts_head()
-    if fast is not None and _stored_revision(engine) == fast:
-        return  # the usual case, settled without Alembic
+    if fast is not None:
+        stored = _stored_revision(engine)
+        if stored == fast:
+            return  # the usual case, settled without Alembic
+        if stored is None and not inspect(engine).get_table_names():
+            script = _snapshot(engine.dialect.name, fast)
+            if script is not None:
+                log.info("creating the ledger schema (revision %s)", fast)
+                _create_from_snapshot(engine, script)
+                return
     current = current_revision(engine)
     head = head_revision()
     if current == head:

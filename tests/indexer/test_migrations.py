@@ -1,13 +1,23 @@
-"""Migrations that add aggregates backfill them from the rows already in the ledger."""
+"""Migrations that add aggregates backfill them from the rows already in the ledger; the
+snapshot an empty database is created from is exactly what the migrations build."""
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
 from alembic import command
+from sqlalchemy import Engine, inspect, text
+
+import ninety.db
 
 from indexer.verify import verify
 from ninety.chain import Rpc
-from ninety.db import _alembic_config, current_revision, head_revision
+from ninety.db import SNAPSHOTS, _alembic_config, current_revision, ensure_schema, head_revision, make_engine, migrate
 from tests.support.activity import random_activity
 from tests.support.indexing import make_indexer
+from tests.support.postgres import fresh_schema
 
 
 def test_upgrading_an_existing_ledger_backfills_the_new_aggregates(anvil, world, engine):
@@ -31,7 +41,7 @@ def test_upgrading_an_existing_ledger_backfills_the_new_aggregates(anvil, world,
     assert lost == diffs and any(d.startswith("pool_rules") for d in diffs), diffs
 
 
-def test_the_migrations_build_exactly_the_schema_the_models_declare(engine):
+def test_the_migrations_build_exactly_the_schema_the_models_declare(db_url):
     """No drift: a table, column or index added to a model without a migration (or the
     reverse) fails here, on SQLite and PostgreSQL."""
     from alembic.autogenerate import compare_metadata
@@ -40,11 +50,12 @@ def test_the_migrations_build_exactly_the_schema_the_models_declare(engine):
 
     import backend.models  # noqa: F401
     import backend.ratelimit  # noqa: F401
-    from ninety.db import ensure_schema
 
-    ensure_schema(engine)
+    engine = make_engine(db_url)
+    migrate(engine)  # the migrations themselves: ensure_schema would run the snapshot
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    engine.dispose()
     # Server defaults exist only to backfill added columns; the models set their own.
     assert [d for d in diff if "server_default" not in str(d)] == []
 
@@ -171,3 +182,92 @@ def test_a_first_migration_killed_at_any_moment_leaves_sqlite_empty_or_complete(
         states.append("empty" if not tables else "complete" if version == [(head_revision(),)] else f"half ({len(tables)})")
     print("states after SIGKILL:", states)
     assert set(states) <= {"empty", "complete"}, states
+
+
+# ------------------------------------------------------------------ the schema snapshot
+
+
+def _schema(engine: Engine) -> dict[str, Any]:
+    """A schema as the database itself describes it: every table, column, type, default,
+    index and constraint, the row count of every table, and the revision stamped."""
+    with engine.connect() as conn:
+        tables = sorted(inspect(conn).get_table_names())
+        out: dict[str, Any] = {
+            "rows": {t: conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar() for t in tables},
+            "revision": conn.execute(text("SELECT version_num FROM alembic_version")).all(),
+        }
+        if engine.dialect.name == "sqlite":
+            out["objects"] = sorted(conn.execute(text(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name != 'sqlite_sequence'")).all())
+            return out
+        schema = conn.execute(text("SELECT current_schema()")).scalar()
+
+        def rows(sql: str) -> list[tuple[Any, ...]]:
+            return [tuple(str(v).replace(f"{schema}.", "") for v in r) for r in conn.execute(text(sql))]
+
+        # In order, without ordinal_position: a column a migration dropped leaves a gap in
+        # the numbering that a table created whole does not have.
+        out["columns"] = rows(
+            "SELECT table_name, column_name, data_type, character_maximum_length, numeric_precision, numeric_scale,"
+            " is_nullable, column_default FROM information_schema.columns"
+            " WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position")
+        out["indexes"] = rows("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+                              " ORDER BY 2")
+        out["constraints"] = rows(
+            "SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(c.oid) FROM pg_constraint c"
+            " JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = current_schema() ORDER BY 2")
+        out["sequences"] = rows(
+            "SELECT s.relname, d.refobjid::regclass::text, a.attname FROM pg_class s JOIN pg_namespace n"
+            " ON n.oid = s.relnamespace LEFT JOIN pg_depend d ON d.objid = s.oid AND d.deptype = 'a'"
+            " LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid"
+            " WHERE s.relkind = 'S' AND n.nspname = current_schema() ORDER BY 1")
+        return out
+
+
+@contextlib.contextmanager
+def _empty_database(dialect: str, folder: Path, name: str) -> Iterator[Engine]:
+    if dialect == "sqlite":
+        engine = make_engine(f"sqlite:///{folder / name}.sqlite3")
+        yield engine
+        engine.dispose()
+        return
+    with fresh_schema() as url:
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_an_empty_database_gets_from_the_snapshot_exactly_what_the_migrations_build(dialect, tmp_path):
+    """The snapshot is current: after a new migration, `tools/schema_snapshot.py` must be run
+    (this fails until it is), and a fresh ledger is never a different schema from a
+    migrated one."""
+    assert (SNAPSHOTS / f"{dialect}.sql").read_text().splitlines()[0] == ninety.db.snapshot_header(head_revision()), \
+        "the snapshot is not at the head revision: run tools/schema_snapshot.py"
+    with _empty_database(dialect, tmp_path, "migrated") as migrated, \
+            _empty_database(dialect, tmp_path, "snapshot") as snapshot:
+        migrate(migrated)
+        ensure_schema(snapshot)
+        assert current_revision(snapshot) == head_revision()
+        want, got = _schema(migrated), _schema(snapshot)
+        assert got["objects" if dialect == "sqlite" else "columns"], "nothing was compared"
+        assert got == want
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_a_snapshot_that_fails_half_way_leaves_the_database_empty(dialect, tmp_path, monkeypatch):
+    """One transaction: a crash or an error in the middle of creating the schema leaves no
+    table behind (a half-made schema with no revision would be refused for good)."""
+    head = head_revision()
+    good = (SNAPSHOTS / f"{dialect}.sql").read_text()
+    (tmp_path / f"{dialect}.sql").write_text(good.replace("CREATE TABLE sale (", "SELECT no_such_function();\nCREATE TABLE sale ("))
+    monkeypatch.setattr(ninety.db, "SNAPSHOTS", tmp_path)
+    with _empty_database(dialect, tmp_path, "ledger") as engine:
+        with pytest.raises(Exception):
+            ensure_schema(engine)
+        assert inspect(engine).get_table_names() == []
+        # A snapshot for another revision is not used: the migrations build the schema.
+        (tmp_path / f"{dialect}.sql").write_text(good.replace(f"revision {head}:", "revision 0001:"))
+        ensure_schema(engine)
+        assert current_revision(engine) == head
+        assert "sale" in inspect(engine).get_table_names()
