@@ -18,8 +18,6 @@ from typing import IO, Any, Iterator
 from urllib.parse import urlparse
 
 import aleph_cid
-import ipfshttpclient
-import ipfshttpclient.exceptions as ipfs_exc
 
 from ninety.errors import CidMismatchError, IpfsError, IpfsUnavailableError
 
@@ -80,6 +78,12 @@ class Ipfs:
     def __init__(self, api: str, *, timeout: float = 30.0) -> None:
         self.api = api
         self.timeout = timeout
+        # Imported here: it takes ~60 ms, which every `ninety index` without an IPFS node
+        # (and every command that never talks to one) paid at start.
+        import ipfshttpclient
+        import ipfshttpclient.exceptions
+
+        self._errors = ipfshttpclient.exceptions
         # ipfshttpclient.connect() refuses every daemon >= 0.8; construct directly.
         self._client = ipfshttpclient.Client(api_multiaddr(api), timeout=timeout)
 
@@ -95,11 +99,11 @@ class Ipfs:
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except ipfs_exc.TimeoutError as e:
+        except self._errors.TimeoutError as e:
             raise IpfsUnavailableError(f"IPFS node at {self.api} did not answer {what} within {self.timeout:g} s") from e
-        except ipfs_exc.ConnectionError as e:
+        except self._errors.ConnectionError as e:
             raise IpfsUnavailableError(f"IPFS node at {self.api} is unreachable ({what})") from e
-        except ipfs_exc.Error as e:
+        except self._errors.Error as e:
             raise IpfsError(f"IPFS {what} failed: {e}") from e
 
     def ping(self) -> bool:
@@ -147,7 +151,7 @@ class Ipfs:
                 if hasher is not None:
                     hasher.update(chunk)
                 yield chunk
-        except ipfs_exc.Error as e:
+        except self._errors.Error as e:
             raise IpfsUnavailableError(f"IPFS node at {self.api} failed while streaming {cid}: {e}") from e
         finally:
             close = getattr(chunks, "close", None)
