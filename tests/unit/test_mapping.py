@@ -2,6 +2,7 @@
 batch's own earlier events and the earlier blocks (through the Context) say."""
 from __future__ import annotations
 
+import dataclasses
 from itertools import count
 
 from ninety.contract import ETH
@@ -105,7 +106,7 @@ def test_a_proposal_is_applied_by_its_change_and_cancelled_by_the_artist():
 def test_events_the_ledger_does_not_keep_are_skipped_and_block_times_fill_in():
     evs = events(("OwnershipTransferred", {"previousOwner": A, "newOwner": B}, 10),
                  ("PoolDeposited", {"epoch": 3, "sponsor": B, "token": ETH, "amount": 50}, 12))
-    evs[1] = Event(**{**evs[1].__dict__, "block_time": 77})  # a log that came with its block's time
+    evs[1] = dataclasses.replace(evs[1], block_time=77)  # a log that came with its block's time
     out = map_events(evs, context(), {})
     assert {t: len(r) for t, r in out.tables.items() if r} == {"pool_deposit": 1}
     assert out.tables["pool_deposit"][0] == {"block_number": 12, "block_hash": BLOCK_HASH, "tx_hash": f"0x{12:064x}",
