@@ -7,6 +7,7 @@ crash at any moment leaves either the old state or the new one.
 from __future__ import annotations
 
 import time
+from operator import itemgetter
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Connection, Engine, Table, and_, delete, or_, select, tuple_, update
@@ -319,7 +320,8 @@ def _bulk_insert(conn: Connection, table: str, rows: Sequence[dict[str, Any]]) -
     columns = list(first)
     # Rows of one table normally share their keys; compared as sets, not by count, so two
     # rows with as many but different keys cannot put a value under another column.
-    if any(r.keys() != first for r in rows):
+    uneven = any(r.keys() != first for r in rows)
+    if uneven:
         columns = list(dict.fromkeys(c for r in rows for c in r))
     # The columns' own defaults, as SQLAlchemy's insert would fill them in (a track's
     # metadata status, say); only constant ones exist on these tables.
@@ -328,26 +330,35 @@ def _bulk_insert(conn: Connection, table: str, rows: Sequence[dict[str, Any]]) -
         conn.execute(t.insert(), list(rows))
         return
     sqlite = conn.dialect.name == "sqlite"
-    wide = [i for i, c in enumerate(columns) if isinstance(t.c[c].type, U256)]
+    if uneven:
+        tuples = [tuple(r.get(c) for c in columns) for r in rows]
+    else:  # in C: a comprehension per row cost more than SQLite's own insert
+        get = itemgetter(*columns)
+        tuples = list(map(get, rows)) if len(columns) > 1 else [(get(r),) for r in rows]
+
+    def exact(v: Any) -> Any:
+        return None if v is None else str(int(v)) if sqlite else int(v)
+
+    for i, c in enumerate(columns):
+        if not isinstance(t.c[c].type, U256):
+            continue
+        column = [v[i] for v in tuples]
+        # Plain ints go as they are: SQLite's text affinity stores an integer as its decimal
+        # text, as str() would, but binds only 64 bits; PostgreSQL takes any int.
+        if set(map(type, column)) == {int} and (not sqlite or -(1 << 63) <= min(column) <= max(column) < 1 << 63):
+            continue
+        tuples = [(*v[:i], exact(v[i]), *v[i + 1:]) for v in tuples]
     tail = tuple(defaults.values())
-    if wide:
-        def values(r: dict[str, Any]) -> tuple[Any, ...]:
-            v = [r.get(c) for c in columns]
-            for i in wide:
-                if v[i] is not None:
-                    v[i] = str(int(v[i])) if sqlite else int(v[i])
-            return (*v, *tail)
-    else:
-        def values(r: dict[str, Any]) -> tuple[Any, ...]:
-            return (*[r.get(c) for c in columns], *tail)
+    if tail:
+        tuples = [(*v, *tail) for v in tuples]
     written = [*columns, *defaults]
     names = ", ".join(f'"{c}"' for c in written)
     raw = conn.connection.driver_connection
     assert raw is not None
     if sqlite:
         marks = ", ".join("?" * len(written))
-        raw.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', [values(r) for r in rows])
+        raw.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', tuples)
         return
     with raw.cursor() as cur, cur.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
-        for r in rows:
-            copy.write_row(values(r))
+        for v in tuples:
+            copy.write_row(v)
