@@ -1,11 +1,27 @@
-"""The fast word decoder agrees with eth_abi on every Marketplace event shape."""
+"""Ninety's own ABI decoding gives, for every Marketplace event shape, the values eth_abi
+encoded, as the ledger keeps them; malformed data is refused."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
+import pytest
 from eth_abi import encode
 
-from ninety.ledger.events import Decoder, _normalise
+from ninety.ledger.events import Decoder, _text
+
+
+def _normalise(abi_type: str, value: Any) -> Any:
+    """A value given to eth_abi's encoder, as the ledger keeps it."""
+    if abi_type.endswith("[]"):
+        return [_normalise(abi_type[:-2], v) for v in value]
+    if abi_type == "string":
+        return _text(value.encode() if isinstance(value, str) else bytes(value))
+    if abi_type == "address":
+        return str(value).lower()
+    if abi_type.startswith("bytes"):
+        return "0x" + bytes(value).hex()
+    return value
 
 
 def test_fast_decoding_matches_eth_abi_for_every_event():
@@ -72,3 +88,22 @@ def test_event_strings_that_are_not_utf8_or_hold_nul_are_kept_the_same_on_every_
     (event,) = decoder.decode_all([log])
     strings = [event.args[i["name"]] for i in plain if i["type"] == "string"]
     assert strings and all(s == "bafy\ufffdnul\ufffd\ufffdend" for s in strings)
+
+
+def test_malformed_dynamic_data_is_refused_not_misread():
+    """An offset or a length pointing past the data (a lying or broken node: the contract
+    never emits one) raises, rather than giving a short string or list."""
+    decoder = Decoder()
+    topic0, abi = next((t, a) for t, a in decoder.events.items() if a["name"] == "SplitCreated")
+    indexed = [i for i in abi["inputs"] if i["indexed"]]
+    plain = [i for i in abi["inputs"] if not i["indexed"]]
+    good = encode([i["type"] for i in plain], [["0x" + "22" * 20, "0x" + "33" * 20], [600_000, 400_000]])
+    base = {"topics": [topic0] + ["0x" + "00" * 32] * len(indexed), "blockNumber": "0x5",
+            "blockHash": "0x" + "ab" * 32, "transactionHash": "0x" + "cd" * 32, "logIndex": "0x2"}
+    assert decoder.decode({**base, "data": "0x" + good.hex()}).args["sharesPpm"] == [600_000, 400_000]
+    truncated = good[:-32]
+    huge_length = good[:64] + (2**64).to_bytes(32, "big") + good[96:]
+    far_offset = (10**6).to_bytes(32, "big") + good[32:]
+    for data in (truncated, huge_length, far_offset, b""):
+        with pytest.raises(ValueError):
+            decoder.decode({**base, "data": "0x" + data.hex()})
