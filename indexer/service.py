@@ -206,7 +206,10 @@ def run(settings: Settings, *, once: bool, metrics_port: int | None, console: Co
             ensure_schema(engine)
             indexer = make_indexer(settings, rpc, chain_id, deployment, engine)
             _fence(indexer, lock)
-            _index(indexer, deployment, settings, once=once, metrics=metrics, console=console, lock=lock)
+            try:
+                _index(indexer, deployment, settings, once=once, metrics=metrics, console=console, lock=lock)
+            finally:
+                indexer.ledger.close()
             return
         except LockLostError as e:
             metrics.writer.set(0)

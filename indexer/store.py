@@ -6,7 +6,11 @@ crash at any moment leaves either the old state or the new one.
 """
 from __future__ import annotations
 
+import logging
+import sqlite3
+import threading
 import time
+import weakref
 from operator import itemgetter
 from typing import Any, Iterable, Sequence
 
@@ -25,6 +29,51 @@ from ninety.ledger.rows import APPLIED, CANCELLED, PENDING, SUPERSEDED, Context,
 T: dict[str, Table] = SQLModel.metadata.tables  # type: ignore[assignment]
 CHUNK = 500
 SQLITE_CACHE_KIB = 65_536
+# WAL pages after which a commit checkpoints by itself (SQLite's default is 1,000, which a
+# backfill step of 10,000 sales passes every time): the checkpointer thread normally keeps
+# the WAL short long before, this only bounds it (64 MiB of 4 KiB pages) if it falls behind.
+SQLITE_WRITER_CHECKPOINT_PAGES = 16_384
+
+
+class _Checkpointer:
+    """Copies the SQLite WAL back into the database on a thread and connection of its own,
+    after each commit (a PASSIVE checkpoint: it never blocks the writer or a reader). The
+    writer's own automatic checkpoint, with its fsyncs, took a quarter of a backfill step's
+    time on the thread everything else waits for. Durability is unchanged: a commit is in the
+    WAL, which survives a crash, before this thread ever looks at it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._due = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="ninety-checkpoint", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._due.set()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            while True:
+                self._due.wait()
+                self._due.clear()
+                if self._stop:
+                    return
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as e:  # the writer's own checkpoints still bound the WAL
+                    log.debug("background checkpoint failed: %s", e)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self._due.set()
+        self._thread.join(timeout=30)
+
+
+log = logging.getLogger(__name__)
 
 
 class LedgerError(NinetyError, RuntimeError):
@@ -38,6 +87,22 @@ class Ledger:
         self._splits: dict[str, list[tuple[str, int]]] = {}
         self._artists: dict[int, str] = {}
         self._fee_recipient: str | None = None
+        # Started at the first commit (a Ledger that only reads needs none); stopped by
+        # `close`, or when this Ledger is collected.
+        self._checkpointer: _Checkpointer | None = None
+
+    def close(self) -> None:
+        """Stop the background checkpointer (the engine is the caller's)."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
+
+    def _checkpoints(self) -> _Checkpointer | None:
+        db = self.engine.url.database
+        if self._checkpointer is None and self.engine.dialect.name == "sqlite" and db and db != ":memory:":
+            self._checkpointer = _Checkpointer(db)
+            weakref.finalize(self, self._checkpointer.close)
+        return self._checkpointer
 
     # ---------------------------------------------------------------- reads
 
@@ -123,6 +188,8 @@ class Ledger:
                     # 100,000 sales inserted in 5.8 s, 3.5 s with this). Per connection, and
                     # only the pages used are allocated.
                     conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+                    if self._checkpoints() is not None:
+                        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={SQLITE_WRITER_CHECKPOINT_PAGES}")
                 if rollback_to is not None:
                     self._rollback(conn, rollback_to)
                 rows = self._insert(conn, events, block_times)
@@ -131,6 +198,8 @@ class Ledger:
                 if rollback_to is not None:
                     values["reorgs"] = T["checkpoint"].c.reorgs + 1
                 conn.execute(update(T["checkpoint"]).where(T["checkpoint"].c.contract == self.contract).values(**values))
+            if self._checkpointer is not None:
+                self._checkpointer.poke()
             return rows
         except BaseException:
             self._forget_caches()  # they may hold what the rolled-back transaction added
