@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -13,16 +15,39 @@ from ninety.ledger.events import Decoder
 from ninety.ledger.registry import EVENT_TABLES
 from ninety.chain import Rpc
 from ninety.market import ETH
-from tests.support.activity import random_activity
+from tests.support.activity import World, pinned_world, random_activity
+from tests.support.stack import Stack
 
 T = SQLModel.metadata.tables
 
 
+@pytest.fixture(scope="module")
+def busy_ledger(anvil, ipfs_node, tmp_path_factory) -> tuple[World, Path]:
+    """One world with random activity for the module, indexed once (that takes seconds):
+    the world, and a data dir whose ledger every `busy` test starts from a copy of."""
+    data = tmp_path_factory.mktemp("busy-ledger")
+    world = pinned_world(anvil.url, ipfs_node.url)
+    built = Stack(anvil.url, ipfs_node.url, data, world)
+    random_activity(world, 90, seed=17)
+    built.indexer.run(once=True)
+    built.services.engine.dispose()
+    return world, data
+
+
 @pytest.fixture
-def busy(stack):
-    random_activity(stack.world, 90, seed=17)
-    stack.indexer.run(once=True)
-    return stack
+def busy(busy_ledger, anvil, ipfs_node, tmp_path):
+    """The app over its own copy of that ledger, indexed up to the head: a test may tamper
+    with its rows without another test seeing it. Blocks an earlier test added (sales, an
+    empty block) are indexed here, so the ledger always matches the chain it is checked
+    against. An empty block first gives each test a checkpoint of its own: the API keeps
+    a reconciliation per checkpoint for the whole process, and an earlier test's tampered
+    copy must not answer for this one."""
+    world, data = busy_ledger
+    shutil.copytree(data, tmp_path / "data")
+    s = Stack(anvil.url, ipfs_node.url, tmp_path / "data", world)
+    next_block(s)
+    yield s
+    s.services.engine.dispose()
 
 
 def chain_sales(stack) -> list[dict]:
