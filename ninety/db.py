@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import logging
 import re
+import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -183,29 +184,49 @@ def _snapshot(dialect: str, head: str) -> str | None:
     return script if script.split("\n", 1)[0] == snapshot_header(head) else None
 
 
-def _create_from_snapshot(engine: Engine, script: str) -> None:
+def _statements(script: str) -> list[str]:
+    """A SQLite script's statements, split where SQLite itself says one is complete."""
+    out, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.startswith("--") and not pending:
+            continue
+        pending += line
+        if sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise SchemaError(f"the schema snapshot ends in an incomplete statement: {pending.strip()[:200]}")
+    return out
+
+
+def _create_from_snapshot(engine: Engine, script: str) -> bool:
     """Run a snapshot in one transaction: a crash mid-way leaves the database empty. The
-    script stamps the revision itself (it ends by filling alembic_version)."""
+    script stamps the revision itself (it ends by filling alembic_version). False, with
+    nothing done, when another process created a schema first (an API and an indexer
+    started together on a new database): the caller then checks that one."""
     raw = engine.raw_connection()
     try:
         driver = raw.driver_connection
         assert driver is not None
         if engine.dialect.name == "sqlite":
-            try:
-                # executescript commits what is pending, then runs the script as given:
-                # BEGIN IMMEDIATE makes it one transaction (the driver would not).
-                driver.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
-            except BaseException:
-                if driver.in_transaction:
-                    driver.rollback()
-                raise
+            driver.execute("BEGIN IMMEDIATE")  # one creator at a time (the busy timeout waits)
+            exists = "SELECT count(*) FROM sqlite_master"
+            statements = _statements(script)
         else:
-            try:
-                driver.execute(script)  # psycopg runs a parameterless script in one go
-                driver.commit()
-            except BaseException:
+            driver.execute("SELECT pg_advisory_xact_lock(7395471902273450305)")  # 'ninety schema' creators
+            exists = "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"
+            statements = [script]  # psycopg runs a parameterless script in one go
+        try:
+            if driver.execute(exists).fetchone()[0]:
                 driver.rollback()
-                raise
+                return False
+            for statement in statements:
+                driver.execute(statement)
+            driver.commit()
+        except BaseException:
+            driver.rollback()
+            raise
+        return True
     finally:
         raw.close()
 
@@ -221,8 +242,9 @@ def ensure_schema(engine: Engine) -> None:
             script = _snapshot(engine.dialect.name, fast)
             if script is not None:
                 log.info("creating the ledger schema (revision %s)", fast)
-                _create_from_snapshot(engine, script)
-                return
+                if _create_from_snapshot(engine, script):
+                    return
+                # Another process made a schema meanwhile: checked below like any other.
     current = current_revision(engine)
     head = head_revision()
     if current == head:

@@ -271,3 +271,35 @@ def test_a_snapshot_that_fails_half_way_leaves_the_database_empty(dialect, tmp_p
         ensure_schema(engine)
         assert current_revision(engine) == head
         assert "sale" in inspect(engine).get_table_names()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_processes_creating_the_schema_at_once_all_end_on_it(dialect, tmp_path):
+    """An API and an indexer started together on a new database both create the schema: one
+    does, the others wait for it and find it made, and none fails."""
+    import threading
+
+    with _empty_database(dialect, tmp_path, "ledger") as first:
+        url = first.url.render_as_string(hide_password=False)
+        engines = [first] + [make_engine(url) for _ in range(3)]
+        start = threading.Barrier(len(engines))
+        errors: list[BaseException] = []
+
+        def create(engine: Engine) -> None:
+            start.wait()
+            try:
+                ensure_schema(engine)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=create, args=(e,)) for e in engines]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        assert current_revision(first) == head_revision()
+        with first.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+        for e in engines[1:]:
+            e.dispose()
