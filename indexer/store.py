@@ -99,7 +99,9 @@ class Ledger:
 
     def _checkpoints(self) -> _Checkpointer | None:
         db = self.engine.url.database
-        if self._checkpointer is None and self.engine.dialect.name == "sqlite" and db and db != ":memory:":
+        # A plain file path only (not :memory:, nor a file: URI, which sqlite3 would take as a name).
+        plain = bool(db) and db != ":memory:" and not db.startswith("file:") and "uri" not in self.engine.url.query
+        if self._checkpointer is None and self.engine.dialect.name == "sqlite" and plain:
             self._checkpointer = _Checkpointer(db)
             weakref.finalize(self, self._checkpointer.close)
         return self._checkpointer

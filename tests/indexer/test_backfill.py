@@ -136,3 +136,40 @@ def test_bulk_inserts_store_exact_amounts_and_aggregates(anvil, world, engine):
     assert count >= len(amounts)
     _, diffs = verify(Rpc(anvil.url), engine, world.market.address, world.deploy_block)
     assert diffs == []
+
+
+def test_sqlite_commits_reach_the_database_file_without_waiting_for_the_wal_to_fill(anvil, world, engine, tmp_path):
+    """The WAL is copied back into the database file by a thread of its own after each commit,
+    not by the writer once 1,000 pages have piled up: a copy of the database file alone (no
+    WAL) taken while the indexer is still open already holds the indexed sales."""
+    if engine.dialect.name != "sqlite":
+        return  # PostgreSQL has no such file
+    import shutil
+    import sqlite3
+    import time
+    from pathlib import Path
+
+    random_activity(world, 6, seed=11, pools=False)
+    _mine_sales(world, 30, 10)
+    ix = make_indexer(anvil.url, engine, world)
+    ix.run(once=True)
+    with engine.connect() as conn:
+        want = conn.execute(select(func.count()).select_from(T["sale"])).scalar()
+    assert want >= 30
+    db = Path(engine.url.database)
+    copy = tmp_path / "copy.sqlite3"
+    deadline = time.monotonic() + 10
+    while True:
+        shutil.copyfile(db, copy)  # the main file only: what is still in the WAL is not in it
+        alone = sqlite3.connect(copy)
+        try:
+            got = alone.execute("SELECT count(*) FROM sale").fetchone()[0]
+        except sqlite3.DatabaseError:
+            got = None
+        finally:
+            alone.close()
+        if got == want or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert got == want
+    ix.ledger.close()
