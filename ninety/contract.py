@@ -29,7 +29,11 @@ def load_abi(name: str = "Marketplace") -> list[dict[str, Any]]:
     try:
         # orjson: Brownie's build file is ~5 MB (sources, AST, bytecode), which the standard
         # library's parser took ~50 ms to read, at every start of every command, for the ABI.
-        return list(orjson.loads(path.read_bytes())["abi"])
+        data = path.read_bytes()
+        try:
+            return list(orjson.loads(data)["abi"])
+        except orjson.JSONDecodeError:  # an integer past 64 bits, say: orjson refuses what json takes
+            return list(json.loads(data)["abi"])
     except FileNotFoundError:
         raise ConfigError(f"{path} is missing: run `make build` (brownie compile) first") from None
 
