@@ -77,6 +77,25 @@ def test_a_service_never_ready_is_stopped_after_its_timeout(tmp_path):
     assert wait_dead(slow.pid)
 
 
+def test_services_launched_together_are_waited_for_in_order_and_all_stopped_when_one_fails(tmp_path):
+    """`ninety up` launches services that do not need each other side by side: both run
+    before either is ready, and when one dies while starting the other is stopped too."""
+    flag = tmp_path / "second-ran"
+    first = Service(name="first", argv=[sys.executable, "-c", "import time; time.sleep(60)"], port=0,
+                    ready=flag.exists, data_dir=tmp_path, ready_timeout=10)  # ready once the second ran
+    second = Service(name="second", argv=[sys.executable, "-c", f"open({str(flag)!r}, 'w'); raise SystemExit(4)"],
+                     port=0, ready=lambda: False, data_dir=tmp_path)
+    sup = Supervisor(tmp_path)
+    sup.launch(first)
+    sup.launch(second)
+    assert first.alive()
+    with pytest.raises(ServiceError, match="second exited with code 4"):
+        sup.wait_ready()  # the first is ready only because the second ran meanwhile
+    assert first.alive(), "a failure leaves stopping to the caller (ninety up's finally)"
+    sup.stop_all()
+    assert wait_dead(first.pid)
+
+
 def test_children_die_with_a_killed_parent(tmp_path):
     """SIGKILL gives the parent no chance to clean up: PR_SET_PDEATHSIG must."""
     script = textwrap.dedent(f"""

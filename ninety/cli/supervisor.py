@@ -126,6 +126,15 @@ class Service:
         return self.process is not None and self.process.poll() is None
 
     def start(self) -> None:
+        """Start the process and wait until it is ready."""
+        if self.alive():
+            return
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (`wait_ready` then waits): services that
+        do not need each other come up side by side."""
         if self.alive():
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,6 +158,9 @@ class Service:
         finally:
             logfile.close()
         self.pid_path.write_text(json.dumps({"pid": self.process.pid, "argv": self.argv}))
+
+    def wait_ready(self) -> None:
+        """Wait until the launched process is ready, then log its startup line."""
         self._wait_ready()
         log.info("%s", self.started_line())
 
@@ -343,13 +355,30 @@ class Supervisor:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.services: list[Service] = []
+        self._launched: list[Service] = []  # launched, not yet waited for
 
     def start(self, service: Service) -> Service:
         service.start()
         self.services.append(service)
         return service
 
+    def launch(self, service: Service) -> Service:
+        """Start `service` without waiting for it; `wait_ready` waits for every service
+        launched so far. Services that do not need each other come up side by side; each
+        is stopped with the others from the moment it is launched."""
+        service.launch()
+        self.services.append(service)
+        self._launched.append(service)
+        return service
+
+    def wait_ready(self) -> None:
+        """Wait for each launched service in turn (startup lines in launch order)."""
+        while self._launched:
+            self._launched[0].wait_ready()
+            self._launched.pop(0)
+
     def stop_all(self) -> None:
+        self._launched.clear()
         for service in reversed(self.services):
             try:
                 service.stop()

@@ -30,7 +30,7 @@ def up(
 
     from ninety.cli.services import anvil_service, api_service, indexer_service, ipfs_service
     from ninety.cli.supervisor import DataDirLock, Supervisor, clear_data_dir
-    from ninety.db import redact_url
+    from ninety.db import ensure_schema, make_engine, redact_url
     from ninety.errors import ServiceError
 
     base = load_settings()
@@ -47,9 +47,11 @@ def up(
     Supervisor.install_signal_handlers()
     supervisor = Supervisor(base.data_dir)
     try:
+        # The chain and the IPFS node need nothing from each other: they boot side by side
+        # (the IPFS repo of a first run is made meanwhile too).
         rpc_url = base.rpc_url
         if base.embedded_chain:
-            anvil = supervisor.start(anvil_service(
+            anvil = supervisor.launch(anvil_service(
                 base.data_dir,
                 port=base.chain_port,
                 mnemonic=base.mnemonic,
@@ -58,7 +60,8 @@ def up(
             rpc_url = anvil.url
         ipfs_api = base.ipfs_api
         if base.embedded_ipfs:
-            ipfs_api = supervisor.start(ipfs_service(base.data_dir, api_port=base.ipfs_api_port)).url
+            ipfs_api = supervisor.launch(ipfs_service(base.data_dir, api_port=base.ipfs_api_port)).url
+        supervisor.wait_ready()
         # A local chain's deployment lives with the chain, in the data dir.
         deployments_dir = base.data_dir / "deployments" if base.embedded_chain else base.deployments_dir
         settings = Settings(**{**base.__dict__, "ipfs_api": ipfs_api, "deployments_dir": deployments_dir})
@@ -74,8 +77,16 @@ def up(
             "NINETY_POLL_INTERVAL": f"{base.poll_interval:g}",
         }
         head = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10})).eth.block_number
-        supervisor.start(indexer_service(base.data_dir, child_env, settings.database_url, deployment.address, head))
-        api = supervisor.start(api_service(base.data_dir, child_env, base.api_port, public_url=base.public_url))
+        # The schema first, here: then the indexer and the API, which would each create it,
+        # start side by side without racing to (the API serves while the indexer catches up).
+        engine = make_engine(settings.database_url)
+        try:
+            ensure_schema(engine)
+        finally:
+            engine.dispose()
+        supervisor.launch(indexer_service(base.data_dir, child_env, settings.database_url, deployment.address, head))
+        api = supervisor.launch(api_service(base.data_dir, child_env, base.api_port, public_url=base.public_url))
+        supervisor.wait_ready()
         demo_line = _seed_demo(settings, api.url, rpc_url, deployment, seed=demo)
 
         lines = [
@@ -152,14 +163,11 @@ def _seed_demo(settings: Settings, api_url: str, rpc_url: str, deployment: Deplo
     chain only. A first run with --no-demo means no demo in that data dir, ever."""
     from web3 import Web3
 
-    from ninety.cli.demo import ARTISTS, TRACKS, Seeder
-    from ninety.cli.epoch_close import close_epoch
-    from ninety.db import make_engine
-    from ninety.ipfs import Ipfs
+    from ninety.cli.demo_catalog import ARTISTS, TRACKS, demo_state, skip_demo
 
     if not settings.embedded_chain:
         return None
-    state = Seeder.state_of(settings.data_dir)
+    state = demo_state(settings.data_dir)
     if state.get("skipped"):
         return None
     if state.get("complete"):
@@ -167,8 +175,14 @@ def _seed_demo(settings: Settings, api_url: str, rpc_url: str, deployment: Deplo
                 "(seeded on the first run; --reset to start over)")
     if not seed:
         if not state:
-            Seeder.skip(settings.data_dir)
+            skip_demo(settings.data_dir)
         return None
+    # The seeder and the epoch job are slow to import: only for a run that seeds.
+    from ninety.cli.demo import Seeder
+    from ninety.cli.epoch_close import close_epoch
+    from ninety.db import make_engine
+    from ninety.ipfs import Ipfs
+
     console.print("Seeding the demo catalog (first run only; --no-demo skips it)…")
 
     def close(epoch: int) -> dict[str, Any]:
