@@ -217,10 +217,15 @@ def _schema(engine: Engine) -> dict[str, Any]:
             "SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(c.oid) FROM pg_constraint c"
             " JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = current_schema() ORDER BY 2")
         out["sequences"] = rows(
-            "SELECT s.relname, d.refobjid::regclass::text, a.attname FROM pg_class s JOIN pg_namespace n"
-            " ON n.oid = s.relnamespace LEFT JOIN pg_depend d ON d.objid = s.oid AND d.deptype = 'a'"
+            "SELECT s.relname, d.refobjid::regclass::text, a.attname, q.seqtypid::regtype::text, q.seqstart,"
+            " q.seqincrement, q.seqmin, q.seqmax, q.seqcache, q.seqcycle FROM pg_class s JOIN pg_namespace n"
+            " ON n.oid = s.relnamespace JOIN pg_sequence q ON q.seqrelid = s.oid"
+            " LEFT JOIN pg_depend d ON d.objid = s.oid AND d.deptype = 'a'"
             " LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid"
             " WHERE s.relkind = 'S' AND n.nspname = current_schema() ORDER BY 1")
+        # Logged or not (an UNLOGGED table is emptied after a crash), and every relation's kind.
+        out["relations"] = rows("SELECT c.relname, c.relkind, c.relpersistence FROM pg_class c JOIN pg_namespace n"
+                                " ON n.oid = c.relnamespace WHERE n.nspname = current_schema() ORDER BY 1")
         return out
 
 

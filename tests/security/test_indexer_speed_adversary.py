@@ -1,12 +1,11 @@
 """Adversary tests for session 10's indexer speed work: the schema snapshot (ninety/db.py),
 the slow start of backfill ranges, the compiled decoders and the hand-written ABI decoder
 (ninety/ledger/events.py), the bulk inserts (itemgetter tuples, raw 64-bit ints on SQLite,
-binary COPY on PostgreSQL) and the background WAL checkpointer (indexer/store.py).
+binary COPY on PostgreSQL, since reverted) and the background WAL checkpointer (indexer/store.py).
 
 Real components throughout: the session's Anvil (or a chain of this module's own where the
-clock must move to 2038), real SQLite files, the real PostgreSQL server. A test marked
-xfail(strict=True) is a finding that still holds on the current code (see
-/tmp/h10/ADVERSARY-indexer.md); it passes, and so fails strict, once the finding is fixed.
+clock must move to 2038), real SQLite files, the real PostgreSQL server. Each finding that
+was fixed says so above its test, which now guards against its return.
 """
 from __future__ import annotations
 
@@ -60,14 +59,9 @@ def one_sale(world) -> str:
 # ------------------------------------------------------- binary COPY: the table's own types
 
 
-@pytest.mark.parametrize("dialect", [
-    "sqlite",
-    pytest.param("postgresql", marks=pytest.mark.xfail(strict=True, reason=(
-        "Finding (Medium): binary COPY (e5e0334) packs a Python int into an int4 column with "
-        "no range check, so a block time past 2**31-1 (19 January 2038, or any chain whose clock "
-        "says so) is stored wrapped to a negative number; the text COPY before made the server "
-        "refuse it loudly"))),
-])
+# Fixed by going back to text COPY (binary COPY, e5e0334, packed a Python int into an int4
+# column with no range check: a block time past 2**31-1 was stored wrapped, negative).
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 def test_a_block_time_past_2038_is_stored_as_the_chain_says_or_refused(dialect, clock_anvil, tmp_path):
     """A sale in a block stamped 2**31 + 7 (Anvil sets the clock; an honest chain, nothing
     forged): the ledger keeps that time, or the indexer stops with an error. What it must not
@@ -98,11 +92,8 @@ def test_a_block_time_past_2038_is_stored_as_the_chain_says_or_refused(dialect, 
             assert stored == [(want,)]  # nothing stops SQLite: the sale must be there
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Finding (Medium): _pg_types (e5e0334) reads the columns of the table in current_schema(), "
-    "but COPY finds the table through the whole search_path: a ledger in a later schema of the "
-    "path (a schema named after the role created in front of public, say) gives no types and "
-    "every commit fails with KeyError; text COPY indexed it"))
+# Fixed by going back to text COPY (binary COPY's column types, e5e0334, were read from
+# current_schema() only, while COPY finds its table through the whole search_path).
 def test_a_ledger_found_later_in_the_search_path_is_indexed(anvil, world):
     """The ledger lives in schema A; the URL's search_path is "B, A" with B an empty schema
     that exists (the default search_path is "$user", public: a schema named after the role,
@@ -135,11 +126,7 @@ def test_a_ledger_found_later_in_the_search_path_is_indexed(anvil, world):
 # ------------------------------------------------------- the snapshot against the migrations
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Finding (Low): the snapshot comparison (tests/indexer/test_migrations.py::_schema) reads "
-    "columns, indexes, constraints and sequence ownership, but not a table's persistence nor a "
-    "sequence's parameters: a snapshot that makes the sale table UNLOGGED (PostgreSQL empties it "
-    "after a crash) and starts sale ids at 1,000,000 compares equal to what the migrations build"))
+# Fixed: the comparison reads each relation's persistence and each sequence's parameters.
 def test_the_snapshot_comparison_sees_an_unlogged_table_and_a_changed_sequence(tmp_path, monkeypatch):
     """Feeds ensure_schema a snapshot edited in two ways that matter (crash safety, ids) and
     asks the comparison the snapshot test relies on whether it differs from the migrations."""
