@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from sqlmodel import Session, SQLModel, select
-from web3 import Web3
+from eth_utils import to_checksum_address
 
 from backend import fingerprint, recordings, release_splits, validators
 from backend.catalog import member_problem, tracks_by_id
@@ -23,7 +23,7 @@ from backend.release_fairness import current_members
 from backend.services import Services
 from ninety.attest import ATTESTATION_SECONDS
 from ninety.contract import ETH
-from ninety.market import sorted_split
+from ninety.splits import sorted_split
 
 
 def split_from_json(raw: str, wallet: str, contract: str = "") -> tuple[list[str], list[int]]:
@@ -56,10 +56,6 @@ def split_pairs(pairs: Any, contract: str) -> tuple[list[str], list[int]]:
     return sorted_split(parsed)
 
 
-def split_id(recipients: list[str], shares: list[int]) -> str:
-    return "0x" + Web3.keccak(Web3().codec.encode(["address[]", "uint32[]"], [recipients, shares])).hex().removeprefix("0x")
-
-
 def attest(services: Services, metadata_cid: str, wallet: str, split_id: str,
            track_ids: list[int] | None = None) -> tuple[str, int]:
     """An attestation for `wallet` to list `metadata_cid` with `split_id` (a release of
@@ -67,7 +63,7 @@ def attest(services: Services, metadata_cid: str, wallet: str, split_id: str,
     contract's clock, which a dev chain may have moved ahead)."""
     chain_now = int(services.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
     deadline = max(chain_now, int(time.time())) + ATTESTATION_SECONDS
-    contract = Web3.to_checksum_address(services.deployment.address)
+    contract = to_checksum_address(services.deployment.address)
     chain_id = services.deployment.chain_id
     return services.catalog.sign_listing(metadata_cid, wallet, split_id, chain_id, contract, deadline,
                                          track_ids), deadline

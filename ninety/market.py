@@ -15,6 +15,7 @@ from ninety.epochs.onchain import SPLIT_CREATED
 from ninety.epochs.rules import canonical, default_rules, rules_cid, rules_hash
 from ninety.paths import BUILD_DIR
 from ninety.rpc_limits import http_provider
+from ninety.splits import sorted_split  # noqa: F401  (where the demo and the tests take it from)
 
 
 def web3_for(url: str) -> Web3:
@@ -23,11 +24,6 @@ def web3_for(url: str) -> Web3:
 
 def bytecode(name: str) -> str:
     return str(json.loads((BUILD_DIR / f"{name}.json").read_text())["bytecode"])
-
-
-def sorted_split(pairs: Sequence[tuple[str, int]]) -> tuple[list[str], list[int]]:
-    ordered = sorted(((Web3.to_checksum_address(a), s) for a, s in pairs), key=lambda p: int(p[0], 16))
-    return [a for a, _ in ordered], [s for _, s in ordered]
 
 
 def split_tuple(data: tuple[Sequence[str], Sequence[int]]) -> tuple[list[str], list[int]]:

@@ -20,7 +20,6 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from sqlmodel import Session, SQLModel, select
 from starlette.datastructures import UploadFile
-from web3 import Web3
 
 from backend import attestations, audio, fingerprint, recordings, validators
 from backend.artwork import clean as clean_artwork
@@ -32,6 +31,7 @@ from backend.models import ReleaseUpload, Upload
 from backend.services import Services
 from ninety.contract import ETH, load_abi
 from ninety.ipfs import Ipfs
+from ninety import splits
 
 router = APIRouter(tags=["uploads"])
 MAX_ARTWORK_BYTES = 10 * 1024 * 1024
@@ -297,10 +297,13 @@ def _record(services: Services, wallet: str, media: Media, duration: float, anal
 def _answer(services: Services, wallet: str, listing: Listing, pinned: Pinned, duration: float) -> UploadOut:
     """The CIDs, an attestation for the wallet, and the two calls its wallet sends."""
     assert services.deployment is not None
+    # Imported at the first upload, not with the app: web3 took ~0.2 s of every API start.
+    from web3 import Web3
+
     contract = Web3().eth.contract(address=Web3.to_checksum_address(services.deployment.address),
                                    abi=load_abi("Marketplace"))
     recipients, shares = listing.recipients, listing.shares
-    split_id = attestations.split_id(recipients, shares)
+    split_id = splits.split_id(recipients, shares)
     attestation, deadline = attestations.attest(services, pinned.metadata_cid, wallet, split_id)
     return UploadOut(
         metadata_cid=pinned.metadata_cid, audio_cid=pinned.audio_cid, preview_cid=pinned.preview_cid,
@@ -373,7 +376,7 @@ def fresh_attestation(metadata_cid: Annotated[str, PathParam(max_length=100)], b
         if refusal is not None:
             attestations.refuse_duplicate(*refusal)
         attestations.keep_collaborators(services, wallet, again, recipients, shares)
-    split_id = attestations.split_id(recipients, shares)
+    split_id = splits.split_id(recipients, shares)
     members = None if release is None else [int(t) for t in json.loads(release.track_ids)]
     attestation, deadline = attestations.attest(services, metadata_cid, wallet, split_id, members)
     return AttestationOut(metadata_cid=metadata_cid, split_id=split_id, attestation=attestation,
