@@ -55,9 +55,13 @@ FetchResult = tuple[list[Event], list[dict[str, Any]], dict[int, int], str, int]
 TARGET_LOGS = 10_000
 # Blocks of the first request, before any density is known: a dense chain must not be asked
 # for a million logs at once, and nothing overlaps the first fetch (the next one is fetched
-# while a range is written), so it is kept short. From there a range is at most twice the
-# last one (a density measured on a few blocks may be far off) until it holds ~`target_logs`.
+# while a range is written), so it is kept short.
 FIRST_SPAN = 8
+# From there, the logs a range is expected to hold (at the density seen last) grow at most
+# twice a step, from at least this many, up to `target_logs`: a density measured on a
+# few blocks may be far off. A sparse chain is not held back (its ranges expect few logs
+# however long), so catching up after a quiet stretch takes a step or two.
+FIRST_LOGS = 1_000
 
 
 class _Prefetch:
@@ -118,9 +122,9 @@ class Indexer:
         self.target_logs = max(1, target_logs)
         self.prefetch = prefetch
         self._prefetched: _Prefetch | None = None
-        # Logs per block in the last range fetched, and its blocks (None, 0 until one was).
+        # Logs per block in the last range fetched, and its logs (None, 0 until one was).
         self.density: float | None = None
-        self.last_span = 0
+        self.last_logs = 0
         self.stats = Stats()
         self.stop_event = threading.Event()
         # How the loop waits between polls: sleeps `timeout` seconds or until stopped. A head
@@ -172,15 +176,14 @@ class Indexer:
 
     def _span(self) -> int:
         """Blocks per step: what this indexer has grown to, within what the provider takes in
-        one eth_getLogs (the client finds that out and remembers it), at most twice the last
-        range, and no more than about `target_logs` logs at the density seen last."""
+        one eth_getLogs (the client finds that out and remembers it), and no more than about
+        `target_logs` logs at the density seen last (at first, twice the last range's logs)."""
         span = min(self.range, self.rpc.log_span)
         if self.density is None:
             span = min(span, FIRST_SPAN)
-        else:
-            span = min(span, 2 * self.last_span)
-            if self.density > 0:
-                span = min(span, int(self.target_logs / self.density))
+        elif self.density > 0:
+            expected = min(self.target_logs, max(2 * self.last_logs, FIRST_LOGS))
+            span = min(span, int(expected / self.density))
         return max(1, span)
 
     def _fetch(self, low: int, high: int, head: int) -> FetchResult | None:
@@ -194,8 +197,8 @@ class Indexer:
         logs, high = self.rpc.get_logs_until(self.ledger.contract, low, high, max_logs=2 * self.target_logs)
         if self.rpc.log_span < asked - low + 1:
             self.range = self.rpc.log_span  # the provider took less: ask for that from now on
-        self.last_span = high - low + 1
-        self.density = len(logs) / self.last_span
+        self.last_logs = len(logs)
+        self.density = len(logs) / (high - low + 1)
         events = self.decoder.decode_all(logs)
         del logs  # the decoded events are all that is kept
         near_from = max(low, head - self.reorg_window)

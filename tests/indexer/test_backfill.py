@@ -20,8 +20,8 @@ T = SQLModel.metadata.tables
 class CountingRpc(Rpc):
     """The real client, remembering how many logs each eth_getLogs answer held."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(url, **kwargs)
         self.answers: list[tuple[str, int]] = []
 
     def call(self, method, params=()):  # type: ignore[no-untyped-def]
@@ -173,3 +173,23 @@ def test_sqlite_commits_reach_the_database_file_without_waiting_for_the_wal_to_f
         time.sleep(0.05)
     assert got == want
     ix.ledger.close()
+
+
+def test_a_sparse_chain_is_caught_up_in_a_few_requests(anvil, world, engine):
+    """The first range is short (nothing overlaps its fetch), but a chain with a sale every
+    few hundred blocks is not ramped up block range by block range: its ranges expect few
+    logs however long, so 3,000 blocks take a handful of eth_getLogs, not one per doubling."""
+    random_activity(world, 6, seed=11, pools=False)
+    for _ in range(10):
+        world.w3.provider.make_request("anvil_mine", [hex(300)])
+        _mine_sales(world, 1, 1)
+    # A provider of its own (what the process learnt of this node's range limit is shared
+    # per URL and limits: the byte-cap test above taught it to take short ranges).
+    rpc = CountingRpc(anvil.url, max_range=1_000_000)
+    ix = make_indexer(anvil.url, engine, world)
+    ix.rpc = rpc
+    ix.run(once=True)
+    assert ix.stats.indexed == world.w3.eth.block_number
+    assert len(rpc.answers) <= 5, rpc.answers
+    _, diffs = verify(Rpc(anvil.url), engine, world.market.address, world.deploy_block)
+    assert diffs == []
