@@ -13,34 +13,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import contextmanager
-from typing import Iterator
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from indexer.heads import HeadWatcher
 from indexer.verify import verify
 from ninety.chain import Rpc, RpcError
-from ninety.db import ensure_schema, make_engine
+from ninety.db import ensure_schema
 from ninety.market import ETH
 from tests.support.activity import new_world, random_activity
-from tests.support.indexing import make_indexer
+from tests.support.indexing import ledger_engine, make_indexer
 from tests.support.indexing import mine_sales as support_mine_sales
 from tests.support.postgres import fresh_schema
 
 T = SQLModel.metadata.tables
-
-
-@contextmanager
-def ledger_engine(url: str) -> Iterator[Engine]:
-    e = make_engine(url)
-    ensure_schema(e)
-    try:
-        yield e
-    finally:
-        e.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

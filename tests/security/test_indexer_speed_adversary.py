@@ -19,21 +19,11 @@ from sqlmodel import SQLModel
 from ninety.db import ensure_schema, make_engine
 from ninety.market import ETH
 from tests.support.activity import new_world
-from tests.support.indexing import make_indexer
+from tests.support.indexing import ledger_engine, make_indexer
 from tests.support.indexing import mine_sales as support_mine_sales
 from tests.support.postgres import PG_URL, fresh_schema
 
 T = SQLModel.metadata.tables
-
-
-@contextmanager
-def ledger_engine(url: str) -> Iterator[Engine]:
-    e = make_engine(url)
-    ensure_schema(e)
-    try:
-        yield e
-    finally:
-        e.dispose()
 
 
 @contextmanager

@@ -1,14 +1,27 @@
 """An indexer over a test world, and a dump of the ledger to compare two databases by."""
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
 from indexer.runner import Indexer
 from indexer.store import Ledger
 from ninety.chain import Rpc
+from ninety.db import ensure_schema, make_engine
+
+
+@contextmanager
+def ledger_engine(url: str) -> Iterator[Engine]:
+    """An engine on `url` with the ledger schema, disposed afterwards."""
+    e = make_engine(url)
+    ensure_schema(e)
+    try:
+        yield e
+    finally:
+        e.dispose()
 
 
 def make_indexer(url: str, engine, world, **kwargs: Any) -> Indexer:
