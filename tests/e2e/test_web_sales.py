@@ -71,6 +71,7 @@ def test_artist_uploads_splits_and_registers_then_a_fan_buys_and_downloads(web, 
     fan_page.locator("#buy").click()
     fan_page.get_by_text("In the ledger", exact=True).wait_for()
     fan_page.get_by_text("Bought.").wait_for()
+    assert fan_page.locator("#track-facts").inner_text().endswith("1 sale")  # not the count drawn before it
     with fan_page.expect_download() as download:
         fan_page.get_by_role("button", name="Download Browser Song").click()  # signs in first
     assert Path(download.value.path()).read_bytes() == original

@@ -77,8 +77,7 @@ export async function viewTrack(id) {
       h("img", { src: `/api/tracks/${t.track_id}/artwork`, alt: `Artwork for ${title}`, width: 220, height: 220 }),
       h("p", { id: "track-artist" }, "By ", h("strong", {}, personWithAddress(t.artist)), " · ",
         h("a", { href: `#/ledger/artist/${t.artist}` }, "paid so far, in the ledger")),
-      h("p", { class: "muted" },
-        [t.genre, t.duration ? `${t.duration.toFixed(1)} s` : null, `${t.sales} ${t.sales === 1 ? "sale" : "sales"}`].filter(Boolean).join(" · ")),
+      h("p", { class: "muted", id: "track-facts" }, trackFacts(t)),
       h("audio", { controls: true, preload: "none", src: `/api/tracks/${t.track_id}/preview`,
         "aria-label": `Preview of ${title}` }),
       h("p", {}, "Price: ", h("span", { class: "price" }, isFree(t) ? "Free" : money(t.price, t.token))),
@@ -108,6 +107,9 @@ const takenDown = (t) => [
     ? counterNoticeForm({ track_id: t.track_id }, "It is your track: if the takedown is mistaken, tell the moderators.")
     : null];
 
+const trackFacts = (t) =>
+  [t.genre, t.duration ? `${t.duration.toFixed(1)} s` : null, `${t.sales} ${t.sales === 1 ? "sale" : "sales"}`].filter(Boolean).join(" · ");
+
 async function buyTrack(t, amountText, out, button) {
   const info = tokenInfo(t.token);
   let amount;
@@ -120,8 +122,12 @@ async function buyTrack(t, amountText, out, button) {
     return;
   }
   if (!state.account && !(await connect())) return;
-  await buyListing(t.track_id, t.token, amount, out, button,
-    () => out.append(h("p", { class: "ok" }, "Bought. "), downloadLink(t)));
+  await buyListing(t.track_id, t.token, amount, out, button, () => {
+    // The count was drawn before this sale, which is now in the ledger (as on a release's page).
+    t.sales += 1;
+    document.getElementById("track-facts").textContent = trackFacts(t);
+    out.append(h("p", { class: "ok" }, "Bought. "), downloadLink(t));
+  });
 }
 
 export async function viewPurchases() {
