@@ -15,7 +15,7 @@ from ninety.epochs.onchain import SPLIT_CREATED
 from ninety.epochs.rules import canonical, default_rules, rules_cid, rules_hash
 from ninety.paths import BUILD_DIR
 from ninety.rpc_limits import http_provider
-from ninety.splits import sorted_split  # noqa: F401  (where the demo and the tests take it from)
+from ninety.splits import sorted_split
 
 
 def web3_for(url: str) -> Web3:
