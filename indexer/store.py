@@ -26,6 +26,7 @@ from ninety.ledger.mapping import map_events
 from ninety.ledger.registry import AGGREGATES, EVENT_TABLES, INSERT_ORDER, SUMMED
 from ninety.ledger.rows import APPLIED, CANCELLED, PENDING, SUPERSEDED, Context, Rows, price_sort
 
+log = logging.getLogger(__name__)
 T: dict[str, Table] = SQLModel.metadata.tables  # type: ignore[assignment]
 CHUNK = 500
 SQLITE_CACHE_KIB = 65_536
@@ -72,8 +73,6 @@ class _Checkpointer:
         self._due.set()
         self._thread.join(timeout=30)
 
-
-log = logging.getLogger(__name__)
 
 
 class LedgerError(NinetyError, RuntimeError):
